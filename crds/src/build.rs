@@ -1,0 +1,749 @@
+//! BuildConfig and Build: OpenShift's build.openshift.io/v1 shapes under `slipway.dev/v1alpha1`.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{Condition, ImageReference, LocalObjectReference, NameValue, Time};
+
+// ---------------------------------------------------------------------------------------------
+// BuildConfig
+// ---------------------------------------------------------------------------------------------
+
+/// A BuildConfig describes how to turn source into an image, and when to do it.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[kube(
+    group = "slipway.dev",
+    version = "v1alpha1",
+    kind = "BuildConfig",
+    namespaced,
+    status = "BuildConfigStatus",
+    shortname = "bc",
+    category = "slipway",
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".spec.strategy.type",
+        description = "Build strategy"
+    ),
+    printcolumn(
+        name = "From",
+        type_ = "string",
+        json_path = ".spec.source.type",
+        description = "Source type"
+    ),
+    printcolumn(
+        name = "Latest",
+        type_ = "integer",
+        json_path = ".status.lastVersion",
+        description = "Number of the latest build"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    doc = "BuildConfig describes how to build an image from source (source-to-image or a Dockerfile) and which events start a build. Field names and meanings follow OpenShift's build.openshift.io/v1 BuildConfig."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildConfigSpec {
+    /// Events that start a build: GitHub, GitLab, Bitbucket, Gitea and Generic webhooks,
+    /// ImageChange (the builder image moved) and ConfigChange (the first build).
+    #[serde(default)]
+    #[schemars(length(max = 32))]
+    pub triggers: Vec<BuildTriggerPolicy>,
+    /// How builds of this BuildConfig run relative to each other: Serial (the default),
+    /// Parallel, or SerialLatestOnly (queued older builds are cancelled).
+    #[serde(default)]
+    pub run_policy: BuildRunPolicy,
+    #[serde(flatten)]
+    pub common: CommonSpec,
+    /// How many successful builds to keep (default 5). Older ones are pruned with their pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub successful_builds_history_limit: Option<i32>,
+    /// How many failed, errored or cancelled builds to keep (default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub failed_builds_history_limit: Option<i32>,
+}
+
+/// Observed state of a BuildConfig.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildConfigStatus {
+    /// The number of the latest build instantiated from this BuildConfig. Raised with optimistic
+    /// concurrency before a Build is created, so racing triggers never produce duplicates.
+    #[serde(default)]
+    pub last_version: i64,
+    /// The most recent image change trigger resolution, per trigger.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub image_change_triggers: Vec<ImageChangeTriggerStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// The last image an image change trigger acted on.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChangeTriggerStatus {
+    /// The digest reference that last started a build.
+    #[serde(default)]
+    pub last_triggered_image_id: String,
+    /// The ImageStreamTag the trigger follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_triggered_time: Option<Time>,
+}
+
+/// How concurrent builds of one BuildConfig are scheduled.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum BuildRunPolicy {
+    /// One build at a time, lowest number first.
+    #[default]
+    Serial,
+    /// Builds run as soon as they are created.
+    Parallel,
+    /// One build at a time; when a build finishes, only the newest queued build runs and the
+    /// older queued ones are cancelled.
+    SerialLatestOnly,
+}
+
+impl BuildRunPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Serial => "Serial",
+            Self::Parallel => "Parallel",
+            Self::SerialLatestOnly => "SerialLatestOnly",
+        }
+    }
+}
+
+/// The part of a build's description shared by BuildConfig and Build.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CommonSpec {
+    /// The service account the build pod runs as (default `builder`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Where the source comes from.
+    #[serde(default)]
+    pub source: BuildSource,
+    /// The revision a build was started for (the commit, author and message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<SourceRevision>,
+    /// How the image is built.
+    pub strategy: BuildStrategy,
+    /// Where the image goes.
+    #[serde(default)]
+    pub output: BuildOutput,
+    /// Compute resources of the build pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceRequirements>,
+    /// A script or command run in the new image after assemble; a failure fails the build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_commit: Option<BuildPostCommitSpec>,
+    /// Seconds a build may run before it is failed (counted from the pod's start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub completion_deadline_seconds: Option<i64>,
+    /// Node selector of the build pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_selector: Option<BTreeMap<String, String>>,
+}
+
+/// What kind of source a build starts from.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum BuildSourceType {
+    /// A git repository.
+    Git,
+    /// An inline Dockerfile (`source.dockerfile`).
+    Dockerfile,
+    /// Content uploaded by the client at build start.
+    Binary,
+    /// Files taken from other images.
+    Image,
+    /// No source.
+    #[default]
+    None,
+}
+
+/// Where a build's source comes from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'Git' || has(self.git)").message("source.git is required when source.type is Git"))]
+#[x_kube(validation = Rule::new("self.type != 'Dockerfile' || has(self.dockerfile)").message("source.dockerfile is required when source.type is Dockerfile"))]
+pub struct BuildSource {
+    /// Git, Dockerfile, Binary, Image or None.
+    #[serde(default, rename = "type")]
+    pub type_: BuildSourceType,
+    /// Binary source uploaded at build start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<BinaryBuildSource>,
+    /// An inline Dockerfile; it replaces the one in the repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 61440))]
+    pub dockerfile: Option<String>,
+    /// The git repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitBuildSource>,
+    /// Files copied from other images into the build context.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub images: Vec<ImageSource>,
+    /// The subdirectory of the repository that holds the application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.split('/').exists(p, p == '..')").message("contextDir must be a relative path inside the repository"))]
+    #[schemars(length(max = 4096))]
+    pub context_dir: Option<String>,
+    /// The Secret with the credentials to fetch the source: `username`/`password` or `password`
+    /// (a token) for https, `ssh-privatekey` (and `known_hosts`) for ssh.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_secret: Option<LocalObjectReference>,
+    /// Secrets made available to the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub secrets: Vec<SecretBuildSource>,
+    /// ConfigMaps made available to the build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub config_maps: Vec<ConfigMapBuildSource>,
+}
+
+/// Binary source options.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BinaryBuildSource {
+    /// Store the uploaded content under this file name instead of extracting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_file: Option<String>,
+}
+
+/// A git repository to build from.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitBuildSource {
+    /// The repository URL: https://, http://, ssh://, git@host:path or file://.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new("self.matches('^(https?|ssh|git|file)://') || self.matches('^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:')").message("uri must be an https, http, ssh, git or file URL, or user@host:path"))]
+    pub uri: String,
+    /// The branch, tag or commit to build (the remote's default branch when empty).
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256))]
+    pub ref_: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_proxy: Option<String>,
+}
+
+/// Files copied out of an image into the build context.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSource {
+    pub from: ImageReference,
+    #[serde(default, rename = "as", skip_serializing_if = "Vec::is_empty")]
+    pub as_: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<ImageSourcePath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<LocalObjectReference>,
+}
+
+/// One path copied out of an image.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageSourcePath {
+    /// Absolute path in the image.
+    #[schemars(length(min = 1))]
+    pub source_path: String,
+    /// Relative directory in the build context.
+    #[serde(default)]
+    pub destination_dir: String,
+}
+
+/// A Secret made available to the build.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretBuildSource {
+    pub secret: LocalObjectReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_dir: Option<String>,
+}
+
+/// A ConfigMap made available to the build.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapBuildSource {
+    pub config_map: LocalObjectReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destination_dir: Option<String>,
+}
+
+/// The revision of the source a build used.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceRevision {
+    /// Always Git.
+    #[serde(default = "git_type", rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub git: Option<GitSourceRevision>,
+}
+
+fn git_type() -> String {
+    "Git".into()
+}
+
+/// A git commit.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GitSourceRevision {
+    /// The commit id.
+    #[serde(default)]
+    #[schemars(length(max = 64))]
+    pub commit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author: Option<SourceControlUser>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committer: Option<SourceControlUser>,
+    /// The first lines of the commit message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(length(max = 4096))]
+    pub message: String,
+}
+
+/// Who made a commit.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct SourceControlUser {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// The build strategies.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum BuildStrategyType {
+    /// Source-to-image: the builder image assembles the source into a new image.
+    #[default]
+    Source,
+    /// A Dockerfile build (through buildah).
+    Docker,
+    /// A custom builder image (accepted for compatibility; Slipway does not run it).
+    Custom,
+    /// A Jenkins pipeline (accepted for compatibility; Slipway does not run it).
+    #[serde(rename = "JenkinsPipeline")]
+    JenkinsPipeline,
+}
+
+/// How the image is built.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.type != 'Source' || has(self.sourceStrategy)").message("sourceStrategy is required when strategy.type is Source"))]
+#[x_kube(validation = Rule::new("self.type == 'Source' || !has(self.sourceStrategy)").message("sourceStrategy may only be set when strategy.type is Source"))]
+#[x_kube(validation = Rule::new("self.type == 'Docker' || !has(self.dockerStrategy)").message("dockerStrategy may only be set when strategy.type is Docker"))]
+#[x_kube(validation = Rule::new("self.type != 'Custom' || has(self.customStrategy)").message("customStrategy is required when strategy.type is Custom"))]
+pub struct BuildStrategy {
+    /// Source, Docker, Custom or JenkinsPipeline.
+    #[serde(rename = "type")]
+    pub type_: BuildStrategyType,
+    /// Options of a Dockerfile build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_strategy: Option<DockerBuildStrategy>,
+    /// Options of a source-to-image build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_strategy: Option<SourceBuildStrategy>,
+    /// Options of a custom build (compatibility only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_strategy: Option<CustomBuildStrategy>,
+    /// Options of a Jenkins pipeline (compatibility only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jenkins_pipeline_strategy: Option<JenkinsPipelineBuildStrategy>,
+}
+
+/// Source-to-image options.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceBuildStrategy {
+    /// The builder image.
+    pub from: ImageReference,
+    /// Credentials to pull the builder image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<LocalObjectReference>,
+    /// Environment of assemble, and of the built image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub env: Vec<EnvVar>,
+    /// A URL of a directory with the s2i scripts, overriding the image's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scripts: Option<String>,
+    /// Reuse the previous build's artifacts (save-artifacts) in this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<bool>,
+    /// Pull the builder image even when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_pull: Option<bool>,
+}
+
+/// Dockerfile build options.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DockerBuildStrategy {
+    /// Replaces the Dockerfile's (last) FROM image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageReference>,
+    /// Credentials to pull the base image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<LocalObjectReference>,
+    /// Build without the layer cache.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub no_cache: Option<bool>,
+    /// Environment added to the Dockerfile (as ENV after its FROM).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub env: Vec<EnvVar>,
+    /// Pull the base image even when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_pull: Option<bool>,
+    /// The Dockerfile's path relative to the context directory (default `Dockerfile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("!self.startsWith('/') && !self.split('/').exists(p, p == '..')").message("dockerfilePath must be a relative path inside the context directory"))]
+    #[schemars(length(max = 4096))]
+    pub dockerfile_path: Option<String>,
+    /// `--build-arg` values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
+    pub build_args: Vec<EnvVar>,
+    /// Layer squashing policy (None, SkipLayers, SkipLayersAndWarn); kept for compatibility.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_optimization_policy: Option<String>,
+}
+
+/// A custom build (accepted so OpenShift objects load; not run by Slipway).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomBuildStrategy {
+    pub from: ImageReference,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+}
+
+/// A Jenkins pipeline (accepted so OpenShift objects load; not run by Slipway).
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JenkinsPipelineBuildStrategy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jenkinsfile_path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jenkinsfile: Option<String>,
+}
+
+/// Where the built image goes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildOutput {
+    /// An ImageStreamTag (`app:latest`) or a DockerImage pull spec; no push when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.kind != 'ImageStreamImage'").message("output.to must be an ImageStreamTag or a DockerImage"))]
+    pub to: Option<ImageReference>,
+    /// Credentials to push (a docker config JSON Secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_secret: Option<LocalObjectReference>,
+    /// Labels added to the image.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
+    pub image_labels: Vec<NameValue>,
+}
+
+/// The post-commit hook: `script` runs with `/bin/sh -ic`; `command` and `args` run directly.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!(has(self.script) && has(self.command))").message("postCommit takes script or command, not both"))]
+pub struct BuildPostCommitSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+}
+
+/// The kinds of event that start a build.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum BuildTriggerType {
+    GitHub,
+    GitLab,
+    Bitbucket,
+    /// Gitea and Forgejo (a Slipway addition).
+    Gitea,
+    Generic,
+    ImageChange,
+    ConfigChange,
+}
+
+/// One event that starts a build. The sub-object that goes with `type` must be set, and no other.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("(self.type == 'GitHub') == has(self.github)").message("github is set exactly when type is GitHub"))]
+#[x_kube(validation = Rule::new("(self.type == 'GitLab') == has(self.gitlab)").message("gitlab is set exactly when type is GitLab"))]
+#[x_kube(validation = Rule::new("(self.type == 'Bitbucket') == has(self.bitbucket)").message("bitbucket is set exactly when type is Bitbucket"))]
+#[x_kube(validation = Rule::new("(self.type == 'Gitea') == has(self.gitea)").message("gitea is set exactly when type is Gitea"))]
+#[x_kube(validation = Rule::new("(self.type == 'Generic') == has(self.generic)").message("generic is set exactly when type is Generic"))]
+#[x_kube(validation = Rule::new("self.type == 'ImageChange' || !has(self.imageChange)").message("imageChange may only be set when type is ImageChange"))]
+pub struct BuildTriggerPolicy {
+    #[serde(rename = "type")]
+    pub type_: BuildTriggerType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github: Option<WebHookTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab: Option<WebHookTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitbucket: Option<WebHookTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitea: Option<WebHookTrigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic: Option<WebHookTrigger>,
+    /// With no `from`, the trigger follows the strategy's builder image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_change: Option<ImageChangeTrigger>,
+}
+
+/// A webhook trigger. Slipway verifies deliveries with the secret in the named Secret (key
+/// `WebHookSecretKey`); the inline `secret` of OpenShift is accepted for compatibility.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebHookTrigger {
+    /// Deprecated in OpenShift: an inline secret. Prefer `secretReference`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    /// The Secret holding the webhook secret under the key `WebHookSecretKey`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_reference: Option<LocalObjectReference>,
+    /// Generic webhooks only: let the payload set build environment variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_env: Option<bool>,
+    /// Refs that start a build (a Slipway addition): branch names or globs such as `release/*`,
+    /// and `refs/tags/*` for tags. Empty means the BuildConfig's `source.git.ref`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub refs: Vec<String>,
+}
+
+/// Rebuild when the builder image (or `from`) moves to a new digest.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChangeTrigger {
+    /// Deprecated in OpenShift; the status records it now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_triggered_image_id: Option<String>,
+    /// The ImageStreamTag to follow; the strategy's `from` when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageReference>,
+    /// Stop reacting to image changes without removing the trigger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused: Option<bool>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Build
+// ---------------------------------------------------------------------------------------------
+
+/// A Build is one run of a BuildConfig. Its spec is fixed at creation.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[kube(
+    group = "slipway.dev",
+    version = "v1alpha1",
+    kind = "Build",
+    namespaced,
+    status = "BuildStatus",
+    category = "slipway",
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.strategy.type", description = "Build strategy"),
+    printcolumn(name = "Status", type_ = "string", json_path = ".status.phase", description = "Build phase"),
+    printcolumn(name = "Reason", type_ = "string", json_path = ".status.reason", description = "Why the build is in this phase"),
+    printcolumn(name = "Started", type_ = "date", json_path = ".status.startTimestamp", description = "When the build pod started"),
+    printcolumn(name = "Duration", type_ = "string", json_path = ".status.elapsed", description = "How long the build ran"),
+    printcolumn(name = "Image", type_ = "string", json_path = ".status.outputDockerImageReference", priority = 1),
+    doc = "Build is one run of a BuildConfig (or a standalone build): source, strategy and output fixed at creation, and the phase, timing and output digest in status. Field names follow OpenShift's build.openshift.io/v1 Build.",
+    validation = Rule::new("self.spec == oldSelf.spec").message("a Build's spec cannot change after creation")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSpec {
+    #[serde(flatten)]
+    pub common: CommonSpec,
+    /// The events that caused this build.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub triggered_by: Vec<BuildTriggerCause>,
+}
+
+/// Why a build started.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildTriggerCause {
+    /// A human-readable description, e.g. "GitHub WebHook" or "Manually triggered".
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generic_web_hook: Option<WebHookCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_web_hook: Option<WebHookCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitlab_web_hook: Option<WebHookCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bitbucket_web_hook: Option<WebHookCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitea_web_hook: Option<WebHookCause>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_change_build: Option<ImageChangeCause>,
+}
+
+/// The webhook delivery that started a build.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebHookCause {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<SourceRevision>,
+    /// The provider's delivery id, used to recognise redeliveries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+}
+
+/// The image change that started a build.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageChangeCause {
+    #[serde(default, rename = "imageID")]
+    pub image_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_ref: Option<ImageReference>,
+}
+
+/// The phases of a build. Complete, Failed, Error and Cancelled are terminal.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum BuildPhase {
+    /// Created, waiting for its turn under the run policy.
+    #[default]
+    New,
+    /// The pod exists and is not running yet.
+    Pending,
+    Running,
+    Complete,
+    /// The build ran and failed (the builder's reason says why).
+    Failed,
+    /// Something outside the build went wrong (e.g. its pod was deleted).
+    Error,
+    Cancelled,
+}
+
+impl BuildPhase {
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Self::Complete | Self::Failed | Self::Error | Self::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "New",
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Complete => "Complete",
+            Self::Failed => "Failed",
+            Self::Error => "Error",
+            Self::Cancelled => "Cancelled",
+        }
+    }
+}
+
+/// Observed state of a build.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStatus {
+    #[serde(default)]
+    pub phase: BuildPhase,
+    /// Set to true to cancel the build.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cancelled: bool,
+    /// A CamelCase reason for the phase, e.g. AssembleFailed or BuildPodDeleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_timestamp: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_timestamp: Option<Time>,
+    /// Run time in nanoseconds, as in OpenShift.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
+    /// Run time for people, e.g. `1m12s` (a Slipway addition, for the printer column).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elapsed: Option<String>,
+    /// The image the build pushed, by tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_docker_image_reference: Option<String>,
+    /// The BuildConfig this build came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<crate::common::ObjectReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<BuildStatusOutput>,
+    /// Per-stage timings reported by the builder.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<StageInfo>,
+    /// The last lines of the build log when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_snippet: Option<String>,
+    /// The builder image, resolved to a digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_image: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+}
+
+/// What a build produced.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStatusOutput {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<BuildStatusOutputTo>,
+}
+
+/// The pushed image's digest.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildStatusOutputTo {
+    #[serde(default)]
+    pub image_digest: String,
+}
+
+/// One stage of a build and how long it took.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StageInfo {
+    /// FetchInputs, PullImages, Build or PushImage, as in OpenShift.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default)]
+    pub duration_milliseconds: i64,
+}
+
+/// Labels and annotations builds carry, as in OpenShift under the `slipway.dev/` prefix.
+pub mod labels {
+    /// The BuildConfig a build belongs to (label).
+    pub const BUILD_CONFIG: &str = "slipway.dev/build-config.name";
+    /// The run policy of the BuildConfig, copied onto the build (label).
+    pub const BUILD_RUN_POLICY: &str = "slipway.dev/build.start-policy";
+    /// The build number (annotation).
+    pub const BUILD_NUMBER: &str = "slipway.dev/build.number";
+    /// The build a pod runs (label and annotation).
+    pub const BUILD: &str = "slipway.dev/build.name";
+    /// A paused BuildConfig refuses new builds (annotation, value "true").
+    pub const BUILD_CONFIG_PAUSED: &str = "slipway.dev/build-config.paused";
+}

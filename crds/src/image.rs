@@ -1,0 +1,199 @@
+//! ImageStream: OpenShift's image.openshift.io/v1 shape under `slipway.dev/v1alpha1`.
+
+use std::collections::BTreeMap;
+
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::common::{ImageReference, Time};
+
+/// An ImageStream is a named set of tags, each a history of image digests.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[kube(
+    group = "slipway.dev",
+    version = "v1alpha1",
+    kind = "ImageStream",
+    namespaced,
+    status = "ImageStreamStatus",
+    shortname = "is",
+    category = "slipway",
+    printcolumn(
+        name = "Image Repository",
+        type_ = "string",
+        json_path = ".status.dockerImageRepository",
+        description = "Where builds push"
+    ),
+    printcolumn(
+        name = "Tags",
+        type_ = "string",
+        json_path = ".status.tags[*].tag",
+        description = "Tags that have an image"
+    ),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    doc = "ImageStream is a named set of image tags, each with the history of the digests it pointed to. Builds push to it, triggers follow it. Field names follow OpenShift's image.openshift.io/v1 ImageStream."
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamSpec {
+    /// With `local: true`, pods and workloads in this namespace that name `stream:tag` get the
+    /// tag's digest reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lookup_policy: Option<ImageLookupPolicy>,
+    /// Deprecated in OpenShift: an external repository this stream mirrors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker_image_repository: Option<String>,
+    /// Tags and where their images come from; names are unique.
+    #[serde(default)]
+    #[schemars(length(max = 256), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub tags: Vec<TagReference>,
+}
+
+/// Whether names of this stream's tags resolve in the namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct ImageLookupPolicy {
+    #[serde(default)]
+    pub local: bool,
+}
+
+/// One tag in the spec: where its image comes from and how it is kept up to date.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagReference {
+    /// The tag's name.
+    #[schemars(length(min = 1, max = 128), regex(pattern = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"))]
+    pub name: String,
+    /// Annotations of the tag (OpenShift uses them for catalog display).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// A DockerImage pull spec, another tag (ImageStreamTag `stream:tag`) or an ImageStreamImage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<ImageReference>,
+    /// Record `from` as it is, without resolving it to a digest.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reference: bool,
+    /// Bumped to ask for a re-import.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// How the tag is imported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_policy: Option<TagImportPolicy>,
+    /// How pods reference the tag's images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference_policy: Option<TagReferencePolicy>,
+}
+
+/// Import settings of a tag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagImportPolicy {
+    /// Allow http or unverified https registries.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Poll the registry and record a new item when the digest changes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
+    /// Legacy (single manifest) or PreserveOriginal (manifest lists); kept for compatibility.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_mode: Option<String>,
+}
+
+/// Source: pods pull from the original registry; Local: from the stream's own repository.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub struct TagReferencePolicy {
+    #[serde(rename = "type")]
+    pub type_: TagReferencePolicyType,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum TagReferencePolicyType {
+    #[default]
+    Source,
+    Local,
+}
+
+/// Observed state of an ImageStream.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageStreamStatus {
+    /// The repository builds push to and pods pull from.
+    #[serde(default)]
+    pub docker_image_repository: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_docker_image_repository: Option<String>,
+    /// Each tag's history, newest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<NamedTagEventList>,
+}
+
+/// The history of one tag.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+pub struct NamedTagEventList {
+    pub tag: String,
+    /// Newest first.
+    #[serde(default)]
+    pub items: Vec<TagEvent>,
+    /// ImportSuccess and friends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<TagEventCondition>,
+}
+
+/// One image a tag pointed to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEvent {
+    pub created: Time,
+    /// The pull spec by digest, e.g. `registry/ns/app@sha256:...`.
+    pub docker_image_reference: String,
+    /// The digest, e.g. `sha256:...`.
+    pub image: String,
+    #[serde(default)]
+    pub generation: i64,
+}
+
+/// A condition of one tag, such as a failed import.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TagEventCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub generation: i64,
+}
+
+impl ImageStreamStatus {
+    /// The newest image of a tag.
+    pub fn latest(&self, tag: &str) -> Option<&TagEvent> {
+        self.tags
+            .iter()
+            .find(|t| t.tag == tag)
+            .and_then(|t| t.items.first())
+    }
+}
+
+/// Splits `stream:tag` into its parts; a missing tag means `latest`, as in OpenShift.
+pub fn split_stream_tag(name: &str) -> (&str, &str) {
+    match name.split_once(':') {
+        Some((stream, tag)) if !tag.is_empty() => (stream, tag),
+        Some((stream, _)) => (stream, "latest"),
+        None => (name, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_stream_tag_defaults_to_latest() {
+        assert_eq!(split_stream_tag("app:v1"), ("app", "v1"));
+        assert_eq!(split_stream_tag("app"), ("app", "latest"));
+        assert_eq!(split_stream_tag("app:"), ("app", "latest"));
+    }
+}

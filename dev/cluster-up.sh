@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Starts the dev cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler, kwok with fake nodes, and a container registry. Idempotent: when everything is
+# already up and healthy it only says so. State, certificates, logs and the kubeconfig live in
+# $SLIPWAY_STATE (outside the repository).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=dev/lib.sh
+. "$here/lib.sh"
+
+ETCD_PORT=${SLIPWAY_ETCD_PORT:-23790}
+API_PORT=${SLIPWAY_API_PORT:-16443}
+KCM_PORT=${SLIPWAY_KCM_PORT:-16444}
+SCHED_PORT=${SLIPWAY_SCHEDULER_PORT:-16445}
+KWOK_PORT=${SLIPWAY_KWOK_PORT:-16446}
+REGISTRY_PORT=${SLIPWAY_REGISTRY_PORT:-15000}
+SERVICE_CIDR=10.96.0.0/16
+FAKE_NODES=${SLIPWAY_FAKE_NODES:-2}
+
+pki=$SLIPWAY_STATE/pki
+logs=$SLIPWAY_STATE/logs
+pids=$SLIPWAY_STATE/pids
+kubeconfig=$SLIPWAY_STATE/kubeconfig
+
+start_time=$SECONDS
+
+require_packages() {
+  local missing=()
+  command -v openssl >/dev/null || missing+=(openssl)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${missing[*]} with apt-get"
+    apt_install "${missing[@]}"
+  else
+    die "missing ${missing[*]}: install them (Debian/Ubuntu: sudo apt-get install ${missing[*]})"
+  fi
+}
+
+alive() { [ -f "$pids/$1.pid" ] && kill -0 "$(cat "$pids/$1.pid")" 2>/dev/null; }
+
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry)
+
+all_healthy() {
+  local c
+  for c in "${components[@]}"; do alive "$c" || return 1; done
+  kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
+}
+
+# Starts a component in its own session, recording its pid; output goes to its log.
+launch() {
+  local name=$1; shift
+  if alive "$name"; then return 0; fi
+  : >"$logs/$name.log"
+  setsid "$@" >>"$logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$pids/$name.pid"
+}
+
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "timed out after ${seconds}s waiting for $what; last log lines:"
+      local name=${what%% *}
+      tail -n 20 "$logs/$name.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+# --- certificates -------------------------------------------------------------------------------
+make_certs() {
+  mkdir -p "$pki"
+  [ -f "$pki/.complete" ] && return 0
+  log "generating certificates in $pki"
+  (
+    cd "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout ca.key -out ca.crt \
+      -subj "/CN=slipway-dev-ca" 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    # Serving certificate of the API server: loopback plus the in-cluster names and service IP.
+    cat >apiserver.ext <<EOF
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+extendedKeyUsage=serverAuth
+EOF
+    sign apiserver "/CN=kube-apiserver" apiserver.ext
+    # Client certificates: the admin, and one per control-plane component.
+    printf 'extendedKeyUsage=clientAuth\n' >client.ext
+    sign admin "/O=system:masters/CN=slipway-admin" client.ext
+    sign controller-manager "/CN=system:kube-controller-manager" client.ext
+    sign scheduler "/CN=system:kube-scheduler" client.ext
+    sign kwok "/O=system:masters/CN=kwok" client.ext
+    touch .complete
+  )
+}
+
+sign() {
+  local name=$1 subject=$2 ext=$3
+  openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
+  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile "$ext" -out "$name.crt" 2>/dev/null
+  rm -f "$name.csr"
+}
+
+write_kubeconfig() {
+  local file=$1 user=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: slipway-dev
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority: $pki/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $pki/$user.crt
+    client-key: $pki/$user.key
+contexts:
+- name: slipway-dev
+  context: {cluster: slipway-dev, user: $user, namespace: default}
+current-context: slipway-dev
+EOF
+}
+
+# --- main ---------------------------------------------------------------------------------------
+require_packages
+use_tools
+mkdir -p "$logs" "$pids" "$SLIPWAY_STATE/etcd" "$SLIPWAY_STATE/registry"
+
+if all_healthy; then
+  log "the dev cluster is already running"
+  printf 'export KUBECONFIG=%s\n' "$kubeconfig"
+  exit 0
+fi
+# Something is missing or unhealthy: stop what is left and start everything afresh (the etcd data
+# and the registry's storage are kept).
+"$here/cluster-down.sh" --quiet
+
+make_certs
+write_kubeconfig "$kubeconfig" admin
+write_kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" controller-manager
+write_kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" scheduler
+write_kubeconfig "$SLIPWAY_STATE/kwok.kubeconfig" kwok
+
+launch etcd etcd --name slipway-dev --data-dir "$SLIPWAY_STATE/etcd" \
+  --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+  --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 10))" \
+  --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 10))" \
+  --initial-cluster "slipway-dev=http://127.0.0.1:$((ETCD_PORT + 10))" \
+  --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
+
+cat >"$SLIPWAY_STATE/registry.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $SLIPWAY_STATE/registry}
+  delete: {enabled: true}
+http:
+  addr: 127.0.0.1:$REGISTRY_PORT
+  headers: {X-Content-Type-Options: [nosniff]}
+EOF
+launch registry docker-registry serve "$SLIPWAY_STATE/registry.yml"
+
+wait_for "etcd to be healthy" 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
+
+launch kube-apiserver kube-apiserver \
+  --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+  --client-ca-file "$pki/ca.crt" \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --authorization-mode Node,RBAC \
+  --service-account-issuer https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+  --allow-privileged=true \
+  --enable-priority-and-fairness=false \
+  --profiling=false \
+  --v 1
+
+wait_for "kube-apiserver to be ready" 60 kubectl --kubeconfig "$kubeconfig" get --raw /readyz
+
+launch kube-controller-manager kube-controller-manager \
+  --kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" \
+  --authentication-kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" \
+  --authorization-kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
+  --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+  --cluster-signing-cert-file "$pki/ca.crt" --cluster-signing-key-file "$pki/ca.key" \
+  --use-service-account-credentials=true \
+  --service-cluster-ip-range "$SERVICE_CIDR" \
+  --leader-elect=false \
+  --concurrent-gc-syncs 5 \
+  --v 1
+
+cat >"$SLIPWAY_STATE/scheduler.yaml" <<EOF
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $SLIPWAY_STATE/scheduler.kubeconfig
+leaderElection:
+  leaderElect: false
+EOF
+launch kube-scheduler kube-scheduler --config "$SLIPWAY_STATE/scheduler.yaml" \
+  --authentication-kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" \
+  --authorization-kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" \
+  --bind-address 127.0.0.1 --secure-port "$SCHED_PORT" --v 1
+
+launch kwok kwok --kubeconfig "$SLIPWAY_STATE/kwok.kubeconfig" \
+  --config "$DEV_DIR/kwok/stages.yaml" \
+  --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
+  --cidr 10.244.0.0/16 --node-ip 127.0.0.1 \
+  --server-address "127.0.0.1:$KWOK_PORT"
+
+# Fake nodes: Node objects kwok manages because of their annotation.
+for i in $(seq 1 "$FAKE_NODES"); do
+  kubectl --kubeconfig "$kubeconfig" apply --server-side --field-manager slipway-dev -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake}
+  labels:
+    kubernetes.io/hostname: kwok-node-$i
+    kubernetes.io/os: linux
+    kubernetes.io/arch: amd64
+    type: kwok
+    slipway.dev/node: fake
+EOF
+done
+
+wait_for "the registry to answer" 30 curl -fsS "http://127.0.0.1:$REGISTRY_PORT/v2/"
+wait_for "kwok nodes to be Ready" 60 kubectl --kubeconfig "$kubeconfig" wait --for=condition=Ready node -l type=kwok --timeout=1s
+# Pods cannot be created in a namespace before its default ServiceAccount exists.
+wait_for "kube-controller-manager (default service account)" 60 kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
+
+cat >"$SLIPWAY_STATE/env" <<EOF
+KUBECONFIG=$kubeconfig
+SLIPWAY_REGISTRY=127.0.0.1:$REGISTRY_PORT
+EOF
+log "the dev cluster is up in $((SECONDS - start_time)) s: $FAKE_NODES fake nodes, registry at 127.0.0.1:$REGISTRY_PORT"
+log "logs: $logs"
+printf 'export KUBECONFIG=%s\n' "$kubeconfig"
