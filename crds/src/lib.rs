@@ -8,6 +8,7 @@ pub mod build;
 pub mod common;
 pub mod crdgen;
 pub mod image;
+pub mod process;
 pub mod project;
 pub mod template;
 

@@ -1,0 +1,2 @@
+//! Template processing: parameters, generator expressions, substitution and OpenShift
+//! translation. Pure functions, no cluster.
