@@ -51,7 +51,7 @@ use crate::common::{Condition, ImageReference};
     printcolumn(
         name = "Triggered By",
         type_ = "string",
-        json_path = ".spec.triggers[*].type",
+        json_path = ".status.triggerSummary",
         description = "What starts a rollout"
     ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
@@ -317,6 +317,81 @@ pub struct DeploymentConfigStatus {
     /// Available, Progressing and ReplicaFailure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The triggers in one line, as `oc get dc` shows them: `config,image(app:latest)` (a Slipway
+    /// addition, for the printer column; see [`trigger_summary`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger_summary: Option<String>,
+}
+
+/// The triggers of a DeploymentConfig in one line: `config` for a config change,
+/// `image(stream:tag)` for an image change (with `(manual)` when not automatic), `manual` when
+/// there are none. A missing trigger list means one ConfigChange trigger, as in OpenShift.
+pub fn trigger_summary(spec: &DeploymentConfigSpec) -> String {
+    let Some(triggers) = &spec.triggers else {
+        return "config".into();
+    };
+    let parts: Vec<String> = triggers
+        .iter()
+        .map(|t| match (&t.type_, &t.image_change_params) {
+            (DeploymentTriggerType::ConfigChange, _) => "config".to_string(),
+            (DeploymentTriggerType::ImageChange, Some(p)) => {
+                let from = match &p.from.namespace {
+                    Some(ns) if !ns.is_empty() => format!("{ns}/{}", p.from.name),
+                    _ => p.from.name.clone(),
+                };
+                if p.automatic {
+                    format!("image({from})")
+                } else {
+                    format!("image({from}) (manual)")
+                }
+            }
+            (DeploymentTriggerType::ImageChange, None) => "image".to_string(),
+        })
+        .collect();
+    if parts.is_empty() {
+        "manual".into()
+    } else {
+        parts.join(",")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image_trigger(name: &str, automatic: bool) -> DeploymentTriggerPolicy {
+        DeploymentTriggerPolicy {
+            type_: DeploymentTriggerType::ImageChange,
+            image_change_params: Some(DeploymentTriggerImageChangeParams {
+                automatic,
+                container_names: vec!["web".into()],
+                from: ImageReference::image_stream_tag(name),
+                last_triggered_image: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn trigger_summary_reads_like_oc_get_dc() {
+        let config = DeploymentTriggerPolicy {
+            type_: DeploymentTriggerType::ConfigChange,
+            image_change_params: None,
+        };
+        let spec = |triggers| DeploymentConfigSpec {
+            triggers,
+            ..Default::default()
+        };
+        assert_eq!(trigger_summary(&spec(None)), "config");
+        assert_eq!(trigger_summary(&spec(Some(vec![]))), "manual");
+        assert_eq!(
+            trigger_summary(&spec(Some(vec![config, image_trigger("app:latest", true)]))),
+            "config,image(app:latest)"
+        );
+        assert_eq!(
+            trigger_summary(&spec(Some(vec![image_trigger("app:v2", false)]))),
+            "image(app:v2) (manual)"
+        );
+    }
 }
 
 /// The causes of a version.

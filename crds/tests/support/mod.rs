@@ -1,0 +1,265 @@
+//! Shared support of the integration tests: a client for the dev cluster (`KUBECONFIG`), the CRDs
+//! installed once per test binary, and a namespace per test so tests run in parallel and leave
+//! no trace.
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
+use kube::{Client, CustomResourceExt};
+
+/// A client for the dev cluster, or a panic that says how to start one.
+pub async fn client() -> Client {
+    match Client::try_default().await {
+        Ok(client) => client,
+        Err(e) => panic!(
+            "no Kubernetes cluster to test against ({e}); run `make test` (it starts the dev \
+             cluster) or `make cluster-up` and export the KUBECONFIG it prints"
+        ),
+    }
+}
+
+/// Installs the CRDs once per test binary (server-side apply, then wait until Established).
+/// Runs on its own thread and runtime, because a kube Client belongs to the runtime it was made on
+/// and every `#[tokio::test]` has its own.
+pub fn ensure_crds() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        std::thread::spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(install_crds()).map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the CRD installer panicked".into()))
+    });
+    if let Err(e) = result {
+        panic!("installing the CRDs failed: {e}");
+    }
+}
+
+async fn install_crds() -> Result<(), kube::Error> {
+    let client = client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let params = PatchParams::apply("slipway-tests").force();
+    let mut changed = Vec::new();
+    for crd in slipway_crds::crdgen::all() {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let before = crds
+            .get_opt(&name)
+            .await?
+            .and_then(|c| c.metadata.resource_version);
+        let after = crds
+            .patch(&name, &params, &Patch::Apply(&crd))
+            .await?
+            .metadata
+            .resource_version;
+        if before != after {
+            changed.push(crd);
+        }
+    }
+    for crd in &changed {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        let cond = kube::runtime::wait::conditions::is_crd_established();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            kube::runtime::wait::await_condition(crds.clone(), &name, cond),
+        )
+        .await
+        .map_err(|_| kube::Error::Service(format!("CRD {name} not Established after 30 s").into()))?
+        .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+        // An updated CRD is served by a new handler a moment later; wait until its printer columns
+        // are the ones just applied, so no test sees the old definition.
+        let mut wanted = vec!["Name".to_string()];
+        let version = &crd.spec.versions[0];
+        wanted.extend(
+            version
+                .additional_printer_columns
+                .iter()
+                .flatten()
+                .map(|c| c.name.clone()),
+        );
+        let path = format!(
+            "/apis/{}/{}/{}?limit=1",
+            crd.spec.group, version.name, crd.spec.names.plural
+        );
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let request = http::Request::get(&path)
+                .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+                .body(Vec::new())
+                .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+            let table: serde_json::Value = client.request(request).await?;
+            let served: Vec<String> = table["columnDefinitions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect();
+            if served == wanted {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(kube::Error::Service(
+                    format!("{name} still serves columns {served:?}").into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// A namespace of one test. Delete it with [`TestNamespace::delete`] at the end of the test; one
+/// left behind by a failed test carries the label `slipway.dev/test` and is removed by
+/// `make test` before the next run.
+pub struct TestNamespace {
+    pub name: String,
+    client: Client,
+}
+
+impl TestNamespace {
+    pub async fn new(client: &Client, prefix: &str) -> Self {
+        let suffix: String = {
+            use rand::Rng;
+            let mut rng = rand::rng();
+            (0..6)
+                .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+                .collect()
+        };
+        let name = format!("t-{prefix}-{suffix}");
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"slipway.dev/test": "true"}}
+        }))
+        .expect("namespace object");
+        Api::<Namespace>::all(client.clone())
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+        // Pods need the namespace's default ServiceAccount (made by the controller-manager).
+        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
+        for _ in 0..100 {
+            if sas.get_opt("default").await.ok().flatten().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self {
+            name,
+            client: client.clone(),
+        }
+    }
+
+    pub async fn delete(self) {
+        let _ = Api::<Namespace>::all(self.client.clone())
+            .delete(&self.name, &DeleteParams::background())
+            .await;
+    }
+}
+
+/// The ApiResource of a Slipway kind, from the CRDs crdgen makes.
+pub fn slipway_resource(kind: &str) -> ApiResource {
+    let crd = slipway_crds::crdgen::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == kind)
+        .unwrap_or_else(|| panic!("no Slipway kind {kind}"));
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(slipway_crds::GROUP, slipway_crds::VERSION, kind),
+        &crd.spec.names.plural,
+    )
+}
+
+/// Whether a kind of Slipway is cluster-scoped.
+pub fn cluster_scoped(kind: &str) -> bool {
+    slipway_crds::crdgen::all()
+        .iter()
+        .any(|c| c.spec.names.kind == kind && c.spec.scope == "Cluster")
+}
+
+/// A dynamic Api for a Slipway object in a namespace (or cluster-wide for cluster-scoped kinds).
+pub fn dynamic_api(client: &Client, kind: &str, namespace: &str) -> Api<DynamicObject> {
+    let ar = slipway_resource(kind);
+    if cluster_scoped(kind) {
+        Api::all_with(client.clone(), &ar)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, &ar)
+    }
+}
+
+/// Creates an object with a server-side dry run (nothing is stored), as the API server would
+/// create it; returns the server's error message on rejection.
+pub async fn dry_run_create(
+    client: &Client,
+    namespace: &str,
+    object: &serde_json::Value,
+) -> Result<(), String> {
+    let (group, version) = match object["apiVersion"].as_str().unwrap_or_default().split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (
+            String::new(),
+            object["apiVersion"].as_str().unwrap_or_default().to_string(),
+        ),
+    };
+    let kind = object["kind"].as_str().unwrap_or_default().to_string();
+    let gvk = GroupVersionKind::gvk(&group, &version, &kind);
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| format!("discovery of {kind}: {e}"))?;
+    let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Cluster {
+        Api::all_with(client.clone(), &ar)
+    } else {
+        Api::namespaced_with(client.clone(), namespace, &ar)
+    };
+    let obj: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(|e| format!("not an object: {e}"))?;
+    let params = PostParams {
+        dry_run: true,
+        field_manager: Some("slipway-tests".into()),
+    };
+    api.create(&params, &obj).await.map(|_| ()).map_err(|e| match e {
+        kube::Error::Api(status) => status.message,
+        other => other.to_string(),
+    })
+}
+
+/// Reads a YAML file of one or more documents into JSON values.
+pub fn yaml_documents(text: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize;
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| serde_json::Value::deserialize(doc).expect("valid YAML"))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// The repository's root.
+pub fn repo_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn crd_of<K: CustomResourceExt>() -> CustomResourceDefinition {
+    K::crd()
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The demo, for now: the dev cluster runs, Slipway's CRDs are installed (by make), and the example
+# objects of examples/manifests/ are applied and listed with kubectl's printer columns.
+# Later issues turn this into git push -> build -> rollout -> curl.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=dev/lib.sh
+. "$here/lib.sh"
+export KUBECONFIG=$1
+export PATH="$2$PATH"
+repo=$(cd "$here/.." && pwd)
+ns=slipway-demo
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "The cluster"
+kubectl version | sed 's/^/  /'
+kubectl get nodes
+
+step "Slipway's API (category slipway)"
+kubectl api-resources --categories slipway
+
+step "Applying examples/manifests/ into namespace $ns"
+kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+for f in "$repo"/examples/manifests/*.yaml; do
+  kubectl apply --server-side --force-conflicts --field-manager slipway-demo -n "$ns" -f "$f"
+done
+
+step "kubectl get bc,builds,is,dc,templates,templateinstances -n $ns"
+kubectl get bc,builds,is,dc,templates,templateinstances -n "$ns"
+
+step "kubectl get projectrequests,projects"
+kubectl get projectrequests,projects
+
+step "kubectl explain deploymentconfig.spec.strategy.rollingParams"
+kubectl explain deploymentconfig.spec.strategy.rollingParams | sed -n '1,40p'
+
+step "The API server rejects nonsense by itself"
+if kubectl apply --server-side --dry-run=server -n "$ns" -f - 2>&1 <<'YAML'; then
+apiVersion: slipway.dev/v1alpha1
+kind: DeploymentConfig
+metadata: {name: broken}
+spec:
+  replicas: 1
+  selector: {app: web}
+  template: {metadata: {labels: {app: other}}, spec: {containers: [{name: web, image: busybox}]}}
+  triggers: [{type: ImageChange}]
+YAML
+  die "the invalid DeploymentConfig was accepted"
+fi
+
+step "Done"
+echo "The dev cluster keeps running: export KUBECONFIG=$KUBECONFIG (make cluster-down stops it)."

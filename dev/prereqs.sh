@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what the dev cluster and the tests need, or names what is missing and how to get it.
+# Debian packages through apt-get (as root); the Kubernetes, etcd, kwok and helm binaries are
+# built from their Go modules into the cache (dev/build-tools.sh).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=dev/lib.sh
+. "$here/lib.sh"
+
+# command -> Debian package
+declare -A wanted=(
+  [openssl]=openssl [curl]=curl [git]=git [docker-registry]=docker-registry
+  [pkg-config]=pkg-config
+)
+missing=()
+for cmd in "${!wanted[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]} (sudo)"
+    sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  else
+    die "missing ${missing[*]}: install them with your package manager (Debian/Ubuntu: apt-get install ${missing[*]})"
+  fi
+fi
+"$here/build-tools.sh"
