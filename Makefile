@@ -65,7 +65,7 @@ clean-test-namespaces:
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
 
 integration: cluster-up clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --tests
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --test '*'
 
 test: prereqs lint unit integration
 	@echo "make test: all passed"
@@ -74,4 +74,4 @@ images:
 	@echo "make images: the container images arrive with the install issue (Containerfiles, buildah); not built yet" >&2; exit 2
 
 bench: prereqs
-	cargo bench -q -p slipway-crds
+	cargo bench -q -p slipway-crds -p slip

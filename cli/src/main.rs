@@ -1,5 +1,8 @@
 //! slip: the oc-like command-line client of Slipway.
 
+mod cluster;
+mod process;
+
 use clap::{Parser, Subcommand};
 
 /// The command-line client of Slipway: projects, builds, deployments and templates on any
@@ -16,8 +19,8 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Process a template into a list of objects.
-    Process,
+    /// Process a template into a list of objects (to pipe into `kubectl apply -f -`).
+    Process(process::ProcessArgs),
     /// Request a new project.
     NewProject,
     /// List the projects you can access.
@@ -34,15 +37,24 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let name = match args.command {
-        Command::Process => "process",
-        Command::NewProject => "new-project",
-        Command::Projects => "projects",
-        Command::NewApp => "new-app",
-        Command::StartBuild => "start-build",
-        Command::Logs => "logs",
-        Command::Rollout => "rollout",
+    let result = match args.command {
+        Command::Process(process_args) => process::run(process_args, args.namespace.as_deref()),
+        Command::NewProject => not_yet("new-project"),
+        Command::Projects => not_yet("projects"),
+        Command::NewApp => not_yet("new-app"),
+        Command::StartBuild => not_yet("start-build"),
+        Command::Logs => not_yet("logs"),
+        Command::Rollout => not_yet("rollout"),
     };
-    eprintln!("slip {name}: not implemented in this build yet");
-    std::process::ExitCode::from(3)
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn not_yet(command: &str) -> anyhow::Result<()> {
+    anyhow::bail!("slip {command} is not implemented in this build yet")
 }

@@ -1,6 +1,6 @@
 //! The CustomResourceDefinitions of every Slipway kind, as the chart ships them.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{CustomResourceDefinition, JSON};
 use kube::CustomResourceExt;
 
 use crate::{
@@ -10,15 +10,40 @@ use crate::{
 /// Every CRD, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
     vec![
-        Project::crd(),
+        with_optional_spec(Project::crd()),
         ProjectRequest::crd(),
         BuildConfig::crd(),
         Build::crd(),
-        ImageStream::crd(),
+        with_optional_spec(ImageStream::crd()),
         DeploymentConfig::crd(),
         Template::crd(),
         TemplateInstance::crd(),
     ]
+}
+
+/// OpenShift accepts an ImageStream or a Project without a `spec` (real templates have such
+/// ImageStreams). The derived schema requires it, so drop it from `required` and let the API
+/// server default it to `{}`: stored objects always carry a spec, and the Rust types stay simple.
+fn with_optional_spec(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        if let Some(required) = schema.required.as_mut() {
+            required.retain(|field| field != "spec");
+            if required.is_empty() {
+                schema.required = None;
+            }
+        }
+        if let Some(spec) = schema.properties.as_mut().and_then(|p| p.get_mut("spec")) {
+            spec.default = Some(JSON(serde_json::json!({})));
+        }
+    }
+    crd
 }
 
 /// The file name and YAML text of every CRD, as written into `charts/slipway/crds/`.

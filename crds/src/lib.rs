@@ -3,6 +3,10 @@
 //! and project/v1 APIs, so that OpenShift objects become Slipway objects by changing their
 //! apiVersion.
 
+// kube's derive takes one `printcolumn(name = .., type_ = ..)` per column; clippy reads the
+// repeated keys across columns as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
 pub mod apps;
 pub mod build;
 pub mod common;

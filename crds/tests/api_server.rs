@@ -1,14 +1,13 @@
 //! The API, against the real API server of the dev cluster: the CRDs install and are discoverable
 //! with their printer columns and documentation; valid examples are accepted; invalid objects are
 //! rejected by the API server itself with a message that names the field.
-
-mod support;
+#![allow(clippy::unwrap_used)] // tests and benchmarks may panic on broken fixtures
 
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::*;
+use slipway_testkit::*;
 
 #[tokio::test]
 async fn crds_are_served_with_short_names_and_category() {
@@ -145,7 +144,7 @@ async fn openapi_documents_the_fields_as_kubectl_explain_shows_them() {
     ensure_crds();
     let client = client().await;
     // kubectl explain reads the published OpenAPI v3 document of the group version.
-    let doc: Value = support::eventually(
+    let doc: Value = eventually(
         "the OpenAPI v3 document to list BuildConfig",
         Duration::from_secs(30),
         || {
@@ -190,8 +189,14 @@ async fn every_example_manifest_is_accepted() {
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        for object in yaml_documents(&text) {
-            kinds.insert(object["kind"].as_str().unwrap().to_string());
+        for mut object in yaml_documents(&text) {
+            let kind = object["kind"].as_str().unwrap().to_string();
+            // Cluster-scoped examples get this test's unique name, so they cannot collide with
+            // objects of the same name elsewhere in the cluster (the demo's, for one).
+            if cluster_scoped(&kind) {
+                object["metadata"]["name"] = ns.name.clone().into();
+            }
+            kinds.insert(kind);
             if let Err(message) = dry_run_create(&client, &ns.name, &object).await {
                 panic!("{} ({}) was rejected: {message}", path.display(), object["kind"]);
             }

@@ -1,5 +1,6 @@
 //! The CRDs committed in charts/slipway/crds/ are exactly what crdgen produces from the code.
 //! When this fails, run `make crds` and commit the result.
+#![allow(clippy::unwrap_used)] // tests and benchmarks may panic on broken fixtures
 
 #[test]
 fn committed_crds_match_the_code() {

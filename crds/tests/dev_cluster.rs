@@ -1,7 +1,6 @@
 //! The dev cluster itself works: the real controller-manager and scheduler act, and kwok's fake
 //! nodes run pods through their lives (Ready, Job completion, test-decided outcomes).
-
-mod support;
+#![allow(clippy::unwrap_used)] // tests and benchmarks may panic on broken fixtures
 
 use std::time::Duration;
 
@@ -10,7 +9,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::*;
+use slipway_testkit::*;
 
 #[tokio::test]
 async fn a_deployment_reaches_its_ready_replicas_on_fake_nodes() {

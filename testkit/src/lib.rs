@@ -1,16 +1,15 @@
-//! Shared support of the integration tests: a client for the dev cluster (`KUBECONFIG`), the CRDs
-//! installed once per test binary, and a namespace per test so tests run in parallel and leave
-//! no trace.
-#![allow(dead_code)]
+//! Shared support of Slipway's integration tests: a client for the dev cluster (`KUBECONFIG`), the
+//! CRDs installed once per test binary, and a namespace per test so tests run in parallel and leave
+//! no trace. Internal to the workspace; never published.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, DynamicObject, GroupVersionKind};
-use kube::{Client, CustomResourceExt};
 
 /// A client for the dev cluster, or a panic that says how to start one.
 pub async fn client() -> Client {
@@ -242,6 +241,11 @@ pub fn repo_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The folder of the shared test data (the OpenShift template corpus), beside the repository.
+pub fn shared_testdata() -> std::path::PathBuf {
+    repo_root().join("../shared/testdata")
+}
+
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
@@ -258,8 +262,4 @@ where
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-pub fn crd_of<K: CustomResourceExt>() -> CustomResourceDefinition {
-    K::crd()
 }
