@@ -51,6 +51,7 @@ crds-install: cluster-up
 	@echo "Slipway's CRDs are installed"
 
 demo: crds-install
+	@cargo build -q -p slip
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
 lint:

@@ -7,8 +7,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=dev/lib.sh
 . "$here/lib.sh"
 export KUBECONFIG=$1
-export PATH="$2$PATH"
 repo=$(cd "$here/.." && pwd)
+export PATH="$2$repo/target/debug:$PATH"
 ns=slipway-demo
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -48,6 +48,11 @@ spec:
 YAML
   die "the invalid DeploymentConfig was accepted"
 fi
+
+step "slip process: an OpenShift template, translated (stderr says what became what)"
+slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter -p GIT_URI=https://git.example.com/hello.git -o name
+slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter -p GIT_URI=https://git.example.com/hello.git \
+  | kubectl apply --server-side --dry-run=server -n "$ns" -f -
 
 step "Done"
 echo "The dev cluster keeps running: export KUBECONFIG=$KUBECONFIG (make cluster-down stops it)."
