@@ -1,27 +1,40 @@
-//! slipway-operator: the controllers of Slipway. One line per controller, each in its own module,
-//! as they arrive; for now the binary knows its controllers and says which are not built yet.
+//! slipway-operator: runs Slipway's controllers. One line per controller in `CONTROLLERS`; each
+//! lives in its own module of the library.
 
 use clap::Parser;
+use slipway_operator::Context;
 
-/// The controllers the operator will run, in the order of the data flow.
-const CONTROLLERS: &[(&str, &str)] = &[
+/// The controllers, in the order of the data flow, and whether this build has them yet.
+const CONTROLLERS: &[(&str, &str, bool)] = &[
     (
         "build",
         "BuildConfig and Build: instantiate, run policy, build pods, phases, output",
+        false,
     ),
-    ("image", "ImageStream: tags, scheduled imports, lookup policy"),
+    (
+        "image",
+        "ImageStream: tags, scheduled imports, lookup policy",
+        false,
+    ),
     (
         "trigger",
         "image-change and config-change triggers of builds and deployments",
+        false,
     ),
-    ("deploy", "DeploymentConfig rollouts: Rolling and Recreate, hooks"),
+    (
+        "deploy",
+        "DeploymentConfig rollouts: Rolling and Recreate, hooks",
+        false,
+    ),
     (
         "template",
         "TemplateInstance: process and create objects as the requester",
+        true,
     ),
     (
         "project",
         "ProjectRequest and Project: namespaces, RBAC, quota, isolation",
+        false,
     ),
 ];
 
@@ -29,33 +42,78 @@ const CONTROLLERS: &[(&str, &str)] = &[
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Run only these controllers (comma-separated); all by default.
+    /// Run only these controllers (comma-separated); all that this build has by default.
     #[arg(long, value_delimiter = ',')]
     controllers: Vec<String>,
+    /// Watch one namespace only; all namespaces by default.
+    #[arg(long)]
+    namespace: Option<String>,
     /// List the controllers and exit.
     #[arg(long)]
     list: bool,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     if args.list {
-        for (name, what) in CONTROLLERS {
-            println!("{name:10} {what}");
+        for (name, what, built) in CONTROLLERS {
+            println!(
+                "{name:10} {what}{}",
+                if *built { "" } else { " (not in this build yet)" }
+            );
         }
-        return std::process::ExitCode::SUCCESS;
+        return Ok(std::process::ExitCode::SUCCESS);
     }
-    if let Some(unknown) = args
-        .controllers
-        .iter()
-        .find(|c| !CONTROLLERS.iter().any(|(n, _)| n == c))
-    {
-        eprintln!("slipway-operator: unknown controller '{unknown}'; `--list` shows the controllers");
-        return std::process::ExitCode::from(2);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
     }
-    eprintln!(
-        "slipway-operator: the controllers are not implemented in this build yet; \
-         the CRDs (charts/slipway/crds/) can be installed and used with kubectl meanwhile"
-    );
-    std::process::ExitCode::from(3)
+    let mut selected = Vec::new();
+    for name in &args.controllers {
+        match CONTROLLERS.iter().find(|(n, _, _)| n == name) {
+            None => anyhow::bail!("unknown controller '{name}'; `--list` shows the controllers"),
+            Some((_, _, false)) => anyhow::bail!("the {name} controller is not in this build yet"),
+            Some(_) => selected.push(name.as_str()),
+        }
+    }
+    if selected.is_empty() {
+        selected = CONTROLLERS
+            .iter()
+            .filter(|(_, _, built)| *built)
+            .map(|(n, _, _)| *n)
+            .collect();
+    }
+    let config = kube::Config::infer().await?;
+    let ctx = Context::new(config)?;
+    let namespace = args.namespace.as_deref();
+    let mut running = Vec::new();
+    for name in selected {
+        tracing::info!(controller = name, "starting");
+        running.push(match name {
+            "template" => slipway_operator::template_instance::run(ctx.clone(), namespace),
+            _ => unreachable!("only built controllers are selected"),
+        });
+    }
+    tokio::select! {
+        _ = futures::future::join_all(running) => {}
+        signal = shutdown_signal() => tracing::info!(signal = signal?, "shutting down"),
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Waits for SIGTERM (how Kubernetes stops a pod) or SIGINT.
+async fn shutdown_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => Ok("SIGTERM"),
+        _ = int.recv() => Ok("SIGINT"),
+    }
 }

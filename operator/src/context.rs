@@ -1,0 +1,45 @@
+//! What every controller gets: a client acting as the operator, the configuration to act as
+//! someone else, and an event recorder.
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::Error;
+
+/// Shared by the reconciles of all controllers.
+#[derive(Clone)]
+pub struct Context {
+    /// Acts with the operator's own rights.
+    pub client: Client,
+    /// The configuration `client` was made from, to derive impersonating clients.
+    config: kube::Config,
+    /// Publishes Events for the objects the operator reconciles.
+    pub recorder: Recorder,
+}
+
+impl Context {
+    pub fn new(config: kube::Config) -> Result<Self, Error> {
+        let client = Client::try_from(config.clone())?;
+        let reporter = Reporter {
+            controller: "slipway-operator".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Ok(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+        })
+    }
+
+    /// A client that acts as `user` with `groups`, so the API server applies that user's RBAC to
+    /// everything done on their behalf (and the operator never lends its own rights).
+    pub fn impersonating(&self, user: &str, groups: &[String]) -> Result<Client, Error> {
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = (!groups.is_empty()).then(|| groups.to_vec());
+        Client::try_from(config).map_err(|e| Error::Impersonation {
+            user: user.to_string(),
+            message: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! Slipway's controllers, one module per controller. The binary (`main.rs`) is a table from
+//! controller name to its `run` function.
+
+pub mod context;
+pub mod error;
+pub mod template_instance;
+
+pub use context::Context;
+pub use error::Error;

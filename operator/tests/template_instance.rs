@@ -1,0 +1,294 @@
+//! The TemplateInstance controller against the dev cluster: objects come up as the requester and
+//! the instance becomes Ready; deleting it removes them; a requester without rights gets
+//! InstantiateFailure and nothing is created. Each test runs its own controller, limited to the
+//! test's namespace.
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use serde_json::{Value, json};
+use slipway_crds::TemplateInstance;
+use slipway_operator::template_instance::{INSTANCE_LABEL, INSTANTIATE_FAILURE, READY};
+use slipway_testkit::*;
+
+/// Runs the controller for one namespace until the returned guard is dropped.
+async fn controller(namespace: &str) -> tokio::task::JoinHandle<()> {
+    let config = kube::Config::infer().await.unwrap();
+    let ctx = slipway_operator::Context::new(config).unwrap();
+    let namespace = namespace.to_string();
+    tokio::spawn(async move { slipway_operator::template_instance::run(ctx, Some(&namespace)).await })
+}
+
+/// The user the dev cluster's admin kubeconfig authenticates as.
+const ADMIN: (&str, &[&str]) = ("slipway-admin", &["system:masters"]);
+
+fn requester(user: &str, groups: &[&str]) -> Value {
+    json!({"username": user, "groups": groups})
+}
+
+fn inline_template() -> Value {
+    json!({
+        "metadata": {"name": "web-app"},
+        "labels": {"app": "${NAME}"},
+        "parameters": [
+            {"name": "NAME", "value": "web"},
+            {"name": "REPLICAS", "value": "2"},
+            {"name": "PASSWORD", "generate": "expression", "from": "[a-z0-9]{24}"}
+        ],
+        "objects": [
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "${NAME}-db"}, "stringData": {"password": "${PASSWORD}"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "${NAME}-config"}, "data": {"greeting": "hello"}},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "${NAME}"}, "spec": {
+                "replicas": "${{REPLICAS}}",
+                "selector": {"matchLabels": {"component": "${NAME}"}},
+                "template": {"metadata": {"labels": {"component": "${NAME}"}},
+                             "spec": {"containers": [{"name": "web", "image": "127.0.0.1:15000/examples/hello:1.0"}]}}
+            }}
+        ]
+    })
+}
+
+async fn create_instance(client: &kube::Client, ns: &str, name: &str, spec: Value) -> Api<TemplateInstance> {
+    let api: Api<TemplateInstance> = Api::namespaced(client.clone(), ns);
+    let object = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "TemplateInstance", "metadata": {"name": name}, "spec": spec});
+    api.create(&PostParams::default(), &serde_json::from_value(object).unwrap())
+        .await
+        .unwrap();
+    api
+}
+
+/// Waits for a condition of the instance to have `status`; returns the condition's message.
+async fn condition(api: &Api<TemplateInstance>, name: &str, type_: &str, status: &str) -> String {
+    eventually(
+        &format!("{name}: {type_}={status}"),
+        Duration::from_secs(60),
+        || async {
+            let ti = api.get(name).await.ok()?;
+            let c = ti
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == type_ && c.status == status)?;
+            Some(c.message)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_instance_brings_up_its_objects_becomes_ready_and_takes_them_away() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-ready").await;
+    let running = controller(&ns.name).await;
+    let (user, groups) = ADMIN;
+    let api = create_instance(
+        &client,
+        &ns.name,
+        "web",
+        json!({"template": inline_template(), "parameters": {"REPLICAS": "3"}, "requester": requester(user, groups)}),
+    )
+    .await;
+    condition(&api, "web", READY, "True").await;
+    let ti = api.get("web").await.unwrap();
+    let status = ti.status.unwrap();
+    let made: Vec<String> = status
+        .objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o.ref_.kind.as_deref().unwrap(),
+                o.ref_.name.as_deref().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(made, ["Secret/web-db", "ConfigMap/web-config", "Deployment/web"]);
+    assert!(
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == INSTANTIATE_FAILURE && c.status == "False")
+    );
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let deployment = deployments.get("web").await.unwrap();
+    assert_eq!(
+        deployment.spec.as_ref().unwrap().replicas,
+        Some(3),
+        "the inline parameter won over the default"
+    );
+    assert_eq!(deployment.status.unwrap().available_replicas, Some(3));
+    let labels = deployment.metadata.labels.unwrap();
+    assert_eq!(labels[INSTANCE_LABEL], "web");
+    assert_eq!(labels["app"], "web");
+    let owner = &deployment.metadata.owner_references.unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str()),
+        ("TemplateInstance", "web")
+    );
+    let secret = Api::<Secret>::namespaced(client.clone(), &ns.name)
+        .get("web-db")
+        .await
+        .unwrap();
+    let password = &secret.data.unwrap()["password"].0;
+    assert_eq!(password.len(), 24);
+
+    // Deleting the instance deletes what it made (garbage collection through owner references).
+    api.delete("web", &DeleteParams::foreground()).await.unwrap();
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
+    eventually("the objects to be gone", Duration::from_secs(60), || async {
+        let selector = ListParams::default().labels(&format!("{INSTANCE_LABEL}=web"));
+        let left = deployments.list(&selector).await.ok()?.items.len()
+            + configmaps.list(&selector).await.ok()?.items.len();
+        (left == 0).then_some(())
+    })
+    .await;
+    running.abort();
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_requester_without_rights_gets_instantiate_failure_and_nothing_is_created() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-forbidden").await;
+    let running = controller(&ns.name).await;
+    let api = create_instance(
+        &client,
+        &ns.name,
+        "sneaky",
+        json!({"template": inline_template(), "requester": requester("bob", &["system:authenticated"])}),
+    )
+    .await;
+    let message = condition(&api, "sneaky", INSTANTIATE_FAILURE, "True").await;
+    // The API server's own words: which object, which user, which permission.
+    assert!(message.contains("Secret/web-db"), "{message}");
+    assert!(message.contains("User \"bob\" cannot"), "{message}");
+    assert!(message.contains("secrets"), "{message}");
+    let ti = api.get("sneaky").await.unwrap();
+    assert!(ti.status.unwrap().objects.is_empty());
+    // Nothing at all was created: not even the objects bob would have been allowed to make.
+    let selector = ListParams::default().labels(&format!("{INSTANCE_LABEL}=sneaky"));
+    assert!(
+        Api::<Secret>::namespaced(client.clone(), &ns.name)
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), &ns.name)
+            .list(&selector)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    running.abort();
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_stored_template_with_parameters_from_a_secret() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-stored").await;
+    let running = controller(&ns.name).await;
+    let mut template = inline_template();
+    template["apiVersion"] = "slipway.dev/v1alpha1".into();
+    template["kind"] = "Template".into();
+    template["metadata"] = json!({"name": "web-app"});
+    dynamic_api(&client, "Template", &ns.name)
+        .create(&PostParams::default(), &serde_json::from_value(template).unwrap())
+        .await
+        .unwrap();
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "web-params"},
+        "stringData": {"NAME": "shop", "REPLICAS": "1", "UNRELATED": "ignored"}
+    }))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &ns.name)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let (user, groups) = ADMIN;
+    let api = create_instance(
+        &client,
+        &ns.name,
+        "shop",
+        json!({"templateRef": {"name": "web-app"}, "secret": {"name": "web-params"}, "requester": requester(user, groups)}),
+    )
+    .await;
+    condition(&api, "shop", READY, "True").await;
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns.name)
+        .get("shop")
+        .await
+        .unwrap();
+    assert_eq!(deployment.spec.unwrap().replicas, Some(1));
+    running.abort();
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn what_cannot_be_instantiated_says_why() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-broken").await;
+    let running = controller(&ns.name).await;
+    let (user, groups) = ADMIN;
+    let missing_template = create_instance(
+        &client,
+        &ns.name,
+        "missing",
+        json!({"templateRef": {"name": "nope"}, "requester": requester(user, groups)}),
+    )
+    .await;
+    let message = condition(&missing_template, "missing", INSTANTIATE_FAILURE, "True").await;
+    assert_eq!(
+        message,
+        format!("template nope not found in namespace {}", ns.name)
+    );
+
+    let mut template = inline_template();
+    template["parameters"][0] = json!({"name": "NAME", "required": true});
+    let required = create_instance(
+        &client,
+        &ns.name,
+        "required",
+        json!({"template": template, "requester": requester(user, groups)}),
+    )
+    .await;
+    let message = condition(&required, "required", INSTANTIATE_FAILURE, "True").await;
+    assert!(message.contains("NAME"), "{message}");
+
+    let no_requester = create_instance(
+        &client,
+        &ns.name,
+        "anonymous",
+        json!({"template": inline_template()}),
+    )
+    .await;
+    let message = condition(&no_requester, "anonymous", INSTANTIATE_FAILURE, "True").await;
+    assert!(message.contains("no requester"), "{message}");
+    // None of them made anything.
+    let all = Api::<Deployment>::namespaced(client.clone(), &ns.name)
+        .list(&ListParams::default())
+        .await
+        .unwrap();
+    assert!(all.items.is_empty());
+    running.abort();
+    ns.delete().await;
+}
