@@ -51,7 +51,7 @@ crds-install: cluster-up
 	@echo "Slipway's CRDs are installed"
 
 demo: crds-install
-	@cargo build -q -p slip
+	@cargo build -q -p slip -p slipway-operator
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
 lint:

@@ -54,5 +54,24 @@ slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter 
 slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter -p GIT_URI=https://git.example.com/hello.git \
   | kubectl apply --server-side --dry-run=server -n "$ns" -f -
 
+step "The operator: TemplateInstances, created as the user who asked"
+slipway-operator --namespace "$ns" >"$SLIPWAY_STATE/logs/demo-operator.log" 2>&1 &
+operator=$!
+trap 'kill $operator 2>/dev/null || true' EXIT
+# The requester is stamped by hand here, as Slipway's admission webhook will stamp it.
+kubectl apply --server-side --field-manager slipway-demo -n "$ns" -f - <<YAML
+apiVersion: slipway.dev/v1alpha1
+kind: TemplateInstance
+metadata: {name: hello-stamped}
+spec:
+  templateRef: {name: hello}
+  parameters: {NAME: hello-ti, REPLICAS: "2"}
+  requester: {username: slipway-admin, groups: ["system:masters"]}
+YAML
+kubectl wait -n "$ns" --for=condition=Ready --timeout=60s templateinstance/hello-stamped
+kubectl get -n "$ns" templateinstances
+echo "(hello has no requester, so the operator refused to act for nobody; see its InstantiateFailure condition)"
+kubectl get -n "$ns" deployment,secret -l slipway.dev/template-instance=hello-stamped
+
 step "Done"
 echo "The dev cluster keeps running: export KUBECONFIG=$KUBECONFIG (make cluster-down stops it)."

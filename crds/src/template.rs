@@ -156,7 +156,13 @@ pub struct EmbeddedMeta {
         name = "Template",
         type_ = "string",
         json_path = ".spec.template.metadata.name",
-        description = "The template instantiated"
+        description = "The inline template instantiated"
+    ),
+    printcolumn(
+        name = "Stored Template",
+        type_ = "string",
+        json_path = ".spec.templateRef.name",
+        description = "The stored Template instantiated"
     ),
     printcolumn(
         name = "Ready",
