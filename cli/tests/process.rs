@@ -341,3 +341,51 @@ async fn processes_a_template_stored_in_the_cluster() {
     assert_refused(&out, &["template missing not found in namespace"]);
     ns.delete().await;
 }
+
+#[test]
+fn every_corpus_template_processes_with_its_required_parameters_given() {
+    let dir = shared_testdata().join("openshift-templates");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("the corpus {} is not readable: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 62);
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let document = slipway_crds::process::parse_template(&text).unwrap();
+        let mut args = vec!["process".to_string(), "-f".into(), file.display().to_string()];
+        for p in &document.fields.parameters {
+            if p.required && p.value.as_deref().unwrap_or_default().is_empty() && p.generate.is_none() {
+                args.push("-p".into());
+                args.push(format!(
+                    "{}={}",
+                    p.name,
+                    slipway_crds::process::plausible_value(&p.name)
+                ));
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = slip(&args, None);
+        assert!(out.status.success(), "{}: {}", file.display(), stderr(&out));
+        let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        assert_eq!(
+            list["items"].as_array().unwrap().len(),
+            document.fields.objects.len(),
+            "{}",
+            file.display()
+        );
+        let text = stdout(&out);
+        for p in &document.fields.parameters {
+            let name = &p.name;
+            for reference in [format!("${{{name}}}"), format!("${{{{{name}}}}}")] {
+                assert!(
+                    !text.contains(&reference),
+                    "{}: {reference} is left unsubstituted",
+                    file.display()
+                );
+            }
+        }
+    }
+}
