@@ -12,6 +12,10 @@ const NAME_RULES: &str =
     "self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$') && size(self.metadata.name) <= 63";
 const RESERVED_RULES: &str = "self.metadata.name != 'default' && !self.metadata.name.startsWith('kube-') && !self.metadata.name.startsWith('openshift-') && !self.metadata.name.startsWith('slipway-')";
 
+/// The request's own fields cannot change (its metadata and status can: the rule sits on the root
+/// because the fields do, so it must not compare the whole object).
+const REQUEST_IMMUTABLE: &str = "(has(self.displayName) ? has(oldSelf.displayName) && self.displayName == oldSelf.displayName : !has(oldSelf.displayName)) && (has(self.description) ? has(oldSelf.description) && self.description == oldSelf.description : !has(oldSelf.description))";
+
 /// A Project is a namespace managed by Slipway, with its owner, quota and isolation.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[kube(
@@ -76,10 +80,10 @@ pub struct ProjectStatus {
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     doc = "ProjectRequest asks for a new project named like the request. Follows OpenShift's project.openshift.io/v1 ProjectRequest (displayName and description at the top level).",
     validation = Rule::new(NAME_RULES).message("a project name must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"),
-    validation = Rule::new(RESERVED_RULES).message("project names 'default', 'kube-*', 'openshift-*' and 'slipway-*' are reserved")
+    validation = Rule::new(RESERVED_RULES).message("project names 'default', 'kube-*', 'openshift-*' and 'slipway-*' are reserved"),
+    validation = Rule::new(REQUEST_IMMUTABLE).message("a ProjectRequest cannot change; edit the project namespace's annotations instead")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self == oldSelf").message("a ProjectRequest cannot change; edit the Project's namespace annotations instead"))]
 pub struct ProjectRequestFields {
     /// A human-friendly name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
