@@ -48,6 +48,13 @@ struct Args {
     /// Watch one namespace only; all namespaces by default.
     #[arg(long)]
     namespace: Option<String>,
+    /// The project template, NAMESPACE/NAME of a Template; a built-in quota, limit range and
+    /// network policy when absent.
+    #[arg(long, value_name = "NAMESPACE/NAME")]
+    project_template: Option<String>,
+    /// How many projects one user may request; unlimited when absent.
+    #[arg(long, value_name = "N")]
+    max_projects_per_user: Option<usize>,
     /// List the controllers and exit.
     #[arg(long)]
     list: bool,
@@ -96,7 +103,12 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     for name in selected {
         tracing::info!(controller = name, "starting");
         running.push(match name {
-            "template" => slipway_operator::template_instance::run(ctx.clone(), namespace),
+            "template" => Box::pin(slipway_operator::template_instance::run(ctx.clone(), namespace))
+                as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+            "project" => Box::pin(slipway_operator::project::run(
+                ctx.clone(),
+                project_settings(&ctx, &args).await?,
+            )),
             _ => unreachable!("only built controllers are selected"),
         });
     }
@@ -105,6 +117,30 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         signal = shutdown_signal() => tracing::info!(signal = signal?, "shutting down"),
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The project settings from the flags; the project template is read once, at start.
+async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_operator::project::Settings> {
+    let template = match &args.project_template {
+        None => None,
+        Some(reference) => {
+            let Some((namespace, name)) = reference.split_once('/') else {
+                anyhow::bail!("--project-template takes NAMESPACE/NAME, not {reference:?}");
+            };
+            let api: kube::Api<slipway_crds::Template> = kube::Api::namespaced(ctx.client.clone(), namespace);
+            Some(
+                api.get(name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("reading the project template {reference}: {e}"))?
+                    .spec,
+            )
+        }
+    };
+    Ok(slipway_operator::project::Settings {
+        template,
+        max_projects_per_user: args.max_projects_per_user,
+        label_selector: None,
+    })
 }
 
 /// Waits for SIGTERM (how Kubernetes stops a pod) or SIGINT.

@@ -115,6 +115,17 @@ async fn install_crds() -> Result<(), kube::Error> {
     Ok(())
 }
 
+/// A name no other test uses: `t-<prefix>-<six random letters>` (a valid DNS label for short
+/// prefixes).
+pub fn unique_name(prefix: &str) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    let suffix: String = (0..6)
+        .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
+        .collect();
+    format!("t-{prefix}-{suffix}")
+}
+
 /// A namespace of one test. Delete it with [`TestNamespace::delete`] at the end of the test; one
 /// left behind by a failed test carries the label `slipway.dev/test` and is removed by
 /// `make test` before the next run.

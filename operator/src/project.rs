@@ -1,0 +1,640 @@
+//! The project controllers.
+//!
+//! ProjectRequest: a user asks for a project; the operator makes the namespace (with the display
+//! name, description and requester), the Project that mirrors it, the requester's admin binding,
+//! the `builder` and `deployer` service accounts with their bindings, and the objects of the project
+//! template (by default a quota, a limit range and a network policy that isolates the project).
+//! A failure half-way removes what was made. The requester comes from the `slipway.dev/requester`
+//! annotation, which only Slipway's admission webhook may set.
+//!
+//! Project: mirrors its namespace in status (Active or Terminating, display name, requester); its
+//! finalizer deletes the namespace when the Project is deleted and keeps the Project, Terminating,
+//! until the namespace is gone.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+use slipway_crds::common::{Condition, Time, condition_status, set_condition};
+use slipway_crds::process::{ProcessOptions, parse_template, process};
+use slipway_crds::project::{
+    ProjectPhase, ProjectRequestPhase, ProjectRequestStatus, ProjectStatus, annotations,
+};
+use slipway_crds::template::TemplateFields;
+use slipway_crds::{FIELD_MANAGER, Project, ProjectRequest};
+
+use crate::{Context, Error};
+
+/// The Project's finalizer: the namespace goes before the Project does.
+pub const FINALIZER: &str = "slipway.dev/project";
+/// On a project's namespace: the project's name.
+pub const PROJECT_LABEL: &str = "slipway.dev/project";
+/// On a project's namespace: the uid of the request that made it, so a retry knows its own work.
+pub const REQUEST_UID_ANNOTATION: &str = "slipway.dev/project-request-uid";
+/// The ClusterRoles the chart defines for the service accounts of every project.
+pub const BUILDER_CLUSTER_ROLE: &str = "slipway-builder";
+pub const DEPLOYER_CLUSTER_ROLE: &str = "slipway-deployer";
+
+/// The default project template, replaced by `Settings::template`.
+const DEFAULT_TEMPLATE: &str = include_str!("project-template.yaml");
+
+/// How projects are made.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// The project template; the built-in default when None.
+    pub template: Option<TemplateFields>,
+    /// How many projects one user may request; unlimited when None.
+    pub max_projects_per_user: Option<usize>,
+    /// Only reconcile objects with these labels (tests run one controller each).
+    pub label_selector: Option<String>,
+}
+
+impl Settings {
+    fn template(&self) -> Result<TemplateFields, String> {
+        match &self.template {
+            Some(t) => Ok(t.clone()),
+            None => parse_template(DEFAULT_TEMPLATE)
+                .map(|d| d.fields)
+                .map_err(|e| format!("the default project template: {e}")),
+        }
+    }
+
+    fn watcher_config(&self) -> watcher::Config {
+        match &self.label_selector {
+            Some(selector) => watcher::Config::default().labels(selector),
+            None => watcher::Config::default(),
+        }
+    }
+}
+
+struct State {
+    ctx: Context,
+    settings: Settings,
+}
+
+/// Runs the ProjectRequest and Project controllers until shutdown.
+pub async fn run(ctx: Context, settings: Settings) {
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        settings: settings.clone(),
+    });
+    let requests = Controller::new(
+        Api::<ProjectRequest>::all(ctx.client.clone()),
+        settings.watcher_config(),
+    )
+    .run(reconcile_request, error_policy, state.clone())
+    .for_each(|_| async {});
+    let projects = Controller::new(Api::<Project>::all(ctx.client.clone()), settings.watcher_config())
+        .owns(
+            Api::<Namespace>::all(ctx.client.clone()),
+            watcher::Config::default(),
+        )
+        .run(reconcile_project, error_policy, state)
+        .for_each(|_| async {});
+    futures::join!(requests, projects);
+}
+
+fn error_policy<K>(_: Arc<K>, error: &Error, _: Arc<State>) -> Action {
+    tracing::warn!(error = %error, "project reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+// --- ProjectRequest ---------------------------------------------------------------------------
+
+async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> Result<Action, Error> {
+    let status = request.status.clone().unwrap_or_default();
+    if status.phase != ProjectRequestPhase::Pending {
+        return Ok(Action::await_change());
+    }
+    let ctx = &state.ctx;
+    let name = request.name_any();
+    let uid = request.uid().unwrap_or_default();
+    let Some(requester) = request
+        .annotations()
+        .get(annotations::REQUESTER)
+        .cloned()
+        .filter(|r| !r.is_empty())
+    else {
+        let message = "no requester is recorded (annotation slipway.dev/requester); Slipway's admission webhook stamps it";
+        return finish_request(&request, ctx, ProjectRequestPhase::Failed, "NoRequester", message).await;
+    };
+
+    // Observe.
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    // A namespace made by an earlier attempt of this request is ours: applying again is idempotent.
+    if let Some(existing) = namespaces.get_opt(&name).await?
+        && existing.annotations().get(REQUEST_UID_ANNOTATION) != Some(&uid)
+    {
+        let message = format!("namespace {name} already exists; choose another project name");
+        return finish_request(
+            &request,
+            ctx,
+            ProjectRequestPhase::Failed,
+            "AlreadyExists",
+            &message,
+        )
+        .await;
+    }
+    if let Some(limit) = state.settings.max_projects_per_user {
+        let owned = namespaces
+            .list(&ListParams::default().labels(PROJECT_LABEL))
+            .await?
+            .items
+            .iter()
+            .filter(|ns| {
+                ns.annotations().get(annotations::REQUESTER) == Some(&requester) && ns.name_any() != name
+            })
+            .count();
+        if owned >= limit {
+            let message = format!("{requester} already has {owned} projects, the most one user may request");
+            return finish_request(
+                &request,
+                ctx,
+                ProjectRequestPhase::Failed,
+                "ProjectLimitReached",
+                &message,
+            )
+            .await;
+        }
+    }
+
+    // Decide.
+    let template = match state.settings.template() {
+        Ok(t) => t,
+        Err(message) => {
+            return finish_request(
+                &request,
+                ctx,
+                ProjectRequestPhase::Failed,
+                "BadProjectTemplate",
+                &message,
+            )
+            .await;
+        }
+    };
+    let objects = match plan_project(&request, &requester, &template) {
+        Ok(objects) => objects,
+        Err(message) => {
+            return finish_request(
+                &request,
+                ctx,
+                ProjectRequestPhase::Failed,
+                "BadProjectTemplate",
+                &message,
+            )
+            .await;
+        }
+    };
+
+    // Act; on any failure remove what was made.
+    for object in &objects {
+        if let Err(message) = apply(ctx, object).await {
+            let cleanup = remove_project(ctx, &name, &uid).await;
+            let message = match cleanup {
+                Ok(()) => format!("{message}; what was made has been removed"),
+                Err(e) => format!("{message}; removing what was made failed too: {e}"),
+            };
+            return finish_request(
+                &request,
+                ctx,
+                ProjectRequestPhase::Failed,
+                "CreateFailed",
+                &message,
+            )
+            .await;
+        }
+    }
+    // The request lives as long as its project.
+    let projects: Api<Project> = Api::all(ctx.client.clone());
+    if let Some(project) = projects.get_opt(&name).await? {
+        let owner = project.controller_owner_ref(&()).map(|mut r| {
+            r.controller = Some(false);
+            r
+        });
+        let patch = json!({"metadata": {"ownerReferences": owner.into_iter().collect::<Vec<_>>()}});
+        Api::<ProjectRequest>::all(ctx.client.clone())
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+    }
+    finish_request(
+        &request,
+        ctx,
+        ProjectRequestPhase::Active,
+        "Created",
+        &format!("project {name} is ready for {requester}"),
+    )
+    .await
+}
+
+/// The objects of a new project, in the order they are made (the namespace first).
+pub fn plan_project(
+    request: &ProjectRequest,
+    requester: &str,
+    template: &TemplateFields,
+) -> Result<Vec<Value>, String> {
+    let name = request.name_any();
+    let uid = request.uid().unwrap_or_default();
+    let display_name = request.spec.display_name.clone().unwrap_or_default();
+    let description = request.spec.description.clone().unwrap_or_default();
+    let mut ns_annotations = BTreeMap::from([
+        (annotations::REQUESTER.to_string(), requester.to_string()),
+        (REQUEST_UID_ANNOTATION.to_string(), uid),
+    ]);
+    if !display_name.is_empty() {
+        ns_annotations.insert(annotations::DISPLAY_NAME.into(), display_name.clone());
+    }
+    if !description.is_empty() {
+        ns_annotations.insert(annotations::DESCRIPTION.into(), description.clone());
+    }
+    let mut objects = vec![
+        json!({
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": {PROJECT_LABEL: name}, "annotations": ns_annotations},
+        }),
+        json!({
+            "apiVersion": slipway_crds::API_VERSION, "kind": "Project",
+            // The request's labels carry over, so whoever selects requests by label finds the project.
+            "metadata": {"name": name, "finalizers": [FINALIZER], "labels": request.labels()},
+            "spec": {"finalizers": ["kubernetes"]},
+        }),
+        role_binding(
+            &name,
+            "admin",
+            "admin",
+            json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": requester}),
+        ),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder", "namespace": name}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer", "namespace": name}}),
+        role_binding(
+            &name,
+            "slipway-builders",
+            BUILDER_CLUSTER_ROLE,
+            json!({"kind": "ServiceAccount", "name": "builder", "namespace": name}),
+        ),
+        role_binding(
+            &name,
+            "slipway-deployers",
+            DEPLOYER_CLUSTER_ROLE,
+            json!({"kind": "ServiceAccount", "name": "deployer", "namespace": name}),
+        ),
+    ];
+    let values = BTreeMap::from([
+        ("PROJECT_NAME".to_string(), name.clone()),
+        ("PROJECT_DISPLAYNAME".to_string(), display_name),
+        ("PROJECT_DESCRIPTION".to_string(), description),
+        ("PROJECT_ADMIN_USER".to_string(), requester.to_string()),
+        ("PROJECT_REQUESTING_USER".to_string(), requester.to_string()),
+    ]);
+    // A project template may declare only some of these.
+    let options = ProcessOptions {
+        ignore_unknown_parameters: true,
+        ..Default::default()
+    };
+    let processed = process(template, &values, &options).map_err(|e| format!("the project template: {e}"))?;
+    for mut object in processed.objects {
+        // Template objects go into the project (kinds that are not namespaced ignore this).
+        object["metadata"]["namespace"] = name.clone().into();
+        objects.push(object);
+    }
+    Ok(objects)
+}
+
+fn role_binding(namespace: &str, name: &str, cluster_role: &str, subject: Value) -> Value {
+    json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": name, "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
+        "subjects": [subject],
+    })
+}
+
+async fn apply(ctx: &Context, object: &Value) -> Result<(), String> {
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    let label = format!("{kind}/{name}");
+    let api_version = object["apiVersion"].as_str().unwrap_or_default();
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let (resource, caps) =
+        kube::discovery::pinned_kind(&ctx.client, &GroupVersionKind::gvk(group, version, kind))
+            .await
+            .map_err(|e| format!("{label}: {api_version} {kind} is not served: {e}"))?;
+    let mut dynamic: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(|e| format!("{label}: {e}"))?;
+    let api: Api<DynamicObject> = match (caps.scope, dynamic.metadata.namespace.clone()) {
+        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(ctx.client.clone(), &ns, &resource),
+        _ => {
+            dynamic.metadata.namespace = None;
+            Api::all_with(ctx.client.clone(), &resource)
+        }
+    };
+    api.patch(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&dynamic),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| match e {
+        kube::Error::Api(status) => format!("{label}: {}", status.message),
+        other => format!("{label}: {other}"),
+    })
+}
+
+/// Removes a half-made project: the Project (its finalizer removed) and the namespace, which takes
+/// everything inside with it. Only a namespace this request made is touched.
+async fn remove_project(ctx: &Context, name: &str, request_uid: &str) -> Result<(), kube::Error> {
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    if let Some(ns) = namespaces.get_opt(name).await?
+        && ns.annotations().get(REQUEST_UID_ANNOTATION).map(String::as_str) == Some(request_uid)
+    {
+        namespaces.delete(name, &DeleteParams::background()).await?;
+    }
+    let projects: Api<Project> = Api::all(ctx.client.clone());
+    if projects.get_opt(name).await?.is_some() {
+        let patch = json!({"metadata": {"finalizers": null}});
+        projects
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        delete_if_present(&projects, name).await?;
+    }
+    Ok(())
+}
+
+/// Deletes an object; one already gone is fine.
+async fn delete_if_present<K>(api: &Api<K>, name: &str) -> Result<(), kube::Error>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.delete(name, &DeleteParams::background()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(other) => Err(other),
+    }
+}
+
+async fn finish_request(
+    request: &ProjectRequest,
+    ctx: &Context,
+    phase: ProjectRequestPhase,
+    reason: &str,
+    message: &str,
+) -> Result<Action, Error> {
+    let mut status = request.status.clone().unwrap_or_default();
+    status.phase = phase;
+    status.message = Some(message.to_string());
+    let ready = if phase == ProjectRequestPhase::Active {
+        condition_status::TRUE
+    } else {
+        condition_status::FALSE
+    };
+    set_condition(
+        &mut status.conditions,
+        condition("Ready", ready, reason, message, request.metadata.generation),
+    );
+    write_request_status(ctx, &request.name_any(), &status).await?;
+    let type_ = if phase == ProjectRequestPhase::Failed {
+        EventType::Warning
+    } else {
+        EventType::Normal
+    };
+    publish(ctx, &request.object_ref(&()), type_, reason, message).await;
+    Ok(Action::await_change())
+}
+
+async fn write_request_status(ctx: &Context, name: &str, status: &ProjectRequestStatus) -> Result<(), Error> {
+    let patch = json!({"apiVersion": slipway_crds::API_VERSION, "kind": "ProjectRequest", "status": status});
+    Api::<ProjectRequest>::all(ctx.client.clone())
+        .patch_status(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+// --- Project ----------------------------------------------------------------------------------
+
+async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<Action, Error> {
+    let ctx = &state.ctx;
+    let name = project.name_any();
+    let projects: Api<Project> = Api::all(ctx.client.clone());
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let namespace = namespaces.get_opt(&name).await?;
+
+    if project.metadata.deletion_timestamp.is_some() {
+        if !project.finalizers().iter().any(|f| f == FINALIZER) {
+            return Ok(Action::await_change());
+        }
+        write_project_status(ctx, &project, project_status(&project, namespace.as_ref(), true)).await?;
+        match namespace {
+            Some(ns) => {
+                if ns.metadata.deletion_timestamp.is_none() {
+                    delete_if_present(&namespaces, &name).await?;
+                    publish(
+                        ctx,
+                        &project.object_ref(&()),
+                        EventType::Normal,
+                        "Terminating",
+                        "deleting the project's namespace",
+                    )
+                    .await;
+                }
+                // Terminating until the namespace is gone.
+                Ok(Action::requeue(Duration::from_secs(1)))
+            }
+            None => {
+                let remaining: Vec<&String> =
+                    project.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+                let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": project.resource_version()}});
+                projects
+                    .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await?;
+                Ok(Action::await_change())
+            }
+        }
+    } else if namespace.is_none() {
+        // The Project mirrors its namespace: without it there is no project. (A request being
+        // made creates the namespace first, so this is a namespace deleted behind our back.)
+        if project
+            .meta()
+            .creation_timestamp
+            .as_ref()
+            .is_some_and(|t| k8s_openapi::jiff::Timestamp::now().duration_since(t.0).as_secs() > 30)
+        {
+            delete_if_present(&projects, &name).await?;
+        }
+        Ok(Action::requeue(Duration::from_secs(5)))
+    } else {
+        let status = project_status(&project, namespace.as_ref(), false);
+        if project.status.as_ref() != Some(&status) {
+            write_project_status(ctx, &project, status).await?;
+        }
+        Ok(Action::await_change())
+    }
+}
+
+/// The status a Project shows for its namespace.
+pub fn project_status(project: &Project, namespace: Option<&Namespace>, deleting: bool) -> ProjectStatus {
+    let mut status = project.status.clone().unwrap_or_default();
+    let terminating = deleting
+        || namespace.is_some_and(|ns| {
+            ns.metadata.deletion_timestamp.is_some()
+                || ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating")
+        });
+    status.phase = if terminating {
+        ProjectPhase::Terminating
+    } else {
+        ProjectPhase::Active
+    };
+    if let Some(ns) = namespace {
+        status.display_name = ns.annotations().get(annotations::DISPLAY_NAME).cloned();
+        status.requester = ns.annotations().get(annotations::REQUESTER).cloned();
+    }
+    status
+}
+
+async fn write_project_status(ctx: &Context, project: &Project, status: ProjectStatus) -> Result<(), Error> {
+    let patch = json!({"apiVersion": slipway_crds::API_VERSION, "kind": "Project", "status": status});
+    Api::<Project>::all(ctx.client.clone())
+        .patch_status(
+            &project.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    Ok(())
+}
+
+fn condition(type_: &str, status: &str, reason: &str, message: &str, generation: Option<i64>) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: generation,
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+    }
+}
+
+async fn publish(
+    ctx: &Context,
+    reference: &k8s_openapi::api::core::v1::ObjectReference,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let event = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Provision".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, "publishing an event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(name: &str) -> ProjectRequest {
+        serde_json::from_value(json!({
+            "apiVersion": "slipway.dev/v1alpha1", "kind": "ProjectRequest",
+            "metadata": {"name": name, "uid": "u-1"},
+            "displayName": "Team A", "description": "the first team"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_project_is_its_namespace_bindings_accounts_and_template_objects() {
+        let template = Settings::default().template().unwrap();
+        let objects = plan_project(&request("team-a"), "alice", &template).unwrap();
+        let names: Vec<String> = objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap(),
+                    o["metadata"]["name"].as_str().unwrap()
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Namespace/team-a",
+                "Project/team-a",
+                "RoleBinding/admin",
+                "ServiceAccount/builder",
+                "ServiceAccount/deployer",
+                "RoleBinding/slipway-builders",
+                "RoleBinding/slipway-deployers",
+                "ResourceQuota/project-quota",
+                "LimitRange/project-limits",
+                "NetworkPolicy/project-isolation"
+            ]
+        );
+        let ns = &objects[0]["metadata"];
+        assert_eq!(ns["annotations"][annotations::REQUESTER], "alice");
+        assert_eq!(ns["annotations"][annotations::DISPLAY_NAME], "Team A");
+        assert_eq!(ns["annotations"][REQUEST_UID_ANNOTATION], "u-1");
+        assert_eq!(objects[2]["subjects"][0]["name"], "alice");
+        assert!(
+            objects[7..]
+                .iter()
+                .all(|o| o["metadata"]["namespace"] == "team-a")
+        );
+    }
+
+    #[test]
+    fn a_broken_project_template_is_reported() {
+        let template: TemplateFields = serde_json::from_value(json!({
+            "parameters": [{"name": "P", "required": true}],
+            "objects": []
+        }))
+        .unwrap();
+        let err = plan_project(&request("team-b"), "bob", &template).unwrap_err();
+        assert!(
+            err.starts_with("the project template:") && err.contains('P'),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_project_is_terminating_while_its_namespace_is() {
+        let project: Project =
+            serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {}})).unwrap();
+        let ns: Namespace = serde_json::from_value(json!({
+            "metadata": {"name": "p", "annotations": {"slipway.dev/display-name": "P!", "slipway.dev/requester": "carol"}},
+            "status": {"phase": "Active"}
+        }))
+        .unwrap();
+        let status = project_status(&project, Some(&ns), false);
+        assert_eq!(
+            (
+                status.phase,
+                status.display_name.as_deref(),
+                status.requester.as_deref()
+            ),
+            (ProjectPhase::Active, Some("P!"), Some("carol"))
+        );
+        assert_eq!(
+            project_status(&project, Some(&ns), true).phase,
+            ProjectPhase::Terminating
+        );
+    }
+}
