@@ -8,13 +8,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 # command -> Debian package
-declare -A wanted=(
+declare -A commands=(
   [openssl]=openssl [curl]=curl [git]=git [docker-registry]=docker-registry
-  [pkg-config]=pkg-config
+  [pkg-config]=pkg-config [cc]=gcc
 )
+# Libraries the Rust build links (git2's https support uses OpenSSL).
+libraries=(libssl-dev)
 missing=()
-for cmd in "${!wanted[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+for cmd in "${!commands[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${commands[$cmd]}")
+done
+for pkg in "${libraries[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
