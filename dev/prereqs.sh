@@ -13,7 +13,7 @@ declare -A commands=(
   [pkg-config]=pkg-config [cc]=gcc
 )
 # Libraries the Rust build links (git2's https support uses OpenSSL).
-libraries=(libssl-dev)
+libraries=(libssl-dev zlib1g-dev)
 missing=()
 for cmd in "${!commands[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${commands[$cmd]}")

@@ -1,7 +1,10 @@
 //! slipway-builder: runs inside build pods. It turns a git commit into an image in a registry and
 //! reports what it produced through the pod's termination message.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
+use slipway_builder::{fetch, place_tools};
 
 /// Runs inside Slipway's build pods: fetch source, build, push, report.
 #[derive(Parser)]
@@ -19,21 +22,29 @@ enum Command {
         dir: std::path::PathBuf,
     },
     /// Clone the build's source at its ref into the workspace.
-    Fetch,
+    Fetch(fetch::FetchArgs),
     /// Source-to-image build, unprivileged and without a daemon.
     S2i,
     /// Dockerfile build through buildah.
     Docker,
 }
 
-fn main() -> std::process::ExitCode {
-    let args = Args::parse();
-    let name = match args.command {
-        Command::PlaceTools { .. } => "place-tools",
-        Command::Fetch => "fetch",
-        Command::S2i => "s2i",
-        Command::Docker => "docker",
-    };
-    eprintln!("slipway-builder {name}: not implemented in this build yet (see the builder issue)");
-    std::process::ExitCode::from(3)
+fn main() -> ExitCode {
+    match Args::parse().command {
+        Command::PlaceTools { dir } => match place_tools::place_tools(&dir) {
+            Ok(path) => {
+                println!("[place-tools] placed {}", path.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("slipway-builder place-tools: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Fetch(args) => ExitCode::from(fetch::run(&args)),
+        Command::S2i | Command::Docker => {
+            eprintln!("slipway-builder: this subcommand is not implemented in this build yet");
+            ExitCode::from(3)
+        }
+    }
 }
