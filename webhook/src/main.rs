@@ -1,22 +1,107 @@
-//! slipway-webhook: the HTTPS server for git-provider webhooks and Kubernetes admission.
+//! slipway-webhook: makes its certificates, registers its admission hooks with the API server,
+//! and serves them over HTTPS until SIGTERM.
 
+use std::net::SocketAddr;
+
+use anyhow::Context;
 use clap::Parser;
+use slipway_webhook::register::{Endpoint, Registration};
 
-/// HTTPS server for git-provider webhooks (GitHub, GitLab, Bitbucket, Gitea, generic) and for
-/// Kubernetes admission (requester stamping, project names, image lookup).
+/// HTTPS server for Kubernetes admission of Slipway's objects: stamps the requester of
+/// ProjectRequests, Projects and TemplateInstances from the authenticated user.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:8443")]
-    listen: std::net::SocketAddr,
+    listen: SocketAddr,
+    /// Where the API server reaches this server: an https URL (outside the cluster) ...
+    #[arg(long, conflicts_with = "service")]
+    url: Option<String>,
+    /// ... or a Service, NAMESPACE/NAME:PORT (in the cluster).
+    #[arg(long)]
+    service: Option<String>,
+    /// The name of the webhook configurations.
+    #[arg(long, default_value = "slipway-admission")]
+    configuration_name: String,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
 }
 
-fn main() -> std::process::ExitCode {
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    eprintln!(
-        "slipway-webhook: not implemented in this build yet; it would listen on {} (see the builds and projects issues)",
-        args.listen
-    );
-    std::process::ExitCode::from(3)
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let (endpoint, names) = match (&args.url, &args.service) {
+        (Some(url), None) => {
+            let host = url
+                .strip_prefix("https://")
+                .context("--url must be an https URL")?
+                .split(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            (Endpoint::Url(url.clone()), vec![host])
+        }
+        (None, Some(service)) => {
+            let (namespace, rest) = service
+                .split_once('/')
+                .context("--service takes NAMESPACE/NAME:PORT")?;
+            let (name, port) = rest
+                .split_once(':')
+                .context("--service takes NAMESPACE/NAME:PORT")?;
+            let port: i32 = port.parse().context("--service: the port must be a number")?;
+            let names = vec![
+                format!("{name}.{namespace}.svc"),
+                format!("{name}.{namespace}.svc.cluster.local"),
+            ];
+            (
+                Endpoint::Service {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    port,
+                },
+                names,
+            )
+        }
+        _ => anyhow::bail!(
+            "say where the API server reaches this server: --url https://HOST:PORT or --service NAMESPACE/NAME:PORT"
+        ),
+    };
+    let certificates =
+        slipway_webhook::tls::generate(&names).context("generating the serving certificate")?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster")?;
+    let handle = axum_server::Handle::new();
+    let server = tokio::spawn(slipway_webhook::server::serve(
+        args.listen,
+        certificates.cert_pem.clone(),
+        certificates.key_pem.clone(),
+        client.clone(),
+        handle.clone(),
+    ));
+    let registration = Registration {
+        name: args.configuration_name.clone(),
+        endpoint,
+        ca_pem: certificates.ca_pem.clone(),
+        object_selector: None,
+    };
+    slipway_webhook::register::register(&client, &registration)
+        .await
+        .context("registering the admission hooks")?;
+    tracing::info!(listen = %args.listen, "serving admission");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = server => result??,
+        _ = term.recv() => handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+        _ = tokio::signal::ctrl_c() => handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+    }
+    Ok(())
 }

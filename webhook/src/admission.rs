@@ -1,0 +1,351 @@
+//! Admission decisions, as pure functions of the request (and of what the server looked up).
+//!
+//! The requester of a ProjectRequest, Project or TemplateInstance is what lets the operator act
+//! for the right user, so only Slipway may write it: the mutating hook stamps
+//! `slipway.dev/requester` (and a TemplateInstance's `spec.requester`) from the authenticated
+//! user of the request and refuses any value a client set itself; the validating hook checks that
+//! the stamp is the user's, and that a ProjectRequest does not name an existing namespace.
+
+use json_patch::{AddOperation, Patch, PatchOperation};
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
+use serde_json::{Value, json};
+use slipway_crds::project::annotations::REQUESTER;
+
+/// The kinds whose requester Slipway stamps.
+pub const STAMPED_KINDS: [&str; 3] = ["ProjectRequest", "Project", "TemplateInstance"];
+
+fn is_stamped_kind(request: &AdmissionRequest<DynamicObject>) -> bool {
+    request.kind.group == slipway_crds::GROUP && STAMPED_KINDS.contains(&request.kind.kind.as_str())
+}
+
+fn requester_of(object: Option<&DynamicObject>) -> Option<String> {
+    object
+        .and_then(|o| o.metadata.annotations.as_ref())
+        .and_then(|a| a.get(REQUESTER))
+        .cloned()
+}
+
+/// The mutating decision: stamp the requester on creation, refuse client-set values and changes.
+pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    if !is_stamped_kind(request) {
+        return response;
+    }
+    let user = &request.user_info;
+    let username = user.username.clone().unwrap_or_default();
+    match request.operation {
+        Operation::Create => {
+            let Some(object) = request.object.as_ref() else {
+                return response;
+            };
+            if let Some(value) = requester_of(Some(object)) {
+                return response.deny(format!(
+                    "{REQUESTER} is set by Slipway from your identity and cannot be given (found {value:?}); remove it"
+                ));
+            }
+            if request.kind.kind == "TemplateInstance" && !object.data["spec"]["requester"].is_null() {
+                return response.deny(
+                    "spec.requester is set by Slipway from your identity and cannot be given; remove it"
+                        .to_string(),
+                );
+            }
+            if username.is_empty() {
+                return response
+                    .deny("the request has no authenticated user to record as the requester".to_string());
+            }
+            let mut operations = Vec::new();
+            if object.metadata.annotations.is_none() {
+                operations.push(add("/metadata/annotations", json!({})));
+            }
+            operations.push(add(
+                &format!("/metadata/annotations/{}", escape(REQUESTER)),
+                json!(username),
+            ));
+            if request.kind.kind == "TemplateInstance" {
+                let mut requester = json!({"username": username});
+                if let Some(uid) = &user.uid {
+                    requester["uid"] = json!(uid);
+                }
+                if let Some(groups) = &user.groups {
+                    requester["groups"] = json!(groups);
+                }
+                if let Some(extra) = &user.extra {
+                    requester["extra"] = json!(extra);
+                }
+                operations.push(add("/spec/requester", requester));
+            }
+            match response.with_patch(Patch(operations)) {
+                Ok(response) => response,
+                Err(e) => AdmissionResponse::from(request).deny(format!("stamping the requester: {e}")),
+            }
+        }
+        Operation::Update => {
+            let old = requester_of(request.old_object.as_ref());
+            let new = requester_of(request.object.as_ref());
+            if old != new {
+                response.deny(format!("{REQUESTER} cannot change (it was {old:?})"))
+            } else {
+                response
+            }
+        }
+        _ => response,
+    }
+}
+
+/// What the validating decision needs besides the request.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Lookups {
+    /// For a ProjectRequest: whether a namespace of its name exists.
+    pub namespace_exists: bool,
+}
+
+/// The validating decision: the stamp is the user's own; a ProjectRequest names a free, allowed
+/// namespace.
+pub fn validate(request: &AdmissionRequest<DynamicObject>, lookups: Lookups) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    if !is_stamped_kind(request) || request.operation != Operation::Create {
+        return response;
+    }
+    let username = request.user_info.username.clone().unwrap_or_default();
+    let stamped = requester_of(request.object.as_ref());
+    if stamped.as_deref() != Some(username.as_str()) {
+        return response.deny(format!(
+            "{REQUESTER} must be the requesting user {username:?}, found {stamped:?}"
+        ));
+    }
+    if request.kind.kind == "ProjectRequest" {
+        if let Err(message) = project_name_allowed(&request.name) {
+            return response.deny(message);
+        }
+        if lookups.namespace_exists {
+            return response.deny(format!(
+                "namespace {} already exists; choose another project name",
+                request.name
+            ));
+        }
+    }
+    response
+}
+
+/// Project names are DNS labels outside the reserved prefixes (the CRD says the same; this gives
+/// the same answer to clients whose request never reaches schema validation's wording).
+pub fn project_name_allowed(name: &str) -> Result<(), String> {
+    let dns_label = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !dns_label {
+        return Err(format!(
+            "project name {name:?} must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
+        ));
+    }
+    if name == "default"
+        || ["kube-", "openshift-", "slipway-"]
+            .iter()
+            .any(|p| name.starts_with(p))
+    {
+        return Err(format!(
+            "project name {name:?} is reserved ('default', 'kube-*', 'openshift-*' and 'slipway-*' are)"
+        ));
+    }
+    Ok(())
+}
+
+fn add(path: &str, value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: path.parse().unwrap_or_default(),
+        value,
+    })
+}
+
+/// Escapes a key for a JSON pointer (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::admission::AdmissionReview;
+
+    fn review(
+        kind: &str,
+        operation: &str,
+        object: Value,
+        old: Option<Value>,
+        user: &str,
+    ) -> AdmissionRequest<DynamicObject> {
+        let review: AdmissionReview<DynamicObject> = serde_json::from_value(json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": "slipway.dev", "version": "v1alpha1", "kind": kind},
+                "resource": {"group": "slipway.dev", "version": "v1alpha1", "resource": "x"},
+                "name": object["metadata"]["name"],
+                "operation": operation,
+                "userInfo": {"username": user, "uid": "uid-7", "groups": ["team-a", "system:authenticated"]},
+                "object": object,
+                "oldObject": old,
+                "dryRun": false
+            }
+        }))
+        .unwrap();
+        review.try_into().unwrap()
+    }
+
+    fn patch_of(response: &AdmissionResponse) -> Value {
+        serde_json::from_slice(response.patch.as_ref().expect("a patch")).unwrap()
+    }
+
+    #[test]
+    fn a_new_project_request_is_stamped_with_the_user() {
+        let request = review(
+            "ProjectRequest",
+            "CREATE",
+            json!({"metadata": {"name": "team-a"}}),
+            None,
+            "alice",
+        );
+        let response = mutate(&request);
+        assert!(response.allowed);
+        assert_eq!(
+            patch_of(&response),
+            json!([
+                {"op": "add", "path": "/metadata/annotations", "value": {}},
+                {"op": "add", "path": "/metadata/annotations/slipway.dev~1requester", "value": "alice"}
+            ])
+        );
+    }
+
+    #[test]
+    fn a_template_instance_gets_the_whole_user() {
+        let object = json!({"metadata": {"name": "t", "annotations": {"a": "b"}}, "spec": {"templateRef": {"name": "x"}}});
+        let response = mutate(&review("TemplateInstance", "CREATE", object, None, "alice"));
+        assert!(response.allowed);
+        let patch = patch_of(&response);
+        assert_eq!(patch[0]["path"], "/metadata/annotations/slipway.dev~1requester");
+        assert_eq!(patch[1]["path"], "/spec/requester");
+        assert_eq!(patch[1]["value"]["username"], "alice");
+        assert_eq!(
+            patch[1]["value"]["groups"],
+            json!(["team-a", "system:authenticated"])
+        );
+    }
+
+    #[test]
+    fn a_requester_set_by_the_client_is_refused() {
+        let object = json!({"metadata": {"name": "team-a", "annotations": {"slipway.dev/requester": "bob"}}});
+        let response = mutate(&review("ProjectRequest", "CREATE", object, None, "alice"));
+        assert!(!response.allowed);
+        assert!(
+            response
+                .result
+                .message
+                .contains("cannot be given (found \"bob\")"),
+            "{}",
+            response.result.message
+        );
+        let object = json!({"metadata": {"name": "t"}, "spec": {"requester": {"username": "bob"}}});
+        let response = mutate(&review("TemplateInstance", "CREATE", object, None, "alice"));
+        assert!(!response.allowed);
+        assert!(
+            response
+                .result
+                .message
+                .starts_with("spec.requester is set by Slipway")
+        );
+    }
+
+    #[test]
+    fn the_requester_cannot_change_or_vanish() {
+        let old = json!({"metadata": {"name": "p", "annotations": {"slipway.dev/requester": "alice"}}});
+        let changed = json!({"metadata": {"name": "p", "annotations": {"slipway.dev/requester": "bob"}}});
+        assert!(!mutate(&review("Project", "UPDATE", changed, Some(old.clone()), "bob")).allowed);
+        let removed = json!({"metadata": {"name": "p"}});
+        assert!(!mutate(&review("Project", "UPDATE", removed, Some(old.clone()), "bob")).allowed);
+        let labelled = json!({"metadata": {"name": "p", "labels": {"x": "y"}, "annotations": {"slipway.dev/requester": "alice"}}});
+        assert!(mutate(&review("Project", "UPDATE", labelled, Some(old), "operator")).allowed);
+    }
+
+    #[test]
+    fn validation_checks_the_stamp_the_name_and_the_namespace() {
+        let stamped = |name: &str, who: &str| json!({"metadata": {"name": name, "annotations": {"slipway.dev/requester": who}}});
+        let ok = review(
+            "ProjectRequest",
+            "CREATE",
+            stamped("team-a", "alice"),
+            None,
+            "alice",
+        );
+        assert!(validate(&ok, Lookups::default()).allowed);
+        let taken = validate(
+            &ok,
+            Lookups {
+                namespace_exists: true,
+            },
+        );
+        assert_eq!(
+            taken.result.message,
+            "namespace team-a already exists; choose another project name"
+        );
+        let forged = review(
+            "ProjectRequest",
+            "CREATE",
+            stamped("team-a", "bob"),
+            None,
+            "alice",
+        );
+        assert!(!validate(&forged, Lookups::default()).allowed);
+        let reserved = review(
+            "ProjectRequest",
+            "CREATE",
+            stamped("kube-team", "alice"),
+            None,
+            "alice",
+        );
+        assert!(
+            validate(&reserved, Lookups::default())
+                .result
+                .message
+                .contains("is reserved")
+        );
+    }
+
+    #[test]
+    fn project_names() {
+        assert!(project_name_allowed("team-a").is_ok());
+        for bad in [
+            "",
+            "Team",
+            "team_a",
+            "-a",
+            "a-",
+            &"a".repeat(64),
+            "default",
+            "kube-x",
+            "openshift-x",
+            "slipway-x",
+        ] {
+            assert!(project_name_allowed(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn other_kinds_pass_untouched() {
+        let mut request = review(
+            "ProjectRequest",
+            "CREATE",
+            json!({"metadata": {"name": "x"}}),
+            None,
+            "alice",
+        );
+        request.kind.kind = "BuildConfig".into();
+        let response = mutate(&request);
+        assert!(response.allowed);
+        assert!(response.patch.is_none());
+    }
+}

@@ -1,0 +1,114 @@
+//! The HTTPS server: admission endpoints for the API server, and health.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Client;
+use kube::api::Api;
+use kube::core::DynamicObject;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+
+use crate::admission::{self, Lookups};
+
+/// The API server sends objects of up to about 3 MiB; reviews carry an object and its old self.
+const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
+
+#[derive(Clone)]
+struct AppState {
+    client: Client,
+}
+
+/// The router of the webhook server.
+pub fn router(client: Client) -> Router {
+    Router::new()
+        .route("/admission/mutate", post(mutate))
+        .route("/admission/validate", post(validate))
+        .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
+        .with_state(Arc::new(AppState { client }))
+}
+
+/// Serves the router over TLS with the given certificate until the handle shuts it down.
+pub async fn serve(
+    addr: SocketAddr,
+    cert_pem: String,
+    key_pem: String,
+    client: Client,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    // kube's rustls uses ring; the server uses the same provider (installing twice is harmless).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config =
+        axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await?;
+    axum_server::bind_rustls(addr, config)
+        .handle(handle)
+        .serve(router(client).into_make_service())
+        .await
+}
+
+/// The request of a review, or why the review is malformed.
+fn request_of(review: AdmissionReview<DynamicObject>) -> Result<AdmissionRequest<DynamicObject>, String> {
+    review
+        .try_into()
+        .map_err(|e: kube::core::admission::ConvertAdmissionReviewError| e.to_string())
+}
+
+/// The answer to a malformed review.
+fn invalid(message: String) -> Json<AdmissionReview<DynamicObject>> {
+    Json(AdmissionResponse::invalid(message).into_review())
+}
+
+async fn mutate(Json(review): Json<AdmissionReview<DynamicObject>>) -> Json<AdmissionReview<DynamicObject>> {
+    match request_of(review) {
+        Ok(request) => {
+            let response = admission::mutate(&request);
+            log(&request, &response, "mutate");
+            Json(response.into_review())
+        }
+        Err(message) => invalid(message),
+    }
+}
+
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    let request = match request_of(review) {
+        Ok(request) => request,
+        Err(message) => return invalid(message),
+    };
+    let mut lookups = Lookups::default();
+    if request.kind.kind == "ProjectRequest" && request.kind.group == slipway_crds::GROUP {
+        match Api::<Namespace>::all(state.client.clone())
+            .get_opt(&request.name)
+            .await
+        {
+            Ok(found) => lookups.namespace_exists = found.is_some(),
+            Err(e) => {
+                // Failing closed: a project is not made when its name cannot be checked.
+                let response = AdmissionResponse::from(&request)
+                    .deny(format!("checking namespace {}: {e}", request.name));
+                return Json(response.into_review());
+            }
+        }
+    }
+    let response = admission::validate(&request, lookups);
+    log(&request, &response, "validate");
+    Json(response.into_review())
+}
+
+fn log(request: &AdmissionRequest<DynamicObject>, response: &AdmissionResponse, hook: &str) {
+    tracing::info!(
+        hook,
+        kind = %request.kind.kind,
+        name = %request.name,
+        user = request.user_info.username.as_deref().unwrap_or_default(),
+        allowed = response.allowed,
+        reason = %response.result.message,
+        "admission"
+    );
+}

@@ -1,0 +1,246 @@
+//! Admission against the dev cluster: the API server calls the webhook over TLS with the CA it
+//! was registered with. Each test registers its own configurations, limited by an object selector
+//! to the objects it labels, and removes them at the end.
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, PostParams};
+use kube::core::DynamicObject;
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use slipway_crds::project::ProjectRequestPhase;
+use slipway_crds::{ProjectRequest, TemplateInstance};
+use slipway_testkit::*;
+use slipway_webhook::register::{Endpoint, Registration, register, unregister};
+
+struct Hooks {
+    id: String,
+    client: Client,
+    ctx: slipway_operator::Context,
+    handle: axum_server::Handle<std::net::SocketAddr>,
+}
+
+impl Hooks {
+    /// Serves the hooks on a free loopback port and registers them for objects labelled with
+    /// this test's id. With `serve: false` nothing listens: the API server cannot reach the hook.
+    async fn start(serve: bool) -> Self {
+        ensure_crds();
+        let client = client().await;
+        let id = unique_name("hook");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
+        let handle = axum_server::Handle::new();
+        if serve {
+            tokio::spawn(slipway_webhook::server::serve(
+                addr,
+                certs.cert_pem,
+                certs.key_pem,
+                client.clone(),
+                handle.clone(),
+            ));
+            eventually("the webhook to listen", Duration::from_secs(10), || async {
+                tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
+            })
+            .await;
+        }
+        let selector: LabelSelector =
+            serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
+        let registration = Registration {
+            name: id.clone(),
+            endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}")),
+            ca_pem: certs.ca_pem,
+            object_selector: Some(selector),
+        };
+        register(&client, &registration).await.unwrap();
+        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        // The API server picks up new webhook configurations within moments.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        Self {
+            id,
+            client,
+            ctx,
+            handle,
+        }
+    }
+
+    fn as_user(&self, user: &str) -> Client {
+        // system:masters so that RBAC is not what this test is about; the user name is.
+        self.ctx
+            .impersonating(user, &["system:masters".to_string()])
+            .unwrap()
+    }
+
+    fn project_request(&self, name: &str, annotations: Value) -> ProjectRequest {
+        serde_json::from_value(json!({
+            "apiVersion": "slipway.dev/v1alpha1", "kind": "ProjectRequest",
+            "metadata": {"name": name, "labels": {"slipway.dev/test-run": self.id}, "annotations": annotations},
+            "displayName": "Hooked"
+        }))
+        .unwrap()
+    }
+
+    async fn stop(self) {
+        unregister(&self.client, &self.id).await.unwrap();
+        self.handle.shutdown();
+    }
+}
+
+#[tokio::test]
+async fn the_requester_is_stamped_from_the_user_and_cannot_be_forged() {
+    let hooks = Hooks::start(true).await;
+    let requests: Api<ProjectRequest> = Api::all(hooks.as_user("alice"));
+
+    // alice asks; the stamp says alice.
+    let name = format!("{}-a", hooks.id);
+    let created = requests
+        .create(&PostParams::default(), &hooks.project_request(&name, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(created.annotations()["slipway.dev/requester"], "alice");
+
+    // alice cannot stamp bob.
+    let forged = hooks.project_request(
+        &format!("{}-b", hooks.id),
+        json!({"slipway.dev/requester": "bob"}),
+    );
+    let err = requests
+        .create(&PostParams::default(), &forged)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("slipway.dev/requester is set by Slipway from your identity"),
+        "{err}"
+    );
+
+    // Nor change the stamp later.
+    let mut changed = requests.get(&name).await.unwrap();
+    changed
+        .annotations_mut()
+        .insert("slipway.dev/requester".into(), "bob".into());
+    let err = requests
+        .replace(&name, &PostParams::default(), &changed)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot change"), "{err}");
+
+    // A request for an existing namespace is refused at admission.
+    let taken = format!("{}-taken", hooks.id);
+    let namespace: Namespace =
+        serde_json::from_value(json!({"metadata": {"name": taken, "labels": {"slipway.dev/test": "true"}}}))
+            .unwrap();
+    Api::<Namespace>::all(hooks.client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+    let err = requests
+        .create(&PostParams::default(), &hooks.project_request(&taken, json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(&format!("namespace {taken} already exists")),
+        "{err}"
+    );
+    Api::<Namespace>::all(hooks.client.clone())
+        .delete(&taken, &Default::default())
+        .await
+        .unwrap();
+
+    // With the operator running, the stamped request becomes alice's project.
+    let settings = slipway_operator::project::Settings {
+        label_selector: Some(format!("slipway.dev/test-run={}", hooks.id)),
+        ..Default::default()
+    };
+    let operator = tokio::spawn(slipway_operator::project::run(hooks.ctx.clone(), settings));
+    let admin = Api::<ProjectRequest>::all(hooks.client.clone());
+    eventually("alice's project", Duration::from_secs(60), || async {
+        (admin.get(&name).await.ok()?.status?.phase == ProjectRequestPhase::Active).then_some(())
+    })
+    .await;
+    let ns = Api::<Namespace>::all(hooks.client.clone())
+        .get(&name)
+        .await
+        .unwrap();
+    assert_eq!(ns.annotations()["slipway.dev/requester"], "alice");
+    let project = Api::<slipway_crds::Project>::all(hooks.client.clone());
+    project.delete(&name, &Default::default()).await.unwrap();
+    eventually("the project to be gone", Duration::from_secs(90), || async {
+        Api::<Namespace>::all(hooks.client.clone())
+            .get_opt(&name)
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    operator.abort();
+    hooks.stop().await;
+}
+
+#[tokio::test]
+async fn a_template_instance_records_the_whole_requester() {
+    let hooks = Hooks::start(true).await;
+    let ns = TestNamespace::new(&hooks.client, "hook-ti").await;
+    let instances: Api<TemplateInstance> = Api::namespaced(hooks.as_user("alice"), &ns.name);
+    let instance: TemplateInstance = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "TemplateInstance",
+        "metadata": {"name": "t", "labels": {"slipway.dev/test-run": hooks.id}},
+        "spec": {"templateRef": {"name": "anything"}}
+    }))
+    .unwrap();
+    let created = instances.create(&PostParams::default(), &instance).await.unwrap();
+    let requester = created.spec.requester.unwrap();
+    assert_eq!(requester.username, "alice");
+    assert!(
+        requester.groups.contains(&"system:masters".to_string()),
+        "{:?}",
+        requester.groups
+    );
+    let mut forged = instance.clone();
+    forged.metadata.name = Some("forged".into());
+    forged.spec.requester = Some(slipway_crds::template::TemplateInstanceRequester {
+        username: "bob".into(),
+        ..Default::default()
+    });
+    let err = instances
+        .create(&PostParams::default(), &forged)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("spec.requester is set by Slipway"), "{err}");
+    ns.delete().await;
+    hooks.stop().await;
+}
+
+#[tokio::test]
+async fn when_the_webhook_is_down_project_requests_are_refused_and_nothing_is_made() {
+    let hooks = Hooks::start(false).await;
+    let name = format!("{}-down", hooks.id);
+    let requests: Api<ProjectRequest> = Api::all(hooks.as_user("alice"));
+    let err = requests
+        .create(&PostParams::default(), &hooks.project_request(&name, json!({})))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("failed calling webhook"), "{err}");
+    let admin: Api<DynamicObject> = dynamic_api(&hooks.client, "ProjectRequest", "");
+    assert!(admin.get_opt(&name).await.unwrap().is_none());
+    assert!(
+        Api::<Namespace>::all(hooks.client.clone())
+            .get_opt(&name)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    hooks.stop().await;
+}
