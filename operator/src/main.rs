@@ -34,7 +34,7 @@ const CONTROLLERS: &[(&str, &str, bool)] = &[
     (
         "project",
         "ProjectRequest and Project: namespaces, RBAC, quota, isolation",
-        false,
+        true,
     ),
 ];
 

@@ -287,6 +287,22 @@ pub fn plan_project(
             DEPLOYER_CLUSTER_ROLE,
             json!({"kind": "ServiceAccount", "name": "deployer", "namespace": name}),
         ),
+        // The Project and its Namespace are cluster-scoped: the requester may see and delete this
+        // one Project, and see this one Namespace, and nothing else at cluster level.
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": project_role_name(&name), "labels": {PROJECT_LABEL: name}},
+            "rules": [
+                {"apiGroups": [slipway_crds::GROUP], "resources": ["projects"], "resourceNames": [name], "verbs": ["get", "watch", "delete"]},
+                {"apiGroups": [""], "resources": ["namespaces"], "resourceNames": [name], "verbs": ["get", "watch"]},
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": project_role_name(&name), "labels": {PROJECT_LABEL: name}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": project_role_name(&name)},
+            "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": requester}],
+        }),
     ];
     let values = BTreeMap::from([
         ("PROJECT_NAME".to_string(), name.clone()),
@@ -307,6 +323,26 @@ pub fn plan_project(
         objects.push(object);
     }
     Ok(objects)
+}
+
+/// The ClusterRole (and binding) that lets a project's requester see and delete the Project.
+pub fn project_role_name(project: &str) -> String {
+    format!("slipway-project-{project}")
+}
+
+/// Deletes a project's cluster-level role and binding.
+async fn remove_project_role(ctx: &Context, name: &str) -> Result<(), kube::Error> {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    delete_if_present(
+        &Api::<ClusterRoleBinding>::all(ctx.client.clone()),
+        &project_role_name(name),
+    )
+    .await?;
+    delete_if_present(
+        &Api::<ClusterRole>::all(ctx.client.clone()),
+        &project_role_name(name),
+    )
+    .await
 }
 
 fn role_binding(namespace: &str, name: &str, cluster_role: &str, subject: Value) -> Value {
@@ -359,6 +395,7 @@ async fn remove_project(ctx: &Context, name: &str, request_uid: &str) -> Result<
     {
         namespaces.delete(name, &DeleteParams::background()).await?;
     }
+    remove_project_role(ctx, name).await?;
     let projects: Api<Project> = Api::all(ctx.client.clone());
     if projects.get_opt(name).await?.is_some() {
         let patch = json!({"metadata": {"finalizers": null}});
@@ -436,7 +473,13 @@ async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<A
         if !project.finalizers().iter().any(|f| f == FINALIZER) {
             return Ok(Action::await_change());
         }
-        write_project_status(ctx, &project, project_status(&project, namespace.as_ref(), true)).await?;
+        // Quiet: write only a change (a write would also move the resourceVersion that the
+        // finalizer's removal below is conditioned on).
+        let status = project_status(&project, namespace.as_ref(), true);
+        if project.status.as_ref() != Some(&status) {
+            write_project_status(ctx, &project, status).await?;
+            return Ok(Action::requeue(Duration::from_millis(200)));
+        }
         match namespace {
             Some(ns) => {
                 if ns.metadata.deletion_timestamp.is_none() {
@@ -454,6 +497,7 @@ async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<A
                 Ok(Action::requeue(Duration::from_secs(1)))
             }
             None => {
+                remove_project_role(ctx, &name).await?;
                 let remaining: Vec<&String> =
                     project.finalizers().iter().filter(|f| *f != FINALIZER).collect();
                 let patch = json!({"metadata": {"finalizers": remaining, "resourceVersion": project.resource_version()}});
@@ -583,6 +627,8 @@ mod tests {
                 "ServiceAccount/deployer",
                 "RoleBinding/slipway-builders",
                 "RoleBinding/slipway-deployers",
+                "ClusterRole/slipway-project-team-a",
+                "ClusterRoleBinding/slipway-project-team-a",
                 "ResourceQuota/project-quota",
                 "LimitRange/project-limits",
                 "NetworkPolicy/project-isolation"
@@ -594,10 +640,12 @@ mod tests {
         assert_eq!(ns["annotations"][REQUEST_UID_ANNOTATION], "u-1");
         assert_eq!(objects[2]["subjects"][0]["name"], "alice");
         assert!(
-            objects[7..]
+            objects[9..]
                 .iter()
                 .all(|o| o["metadata"]["namespace"] == "team-a")
         );
+        assert_eq!(objects[7]["rules"][0]["resourceNames"], json!(["team-a"]));
+        assert_eq!(objects[8]["subjects"][0]["name"], "alice");
     }
 
     #[test]

@@ -190,10 +190,34 @@ async fn alice_gets_her_project_and_bob_cannot_touch_it() {
     ));
     let bobs_namespace_view: Api<Namespace> = Api::all(run.as_user("bob"));
     assert!(forbidden(bobs_namespace_view.get(&name).await.unwrap_err()));
+    // At cluster level alice sees her Project and its Namespace, bob does not.
+    Api::<Project>::all(run.as_user("alice"))
+        .get(&name)
+        .await
+        .expect("alice sees her project");
+    Api::<Namespace>::all(run.as_user("alice"))
+        .get(&name)
+        .await
+        .expect("alice sees her namespace");
+    assert!(forbidden(
+        Api::<Project>::all(run.as_user("bob"))
+            .get(&name)
+            .await
+            .unwrap_err()
+    ));
+    assert!(forbidden(
+        Api::<Project>::all(run.as_user("bob"))
+            .delete(&name, &Default::default())
+            .await
+            .unwrap_err()
+    ));
 
-    // Deleting the project removes the namespace and everything in it, then the project and
-    // its request; it reports Terminating meanwhile.
-    run.delete_project(&name).await;
+    // alice deletes her project: the namespace and everything in it go, then the project, its
+    // request and her cluster-level role; it reports Terminating meanwhile.
+    Api::<Project>::all(run.as_user("alice"))
+        .delete(&name, &DeleteParams::background())
+        .await
+        .unwrap();
     eventually(
         "the project to be Terminating",
         Duration::from_secs(30),
@@ -206,6 +230,14 @@ async fn alice_gets_her_project_and_bob_cannot_touch_it() {
     )
     .await;
     run.gone(&name).await;
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(run.client.clone());
+    assert!(
+        roles
+            .get_opt(&format!("slipway-project-{name}"))
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[tokio::test]
