@@ -2,6 +2,7 @@
 
 mod cluster;
 mod process;
+mod projects;
 
 use clap::{Parser, Subcommand};
 
@@ -21,10 +22,20 @@ struct Args {
 enum Command {
     /// Process a template into a list of objects (to pipe into `kubectl apply -f -`).
     Process(process::ProcessArgs),
-    /// Request a new project.
-    NewProject,
+    /// Request a new project and switch to it.
+    NewProject(projects::NewProjectArgs),
+    /// Show the current project, or switch to another.
+    Project(projects::ProjectArgs),
+    /// Delete a project and everything in it.
+    DeleteProject(projects::DeleteProjectArgs),
     /// List the projects you can access.
     Projects,
+    /// Show who the kubeconfig authenticates you as.
+    Whoami {
+        /// Show your groups too.
+        #[arg(long)]
+        groups: bool,
+    },
     /// Create a build, image stream and deployment from a git URL or an image.
     NewApp,
     /// Start a build of a BuildConfig.
@@ -39,7 +50,10 @@ fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let result = match args.command {
         Command::Process(process_args) => process::run(process_args, args.namespace.as_deref()),
-        Command::NewProject => not_yet("new-project"),
+        Command::NewProject(a) => projects::new_project(a),
+        Command::Project(a) => projects::project(a, args.namespace.as_deref()),
+        Command::DeleteProject(a) => projects::delete_project(a),
+        Command::Whoami { groups } => projects::whoami(groups),
         Command::Projects => not_yet("projects"),
         Command::NewApp => not_yet("new-app"),
         Command::StartBuild => not_yet("start-build"),

@@ -1,0 +1,193 @@
+//! `slip whoami | new-project | project | delete-project` as alice and bob, through kubeconfigs
+//! that impersonate them, against the dev cluster with the admission webhook and the project
+//! controller running (both limited to this test's label).
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use slipway_testkit::*;
+use slipway_webhook::register::{Endpoint, Registration, register, unregister};
+
+/// A copy of the admin kubeconfig that acts as `user` (kubeconfig impersonation).
+fn kubeconfig_as(dir: &Path, user: &str) -> PathBuf {
+    let admin = std::env::var("KUBECONFIG").expect("KUBECONFIG names the dev cluster's kubeconfig");
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(admin).unwrap()).unwrap();
+    for entry in config["users"].as_sequence_mut().unwrap() {
+        let body = entry["user"].as_mapping_mut().unwrap();
+        body.insert("as".into(), user.into());
+        body.insert(
+            "as-groups".into(),
+            serde_yaml_ng::to_value(["system:authenticated"]).unwrap(),
+        );
+    }
+    let path = dir.join(format!("{user}.kubeconfig"));
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_slip"))
+            .args(&args)
+            .env("KUBECONFIG", kubeconfig)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[tokio::test]
+async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
+    ensure_crds();
+    let client = client().await;
+    let id = unique_name("slip-proj");
+    let label = format!("slipway.dev/test-run={id}");
+
+    // What the chart's self-provisioner role grants every user: request a project, read the request.
+    let role: ClusterRole = serde_json::from_value(json!({
+        "metadata": {"name": id},
+        "rules": [{"apiGroups": ["slipway.dev"], "resources": ["projectrequests"], "verbs": ["create", "get"]}]
+    }))
+    .unwrap();
+    Api::<ClusterRole>::all(client.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": id},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": id},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    // The admission webhook and the project controller, for this test's objects.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
+    let handle = axum_server::Handle::new();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    tokio::spawn(slipway_webhook::server::serve(
+        addr,
+        certs.cert_pem,
+        certs.key_pem,
+        client.clone(),
+        handle.clone(),
+    ));
+    let selector: LabelSelector =
+        serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
+    let registration = Registration {
+        name: id.clone(),
+        endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}")),
+        ca_pem: certs.ca_pem,
+        object_selector: Some(selector),
+    };
+    register(&client, &registration).await.unwrap();
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let settings = slipway_operator::project::Settings {
+        label_selector: Some(label.clone()),
+        ..Default::default()
+    };
+    let operator = tokio::spawn(slipway_operator::project::run(ctx, settings));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let alice = kubeconfig_as(dir.path(), "alice");
+    let bob = kubeconfig_as(dir.path(), "bob");
+    let out = slip(&alice, &["whoami"]).await;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "alice\n", "{}", text(&out));
+
+    let project = format!("{id}-a");
+    let out = slip(
+        &alice,
+        &["new-project", &project, "--display-name", "Alice's", "-l", &label],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Now using project \"{project}\".\n")
+    );
+    // The kubeconfig now points at the project.
+    let out = slip(&alice, &["project"]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Using project \"{project}\".\n")
+    );
+    let ns = Api::<Namespace>::all(client.clone()).get(&project).await.unwrap();
+    assert_eq!(ns.metadata.annotations.unwrap()["slipway.dev/requester"], "alice");
+
+    // bob cannot switch to it, nor delete it; a project that does not exist reads the same.
+    for args in [
+        vec!["project", project.as_str()],
+        vec!["delete-project", project.as_str()],
+    ] {
+        let out = slip(&bob, &args).await;
+        assert!(!out.status.success());
+        assert!(text(&out).contains("does not exist or you"), "{}", text(&out));
+    }
+    let out = slip(&alice, &["project", "no-such-project-anywhere"]).await;
+    assert!(
+        text(&out).contains("project no-such-project-anywhere does not exist or you have no access"),
+        "{}",
+        text(&out)
+    );
+    // A name the API refuses comes back with the API server's reason, as an error.
+    let out = slip(&alice, &["new-project", "kube-mine", "-l", &label]).await;
+    assert!(!out.status.success());
+    assert!(text(&out).contains("reserved"), "{}", text(&out));
+
+    // alice deletes it; everything goes.
+    let out = slip(&alice, &["delete-project", &project]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    eventually(
+        "the project's namespace to be gone",
+        Duration::from_secs(90),
+        || async {
+            Api::<Namespace>::all(client.clone())
+                .get_opt(&project)
+                .await
+                .ok()?
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+
+    operator.abort();
+    handle.shutdown();
+    unregister(&client, &id).await.unwrap();
+    Api::<ClusterRoleBinding>::all(client.clone())
+        .delete(&id, &Default::default())
+        .await
+        .unwrap();
+    Api::<ClusterRole>::all(client.clone())
+        .delete(&id, &Default::default())
+        .await
+        .unwrap();
+}
