@@ -292,3 +292,62 @@ async fn what_cannot_be_instantiated_says_why() {
     running.abort();
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn alice_cannot_reach_into_a_namespace_she_does_not_own() {
+    ensure_crds();
+    let client = client().await;
+    let mine = TestNamespace::new(&client, "ti-alice").await;
+    let theirs = TestNamespace::new(&client, "ti-bob").await;
+    // alice administers her namespace, and nothing else.
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "alice-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), &mine.name)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let running = controller(&mine.name).await;
+    // A namespace chosen by a parameter is kept by processing, so this aims at bob's namespace.
+    let template = json!({
+        "parameters": [{"name": "TARGET", "required": true}],
+        "objects": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "mine"}, "data": {"a": "b"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "planted", "namespace": "${TARGET}"}, "data": {"a": "b"}}
+        ]
+    });
+    let api = create_instance(
+        &client,
+        &mine.name,
+        "reach",
+        json!({"template": template, "parameters": {"TARGET": theirs.name}, "requester": requester("alice", &["system:authenticated"])}),
+    )
+    .await;
+    let message = condition(&api, "reach", INSTANTIATE_FAILURE, "True").await;
+    assert!(message.contains("ConfigMap/planted"), "{message}");
+    assert!(
+        message.contains(&format!("User \"alice\" cannot")) && message.contains(&theirs.name),
+        "{message}"
+    );
+    // Nothing was made, in either namespace.
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &theirs.name)
+            .get_opt("planted")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        Api::<ConfigMap>::namespaced(client.clone(), &mine.name)
+            .get_opt("mine")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    running.abort();
+    mine.delete().await;
+    theirs.delete().await;
+}
