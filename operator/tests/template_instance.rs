@@ -329,7 +329,7 @@ async fn alice_cannot_reach_into_a_namespace_she_does_not_own() {
     let message = condition(&api, "reach", INSTANTIATE_FAILURE, "True").await;
     assert!(message.contains("ConfigMap/planted"), "{message}");
     assert!(
-        message.contains(&format!("User \"alice\" cannot")) && message.contains(&theirs.name),
+        message.contains("User \"alice\" cannot") && message.contains(&theirs.name),
         "{message}"
     );
     // Nothing was made, in either namespace.
