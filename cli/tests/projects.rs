@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use slipway_testkit::*;
-use slipway_webhook::register::{Endpoint, Registration, register, unregister};
+use slipway_webhook::register::{Endpoint, unregister};
 
 /// A copy of the admin kubeconfig that acts as `user` (kubeconfig impersonation).
 fn kubeconfig_as(dir: &Path, user: &str) -> PathBuf {
@@ -89,32 +89,21 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
         .local_addr()
         .unwrap()
         .port();
-    let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
-    let handle = axum_server::Handle::new();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    tokio::spawn(slipway_webhook::server::serve(
-        addr,
-        certs.cert_pem,
-        certs.key_pem,
-        client.clone(),
-        handle.clone(),
-    ));
     let selector: LabelSelector =
         serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
-    let registration = Registration {
-        name: id.clone(),
-        endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}")),
-        ca_pem: certs.ca_pem,
-        object_selector: Some(selector),
-    };
-    register(&client, &registration).await.unwrap();
+    let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));
+    let names = ["127.0.0.1".to_string()];
+    let webhook = slipway_webhook::start(client.clone(), addr, &names, &id, endpoint, Some(selector))
+        .await
+        .unwrap();
     let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
     let settings = slipway_operator::project::Settings {
         label_selector: Some(label.clone()),
         ..Default::default()
     };
     let operator = tokio::spawn(slipway_operator::project::run(ctx, settings));
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    await_admission_webhook(&client, &id).await;
 
     let dir = tempfile::tempdir().unwrap();
     let alice = kubeconfig_as(dir.path(), "alice");
@@ -180,7 +169,7 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     .await;
 
     operator.abort();
-    handle.shutdown();
+    webhook.handle.shutdown();
     unregister(&client, &id).await.unwrap();
     Api::<ClusterRoleBinding>::all(client.clone())
         .delete(&id, &Default::default())

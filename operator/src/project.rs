@@ -169,20 +169,11 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
     }
 
     // Decide.
-    let template = match state.settings.template() {
-        Ok(t) => t,
-        Err(message) => {
-            return finish_request(
-                &request,
-                ctx,
-                ProjectRequestPhase::Failed,
-                "BadProjectTemplate",
-                &message,
-            )
-            .await;
-        }
-    };
-    let objects = match plan_project(&request, &requester, &template) {
+    let planned = state
+        .settings
+        .template()
+        .and_then(|template| plan_project(&request, &requester, &template));
+    let objects = match planned {
         Ok(objects) => objects,
         Err(message) => {
             return finish_request(

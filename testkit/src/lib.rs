@@ -274,3 +274,38 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Waits until the API server sends objects labelled `slipway.dev/test-run=<run>` through the
+/// admission webhook registered for them: a dry-run ProjectRequest comes back stamped with a
+/// requester, or (for a webhook registered with nothing listening) the API server reports that it
+/// failed calling the webhook. Webhook configurations take effect a moment after they are written.
+pub async fn await_admission_webhook(client: &Client, run: &str) {
+    let api = dynamic_api(client, "ProjectRequest", "");
+    let probe: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "ProjectRequest",
+        "metadata": {"name": format!("{run}-probe"), "labels": {"slipway.dev/test-run": run}},
+    }))
+    .expect("probe object");
+    let params = PostParams {
+        dry_run: true,
+        field_manager: None,
+    };
+    eventually(
+        "the API server to call the admission webhook",
+        Duration::from_secs(30),
+        || {
+            let (api, probe, params) = (api.clone(), probe.clone(), params.clone());
+            async move {
+                match api.create(&params, &probe).await {
+                    Ok(created) => created
+                        .metadata
+                        .annotations?
+                        .contains_key("slipway.dev/requester")
+                        .then_some(()),
+                    Err(e) => e.to_string().contains("failed calling webhook").then_some(()),
+                }
+            }
+        },
+    )
+    .await;
+}

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use anyhow::Context;
 use clap::Parser;
-use slipway_webhook::register::{Endpoint, Registration};
+use slipway_webhook::register::Endpoint;
 
 /// HTTPS server for Kubernetes admission of Slipway's objects: stamps the requester of
 /// ProjectRequests, Projects and TemplateInstances from the authenticated user.
@@ -74,34 +74,24 @@ async fn main() -> anyhow::Result<()> {
             "say where the API server reaches this server: --url https://HOST:PORT or --service NAMESPACE/NAME:PORT"
         ),
     };
-    let certificates =
-        slipway_webhook::tls::generate(&names).context("generating the serving certificate")?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster")?;
-    let handle = axum_server::Handle::new();
-    let server = tokio::spawn(slipway_webhook::server::serve(
+    let running = slipway_webhook::start(
+        client,
         args.listen,
-        certificates.cert_pem.clone(),
-        certificates.key_pem.clone(),
-        client.clone(),
-        handle.clone(),
-    ));
-    let registration = Registration {
-        name: args.configuration_name.clone(),
+        &names,
+        &args.configuration_name,
         endpoint,
-        ca_pem: certificates.ca_pem.clone(),
-        object_selector: None,
-    };
-    slipway_webhook::register::register(&client, &registration)
-        .await
-        .context("registering the admission hooks")?;
+        None,
+    )
+    .await?;
     tracing::info!(listen = %args.listen, "serving admission");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
-        result = server => result??,
-        _ = term.recv() => handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
-        _ = tokio::signal::ctrl_c() => handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+        result = running.server => result??,
+        _ = term.recv() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+        _ = tokio::signal::ctrl_c() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
     }
     Ok(())
 }

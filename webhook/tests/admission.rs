@@ -36,33 +36,29 @@ impl Hooks {
             .unwrap()
             .port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
-        let handle = axum_server::Handle::new();
-        if serve {
-            tokio::spawn(slipway_webhook::server::serve(
-                addr,
-                certs.cert_pem,
-                certs.key_pem,
-                client.clone(),
-                handle.clone(),
-            ));
-            eventually("the webhook to listen", Duration::from_secs(10), || async {
-                tokio::net::TcpStream::connect(addr).await.ok().map(|_| ())
-            })
-            .await;
-        }
+        let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));
         let selector: LabelSelector =
             serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
-        let registration = Registration {
-            name: id.clone(),
-            endpoint: Endpoint::Url(format!("https://127.0.0.1:{port}")),
-            ca_pem: certs.ca_pem,
-            object_selector: Some(selector),
+        let handle = if serve {
+            let names = ["127.0.0.1".to_string()];
+            let running = slipway_webhook::start(client.clone(), addr, &names, &id, endpoint, Some(selector))
+                .await
+                .unwrap();
+            running.handle
+        } else {
+            // Registered, but nothing listens: the API server cannot reach the hook.
+            let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
+            let registration = Registration {
+                name: id.clone(),
+                endpoint,
+                ca_pem: certs.ca_pem,
+                object_selector: Some(selector),
+            };
+            register(&client, &registration).await.unwrap();
+            axum_server::Handle::new()
         };
-        register(&client, &registration).await.unwrap();
         let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
-        // The API server picks up new webhook configurations within moments.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        await_admission_webhook(&client, &id).await;
         Self {
             id,
             client,
