@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -154,19 +153,7 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     // alice deletes it; everything goes.
     let out = slip(&alice, &["delete-project", &project]).await;
     assert!(out.status.success(), "{}", text(&out));
-    eventually(
-        "the project's namespace to be gone",
-        Duration::from_secs(90),
-        || async {
-            Api::<Namespace>::all(client.clone())
-                .get_opt(&project)
-                .await
-                .ok()?
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await;
+    await_namespace_gone(&client, &project).await;
 
     operator.abort();
     webhook.handle.shutdown();

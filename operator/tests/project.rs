@@ -303,13 +303,7 @@ async fn a_failure_half_way_leaves_nothing_behind() {
     assert!(message.starts_with("ConfigMap/Not_A_Valid_Name:"), "{message}");
     assert!(message.ends_with("what was made has been removed"), "{message}");
     // The namespace (and the ConfigMap that made it in) and the Project are gone.
-    let namespaces: Api<Namespace> = Api::all(run.client.clone());
-    eventually(
-        "the half-made namespace to be gone",
-        Duration::from_secs(90),
-        || async { namespaces.get_opt(&name).await.ok()?.is_none().then_some(()) },
-    )
-    .await;
+    await_namespace_gone(&run.client, &name).await;
     assert!(
         Api::<Project>::all(run.client.clone())
             .get_opt(&name)

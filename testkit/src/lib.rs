@@ -309,3 +309,14 @@ pub async fn await_admission_webhook(client: &Client, run: &str) {
     )
     .await;
 }
+
+/// Waits until a namespace (a project's, say) is gone, with everything in it.
+pub async fn await_namespace_gone(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    eventually(
+        &format!("namespace {name} to be gone"),
+        Duration::from_secs(90),
+        || async { namespaces.get_opt(name).await.ok()?.is_none().then_some(()) },
+    )
+    .await;
+}

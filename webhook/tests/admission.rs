@@ -170,15 +170,7 @@ async fn the_requester_is_stamped_from_the_user_and_cannot_be_forged() {
     assert_eq!(ns.annotations()["slipway.dev/requester"], "alice");
     let project = Api::<slipway_crds::Project>::all(hooks.client.clone());
     project.delete(&name, &Default::default()).await.unwrap();
-    eventually("the project to be gone", Duration::from_secs(90), || async {
-        Api::<Namespace>::all(hooks.client.clone())
-            .get_opt(&name)
-            .await
-            .ok()?
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    await_namespace_gone(&hooks.client, &name).await;
     operator.abort();
     hooks.stop().await;
 }
