@@ -55,7 +55,7 @@ slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter 
   | kubectl apply --server-side --dry-run=server -n "$ns" -f -
 
 step "The operator: TemplateInstances, created as the user who asked"
-slipway-operator --namespace "$ns" >"$SLIPWAY_STATE/logs/demo-operator.log" 2>&1 &
+slipway-operator --namespace "$ns" --metrics-listen 127.0.0.1:18081 >"$SLIPWAY_STATE/logs/demo-operator.log" 2>&1 &
 operator=$!
 trap 'kill $operator 2>/dev/null || true' EXIT
 # The requester is stamped by hand here, as Slipway's admission webhook will stamp it.
@@ -72,6 +72,8 @@ kubectl wait -n "$ns" --for=condition=Ready --timeout=60s templateinstance/hello
 kubectl get -n "$ns" templateinstances
 echo "(hello has no requester, so the operator refused to act for nobody; see its InstantiateFailure condition)"
 kubectl get -n "$ns" deployment,secret -l slipway.dev/template-instance=hello-stamped
+echo "The operator's metrics (curl 127.0.0.1:18081/metrics):"
+curl -fsS 127.0.0.1:18081/metrics | grep -E '^slipway_(reconciliations|reconcile_failures)_total' || true
 
 step "Done"
 echo "The dev cluster keeps running: export KUBECONFIG=$KUBECONFIG (make cluster-down stops it)."

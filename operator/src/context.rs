@@ -15,6 +15,8 @@ pub struct Context {
     config: kube::Config,
     /// Publishes Events for the objects the operator reconciles.
     pub recorder: Recorder,
+    /// Counts and times reconciliations (served on /metrics).
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
 
 impl Context {
@@ -28,6 +30,7 @@ impl Context {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             config,
+            metrics: Default::default(),
         })
     }
 

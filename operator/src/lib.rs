@@ -3,6 +3,7 @@
 
 pub mod context;
 pub mod error;
+pub mod metrics;
 pub mod project;
 pub mod template_instance;
 

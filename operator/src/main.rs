@@ -55,6 +55,9 @@ struct Args {
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
+    /// Where to serve /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_listen: std::net::SocketAddr,
     /// List the controllers and exit.
     #[arg(long)]
     list: bool,
@@ -99,6 +102,15 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config = kube::Config::infer().await?;
     let ctx = Context::new(config)?;
     let namespace = args.namespace.as_deref();
+    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("serving metrics on {}: {e}", args.metrics_listen))?;
+    let router = ctx.metrics.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the metrics server stopped");
+        }
+    });
     let mut running = Vec::new();
     for name in selected {
         tracing::info!(controller = name, "starting");

@@ -104,7 +104,8 @@ pub async fn run(ctx: Context, settings: Settings) {
     futures::join!(requests, projects);
 }
 
-fn error_policy<K>(_: Arc<K>, error: &Error, _: Arc<State>) -> Action {
+fn error_policy<K>(_: Arc<K>, error: &Error, state: Arc<State>) -> Action {
+    state.ctx.metrics.failure("project", error);
     tracing::warn!(error = %error, "project reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
@@ -112,6 +113,7 @@ fn error_policy<K>(_: Arc<K>, error: &Error, _: Arc<State>) -> Action {
 // --- ProjectRequest ---------------------------------------------------------------------------
 
 async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> Result<Action, Error> {
+    let _timer = state.ctx.metrics.reconcile("project-request");
     let status = request.status.clone().unwrap_or_default();
     if status.phase != ProjectRequestPhase::Pending {
         return Ok(Action::await_change());
@@ -454,6 +456,7 @@ async fn write_request_status(ctx: &Context, name: &str, status: &ProjectRequest
 // --- Project ----------------------------------------------------------------------------------
 
 async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<Action, Error> {
+    let _timer = state.ctx.metrics.reconcile("project");
     let ctx = &state.ctx;
     let name = project.name_any();
     let projects: Api<Project> = Api::all(ctx.client.clone());

@@ -61,12 +61,14 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         .await;
 }
 
-fn error_policy(_: Arc<TemplateInstance>, error: &Error, _: Arc<Context>) -> Action {
+fn error_policy(_: Arc<TemplateInstance>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure("template", error);
     tracing::warn!(error = %error, "template instance reconcile failed; retrying");
     Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile(instance: Arc<TemplateInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile("template");
     let status = instance.status.clone().unwrap_or_default();
     if has_condition(&status, INSTANTIATE_FAILURE, condition_status::TRUE) {
         // The spec cannot change, so a failed instance stays failed.
