@@ -257,8 +257,8 @@ fn render(processed: &ProcessedTemplate, output: Output, raw: bool) -> anyhow::R
     let objects = &processed.objects;
     Ok(match (output, raw) {
         (Output::Name, _) => objects.iter().map(|o| format!("{}\n", object_name(o))).collect(),
-        (Output::Json, false) => format!("{}\n", serde_json::to_string_pretty(&as_list(objects))?),
-        (Output::Yaml, false) => serde_yaml_ng::to_string(&as_list(objects))?,
+        (Output::Json, false) => format!("{}\n", serde_json::to_string_pretty(&processed.to_list())?),
+        (Output::Yaml, false) => serde_yaml_ng::to_string(&processed.to_list())?,
         (Output::Json, true) => {
             let mut out = String::new();
             for object in objects {
@@ -276,10 +276,6 @@ fn render(processed: &ProcessedTemplate, output: Output, raw: bool) -> anyhow::R
             out
         }
     })
-}
-
-fn as_list(objects: &[serde_json::Value]) -> serde_json::Value {
-    serde_json::json!({"kind": "List", "apiVersion": "v1", "metadata": {}, "items": objects})
 }
 
 /// `kind.group/name`, as `kubectl -o name` prints it.

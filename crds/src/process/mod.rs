@@ -92,7 +92,7 @@ pub struct ProcessedTemplate {
 impl ProcessedTemplate {
     /// The objects as a `v1` List, what `oc process` prints.
     pub fn to_list(&self) -> Value {
-        serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": self.objects })
+        serde_json::json!({ "apiVersion": "v1", "kind": "List", "metadata": {}, "items": self.objects })
     }
 }
 
