@@ -114,6 +114,24 @@ pub fn find_condition<'a>(conditions: &'a [Condition], type_: &str) -> Option<&'
     conditions.iter().find(|c| c.type_ == type_)
 }
 
+/// A condition as of now.
+pub fn new_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+    observed_generation: Option<i64>,
+) -> Condition {
+    Condition {
+        type_: type_.into(),
+        status: status.into(),
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation,
+        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
+    }
+}
+
 /// Sets a condition, keeping `lastTransitionTime` when the status did not change; returns whether
 /// anything changed (so a reconcile that changes nothing writes nothing).
 pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition) -> bool {

@@ -1,8 +1,9 @@
 //! What every controller gets: a client acting as the operator, the configuration to act as
 //! someone else, and an event recorder.
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use crate::Error;
 
@@ -44,5 +45,27 @@ impl Context {
             user: user.to_string(),
             message: e.to_string(),
         })
+    }
+
+    /// Publishes an Event about `regarding`; a failure to publish is logged, never fatal.
+    pub async fn publish(
+        &self,
+        regarding: &ObjectReference,
+        type_: EventType,
+        action: &str,
+        reason: &str,
+        note: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            // An event note is limited to 1 kB.
+            note: Some(note.chars().take(1000).collect()),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, regarding).await {
+            tracing::warn!(error = %e, "publishing an event");
+        }
     }
 }

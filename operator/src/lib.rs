@@ -2,6 +2,7 @@
 //! controller name to its `run` function.
 
 pub mod context;
+pub mod dynamic;
 pub mod error;
 pub mod metrics;
 pub mod project;

@@ -18,14 +18,13 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
-use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
-use slipway_crds::common::{Condition, Time, condition_status, set_condition};
+use slipway_crds::common::{condition_status, new_condition, set_condition};
 use slipway_crds::process::{ProcessOptions, parse_template, process};
 use slipway_crds::project::{
     ProjectPhase, ProjectRequestPhase, ProjectRequestStatus, ProjectStatus, annotations,
@@ -33,6 +32,7 @@ use slipway_crds::project::{
 use slipway_crds::template::TemplateFields;
 use slipway_crds::{FIELD_MANAGER, Project, ProjectRequest};
 
+use crate::dynamic::{self, api_message};
 use crate::{Context, Error};
 
 /// The Project's finalizer: the namespace goes before the Project does.
@@ -347,36 +347,28 @@ fn role_binding(namespace: &str, name: &str, cluster_role: &str, subject: Value)
     })
 }
 
-async fn apply(ctx: &Context, object: &Value) -> Result<(), String> {
-    let kind = object["kind"].as_str().unwrap_or_default();
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+async fn apply(ctx: &Context, value: &Value) -> Result<(), String> {
+    let kind = value["kind"].as_str().unwrap_or_default();
+    let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let label = format!("{kind}/{name}");
-    let api_version = object["apiVersion"].as_str().unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let (resource, caps) =
-        kube::discovery::pinned_kind(&ctx.client, &GroupVersionKind::gvk(group, version, kind))
-            .await
-            .map_err(|e| format!("{label}: {api_version} {kind} is not served: {e}"))?;
-    let mut dynamic: DynamicObject =
-        serde_json::from_value(object.clone()).map_err(|e| format!("{label}: {e}"))?;
-    let api: Api<DynamicObject> = match (caps.scope, dynamic.metadata.namespace.clone()) {
-        (Scope::Namespaced, Some(ns)) => Api::namespaced_with(ctx.client.clone(), &ns, &resource),
-        _ => {
-            dynamic.metadata.namespace = None;
-            Api::all_with(ctx.client.clone(), &resource)
-        }
-    };
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&dynamic),
-    )
-    .await
-    .map(|_| ())
-    .map_err(|e| match e {
-        kube::Error::Api(status) => format!("{label}: {}", status.message),
-        other => format!("{label}: {other}"),
-    })
+    let api_version = value["apiVersion"].as_str().unwrap_or_default();
+    let (resource, scope) = dynamic::resolve(&ctx.client, api_version, kind)
+        .await
+        .map_err(|e| format!("{label}: {api_version} {kind} is not served: {}", api_message(&e)))?;
+    let mut object: DynamicObject =
+        serde_json::from_value(value.clone()).map_err(|e| format!("{label}: {e}"))?;
+    if scope != Scope::Namespaced {
+        object.metadata.namespace = None;
+    }
+    dynamic::api(&ctx.client, &resource, object.metadata.namespace.as_deref())
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("{label}: {}", api_message(&e)))
 }
 
 /// Removes a half-made project: the Project (its finalizer removed) and the namespace, which takes
@@ -429,7 +421,7 @@ async fn finish_request(
     };
     set_condition(
         &mut status.conditions,
-        condition("Ready", ready, reason, message, request.metadata.generation),
+        new_condition("Ready", ready, reason, message, request.metadata.generation),
     );
     write_request_status(ctx, &request.name_any(), &status).await?;
     let type_ = if phase == ProjectRequestPhase::Failed {
@@ -437,7 +429,8 @@ async fn finish_request(
     } else {
         EventType::Normal
     };
-    publish(ctx, &request.object_ref(&()), type_, reason, message).await;
+    ctx.publish(&request.object_ref(&()), type_, "Provision", reason, message)
+        .await;
     Ok(Action::await_change())
 }
 
@@ -478,10 +471,10 @@ async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<A
             Some(ns) => {
                 if ns.metadata.deletion_timestamp.is_none() {
                     delete_if_present(&namespaces, &name).await?;
-                    publish(
-                        ctx,
+                    ctx.publish(
                         &project.object_ref(&()),
                         EventType::Normal,
+                        "Deprovision",
                         "Terminating",
                         "deleting the project's namespace",
                     )
@@ -552,36 +545,6 @@ async fn write_project_status(ctx: &Context, project: &Project, status: ProjectS
         )
         .await?;
     Ok(())
-}
-
-fn condition(type_: &str, status: &str, reason: &str, message: &str, generation: Option<i64>) -> Condition {
-    Condition {
-        type_: type_.into(),
-        status: status.into(),
-        reason: reason.into(),
-        message: message.into(),
-        observed_generation: generation,
-        last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-    }
-}
-
-async fn publish(
-    ctx: &Context,
-    reference: &k8s_openapi::api::core::v1::ObjectReference,
-    type_: EventType,
-    reason: &str,
-    note: &str,
-) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note.chars().take(1000).collect()),
-        action: "Provision".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, reference).await {
-        tracing::warn!(error = %e, "publishing an event");
-    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,13 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use slipway_crds::common::{Condition, ObjectReference, Time, condition_status, set_condition};
+use slipway_crds::common::{Condition, ObjectReference, condition_status, new_condition, set_condition};
 use slipway_crds::process::{ProcessOptions, process};
 use slipway_crds::template::{
     TemplateFields, TemplateInstance, TemplateInstanceObject, TemplateInstanceRequester,
@@ -33,6 +32,7 @@ use slipway_crds::template::{
 };
 use slipway_crds::{FIELD_MANAGER, Template};
 
+use crate::dynamic::{self, api_message};
 use crate::{Context, Error};
 
 /// The label every object made by a TemplateInstance carries: the instance's name.
@@ -373,9 +373,7 @@ async fn prepare(
         serde_json::from_value(object).map_err(|e| format!("{kind}: not a Kubernetes object: {e}"))?;
     let name = object.name_any();
     let label = format!("{kind}/{name}");
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-    let gvk = GroupVersionKind::gvk(group, version, &kind);
-    let (resource, caps) = kube::discovery::pinned_kind(as_requester, &gvk)
+    let (resource, scope) = dynamic::resolve(as_requester, &api_version, &kind)
         .await
         .map_err(|e| {
             format!(
@@ -383,7 +381,7 @@ async fn prepare(
                 api_message(&e)
             )
         })?;
-    let (api, object_namespace) = if caps.scope == Scope::Namespaced {
+    let object_namespace = if scope == Scope::Namespaced {
         let ns = object
             .metadata
             .namespace
@@ -394,14 +392,12 @@ async fn prepare(
         if ns == namespace {
             object.metadata.owner_references = Some(vec![owner_reference(instance)]);
         }
-        (
-            Api::namespaced_with(as_requester.clone(), &ns, &resource),
-            Some(ns),
-        )
+        Some(ns)
     } else {
-        object.metadata.namespace = None;
-        (Api::all_with(as_requester.clone(), &resource), None)
+        None
     };
+    object.metadata.namespace = object_namespace.clone();
+    let api = dynamic::api(as_requester, &resource, object_namespace.as_deref());
     object.types = Some(kube::core::TypeMeta {
         api_version: api_version.clone(),
         kind: kind.clone(),
@@ -448,14 +444,9 @@ fn owner_reference(instance: &TemplateInstance) -> OwnerReference {
 }
 
 async fn get_object(client: &Client, r: &ObjectReference) -> Result<Option<DynamicObject>, Error> {
-    let api_version = r.api_version.as_deref().unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, r.kind.as_deref().unwrap_or_default());
-    let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await?;
-    let api: Api<DynamicObject> = match &r.namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-        None => Api::all_with(client.clone(), &resource),
-    };
+    let kind = r.kind.as_deref().unwrap_or_default();
+    let (resource, _) = dynamic::resolve(client, r.api_version.as_deref().unwrap_or_default(), kind).await?;
+    let api = dynamic::api(client, &resource, r.namespace.as_deref());
     Ok(api.get_opt(r.name.as_deref().unwrap_or_default()).await?)
 }
 
@@ -539,14 +530,7 @@ fn set(
 ) -> bool {
     set_condition(
         conditions,
-        Condition {
-            type_: type_.into(),
-            status: status.into(),
-            reason: reason.into(),
-            message: message.into(),
-            observed_generation: instance.metadata.generation,
-            last_transition_time: Time(k8s_openapi::jiff::Timestamp::now()),
-        },
+        new_condition(type_, status, reason, message, instance.metadata.generation),
     )
 }
 
@@ -600,25 +584,8 @@ async fn write_status(
 }
 
 async fn publish(ctx: &Context, instance: &TemplateInstance, type_: EventType, reason: &str, note: &str) {
-    let event = Event {
-        type_,
-        reason: reason.into(),
-        // An event note is limited to 1 kB.
-        note: Some(note.chars().take(1000).collect()),
-        action: "Instantiate".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&event, &instance.object_ref(&())).await {
-        tracing::warn!(error = %e, "publishing an event");
-    }
-}
-
-/// The API server's own message for an error: it names the object and the missing permission.
-fn api_message(error: &kube::Error) -> String {
-    match error {
-        kube::Error::Api(status) => status.message.clone(),
-        other => other.to_string(),
-    }
+    ctx.publish(&instance.object_ref(&()), type_, "Instantiate", reason, note)
+        .await;
 }
 
 #[cfg(test)]
