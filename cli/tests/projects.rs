@@ -83,12 +83,8 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
         .unwrap();
 
     // The admission webhook and the project controller, for this test's objects.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = free_loopback_addr();
+    let port = addr.port();
     let selector: LabelSelector =
         serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
     let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));

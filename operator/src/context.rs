@@ -16,6 +16,8 @@ pub struct Context {
     config: kube::Config,
     /// Publishes Events for the objects the operator reconciles.
     pub recorder: Recorder,
+    /// Resolves the kinds of objects that templates bring, through cached discovery.
+    pub resolver: std::sync::Arc<crate::dynamic::Resolver>,
     /// Counts and times reconciliations (served on /metrics).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
 }
@@ -32,6 +34,7 @@ impl Context {
             client,
             config,
             metrics: Default::default(),
+            resolver: Default::default(),
         })
     }
 

@@ -352,7 +352,9 @@ async fn apply(ctx: &Context, value: &Value) -> Result<(), String> {
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let label = format!("{kind}/{name}");
     let api_version = value["apiVersion"].as_str().unwrap_or_default();
-    let (resource, scope) = dynamic::resolve(&ctx.client, api_version, kind)
+    let (resource, scope) = ctx
+        .resolver
+        .resolve(&ctx.client, api_version, kind)
         .await
         .map_err(|e| format!("{label}: {api_version} {kind} is not served: {}", api_message(&e)))?;
     let mut object: DynamicObject =

@@ -32,7 +32,7 @@ use slipway_crds::template::{
 };
 use slipway_crds::{FIELD_MANAGER, Template};
 
-use crate::dynamic::{self, api_message};
+use crate::dynamic::{self, Resolver, api_message};
 use crate::{Context, Error};
 
 /// The label every object made by a TemplateInstance carries: the instance's name.
@@ -117,7 +117,7 @@ async fn instantiate(
     // missing permission creates nothing.
     let mut prepared = Vec::with_capacity(objects.len());
     for object in objects {
-        match prepare(instance, as_requester, &namespace, object).await {
+        match prepare(instance, &ctx.resolver, as_requester, &namespace, object).await {
             Ok(p) => prepared.push(p),
             Err(message) => {
                 fail(instance, ctx, status, "CreateFailed", &message).await?;
@@ -188,7 +188,7 @@ async fn check_readiness(
             r.kind.as_deref().unwrap_or_default(),
             r.name.as_deref().unwrap_or_default()
         );
-        let found = get_object(as_requester, r).await?;
+        let found = get_object(&ctx.resolver, as_requester, r).await?;
         match found
             .as_ref()
             .map(|o| readiness(r.kind.as_deref().unwrap_or_default(), o))
@@ -363,6 +363,7 @@ struct Prepared {
 
 async fn prepare(
     instance: &TemplateInstance,
+    resolver: &Resolver,
     as_requester: &Client,
     namespace: &str,
     object: Value,
@@ -373,7 +374,8 @@ async fn prepare(
         serde_json::from_value(object).map_err(|e| format!("{kind}: not a Kubernetes object: {e}"))?;
     let name = object.name_any();
     let label = format!("{kind}/{name}");
-    let (resource, scope) = dynamic::resolve(as_requester, &api_version, &kind)
+    let (resource, scope) = resolver
+        .resolve(as_requester, &api_version, &kind)
         .await
         .map_err(|e| {
             format!(
@@ -443,9 +445,15 @@ fn owner_reference(instance: &TemplateInstance) -> OwnerReference {
         })
 }
 
-async fn get_object(client: &Client, r: &ObjectReference) -> Result<Option<DynamicObject>, Error> {
+async fn get_object(
+    resolver: &Resolver,
+    client: &Client,
+    r: &ObjectReference,
+) -> Result<Option<DynamicObject>, Error> {
     let kind = r.kind.as_deref().unwrap_or_default();
-    let (resource, _) = dynamic::resolve(client, r.api_version.as_deref().unwrap_or_default(), kind).await?;
+    let (resource, _) = resolver
+        .resolve(client, r.api_version.as_deref().unwrap_or_default(), kind)
+        .await?;
     let api = dynamic::api(client, &resource, r.namespace.as_deref());
     Ok(api.get_opt(r.name.as_deref().unwrap_or_default()).await?)
 }

@@ -81,6 +81,21 @@ impl Run {
             .unwrap()
     }
 
+    async fn project_exists(&self, name: &str) -> bool {
+        Api::<Project>::all(self.client.clone())
+            .get_opt(name)
+            .await
+            .unwrap()
+            .is_some()
+    }
+
+    async fn delete_request(&self, name: &str) {
+        Api::<ProjectRequest>::all(self.client.clone())
+            .delete(name, &Default::default())
+            .await
+            .unwrap();
+    }
+
     async fn delete_project(&self, name: &str) {
         let _ = Api::<Project>::all(self.client.clone())
             .delete(name, &DeleteParams::background())
@@ -264,17 +279,8 @@ async fn an_existing_namespace_is_refused_and_left_alone() {
         .unwrap();
     assert_eq!(ns.labels()["owner"], "someone");
     assert!(!ns.annotations().contains_key("slipway.dev/requester"));
-    assert!(
-        Api::<Project>::all(run.client.clone())
-            .get_opt(&name)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    Api::<ProjectRequest>::all(run.client.clone())
-        .delete(&name, &Default::default())
-        .await
-        .unwrap();
+    assert!(!run.project_exists(&name).await);
+    run.delete_request(&name).await;
     Api::<Namespace>::all(run.client.clone())
         .delete(&name, &Default::default())
         .await
@@ -304,17 +310,8 @@ async fn a_failure_half_way_leaves_nothing_behind() {
     assert!(message.ends_with("what was made has been removed"), "{message}");
     // The namespace (and the ConfigMap that made it in) and the Project are gone.
     await_namespace_gone(&run.client, &name).await;
-    assert!(
-        Api::<Project>::all(run.client.clone())
-            .get_opt(&name)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    Api::<ProjectRequest>::all(run.client.clone())
-        .delete(&name, &Default::default())
-        .await
-        .unwrap();
+    assert!(!run.project_exists(&name).await);
+    run.delete_request(&name).await;
 }
 
 #[tokio::test]
@@ -338,10 +335,7 @@ async fn a_user_may_have_only_so_many_projects() {
             .unwrap()
             .is_none()
     );
-    Api::<ProjectRequest>::all(run.client.clone())
-        .delete(&second, &Default::default())
-        .await
-        .unwrap();
+    run.delete_request(&second).await;
     run.delete_project(&first).await;
     run.gone(&first).await;
 }

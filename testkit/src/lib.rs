@@ -320,3 +320,10 @@ pub async fn await_namespace_gone(client: &Client, name: &str) {
     )
     .await;
 }
+
+/// A loopback address with a port nothing listens on right now (for a server a test starts).
+pub fn free_loopback_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+}

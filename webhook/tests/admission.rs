@@ -30,12 +30,8 @@ impl Hooks {
         ensure_crds();
         let client = client().await;
         let id = unique_name("hook");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let addr = free_loopback_addr();
+        let port = addr.port();
         let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));
         let selector: LabelSelector =
             serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
