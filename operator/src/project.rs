@@ -148,15 +148,11 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
         .await;
     }
     if let Some(limit) = state.settings.max_projects_per_user {
-        let owned = namespaces
+        let project_namespaces = namespaces
             .list(&ListParams::default().labels(PROJECT_LABEL))
             .await?
-            .items
-            .iter()
-            .filter(|ns| {
-                ns.annotations().get(annotations::REQUESTER) == Some(&requester) && ns.name_any() != name
-            })
-            .count();
+            .items;
+        let owned = projects_of(&project_namespaces, &requester, &name);
         if owned >= limit {
             let message = format!("{requester} already has {owned} projects, the most one user may request");
             return finish_request(
@@ -227,6 +223,18 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
         &format!("project {name} is ready for {requester}"),
     )
     .await
+}
+
+/// How many projects `requester` has, not counting `being_made` (a retry of a request must not
+/// count the namespace it already made).
+pub fn projects_of(project_namespaces: &[Namespace], requester: &str, being_made: &str) -> usize {
+    project_namespaces
+        .iter()
+        .filter(|ns| {
+            ns.annotations().get(annotations::REQUESTER).map(String::as_str) == Some(requester)
+                && ns.name_any() != being_made
+        })
+        .count()
 }
 
 /// The objects of a new project, in the order they are made (the namespace first).
@@ -605,6 +613,25 @@ mod tests {
         );
         assert_eq!(objects[7]["rules"][0]["resourceNames"], json!(["team-a"]));
         assert_eq!(objects[8]["subjects"][0]["name"], "alice");
+    }
+
+    #[test]
+    fn a_users_projects_are_counted_but_not_the_one_being_made() {
+        let ns = |name: &str, requester: &str| -> Namespace {
+            serde_json::from_value(
+                json!({"metadata": {"name": name, "annotations": {"slipway.dev/requester": requester}}}),
+            )
+            .unwrap()
+        };
+        let namespaces = [
+            ns("a1", "alice"),
+            ns("a2", "alice"),
+            ns("b1", "bob"),
+            ns("a3", "alice"),
+        ];
+        assert_eq!(projects_of(&namespaces, "alice", "new"), 3);
+        assert_eq!(projects_of(&namespaces, "alice", "a3"), 2);
+        assert_eq!(projects_of(&namespaces, "carol", "new"), 0);
     }
 
     #[test]
