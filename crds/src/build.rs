@@ -747,3 +747,194 @@ pub mod labels {
     /// A paused BuildConfig refuses new builds (annotation, value "true").
     pub const BUILD_CONFIG_PAUSED: &str = "slipway.dev/build-config.paused";
 }
+
+// ---------------------------------------------------------------------------------------------
+// Instantiation: the pure half (the operator's `build::instantiate` does the racing half)
+// ---------------------------------------------------------------------------------------------
+
+/// What a new build of a BuildConfig is asked for: why, and what it overrides.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuildRequest {
+    /// Why the build starts (webhook, image change, config change, manual).
+    pub cause: BuildTriggerCause,
+    /// Build this revision (a webhook's head commit, `start-build --commit`) instead of the ref.
+    pub revision: Option<SourceRevision>,
+    /// Extra strategy environment (`start-build -e`); replaces variables of the same name.
+    pub env: Vec<EnvVar>,
+    /// Extra Docker build arguments (`start-build --build-arg`); replace those of the same name.
+    pub build_args: Vec<EnvVar>,
+    /// Extra labels on the Build (the webhook marks deliveries with one).
+    pub labels: BTreeMap<String, String>,
+    /// Extra annotations on the Build.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The name of build number `version` of `config`: `<config>-<version>`, as in OpenShift.
+pub fn build_name(config: &str, version: i64) -> String {
+    format!("{config}-{version}")
+}
+
+/// Whether a BuildConfig is paused (annotation `slipway.dev/build-config.paused: "true"`).
+pub fn is_paused(config: &BuildConfig) -> bool {
+    config
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(labels::BUILD_CONFIG_PAUSED))
+        .is_some_and(|v| v == "true")
+}
+
+/// Build number `version` of `config`, with the request's overrides applied: labelled with its
+/// config and run policy, annotated with its number, owned by the config.
+pub fn new_build(config: &BuildConfig, version: i64, request: &BuildRequest) -> Build {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    let config_name = config.metadata.name.clone().unwrap_or_default();
+    let mut common = config.spec.common.clone();
+    if let Some(revision) = &request.revision {
+        common.revision = Some(revision.clone());
+    }
+    fn merge(into: &mut Vec<EnvVar>, extra: &[EnvVar]) {
+        for var in extra {
+            into.retain(|v| v.name != var.name);
+            into.push(var.clone());
+        }
+    }
+    if let Some(source) = common.strategy.source_strategy.as_mut() {
+        merge(&mut source.env, &request.env);
+    }
+    if let Some(docker) = common.strategy.docker_strategy.as_mut() {
+        merge(&mut docker.env, &request.env);
+        merge(&mut docker.build_args, &request.build_args);
+    }
+    let mut build_labels = request.labels.clone();
+    build_labels.insert(labels::BUILD_CONFIG.into(), config_name.clone());
+    build_labels.insert(
+        labels::BUILD_RUN_POLICY.into(),
+        config.spec.run_policy.as_str().into(),
+    );
+    let mut annotations = request.annotations.clone();
+    annotations.insert(labels::BUILD_NUMBER.into(), version.to_string());
+    annotations.insert(labels::BUILD_CONFIG.into(), config_name.clone());
+    let owner = config.metadata.uid.as_ref().map(|uid| OwnerReference {
+        api_version: crate::API_VERSION.into(),
+        kind: "BuildConfig".into(),
+        name: config_name.clone(),
+        uid: uid.clone(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    });
+    Build {
+        metadata: ObjectMeta {
+            name: Some(build_name(&config_name, version)),
+            namespace: config.metadata.namespace.clone(),
+            labels: Some(build_labels),
+            annotations: Some(annotations),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: BuildSpec {
+            common,
+            triggered_by: vec![request.cause.clone()],
+        },
+        status: Some(BuildStatus {
+            config: Some(crate::common::ObjectReference {
+                api_version: Some(crate::API_VERSION.into()),
+                kind: Some("BuildConfig".into()),
+                namespace: config.metadata.namespace.clone(),
+                name: Some(config_name),
+                uid: config.metadata.uid.clone(),
+            }),
+            ..Default::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod instantiate_tests {
+    use super::*;
+
+    fn config() -> BuildConfig {
+        let mut bc = BuildConfig::new("app", BuildConfigSpec::default());
+        bc.metadata.namespace = Some("team".into());
+        bc.metadata.uid = Some("uid-1".into());
+        bc.spec.run_policy = BuildRunPolicy::SerialLatestOnly;
+        bc.spec.common.strategy.type_ = BuildStrategyType::Source;
+        bc.spec.common.strategy.source_strategy = Some(SourceBuildStrategy {
+            env: vec![EnvVar {
+                name: "A".into(),
+                value: Some("config".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        bc
+    }
+
+    #[test]
+    fn new_build_is_named_labelled_owned_and_overridden() {
+        let request = BuildRequest {
+            cause: BuildTriggerCause {
+                message: "Manually triggered".into(),
+                ..Default::default()
+            },
+            revision: Some(SourceRevision {
+                type_: "Git".into(),
+                git: Some(GitSourceRevision {
+                    commit: "abc".into(),
+                    ..Default::default()
+                }),
+            }),
+            env: vec![EnvVar {
+                name: "A".into(),
+                value: Some("request".into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let build = new_build(&config(), 7, &request);
+        assert_eq!(build.metadata.name.as_deref(), Some("app-7"));
+        assert_eq!(build.metadata.namespace.as_deref(), Some("team"));
+        let l = build.metadata.labels.as_ref().unwrap();
+        assert_eq!(l[labels::BUILD_CONFIG], "app");
+        assert_eq!(l[labels::BUILD_RUN_POLICY], "SerialLatestOnly");
+        assert_eq!(
+            build.metadata.annotations.as_ref().unwrap()[labels::BUILD_NUMBER],
+            "7"
+        );
+        let owner = &build.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("BuildConfig", "uid-1")
+        );
+        let env = &build.spec.common.strategy.source_strategy.as_ref().unwrap().env;
+        assert_eq!(env.len(), 1);
+        assert_eq!(env[0].value.as_deref(), Some("request"));
+        assert_eq!(
+            build
+                .spec
+                .common
+                .revision
+                .as_ref()
+                .unwrap()
+                .git
+                .as_ref()
+                .unwrap()
+                .commit,
+            "abc"
+        );
+        assert_eq!(build.spec.triggered_by[0].message, "Manually triggered");
+    }
+
+    #[test]
+    fn paused_only_when_the_annotation_says_true() {
+        let mut bc = config();
+        assert!(!is_paused(&bc));
+        bc.metadata.annotations =
+            Some([(labels::BUILD_CONFIG_PAUSED.to_string(), "false".to_string())].into());
+        assert!(!is_paused(&bc));
+        bc.metadata.annotations =
+            Some([(labels::BUILD_CONFIG_PAUSED.to_string(), "true".to_string())].into());
+        assert!(is_paused(&bc));
+    }
+}

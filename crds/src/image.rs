@@ -177,6 +177,38 @@ impl ImageStreamStatus {
     }
 }
 
+/// How many images a tag's history keeps (OpenShift keeps more; a small history bounds the
+/// object's size and is what rollbacks need).
+pub const TAG_HISTORY_LIMIT: usize = 10;
+
+impl ImageStreamStatus {
+    /// Records `event` as the newest image of `tag`, keeping older items (newest first, at most
+    /// [`TAG_HISTORY_LIMIT`]). Returns false, changing nothing, when the tag's newest image
+    /// already has the same digest: writers call this and write status only when it says true.
+    pub fn record(&mut self, tag: &str, event: TagEvent) -> bool {
+        let list = match self.tags.iter_mut().position(|t| t.tag == tag) {
+            Some(i) => &mut self.tags[i],
+            None => {
+                self.tags.push(NamedTagEventList {
+                    tag: tag.to_string(),
+                    ..Default::default()
+                });
+                self.tags.last_mut().expect("just pushed")
+            }
+        };
+        if list
+            .items
+            .first()
+            .is_some_and(|newest| newest.image == event.image)
+        {
+            return false;
+        }
+        list.items.insert(0, event);
+        list.items.truncate(TAG_HISTORY_LIMIT);
+        true
+    }
+}
+
 /// Splits `stream:tag` into its parts; a missing tag means `latest`, as in OpenShift.
 pub fn split_stream_tag(name: &str) -> (&str, &str) {
     match name.split_once(':') {
@@ -189,6 +221,32 @@ pub fn split_stream_tag(name: &str) -> (&str, &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event(digest: &str) -> TagEvent {
+        TagEvent {
+            created: Time(Default::default()),
+            docker_image_reference: format!("registry/ns/app@{digest}"),
+            image: digest.into(),
+            generation: 1,
+        }
+    }
+
+    #[test]
+    fn record_puts_new_digests_first_and_ignores_repeats() {
+        let mut status = ImageStreamStatus::default();
+        assert!(status.record("latest", event("sha256:a")));
+        assert!(!status.record("latest", event("sha256:a")));
+        assert!(status.record("latest", event("sha256:b")));
+        assert!(status.record("v1", event("sha256:a")));
+        assert_eq!(status.latest("latest").unwrap().image, "sha256:b");
+        assert_eq!(status.tags[0].items.len(), 2);
+        assert_eq!(status.latest("v1").unwrap().image, "sha256:a");
+        for i in 0..20 {
+            status.record("latest", event(&format!("sha256:{i}")));
+        }
+        assert_eq!(status.tags[0].items.len(), TAG_HISTORY_LIMIT);
+        assert_eq!(status.latest("latest").unwrap().image, "sha256:19");
+    }
 
     #[test]
     fn split_stream_tag_defaults_to_latest() {

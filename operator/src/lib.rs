@@ -1,6 +1,7 @@
 //! Slipway's controllers, one module per controller. The binary (`main.rs`) is a table from
 //! controller name to its `run` function.
 
+pub mod build;
 pub mod context;
 pub mod dynamic;
 pub mod error;
