@@ -866,7 +866,11 @@ mod instantiate_tests {
                 value: Some("config".into()),
                 ..Default::default()
             }],
-            ..Default::default()
+            from: crate::common::ImageReference::image_stream_tag("builder:latest"),
+            pull_secret: None,
+            scripts: None,
+            incremental: None,
+            force_pull: None,
         });
         bc
     }
