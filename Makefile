@@ -61,9 +61,16 @@ lint:
 unit:
 	cargo test -q --workspace --lib --bins
 
-# Test namespaces left behind by an interrupted run are removed first.
+# Test namespaces left behind by an interrupted run are removed first, and so is the aggregated
+# API a test registered (with its server gone, namespaces could not finish deleting).
 clean-test-namespaces:
+	@$(KUBECTL) delete apiservice v1alpha1.access.slipway.dev --ignore-not-found >/dev/null 2>&1 || true
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
+	@for c in $$($(KUBECTL) get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name 2>/dev/null | grep '/t-'); do \
+	  $(KUBECTL) delete "$$c" >/dev/null 2>&1 || true; done
+	@for p in $$($(KUBECTL) get projects.slipway.dev -l slipway.dev/test-run -o name 2>/dev/null); do \
+	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
+	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
 integration: cluster-up clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --test '*'

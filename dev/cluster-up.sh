@@ -98,6 +98,23 @@ EOF
   )
 }
 
+# The front proxy: the API server proves with this client certificate that it forwards a user's
+# request to an aggregated API (Slipway's access.slipway.dev, which lists a user's projects).
+make_front_proxy_certs() {
+  [ -f "$pki/.front-proxy" ] && return 0
+  (
+    cd "$pki"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -keyout front-proxy-ca.key \
+      -out front-proxy-ca.crt -subj "/CN=slipway-dev-front-proxy-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout front-proxy-client.key -out front-proxy-client.csr \
+      -subj "/CN=front-proxy-client" 2>/dev/null
+    openssl x509 -req -in front-proxy-client.csr -CA front-proxy-ca.crt -CAkey front-proxy-ca.key \
+      -CAcreateserial -days 3650 -extfile client.ext -out front-proxy-client.crt 2>/dev/null
+    rm -f front-proxy-client.csr
+    touch .front-proxy
+  )
+}
+
 sign() {
   local name=$1 subject=$2 ext=$3
   openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
@@ -143,6 +160,7 @@ fi
 "$here/cluster-down.sh" --quiet
 
 make_certs
+make_front_proxy_certs
 write_kubeconfig "$kubeconfig" admin
 write_kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" controller-manager
 write_kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" scheduler
@@ -179,6 +197,11 @@ launch kube-apiserver kube-apiserver \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
   --service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
   --allow-privileged=true \
+  --requestheader-client-ca-file "$pki/front-proxy-ca.crt" \
+  --requestheader-allowed-names front-proxy-client \
+  --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+  --requestheader-extra-headers-prefix X-Remote-Extra- \
+  --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
   --enable-priority-and-fairness=false \
   --profiling=false \
   --v 1

@@ -54,7 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Project(a) => projects::project(a, args.namespace.as_deref()),
         Command::DeleteProject(a) => projects::delete_project(a),
         Command::Whoami { groups } => projects::whoami(groups),
-        Command::Projects => not_yet("projects"),
+        Command::Projects => projects::projects(args.namespace.as_deref()),
         Command::NewApp => not_yet("new-app"),
         Command::StartBuild => not_yet("start-build"),
         Command::Logs => not_yet("logs"),

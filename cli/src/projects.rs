@@ -153,6 +153,64 @@ pub fn project(args: ProjectArgs, namespace: Option<&str>) -> anyhow::Result<()>
     })?
 }
 
+/// Lists the projects the user can access, from the `access.slipway.dev` API (which filters by
+/// the user's RBAC), marking the current one.
+pub fn projects(namespace: Option<&str>) -> anyhow::Result<()> {
+    block_on(async {
+        let (client, current) = client(namespace).await?;
+        let request = http::Request::get("/apis/access.slipway.dev/v1alpha1/projects")
+            .body(Vec::new())
+            .context("building the request")?;
+        let list: serde_json::Value = client.request(request).await.map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 404 || s.code == 503 => anyhow::anyhow!(
+                "this cluster does not serve access.slipway.dev (the list of your projects): \
+                 Slipway's webhook must run with --access-listen ({})",
+                s.message
+            ),
+            kube::Error::Api(s) if s.code == 403 => anyhow::anyhow!(
+                "you may not list your projects: {} (the chart's slipway-self-provisioner role grants it)",
+                s.message
+            ),
+            other => api_error(other),
+        })?;
+        let projects: Vec<(String, String)> = list["items"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                let name = p["metadata"]["name"].as_str().unwrap_or_default().to_string();
+                let display = p["status"]["displayName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                (name, display)
+            })
+            .collect();
+        print!("{}", render_projects(&projects, &current));
+        Ok(())
+    })?
+}
+
+/// What `slip projects` prints, as `oc projects` does: one line a project, `*` on the current.
+fn render_projects(projects: &[(String, String)], current: &str) -> String {
+    if projects.is_empty() {
+        return "You have no projects on this server. Ask for one with `slip new-project NAME`.\n".into();
+    }
+    let mut out = String::from(
+        "You have access to the following projects and can switch between them with 'slip project NAME':\n\n",
+    );
+    for (name, display) in projects {
+        let mark = if name == current { "*" } else { " " };
+        if display.is_empty() {
+            out.push_str(&format!("  {mark} {name}\n"));
+        } else {
+            out.push_str(&format!("  {mark} {name} - {display}\n"));
+        }
+    }
+    out
+}
+
 pub fn delete_project(args: DeleteProjectArgs) -> anyhow::Result<()> {
     block_on(async {
         let (client, _) = client(None).await?;
@@ -230,6 +288,19 @@ fn with_namespace(text: &str, namespace: &str) -> anyhow::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn projects_are_listed_with_the_current_one_marked() {
+        let list = vec![
+            ("team-a".to_string(), "Team A".to_string()),
+            ("team-b".to_string(), String::new()),
+        ];
+        assert_eq!(
+            render_projects(&list, "team-b"),
+            "You have access to the following projects and can switch between them with 'slip project NAME':\n\n    team-a - Team A\n  * team-b\n"
+        );
+        assert!(render_projects(&[], "default").starts_with("You have no projects"));
+    }
 
     #[test]
     fn switching_sets_the_current_contexts_namespace_only() {

@@ -27,9 +27,46 @@ fn kubeconfig_as(dir: &Path, user: &str) -> PathBuf {
             serde_yaml_ng::to_value(["system:authenticated"]).unwrap(),
         );
     }
-    let path = dir.join(format!("{user}.kubeconfig"));
+    // KUBECONFIG is a list separated by colons: no colon in the file name.
+    let path = dir.join(format!("{}.kubeconfig", user.replace(':', "_")));
     std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
     path
+}
+
+/// A kubeconfig that acts as `user` without naming groups (the API server adds its own).
+fn kubeconfig_as_without_groups(dir: &Path, user: &str) -> PathBuf {
+    let path = kubeconfig_as(dir, user);
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for entry in config["users"].as_sequence_mut().unwrap() {
+        entry["user"].as_mapping_mut().unwrap().remove("as-groups");
+    }
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// Removes the APIService however the test ends: one whose server is gone would keep namespaces
+/// from finishing their deletion, cluster-wide.
+struct AccessApiGuard;
+
+impl Drop for AccessApiGuard {
+    fn drop(&mut self) {
+        let _ = std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let client = client().await;
+                let api: Api<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService> =
+                    Api::all(client);
+                let _ = api
+                    .delete(slipway_webhook::access::API_SERVICE, &Default::default())
+                    .await;
+            });
+        })
+        .join();
+    }
 }
 
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
@@ -64,7 +101,10 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     // What the chart's self-provisioner role grants every user: request a project, read the request.
     let role: ClusterRole = serde_json::from_value(json!({
         "metadata": {"name": id},
-        "rules": [{"apiGroups": ["slipway.dev"], "resources": ["projectrequests"], "verbs": ["create", "get"]}]
+        "rules": [
+            {"apiGroups": ["slipway.dev"], "resources": ["projectrequests"], "verbs": ["create", "get"]},
+            {"apiGroups": ["access.slipway.dev"], "resources": ["projects"], "verbs": ["get", "list"]}
+        ]
     }))
     .unwrap();
     Api::<ClusterRole>::all(client.clone())
@@ -99,6 +139,17 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     };
     let operator = tokio::spawn(slipway_operator::project::run(ctx, settings));
     await_admission_webhook(&client, &id).await;
+    // The access.slipway.dev API, reached by the API server through an ExternalName Service.
+    let access = slipway_webhook::start_access(
+        client.clone(),
+        free_loopback_addr(),
+        "default",
+        "slipway-access-test",
+        Some("localhost"),
+    )
+    .await
+    .unwrap();
+    let _unregister = AccessApiGuard;
 
     let dir = tempfile::tempdir().unwrap();
     let alice = kubeconfig_as(dir.path(), "alice");
@@ -126,6 +177,43 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     let ns = Api::<Namespace>::all(client.clone()).get(&project).await.unwrap();
     assert_eq!(ns.metadata.annotations.unwrap()["slipway.dev/requester"], "alice");
 
+    // bob makes his own; each lists only their own, and carol, who has none, sees neither.
+    let bobs = format!("{id}-b");
+    let out = slip(&bob, &["new-project", &bobs, "--skip-config-write", "-l", &label]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let carol = kubeconfig_as(dir.path(), "carol");
+    for (who, mine, theirs) in [(&alice, &project, &bobs), (&bob, &bobs, &project)] {
+        let out = slip(who, &["projects"]).await;
+        assert!(out.status.success(), "{}", text(&out));
+        let listed = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(listed.contains(&format!(" {mine}")), "{listed}");
+        assert!(!listed.contains(theirs.as_str()), "{listed}");
+    }
+    let out = slip(&alice, &["projects"]).await;
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("* {project} - Alice's")),
+        "the current project is marked, with its display name: {}",
+        text(&out)
+    );
+    let out = slip(&carol, &["projects"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let listed = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!listed.contains(&project) && !listed.contains(&bobs), "{listed}");
+    // Someone the role does not cover (not authenticated) is refused by the API server itself.
+    let out = slip(
+        &kubeconfig_as_without_groups(dir.path(), "system:anonymous"),
+        &["projects"],
+    )
+    .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("you may not list your projects"),
+        "{}",
+        text(&out)
+    );
+    let out = slip(&bob, &["delete-project", &bobs]).await;
+    assert!(out.status.success(), "{}", text(&out));
+
     // bob cannot switch to it, nor delete it; a project that does not exist reads the same.
     for args in [
         vec!["project", project.as_str()],
@@ -152,6 +240,7 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
     await_namespace_gone(&client, &project).await;
 
     operator.abort();
+    access.handle.shutdown();
     webhook.handle.shutdown();
     unregister(&client, &id).await.unwrap();
     Api::<ClusterRoleBinding>::all(client.clone())

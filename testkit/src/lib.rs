@@ -319,6 +319,15 @@ pub async fn await_namespace_gone(client: &Client, name: &str) {
         || async { namespaces.get_opt(name).await.ok()?.is_none().then_some(()) },
     )
     .await;
+    // The Project that mirrors it goes last, when its controller lifts the finalizer: a test that
+    // stopped its controller before that would leave the Project Terminating for ever.
+    let projects: Api<slipway_crds::Project> = Api::all(client.clone());
+    eventually(
+        &format!("project {name} to be gone"),
+        Duration::from_secs(30),
+        || async { projects.get_opt(name).await.ok()?.is_none().then_some(()) },
+    )
+    .await;
 }
 
 /// A loopback address with a port nothing listens on right now (for a server a test starts).

@@ -24,6 +24,16 @@ struct Args {
     /// The name of the webhook configurations.
     #[arg(long, default_value = "slipway-admission")]
     configuration_name: String,
+    /// Also serve the access.slipway.dev aggregated API (the projects each user can access) here.
+    #[arg(long)]
+    access_listen: Option<SocketAddr>,
+    /// The Service, NAMESPACE/NAME, through which the API server reaches the access API.
+    #[arg(long, default_value = "slipway-system/slipway-access")]
+    access_service: String,
+    /// Make that Service an ExternalName to this host (when this server runs outside the cluster,
+    /// as in the dev cluster); otherwise the Service must exist (the Helm chart makes it).
+    #[arg(long)]
+    access_external_host: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -77,6 +87,25 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster")?;
+    let access = match args.access_listen {
+        None => None,
+        Some(listen) => {
+            let (namespace, service) = args
+                .access_service
+                .split_once('/')
+                .context("--access-service takes NAMESPACE/NAME")?;
+            let running = slipway_webhook::start_access(
+                client.clone(),
+                listen,
+                namespace,
+                service,
+                args.access_external_host.as_deref(),
+            )
+            .await?;
+            tracing::info!(listen = %listen, "serving access.slipway.dev");
+            Some(running)
+        }
+    };
     let running = slipway_webhook::start(
         client,
         args.listen,
@@ -92,6 +121,11 @@ async fn main() -> anyhow::Result<()> {
         result = running.server => result??,
         _ = term.recv() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
         _ = tokio::signal::ctrl_c() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+    }
+    if let Some(access) = access {
+        access
+            .handle
+            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
     }
     Ok(())
 }
