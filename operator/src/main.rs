@@ -58,6 +58,16 @@ struct Args {
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_listen: std::net::SocketAddr,
+    /// Run the controllers only while holding a Lease, so that several replicas can run and one
+    /// acts at a time.
+    #[arg(long)]
+    leader_elect: bool,
+    /// The namespace of the Lease; the pod's own (POD_NAMESPACE) by default.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "slipway-system")]
+    leader_election_namespace: String,
+    /// The name of the Lease.
+    #[arg(long, default_value = "slipway-operator")]
+    leader_election_id: String,
     /// List the controllers and exit.
     #[arg(long)]
     list: bool,
@@ -111,6 +121,30 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             tracing::error!(error = %e, "the metrics server stopped");
         }
     });
+    let leadership = args.leader_elect.then(|| {
+        let identity =
+            std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+        slipway_operator::leader::Settings::new(
+            &args.leader_election_namespace,
+            &args.leader_election_id,
+            &identity,
+        )
+    });
+    if let Some(settings) = &leadership {
+        tokio::select! {
+            _ = slipway_operator::leader::acquire(&ctx.client, settings) => {}
+            signal = shutdown_signal() => {
+                tracing::info!(signal = signal?, "shutting down before leading");
+                return Ok(std::process::ExitCode::SUCCESS);
+            }
+        }
+    }
+    let hold = async {
+        match &leadership {
+            Some(settings) => slipway_operator::leader::hold(&ctx.client, settings).await,
+            None => std::future::pending().await,
+        }
+    };
     let mut running = Vec::new();
     for name in selected {
         tracing::info!(controller = name, "starting");
@@ -126,9 +160,24 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     tokio::select! {
         _ = futures::future::join_all(running) => {}
+        _ = hold => {
+            // Another replica leads now: stop acting at once, and start again as a candidate.
+            tracing::error!("lost the leader lease; exiting");
+            return Ok(std::process::ExitCode::FAILURE);
+        }
         signal = shutdown_signal() => tracing::info!(signal = signal?, "shutting down"),
     }
+    if let Some(settings) = &leadership {
+        slipway_operator::leader::release(&ctx.client, settings).await;
+    }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The host's name, for a leader identity outside a pod.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "slipway-operator".into())
 }
 
 /// The project settings from the flags; the project template is read once, at start.
