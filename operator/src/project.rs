@@ -46,7 +46,7 @@ pub const BUILDER_CLUSTER_ROLE: &str = "slipway-builder";
 pub const DEPLOYER_CLUSTER_ROLE: &str = "slipway-deployer";
 
 /// The default project template, replaced by `Settings::template`.
-const DEFAULT_TEMPLATE: &str = include_str!("project-template.yaml");
+const DEFAULT_TEMPLATE: &str = include_str!("../../charts/slipway/files/project-template.yaml");
 
 /// How projects are made.
 #[derive(Clone, Debug, Default)]
