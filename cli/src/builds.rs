@@ -10,7 +10,9 @@ use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use slipway_crds::build::{BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision};
+use slipway_crds::build::{
+    BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision,
+};
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::build::instantiate::instantiate;
 
@@ -124,7 +126,9 @@ fn api_error(e: kube::Error) -> anyhow::Error {
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -139,7 +143,10 @@ fn valid_git_url(url: &str) -> bool {
         return !rest.is_empty();
     }
     // user@host:path
-    match url.split_once('@').and_then(|(user, rest)| Some((user, rest.split_once(':')?))) {
+    match url
+        .split_once('@')
+        .and_then(|(user, rest)| Some((user, rest.split_once(':')?)))
+    {
         Some((user, (host, path))) => !user.is_empty() && !host.is_empty() && !path.is_empty(),
         None => false,
     }
@@ -165,7 +172,9 @@ fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)>
     let (stream, tag) = value.split_once(':').unwrap_or((value, "latest"));
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
-        && tag.chars().all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
         && !tag.starts_with(['.', '-']);
     if !valid_name(stream) || !tag_ok {
         bail!("{flag} takes STREAM:TAG (a lower-case name and a tag such as latest), not {value:?}");
@@ -272,7 +281,8 @@ fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
                 .chars()
                 .next()
                 .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
             if !valid || k.len() > 256 {
                 bail!("{flag}: {k:?} is not a valid variable name");
             }
@@ -529,7 +539,11 @@ fn random_secret() -> String {
 }
 
 fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    let Some(name) = args.target.strip_prefix("bc/").or_else(|| args.target.strip_prefix("buildconfig/")) else {
+    let Some(name) = args
+        .target
+        .strip_prefix("bc/")
+        .or_else(|| args.target.strip_prefix("buildconfig/"))
+    else {
         bail!("slip set triggers takes bc/NAME, not {:?}", args.target);
     };
     if !valid_name(name) {
@@ -601,7 +615,14 @@ mod tests {
         ] {
             assert!(valid_git_url(ok), "{ok}");
         }
-        for bad in ["", "github.com/a/b", "https://", "ftp://x/y", "https://a b", "@host:x"] {
+        for bad in [
+            "",
+            "github.com/a/b",
+            "https://",
+            "ftp://x/y",
+            "https://a b",
+            "@host:x",
+        ] {
             assert!(!valid_git_url(bad), "{bad}");
         }
     }
@@ -615,7 +636,10 @@ mod tests {
 
     #[test]
     fn env_pairs() {
-        assert_eq!(parse_env(&["A=1=2".into()], "-e").unwrap()[0].value.as_deref(), Some("1=2"));
+        assert_eq!(
+            parse_env(&["A=1=2".into()], "-e").unwrap()[0].value.as_deref(),
+            Some("1=2")
+        );
         assert!(parse_env(&["A".into()], "-e").is_err());
         assert!(parse_env(&["=x".into()], "-e").is_err());
         assert!(parse_env(&["1A=x".into()], "-e").is_err());
@@ -623,8 +647,14 @@ mod tests {
 
     #[test]
     fn stream_tags() {
-        assert_eq!(parse_stream_tag("app", "--to").unwrap(), ("app".into(), "latest".into()));
-        assert_eq!(parse_stream_tag("app:v1", "--to").unwrap(), ("app".into(), "v1".into()));
+        assert_eq!(
+            parse_stream_tag("app", "--to").unwrap(),
+            ("app".into(), "latest".into())
+        );
+        assert_eq!(
+            parse_stream_tag("app:v1", "--to").unwrap(),
+            ("app".into(), "v1".into())
+        );
         assert!(parse_stream_tag("App:v1", "--to").is_err());
         assert!(parse_stream_tag("app:", "--to").is_err());
         assert!(parse_stream_tag("a/b:c", "--to").is_err());

@@ -59,7 +59,11 @@ fn text(out: &Output) -> String {
 
 fn fails_with(out: &Output, needle: &str) {
     assert!(!out.status.success(), "succeeded: {}", text(out));
-    assert!(text(out).contains(needle), "expected {needle:?} in: {}", text(out));
+    assert!(
+        text(out).contains(needle),
+        "expected {needle:?} in: {}",
+        text(out)
+    );
 }
 
 struct Fixture {
@@ -165,17 +169,37 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
     let ns = f.ns.name.as_str();
     let out = slip(
         &f.alice,
-        &["-n", ns, "new-build", "https://example.com/team/My_App.git", "--image", "example.com/builder:1", "--to", "web:v1"],
+        &[
+            "-n",
+            ns,
+            "new-build",
+            "https://example.com/team/My_App.git",
+            "--image",
+            "example.com/builder:1",
+            "--to",
+            "web:v1",
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("imagestream.slipway.dev/web created"), "{}", text(&out));
-    assert!(text(&out).contains("buildconfig.slipway.dev/my-app created"), "{}", text(&out));
+    assert!(
+        text(&out).contains("imagestream.slipway.dev/web created"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("buildconfig.slipway.dev/my-app created"),
+        "{}",
+        text(&out)
+    );
     let configs: Api<BuildConfig> = Api::namespaced(f.client.clone(), ns);
     let bc = configs.get("my-app").await.unwrap();
     assert_eq!(bc.spec.triggers[0].type_, BuildTriggerType::ConfigChange);
     assert_eq!(bc.spec.common.output.to.as_ref().unwrap().name, "web:v1");
-    Api::<ImageStream>::namespaced(f.client.clone(), ns).get("web").await.unwrap();
+    Api::<ImageStream>::namespaced(f.client.clone(), ns)
+        .get("web")
+        .await
+        .unwrap();
 
     // The ConfigChange trigger started build 1; let it pass.
     f.end_pod("my-app-1", "Succeeded", None).await;
@@ -186,7 +210,21 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
         let alice = f.alice.clone();
         let ns = ns.to_string();
         tokio::spawn(async move {
-            slip(&alice, &["-n", &ns, "start-build", "my-app", "--commit", "c0ffee", "-e", "A=1", "--follow"]).await
+            slip(
+                &alice,
+                &[
+                    "-n",
+                    &ns,
+                    "start-build",
+                    "my-app",
+                    "--commit",
+                    "c0ffee",
+                    "-e",
+                    "A=1",
+                    "--follow",
+                ],
+            )
+            .await
         })
     };
     let failure = json!({"stage": "s2i", "success": false, "reason": "AssembleFailed",
@@ -195,13 +233,20 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
     f.end_pod("my-app-2", "Failed", Some(&failure)).await;
     let out = follow.await.unwrap();
     fails_with(&out, "AssembleFailed");
-    assert!(text(&out).contains("build.slipway.dev/my-app-2 started"), "{}", text(&out));
+    assert!(
+        text(&out).contains("build.slipway.dev/my-app-2 started"),
+        "{}",
+        text(&out)
+    );
     assert!(text(&out).contains("[s2i] boom"), "{}", text(&out));
     let builds: Api<Build> = Api::namespaced(f.client.clone(), ns);
     let second = builds.get("my-app-2").await.unwrap();
     assert_eq!(second.spec.common.revision.unwrap().git.unwrap().commit, "c0ffee");
     let env = &second.spec.common.strategy.source_strategy.unwrap().env;
-    assert!(env.iter().any(|e| e.name == "A" && e.value.as_deref() == Some("1")));
+    assert!(
+        env.iter()
+            .any(|e| e.name == "A" && e.value.as_deref() == Some("1"))
+    );
 
     // --wait succeeds when the build does.
     let wait = {
@@ -222,14 +267,28 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
     assert!(out.status.success(), "{}", text(&out));
     f.phase("my-app-4", BuildPhase::Cancelled).await;
     let out = slip(&f.alice, &["-n", ns, "cancel-build", "my-app-4"]).await;
-    assert!(text(&out).contains("already finished (Cancelled)"), "{}", text(&out));
-    fails_with(&slip(&f.alice, &["-n", ns, "cancel-build", "nope-9"]).await, "build nope-9 not found");
+    assert!(
+        text(&out).contains("already finished (Cancelled)"),
+        "{}",
+        text(&out)
+    );
+    fails_with(
+        &slip(&f.alice, &["-n", ns, "cancel-build", "nope-9"]).await,
+        "build nope-9 not found",
+    );
 
     // set triggers: a random secret in a Secret, the URL path and the secret printed.
-    let out = slip(&f.alice, &["-n", ns, "set", "triggers", "bc/my-app", "--from-github"]).await;
+    let out = slip(
+        &f.alice,
+        &["-n", ns, "set", "triggers", "bc/my-app", "--from-github"],
+    )
+    .await;
     assert!(out.status.success(), "{}", text(&out));
     let printed = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(printed.contains(&format!("/webhooks/{ns}/my-app/github")), "{printed}");
+    assert!(
+        printed.contains(&format!("/webhooks/{ns}/my-app/github")),
+        "{printed}"
+    );
     let secret_line = printed.lines().find(|l| l.starts_with("Secret:")).unwrap();
     let secret_value = secret_line.trim_start_matches("Secret:").trim();
     assert_eq!(secret_value.len(), 64);
@@ -245,14 +304,25 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
         .get(&reference.name)
         .await
         .unwrap();
-    assert_eq!(secret.data.unwrap()["WebHookSecretKey"].0, secret_value.as_bytes());
+    assert_eq!(
+        secret.data.unwrap()["WebHookSecretKey"].0,
+        secret_value.as_bytes()
+    );
     // Setting it again replaces the trigger (one GitHub trigger) with a new secret.
-    let again = slip(&f.alice, &["-n", ns, "set", "triggers", "bc/my-app", "--from-github"]).await;
+    let again = slip(
+        &f.alice,
+        &["-n", ns, "set", "triggers", "bc/my-app", "--from-github"],
+    )
+    .await;
     assert!(again.status.success(), "{}", text(&again));
     assert_ne!(String::from_utf8_lossy(&again.stdout), printed);
     let bc = configs.get("my-app").await.unwrap();
     assert_eq!(
-        bc.spec.triggers.iter().filter(|t| t.type_ == BuildTriggerType::GitHub).count(),
+        bc.spec
+            .triggers
+            .iter()
+            .filter(|t| t.type_ == BuildTriggerType::GitHub)
+            .count(),
         1
     );
     f.stop().await;
@@ -266,13 +336,42 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["new-build", "github.com/no/scheme"], "is not a git URL"),
         (vec!["new-build", "https://x/app.git"], "needs a builder image"),
-        (vec!["new-build", "https://x/app.git", "--image", "b:1", "--to", "Bad:Tag"], "--to takes STREAM:TAG"),
-        (vec!["new-build", "https://x/app.git", "--image", "b:1", "--name", "Bad_Name"], "not a valid name"),
-        (vec!["new-build", "https://x/app.git", "--strategy", "kaniko"], "invalid value 'kaniko'"),
+        (
+            vec![
+                "new-build",
+                "https://x/app.git",
+                "--image",
+                "b:1",
+                "--to",
+                "Bad:Tag",
+            ],
+            "--to takes STREAM:TAG",
+        ),
+        (
+            vec![
+                "new-build",
+                "https://x/app.git",
+                "--image",
+                "b:1",
+                "--name",
+                "Bad_Name",
+            ],
+            "not a valid name",
+        ),
+        (
+            vec!["new-build", "https://x/app.git", "--strategy", "kaniko"],
+            "invalid value 'kaniko'",
+        ),
         (vec!["start-build", "nope"], "buildconfig nope not found"),
         (vec!["start-build", "nope", "-e", "NOEQUALS"], "-e takes K=V"),
-        (vec!["start-build", "nope", "-e", "1X=2"], "not a valid variable name"),
-        (vec!["start-build", "nope", "--commit", "xyz!"], "--commit takes a commit id"),
+        (
+            vec!["start-build", "nope", "-e", "1X=2"],
+            "not a valid variable name",
+        ),
+        (
+            vec!["start-build", "nope", "--commit", "xyz!"],
+            "--commit takes a commit id",
+        ),
         (vec!["start-build", "dc/nope"], "expected bc/NAME"),
         (vec!["cancel-build"], "required"),
         (vec!["logs", "app-1"], "takes build/NAME or bc/NAME"),
@@ -280,7 +379,10 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
         (vec!["logs", "build/nope-1"], "build nope-1 not found"),
         (vec!["set", "triggers", "bc/nope"], "required"),
         (vec!["set", "triggers", "app", "--from-gitlab"], "takes bc/NAME"),
-        (vec!["set", "triggers", "bc/nope", "--from-gitea"], "buildconfig nope not found"),
+        (
+            vec!["set", "triggers", "bc/nope", "--from-gitea"],
+            "buildconfig nope not found",
+        ),
     ];
     for (args, needle) in &cases {
         let mut full = vec!["-n", ns];
@@ -296,7 +398,20 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
     );
     // A second new-build of the same name is refused before anything is written.
     fails_with(
-        &slip(a, &["-n", ns, "new-build", "https://x/app.git", "--image", "b:1", "--to", "other"]).await,
+        &slip(
+            a,
+            &[
+                "-n",
+                ns,
+                "new-build",
+                "https://x/app.git",
+                "--image",
+                "b:1",
+                "--to",
+                "other",
+            ],
+        )
+        .await,
         "already exists",
     );
     assert!(

@@ -140,7 +140,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                     namespace: namespace.map(String::from),
                 };
                 let builds = slipway_operator::build::controller::run(ctx.clone(), settings);
-                let triggers = slipway_operator::build::trigger::run(ctx.clone(), namespace.map(String::from));
+                let triggers =
+                    slipway_operator::build::trigger::run(ctx.clone(), namespace.map(String::from));
                 Box::pin(async move {
                     futures::future::join(builds, triggers).await;
                 })

@@ -40,7 +40,10 @@ impl Run {
         };
         let controllers = vec![
             tokio::spawn(slipway_operator::build::controller::run(ctx.clone(), settings)),
-            tokio::spawn(slipway_operator::build::trigger::run(ctx.clone(), Some(ns.name.clone()))),
+            tokio::spawn(slipway_operator::build::trigger::run(
+                ctx.clone(),
+                Some(ns.name.clone()),
+            )),
         ];
         Self {
             client,
@@ -185,8 +188,12 @@ async fn serial_runs_ten_builds_one_at_a_time_lowest_first_and_keeps_five() {
             assert!(!with_pods.contains(&later), "{later} runs beside {build}");
             assert_eq!(run.phase(&later).await, Some(BuildPhase::New));
         }
-        run.end_pod(&build, "Succeeded", &[("termination-message", &success_result("sha256:aa"))])
-            .await;
+        run.end_pod(
+            &build,
+            "Succeeded",
+            &[("termination-message", &success_result("sha256:aa"))],
+        )
+        .await;
         run.await_phase(&build, BuildPhase::Complete).await;
     }
     // The default history limit keeps the five newest successful builds.
@@ -220,7 +227,8 @@ async fn parallel_runs_ten_builds_at_once() {
 async fn serial_latest_only_cancels_the_older_queued_builds() {
     let run = Run::start("b-latest").await;
     // Cancelled builds count against the failed history limit (default 5); keep them all here.
-    run.config("app", "SerialLatestOnly", json!({"failedBuildsHistoryLimit": 20})).await;
+    run.config("app", "SerialLatestOnly", json!({"failedBuildsHistoryLimit": 20}))
+        .await;
     run.start_build("app").await;
     run.await_phase("app-1", BuildPhase::Running).await;
     for _ in 2..=10 {
@@ -236,7 +244,12 @@ async fn serial_latest_only_cancels_the_older_queued_builds() {
     run.await_phase("app-1", BuildPhase::Complete).await;
     run.await_phase("app-10", BuildPhase::Running).await;
     // The cancelled builds never had a pod.
-    assert!(!run.with_pods().await.iter().any(|b| b != "app-1" && b != "app-10"));
+    assert!(
+        !run.with_pods()
+            .await
+            .iter()
+            .any(|b| b != "app-1" && b != "app-10")
+    );
     run.stop().await;
 }
 
@@ -277,9 +290,17 @@ async fn phases_follow_the_pod_success_failure_deletion_cancel_and_oom() {
     // 1: success with a result → Complete, the digest on the build and on the ImageStream tag.
     run.await_phase("app-1", BuildPhase::Running).await;
     let digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-    run.end_pod("app-1", "Succeeded", &[("termination-message", &success_result(digest))])
-        .await;
-    let done = run.await_phase("app-1", BuildPhase::Complete).await.status.unwrap();
+    run.end_pod(
+        "app-1",
+        "Succeeded",
+        &[("termination-message", &success_result(digest))],
+    )
+    .await;
+    let done = run
+        .await_phase("app-1", BuildPhase::Complete)
+        .await
+        .status
+        .unwrap();
     assert_eq!(done.output.unwrap().to.unwrap().image_digest, digest);
     assert!(done.start_timestamp.is_some() && done.completion_timestamp.is_some());
     assert!(done.duration.is_some());
@@ -287,7 +308,11 @@ async fn phases_follow_the_pod_success_failure_deletion_cancel_and_oom() {
         done.output_docker_image_reference.as_deref(),
         Some(format!("{REGISTRY}/{}/app:latest", run.ns.name).as_str())
     );
-    assert!(done.conditions.iter().any(|c| c.type_ == "Complete" && c.status == "True"));
+    assert!(
+        done.conditions
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")
+    );
     let tag = streams.get("app").await.unwrap().status.unwrap();
     let latest = tag.latest("latest").unwrap();
     assert_eq!(latest.image, digest);
@@ -300,8 +325,12 @@ async fn phases_follow_the_pod_success_failure_deletion_cancel_and_oom() {
     let failure = json!({"stage": "s2i", "success": false, "reason": "AssembleFailed",
                          "message": "assemble exited with code 2", "logTail": ["[s2i] npm ERR!"]})
     .to_string();
-    run.end_pod("app-2", "Failed", &[("exit-code", "2"), ("termination-message", &failure)])
-        .await;
+    run.end_pod(
+        "app-2",
+        "Failed",
+        &[("exit-code", "2"), ("termination-message", &failure)],
+    )
+    .await;
     let failed = run.await_phase("app-2", BuildPhase::Failed).await.status.unwrap();
     assert_eq!(failed.reason.as_deref(), Some("AssembleFailed"));
     assert_eq!(failed.message.as_deref(), Some("assemble exited with code 2"));
@@ -328,13 +357,22 @@ async fn phases_follow_the_pod_success_failure_deletion_cancel_and_oom() {
         .unwrap();
     run.await_phase("app-4", BuildPhase::Cancelled).await;
     eventually("the cancelled build's pod to go", WAIT, || async {
-        run.pods().get_opt("app-4-build").await.ok()?.is_none().then_some(())
+        run.pods()
+            .get_opt("app-4-build")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
     })
     .await;
 
     // 5: killed for memory → Failed OutOfMemoryKilled.
-    run.end_pod("app-5", "Failed", &[("exit-code", "137"), ("reason", "OOMKilled")])
-        .await;
+    run.end_pod(
+        "app-5",
+        "Failed",
+        &[("exit-code", "137"), ("reason", "OOMKilled")],
+    )
+    .await;
     let oom = run.await_phase("app-5", BuildPhase::Failed).await.status.unwrap();
     assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryKilled"));
 
@@ -513,7 +551,9 @@ async fn a_user_without_rights_cannot_start_cancel_or_read_builds() {
     }
     let as_mallory: Api<Build> = Api::namespaced(mallory.clone(), &run.ns.name);
     assert!(forbidden(as_mallory.get(&build).await.unwrap_err()));
-    assert!(forbidden(as_mallory.list(&ListParams::default()).await.unwrap_err()));
+    assert!(forbidden(
+        as_mallory.list(&ListParams::default()).await.unwrap_err()
+    ));
     let cancel = Patch::Merge(json!({"status": {"cancelled": true}}));
     assert!(forbidden(
         as_mallory

@@ -19,8 +19,12 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
-use slipway_crds::build::{BuildPhase, BuildStatus, BuildStatusOutput, BuildStatusOutputTo, StageInfo, labels};
-use slipway_crds::common::{ImageReference, ImageReferenceKind, Time, condition_status, new_condition, set_condition};
+use slipway_crds::build::{
+    BuildPhase, BuildStatus, BuildStatusOutput, BuildStatusOutputTo, StageInfo, labels,
+};
+use slipway_crds::common::{
+    ImageReference, ImageReferenceKind, Time, condition_status, new_condition, set_condition,
+};
 use slipway_crds::image::{TagEvent, split_stream_tag};
 use slipway_crds::{Build, BuildConfig, ImageStream};
 
@@ -164,7 +168,14 @@ async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error
         }
         write_status(client, &build, &status, next).await?;
         if outcome.phase == BuildPhase::Running {
-            publish(&state.ctx, &build, EventType::Normal, "BuildStarted", "Build started").await;
+            publish(
+                &state.ctx,
+                &build,
+                EventType::Normal,
+                "BuildStarted",
+                "Build started",
+            )
+            .await;
         }
     }
     Ok(Action::await_change())
@@ -186,7 +197,9 @@ async fn admit(state: &State, build: &Build, status: &BuildStatus, pods: &Api<Po
             let outcome = PodOutcome {
                 phase: BuildPhase::Cancelled,
                 reason: Some("CancelledBuild".into()),
-                message: Some(format!("A newer build ({by}) is queued; SerialLatestOnly runs only the latest.")),
+                message: Some(format!(
+                    "A newer build ({by}) is queued; SerialLatestOnly runs only the latest."
+                )),
                 result: None,
             };
             finish(state, build, status, outcome, None).await?;
@@ -226,7 +239,8 @@ async fn admit(state: &State, build: &Build, status: &BuildStatus, pods: &Api<Po
     next.phase = BuildPhase::Pending;
     next.reason = None;
     next.message = None;
-    next.output_docker_image_reference = (!inputs.output_image.is_empty()).then(|| inputs.output_image.clone());
+    next.output_docker_image_reference =
+        (!inputs.output_image.is_empty()).then(|| inputs.output_image.clone());
     next.builder_image = (!inputs.builder_image.is_empty()).then(|| inputs.builder_image.clone());
     next.config = config_name(build).map(|name| slipway_crds::common::ObjectReference {
         api_version: Some(slipway_crds::API_VERSION.into()),
@@ -275,7 +289,9 @@ async fn resolve_inputs(
                 None => {
                     return Ok(Err((
                         "InvalidOutputReference",
-                        format!("Output image could not be resolved: imagestream {ns}/{stream} does not exist."),
+                        format!(
+                            "Output image could not be resolved: imagestream {ns}/{stream} does not exist."
+                        ),
                     )));
                 }
             }
@@ -386,8 +402,16 @@ async fn finish(
     }
     write_status(client, build, status, next.clone()).await?;
     let (event_type, reason, note) = match outcome.phase {
-        BuildPhase::Complete => (EventType::Normal, "BuildCompleted", "Build completed successfully".to_string()),
-        BuildPhase::Cancelled => (EventType::Normal, "BuildCancelled", "Build was cancelled".to_string()),
+        BuildPhase::Complete => (
+            EventType::Normal,
+            "BuildCompleted",
+            "Build completed successfully".to_string(),
+        ),
+        BuildPhase::Cancelled => (
+            EventType::Normal,
+            "BuildCancelled",
+            "Build was cancelled".to_string(),
+        ),
         _ => (
             EventType::Warning,
             "BuildFailed",
@@ -499,17 +523,30 @@ pub fn status_patch(build: &Build, before: &BuildStatus, mut next: BuildStatus) 
     let phase_changed = before.phase != next.phase;
     if phase_changed {
         for condition_type in [
-            "New", "Pending", "Running", "Complete", "Failed", "Error", "Cancelled",
+            "New",
+            "Pending",
+            "Running",
+            "Complete",
+            "Failed",
+            "Error",
+            "Cancelled",
         ] {
             let is_now = condition_type == next.phase.as_str();
             if is_now || next.conditions.iter().any(|c| c.type_ == condition_type) {
-                let status = if is_now { condition_status::TRUE } else { condition_status::FALSE };
+                let status = if is_now {
+                    condition_status::TRUE
+                } else {
+                    condition_status::FALSE
+                };
                 set_condition(
                     &mut next.conditions,
                     new_condition(
                         condition_type,
                         status,
-                        next.reason.as_deref().filter(|_| is_now).unwrap_or(condition_type),
+                        next.reason
+                            .as_deref()
+                            .filter(|_| is_now)
+                            .unwrap_or(condition_type),
                         next.message.as_deref().filter(|_| is_now).unwrap_or_default(),
                         None,
                     ),
@@ -534,7 +571,12 @@ pub fn status_patch(build: &Build, before: &BuildStatus, mut next: BuildStatus) 
     }))
 }
 
-async fn write_status(client: &Client, build: &Build, before: &BuildStatus, next: BuildStatus) -> Result<(), Error> {
+async fn write_status(
+    client: &Client,
+    build: &Build,
+    before: &BuildStatus,
+    next: BuildStatus,
+) -> Result<(), Error> {
     let Some(patch) = status_patch(build, before, next) else {
         return Ok(());
     };
@@ -545,7 +587,8 @@ async fn write_status(client: &Client, build: &Build, before: &BuildStatus, next
 }
 
 async fn publish(ctx: &Context, build: &Build, type_: EventType, reason: &str, note: &str) {
-    ctx.publish(&build.object_ref(&()), type_, "Build", reason, note).await;
+    ctx.publish(&build.object_ref(&()), type_, "Build", reason, note)
+        .await;
 }
 
 fn now() -> Time {

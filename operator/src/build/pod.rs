@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Deserialize;
@@ -150,7 +150,11 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
     let place_tools = Container {
         name: "place-tools".into(),
         image: Some(images.builder_tools.clone()),
-        command: Some(vec!["slipway-builder".into(), "place-tools".into(), TOOLS_DIR.into()]),
+        command: Some(vec![
+            "slipway-builder".into(),
+            "place-tools".into(),
+            TOOLS_DIR.into(),
+        ]),
         volume_mounts: Some(vec![mount("tools", TOOLS_DIR, false)]),
         security_context: Some(unprivileged.clone()),
         ..Default::default()
@@ -405,7 +409,9 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
                     format!(
                         "{}: {}",
                         s.name,
-                        w.message.clone().unwrap_or_else(|| w.reason.clone().unwrap_or_default())
+                        w.message
+                            .clone()
+                            .unwrap_or_else(|| w.reason.clone().unwrap_or_default())
                     )
                 })
             });
@@ -453,10 +459,13 @@ mod tests {
                 })
             }
         }
-        let mut b = Build::new("app-1", BuildSpec {
-            common,
-            triggered_by: vec![],
-        });
+        let mut b = Build::new(
+            "app-1",
+            BuildSpec {
+                common,
+                triggered_by: vec![],
+            },
+        );
         b.metadata.namespace = Some("team".into());
         b.metadata.uid = Some("u1".into());
         b
@@ -471,10 +480,19 @@ mod tests {
 
     #[test]
     fn s2i_pod_is_unprivileged_and_carries_the_build() {
-        let pod = build_pod(&build(BuildStrategyType::Source), &BuildImages::default(), &inputs());
+        let pod = build_pod(
+            &build(BuildStrategyType::Source),
+            &BuildImages::default(),
+            &inputs(),
+        );
         assert_eq!(pod.metadata.name.as_deref(), Some("app-1-build"));
         let spec = pod.spec.unwrap();
-        let init: Vec<_> = spec.init_containers.unwrap().iter().map(|c| c.name.clone()).collect();
+        let init: Vec<_> = spec
+            .init_containers
+            .unwrap()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
         assert_eq!(init, ["place-tools", "fetch"]);
         let main = &spec.containers[0];
         assert_eq!(main.image.as_deref(), Some("reg/team/builder@sha256:1"));
@@ -484,7 +502,13 @@ mod tests {
         assert_eq!(spec.active_deadline_seconds, Some(600));
         assert_eq!(spec.node_selector.unwrap()["pool"], "builds");
         assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
-        let env: Vec<_> = main.env.as_ref().unwrap().iter().map(|e| e.name.clone()).collect();
+        let env: Vec<_> = main
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
         assert!(env.contains(&"A".to_string()) && env.contains(&"PUSH_DOCKERCFG_PATH".to_string()));
         let volumes: Vec<_> = spec.volumes.unwrap().iter().map(|v| v.name.clone()).collect();
         assert!(volumes.contains(&"source-secret".into()) && volumes.contains(&"push-secret".into()));
@@ -530,8 +554,14 @@ mod tests {
     fn pod_phases_map_to_build_phases() {
         assert_eq!(observe_pod(None).reason.as_deref(), Some("BuildPodDeleted"));
         assert_eq!(observe_pod(None).phase, BuildPhase::Error);
-        assert_eq!(observe_pod(Some(&pod("Pending", None))).phase, BuildPhase::Pending);
-        assert_eq!(observe_pod(Some(&pod("Running", None))).phase, BuildPhase::Running);
+        assert_eq!(
+            observe_pod(Some(&pod("Pending", None))).phase,
+            BuildPhase::Pending
+        );
+        assert_eq!(
+            observe_pod(Some(&pod("Running", None))).phase,
+            BuildPhase::Running
+        );
 
         let ok = r#"{"stage":"s2i","success":true,"digest":"sha256:abc","commit":"c1"}"#;
         let done = observe_pod(Some(&pod("Succeeded", Some((0, "Completed", Some(ok))))));
@@ -542,7 +572,11 @@ mod tests {
         let failed = observe_pod(Some(&pod("Failed", Some((1, "Error", Some(bad))))));
         assert_eq!(
             (failed.phase, failed.reason.as_deref(), failed.message.as_deref()),
-            (BuildPhase::Failed, Some("AssembleFailed"), Some("assemble exited 1"))
+            (
+                BuildPhase::Failed,
+                Some("AssembleFailed"),
+                Some("assemble exited 1")
+            )
         );
 
         let oom = observe_pod(Some(&pod("Failed", Some((137, "OOMKilled", None)))));
@@ -550,7 +584,10 @@ mod tests {
 
         let mut evicted = pod("Failed", None);
         evicted.status.as_mut().unwrap().reason = Some("Evicted".into());
-        assert_eq!(observe_pod(Some(&evicted)).reason.as_deref(), Some("BuildPodEvicted"));
+        assert_eq!(
+            observe_pod(Some(&evicted)).reason.as_deref(),
+            Some("BuildPodEvicted")
+        );
 
         let garbage = observe_pod(Some(&pod("Failed", Some((1, "Error", Some("not json"))))));
         assert_eq!(garbage.reason.as_deref(), Some("GenericBuildFailed"));

@@ -234,9 +234,7 @@ mod tests {
         for me in &all[1..9] {
             assert_eq!(
                 admit(BuildRunPolicy::SerialLatestOnly, me, &all),
-                Admission::Superseded {
-                    by: "app-10".into()
-                }
+                Admission::Superseded { by: "app-10".into() }
             );
         }
         assert_eq!(

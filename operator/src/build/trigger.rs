@@ -88,7 +88,7 @@ pub fn followed(bc: &BuildConfig) -> Vec<ImageReference> {
         .triggers
         .iter()
         .filter(|t| t.type_ == BuildTriggerType::ImageChange)
-        .filter(|t| !t.image_change.as_ref().is_some_and(|i| i.paused == Some(true)))
+        .filter(|t| t.image_change.as_ref().is_none_or(|i| i.paused != Some(true)))
         .filter_map(|t| {
             t.image_change
                 .as_ref()
@@ -114,7 +114,10 @@ pub enum Decision {
     /// The first build.
     ConfigChange,
     /// `from` moved to `image`.
-    ImageChange { from: ImageReference, image: String },
+    ImageChange {
+        from: ImageReference,
+        image: String,
+    },
 }
 
 /// Decides from the BuildConfig's `lastVersion`, whether it has a ConfigChange trigger, and its
@@ -199,7 +202,13 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
     match decide(status.last_version, config_change, &observed) {
         Decision::Nothing => {}
         Decision::ConfigChange => {
-            record(&configs, &name, recorded(&observed, None), &status.image_change_triggers).await?;
+            record(
+                &configs,
+                &name,
+                recorded(&observed, None),
+                &status.image_change_triggers,
+            )
+            .await?;
             let cause = BuildTriggerCause {
                 message: "Build configuration change".into(),
                 ..Default::default()
@@ -228,7 +237,13 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
                 };
                 start(&ctx, &bc, cause).await?;
             }
-            record(&configs, &name, recorded(&observed, Some(&from)), &status.image_change_triggers).await?;
+            record(
+                &configs,
+                &name,
+                recorded(&observed, Some(&from)),
+                &status.image_change_triggers,
+            )
+            .await?;
         }
     }
     Ok(Action::await_change())
@@ -268,9 +283,10 @@ async fn record(
     before: &[ImageChangeTriggerStatus],
 ) -> Result<(), Error> {
     let same = triggers.len() == before.len()
-        && triggers.iter().zip(before).all(|(a, b)| {
-            a.from == b.from && a.last_triggered_image_id == b.last_triggered_image_id
-        });
+        && triggers
+            .iter()
+            .zip(before)
+            .all(|(a, b)| a.from == b.from && a.last_triggered_image_id == b.last_triggered_image_id);
     if same {
         return Ok(());
     }
@@ -302,7 +318,10 @@ mod tests {
 
     #[test]
     fn image_change_builds_when_the_image_moved() {
-        assert_eq!(decide(3, true, &[f(Some("r@sha256:a"), Some("r@sha256:a"))]), Decision::Nothing);
+        assert_eq!(
+            decide(3, true, &[f(Some("r@sha256:a"), Some("r@sha256:a"))]),
+            Decision::Nothing
+        );
         assert_eq!(decide(3, true, &[f(None, Some("r@sha256:a"))]), Decision::Nothing);
         assert_eq!(
             decide(3, true, &[f(Some("r@sha256:b"), Some("r@sha256:a"))]),
@@ -312,7 +331,10 @@ mod tests {
             }
         );
         // Without a ConfigChange trigger the first image starts the first build, as in OpenShift.
-        assert!(matches!(decide(0, false, &[f(Some("r@sha256:a"), None)]), Decision::ImageChange { .. }));
+        assert!(matches!(
+            decide(0, false, &[f(Some("r@sha256:a"), None)]),
+            Decision::ImageChange { .. }
+        ));
     }
 
     #[test]
@@ -322,7 +344,10 @@ mod tests {
             current: Some("x@sha256:new".into()),
             last_triggered: Some("x@sha256:old".into()),
         };
-        let list = recorded(&[f(Some("r@sha256:b"), Some("r@sha256:a")), other], Some(&ImageReference::image_stream_tag("builder:latest")));
+        let list = recorded(
+            &[f(Some("r@sha256:b"), Some("r@sha256:a")), other],
+            Some(&ImageReference::image_stream_tag("builder:latest")),
+        );
         assert_eq!(list[0].last_triggered_image_id, "r@sha256:b");
         assert_eq!(list[1].last_triggered_image_id, "x@sha256:old");
     }
