@@ -437,6 +437,15 @@ async fn history_limits_prune_the_oldest_builds_of_each_kind() {
         (run.names().await == expected).then_some(())
     })
     .await;
+    // The pruned builds' pods go with them (garbage collection of owned objects).
+    eventually("the pruned builds' pods to go", WAIT, || async {
+        let with_pods = run.with_pods().await;
+        ["app-1", "app-4", "app-5"]
+            .iter()
+            .all(|b| !with_pods.contains(*b))
+            .then_some(())
+    })
+    .await;
     run.stop().await;
 }
 

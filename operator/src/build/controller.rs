@@ -166,8 +166,8 @@ async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error
         if outcome.phase == BuildPhase::Running && next.start_timestamp.is_none() {
             next.start_timestamp = Some(now());
         }
-        write_status(client, &build, &status, next).await?;
-        if outcome.phase == BuildPhase::Running {
+        let written = write_status(client, &build, &status, next).await?;
+        if written && outcome.phase == BuildPhase::Running {
             publish(
                 &state.ctx,
                 &build,
@@ -400,7 +400,9 @@ async fn finish(
             }
         }
     }
-    write_status(client, build, status, next.clone()).await?;
+    if !write_status(client, build, status, next.clone()).await? {
+        return Ok(());
+    }
     let (event_type, reason, note) = match outcome.phase {
         BuildPhase::Complete => (
             EventType::Normal,
@@ -571,19 +573,27 @@ pub fn status_patch(build: &Build, before: &BuildStatus, mut next: BuildStatus) 
     }))
 }
 
+/// Writes the status change; returns whether it was written. A conflict means the Build changed
+/// since it was read (a newer version is on its way to the cache and will be reconciled), so it
+/// is not an error: nothing is written and the caller announces nothing.
 async fn write_status(
     client: &Client,
     build: &Build,
     before: &BuildStatus,
     next: BuildStatus,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     let Some(patch) = status_patch(build, before, next) else {
-        return Ok(());
+        return Ok(false);
     };
     let api: Api<Build> = Api::namespaced(client.clone(), &build.namespace().unwrap_or_default());
-    api.patch_status(&build.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
+    match api
+        .patch_status(&build.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn publish(ctx: &Context, build: &Build, type_: EventType, reason: &str, note: &str) {
