@@ -584,3 +584,16 @@ async fn a_user_without_rights_cannot_start_cancel_or_read_builds() {
     run.await_phase("app-2", BuildPhase::Cancelled).await;
     run.stop().await;
 }
+
+#[tokio::test]
+async fn a_pod_the_api_server_refuses_gives_error_cannot_create_build_pod() {
+    let run = Run::start("b-nopod").await;
+    // The ServiceAccount admission plugin refuses pods of a service account that does not exist.
+    run.config("app", "Serial", json!({"serviceAccount": "nobody-here"}))
+        .await;
+    run.start_build("app").await;
+    let b = run.await_phase("app-1", BuildPhase::Error).await.status.unwrap();
+    assert_eq!(b.reason.as_deref(), Some("CannotCreateBuildPod"));
+    assert!(b.message.unwrap().contains("nobody-here"));
+    run.stop().await;
+}
