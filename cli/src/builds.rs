@@ -406,6 +406,9 @@ async fn wait_for(client: &Client, ns: &str, name: &str, follow: bool) -> anyhow
     }
 }
 
+/// How long `--follow` waits for a container of the build pod to start.
+const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
+
 /// The build pod's containers' logs, in order (place-tools, fetch, build).
 async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -427,11 +430,20 @@ async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> an
             follow,
             ..Default::default()
         };
-        let reader = pods
-            .log_stream(&pod_name, &params)
-            .await
-            .map_err(api_error)
-            .with_context(|| format!("logs of {pod_name}/{container}"))?;
+        // Following, a container that has not started yet is waited for (400 "waiting to start").
+        let mut waited = Duration::ZERO;
+        let reader = loop {
+            match pods.log_stream(&pod_name, &params).await {
+                Ok(reader) => break reader,
+                Err(kube::Error::Api(e)) if follow && e.code == 400 && waited < FOLLOW_START_LIMIT => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    waited += Duration::from_millis(500);
+                }
+                Err(e) => {
+                    return Err(api_error(e)).with_context(|| format!("logs of {pod_name}/{container}"));
+                }
+            }
+        };
         let mut lines = reader.lines();
         while let Some(line) = lines.try_next().await? {
             println!("{line}");

@@ -261,7 +261,13 @@ async fn resolve_inputs(
     namespace: &str,
 ) -> Result<Result<PodInputs, (&'static str, String)>, Error> {
     let strategy = &build.spec.common.strategy;
-    let builder_image = match strategy.source_strategy.as_ref().map(|s| &s.from) {
+    // The image the build starts from: the S2I builder, or a Docker build's FROM override.
+    let base = strategy
+        .source_strategy
+        .as_ref()
+        .map(|s| &s.from)
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()));
+    let builder_image = match base {
         None => String::new(),
         Some(from) => match resolve_image(client, settings, from, namespace).await? {
             Some(image) => image,

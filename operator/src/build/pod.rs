@@ -52,7 +52,8 @@ pub fn pod_name(build: &str) -> String {
 /// where the image goes.
 #[derive(Clone, Debug, Default)]
 pub struct PodInputs {
-    /// The builder image, resolved (an ImageStreamTag becomes its digest reference).
+    /// The builder image (Source) or the FROM override (Docker), resolved: an ImageStreamTag
+    /// becomes its digest reference. The Docker build reads it from `BUILDER_IMAGE`.
     pub builder_image: String,
     /// The pull spec the build pushes to (empty: no push).
     pub output_image: String,
