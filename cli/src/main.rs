@@ -1,5 +1,6 @@
 //! slip: the oc-like command-line client of Slipway.
 
+mod builds;
 mod cluster;
 mod process;
 mod projects;
@@ -38,10 +39,16 @@ enum Command {
     },
     /// Create a build, image stream and deployment from a git URL or an image.
     NewApp,
+    /// Create an ImageStream and a BuildConfig that builds a git repository.
+    NewBuild(builds::NewBuildArgs),
     /// Start a build of a BuildConfig.
-    StartBuild,
-    /// Show the logs of a build.
-    Logs,
+    StartBuild(builds::StartBuildArgs),
+    /// Cancel running or queued builds.
+    CancelBuild(builds::CancelBuildArgs),
+    /// Show the logs of a build (its pod's containers in order).
+    Logs(builds::LogsArgs),
+    /// Change a setting of an object (`set triggers bc/NAME --from-github`).
+    Set(builds::SetArgs),
     /// Manage rollouts of a DeploymentConfig.
     Rollout,
 }
@@ -56,8 +63,11 @@ fn main() -> std::process::ExitCode {
         Command::Whoami { groups } => projects::whoami(groups),
         Command::Projects => projects::projects(args.namespace.as_deref()),
         Command::NewApp => not_yet("new-app"),
-        Command::StartBuild => not_yet("start-build"),
-        Command::Logs => not_yet("logs"),
+        Command::NewBuild(a) => builds::new_build(a, args.namespace.as_deref()),
+        Command::StartBuild(a) => builds::start_build(a, args.namespace.as_deref()),
+        Command::CancelBuild(a) => builds::cancel_build(a, args.namespace.as_deref()),
+        Command::Logs(a) => builds::logs(a, args.namespace.as_deref()),
+        Command::Set(a) => builds::set(a, args.namespace.as_deref()),
         Command::Rollout => not_yet("rollout"),
     };
     match result {

@@ -8,8 +8,8 @@ use slipway_operator::Context;
 const CONTROLLERS: &[(&str, &str, bool)] = &[
     (
         "build",
-        "BuildConfig and Build: instantiate, run policy, build pods, phases, output",
-        false,
+        "BuildConfig and Build: run policy, build pods, phases, output, history, build triggers",
+        true,
     ),
     (
         "image",
@@ -55,6 +55,15 @@ struct Args {
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
+    /// The image with slipway-builder, for the build pods' place-tools and fetch containers.
+    #[arg(long, default_value = "ghcr.io/slipway-dev/slipway-builder:latest")]
+    builder_image: String,
+    /// The buildah image Docker-strategy builds run in.
+    #[arg(long, default_value = "quay.io/buildah/stable:latest")]
+    buildah_image: String,
+    /// The registry ImageStreams push to when their status names none (host[:port]).
+    #[arg(long, default_value = "image-registry.slipway-system.svc:5000")]
+    registry: String,
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_listen: std::net::SocketAddr,
@@ -155,6 +164,22 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                 ctx.clone(),
                 project_settings(&ctx, &args).await?,
             )),
+            "build" => {
+                let settings = slipway_operator::build::controller::Settings {
+                    images: slipway_operator::build::pod::BuildImages {
+                        builder_tools: args.builder_image.clone(),
+                        buildah: args.buildah_image.clone(),
+                    },
+                    registry: args.registry.clone(),
+                    namespace: namespace.map(String::from),
+                };
+                let builds = slipway_operator::build::controller::run(ctx.clone(), settings);
+                let triggers =
+                    slipway_operator::build::trigger::run(ctx.clone(), namespace.map(String::from));
+                Box::pin(async move {
+                    futures::future::join(builds, triggers).await;
+                })
+            }
             _ => unreachable!("only built controllers are selected"),
         });
     }

@@ -1,4 +1,9 @@
 //! Builds: instantiating a BuildConfig (shared by triggers, the git webhooks and `slip
-//! start-build`), and the BuildConfig and Build controllers.
+//! start-build`), the Build controller (run policy, pods, phases, output, history) and the
+//! BuildConfig trigger controller (ConfigChange, ImageChange).
 
+pub mod controller;
 pub mod instantiate;
+pub mod pod;
+pub mod policy;
+pub mod trigger;

@@ -1,0 +1,674 @@
+//! `slip new-build | start-build | cancel-build | logs | set triggers`: builds, as the user of the
+//! kubeconfig (the API server's RBAC decides what they may do).
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use futures::{AsyncBufReadExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
+use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use slipway_crds::build::{
+    BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision,
+};
+use slipway_crds::{Build, BuildConfig, ImageStream};
+use slipway_operator::build::instantiate::instantiate;
+
+use crate::cluster::{block_on, client};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Strategy {
+    Source,
+    Docker,
+}
+
+#[derive(Args, Debug)]
+pub struct NewBuildArgs {
+    /// The git repository: https://, http://, ssh://, git://, file:// or user@host:path.
+    git_url: String,
+    /// Source-to-image (needs a builder image) or a Dockerfile build.
+    #[arg(long, value_enum, default_value_t = Strategy::Source)]
+    strategy: Strategy,
+    /// The builder image (Source) or the FROM override (Docker): a pull spec.
+    #[arg(long, value_name = "BUILDER")]
+    image: Option<String>,
+    /// The builder image as an ImageStreamTag `stream:tag`; rebuilds when it moves.
+    #[arg(long, value_name = "STREAM:TAG", conflicts_with = "image")]
+    image_stream: Option<String>,
+    /// The BuildConfig's name (default: the repository's name).
+    #[arg(long)]
+    name: Option<String>,
+    /// The output ImageStreamTag (default `<name>:latest`).
+    #[arg(long, value_name = "STREAM:TAG")]
+    to: Option<String>,
+    /// The branch, tag or commit to build.
+    #[arg(long = "ref")]
+    git_ref: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct StartBuildArgs {
+    /// The BuildConfig to build.
+    buildconfig: String,
+    /// Build this commit instead of the configured ref.
+    #[arg(long, value_name = "SHA")]
+    commit: Option<String>,
+    /// Environment of the build, K=V (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// A Docker build argument, K=V (repeatable; Docker builds only).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    build_args: Vec<String>,
+    /// Show the build's progress and logs until it ends; fail when the build fails.
+    #[arg(long, short = 'F')]
+    follow: bool,
+    /// Wait until the build ends; fail when the build fails.
+    #[arg(long, short = 'w')]
+    wait: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CancelBuildArgs {
+    /// The builds to cancel (NAME or build/NAME).
+    #[arg(required = true)]
+    builds: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// build/NAME, or bc/NAME for its latest build.
+    target: String,
+    /// Keep streaming while the build runs.
+    #[arg(short = 'f', long)]
+    follow: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    #[command(subcommand)]
+    what: SetCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum SetCommand {
+    /// Add a webhook trigger to a BuildConfig, with a new random secret.
+    Triggers(TriggersArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("provider").required(true).args(["from_github", "from_gitlab", "from_bitbucket", "from_gitea", "from_webhook"])))]
+pub struct TriggersArgs {
+    /// bc/NAME.
+    target: String,
+    #[arg(long)]
+    from_github: bool,
+    #[arg(long)]
+    from_gitlab: bool,
+    #[arg(long)]
+    from_bitbucket: bool,
+    #[arg(long)]
+    from_gitea: bool,
+    /// A generic webhook.
+    #[arg(long)]
+    from_webhook: bool,
+}
+
+fn api_error(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(status) => anyhow::anyhow!("{}", status.message),
+        other => other.into(),
+    }
+}
+
+/// Whether `name` is a DNS-1123 label (what Kubernetes names must be).
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// The git URL forms the BuildConfig schema accepts.
+fn valid_git_url(url: &str) -> bool {
+    let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
+    if url.len() > 2048 || url.chars().any(char::is_whitespace) {
+        return false;
+    }
+    if let Some(rest) = schemes.iter().find_map(|s| url.strip_prefix(s)) {
+        return !rest.is_empty();
+    }
+    // user@host:path
+    match url
+        .split_once('@')
+        .and_then(|(user, rest)| Some((user, rest.split_once(':')?)))
+    {
+        Some((user, (host, path))) => !user.is_empty() && !host.is_empty() && !path.is_empty(),
+        None => false,
+    }
+}
+
+/// The repository's name from its URL: `https://x/team/my-app.git` → `my-app`.
+fn name_from_url(url: &str) -> String {
+    let last = url
+        .trim_end_matches('/')
+        .rsplit(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    let base = last.strip_suffix(".git").unwrap_or(last).to_ascii_lowercase();
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    cleaned.trim_matches('-').chars().take(63).collect()
+}
+
+/// `stream:tag` with both parts valid.
+fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
+    let (stream, tag) = value.split_once(':').unwrap_or((value, "latest"));
+    let tag_ok = !tag.is_empty()
+        && tag.len() <= 128
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        && !tag.starts_with(['.', '-']);
+    if !valid_name(stream) || !tag_ok {
+        bail!("{flag} takes STREAM:TAG (a lower-case name and a tag such as latest), not {value:?}");
+    }
+    Ok((stream.to_string(), tag.to_string()))
+}
+
+pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    if !valid_git_url(&args.git_url) {
+        bail!(
+            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
+            args.git_url
+        );
+    }
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => name_from_url(&args.git_url),
+    };
+    if !valid_name(&name) {
+        bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
+    }
+    let (stream, tag) = match &args.to {
+        Some(to) => parse_stream_tag(to, "--to")?,
+        None => (name.clone(), "latest".to_string()),
+    };
+    let from = match (&args.image, &args.image_stream) {
+        (Some(image), _) => {
+            if image.is_empty() || image.chars().any(char::is_whitespace) {
+                bail!("--image takes an image pull spec, not {image:?}");
+            }
+            Some(json!({"kind": "DockerImage", "name": image}))
+        }
+        (None, Some(is)) => {
+            let (s, t) = parse_stream_tag(is, "--image-stream")?;
+            Some(json!({"kind": "ImageStreamTag", "name": format!("{s}:{t}")}))
+        }
+        (None, None) => None,
+    };
+    let strategy = match (args.strategy, &from) {
+        (Strategy::Source, None) => bail!(
+            "--strategy source needs a builder image: pass --image BUILDER or --image-stream STREAM:TAG"
+        ),
+        (Strategy::Source, Some(from)) => json!({"type": "Source", "sourceStrategy": {"from": from}}),
+        (Strategy::Docker, None) => json!({"type": "Docker", "dockerStrategy": {}}),
+        (Strategy::Docker, Some(from)) => json!({"type": "Docker", "dockerStrategy": {"from": from}}),
+    };
+    let mut triggers = vec![json!({"type": "ConfigChange"})];
+    if args.image_stream.is_some() {
+        triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
+    }
+    let mut git = json!({"uri": args.git_url});
+    if let Some(r) = &args.git_ref {
+        git["ref"] = json!(r);
+    }
+    let bc: BuildConfig = serde_json::from_value(json!({
+        "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
+        "metadata": {"name": name, "labels": {"build": name}},
+        "spec": {
+            "triggers": triggers,
+            "source": {"type": "Git", "git": git},
+            "strategy": strategy,
+            "output": {"to": {"kind": "ImageStreamTag", "name": format!("{stream}:{tag}")}},
+        }
+    }))?;
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let streams: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
+        let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
+        // Refuse before creating anything, so a clash leaves no half-made app behind.
+        if configs.get_opt(&name).await.map_err(api_error)?.is_some() {
+            bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
+        }
+        if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
+            let is: ImageStream = serde_json::from_value(json!({
+                "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
+                "metadata": {"name": stream, "labels": {"build": name}}, "spec": {}
+            }))?;
+            streams
+                .create(&PostParams::default(), &is)
+                .await
+                .map_err(api_error)
+                .with_context(|| format!("creating imagestream {stream}"))?;
+            println!("imagestream.slipway.dev/{stream} created");
+        }
+        configs
+            .create(&PostParams::default(), &bc)
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("creating buildconfig {name}"))?;
+        println!("buildconfig.slipway.dev/{name} created");
+        Ok(())
+    })?
+}
+
+/// `K=V` pairs as environment variables; the name must be a valid variable name.
+fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
+    values
+        .iter()
+        .map(|kv| {
+            let Some((k, v)) = kv.split_once('=') else {
+                bail!("{flag} takes K=V, not {kv:?}");
+            };
+            let valid = k
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-');
+            if !valid || k.len() > 256 {
+                bail!("{flag}: {k:?} is not a valid variable name");
+            }
+            Ok(EnvVar {
+                name: k.into(),
+                value: Some(v.into()),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// `kind/name` or `name`; the kind, when given, must be one of `kinds`.
+fn strip_kind<'a>(value: &'a str, kinds: &[&str]) -> anyhow::Result<&'a str> {
+    let name = match value.split_once('/') {
+        Some((kind, name)) if kinds.contains(&kind) => name,
+        Some(_) => bail!("{value:?}: expected {}/NAME", kinds[0]),
+        None => value,
+    };
+    if !valid_name(name) && !name.contains('.') {
+        bail!("{name:?} is not a valid name");
+    }
+    Ok(name)
+}
+
+pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let bc_name = strip_kind(&args.buildconfig, &["bc", "buildconfig", "buildconfigs"])?.to_string();
+    let env = parse_env(&args.env, "-e")?;
+    let build_args = parse_env(&args.build_args, "--build-arg")?;
+    if let Some(commit) = &args.commit
+        && !(4..=64).contains(&commit.len())
+    {
+        bail!("--commit takes a commit id (4 to 64 hex digits), not {commit:?}");
+    }
+    if let Some(commit) = &args.commit
+        && !commit.chars().all(|c| c.is_ascii_hexdigit())
+    {
+        bail!("--commit takes a commit id (4 to 64 hex digits), not {commit:?}");
+    }
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
+        let Some(bc) = configs.get_opt(&bc_name).await.map_err(api_error)? else {
+            bail!("buildconfig {bc_name} not found in {ns}");
+        };
+        if !build_args.is_empty() && bc.spec.common.strategy.type_ != BuildStrategyType::Docker {
+            bail!("--build-arg applies to Docker builds only; {bc_name} is a Source build (use -e)");
+        }
+        let request = BuildRequest {
+            cause: BuildTriggerCause {
+                message: "Manually triggered".into(),
+                ..Default::default()
+            },
+            revision: args.commit.as_ref().map(|c| SourceRevision {
+                type_: "Git".into(),
+                git: Some(GitSourceRevision {
+                    commit: c.clone(),
+                    ..Default::default()
+                }),
+            }),
+            env,
+            build_args,
+            ..Default::default()
+        };
+        let build = instantiate(&client, &ns, &bc_name, &request)
+            .await
+            .map_err(|e| match e {
+                slipway_operator::build::instantiate::InstantiateError::Kube(e) => api_error(e),
+                other => other.into(),
+            })?;
+        let name = build.name_any();
+        println!("build.slipway.dev/{name} started");
+        if args.follow || args.wait {
+            wait_for(&client, &ns, &name, args.follow).await?;
+        }
+        Ok(())
+    })?
+}
+
+/// Waits for a build to end, printing its phases (and, with `follow`, its logs); an error when
+/// it does not complete.
+async fn wait_for(client: &Client, ns: &str, name: &str, follow: bool) -> anyhow::Result<()> {
+    let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let mut last: Option<BuildPhase> = None;
+    let mut streamed = false;
+    loop {
+        let build = builds.get(name).await.map_err(api_error)?;
+        let status = build.status.clone().unwrap_or_default();
+        if follow && last != Some(status.phase) {
+            println!("{name}: {}", status.phase.as_str());
+        }
+        last = Some(status.phase);
+        if follow && !streamed && status.phase == BuildPhase::Running {
+            streamed = true;
+            if let Err(e) = stream_logs(client, ns, name, true).await {
+                eprintln!("(no logs: {e:#})");
+            }
+            continue;
+        }
+        if status.phase.is_terminal() {
+            for stage in &status.stages {
+                println!("  {:<12} {} ms", stage.name, stage.duration_milliseconds);
+            }
+            if status.phase == BuildPhase::Complete {
+                if let Some(digest) = status.output.and_then(|o| o.to).map(|t| t.image_digest) {
+                    println!("{name}: pushed {digest}");
+                }
+                return Ok(());
+            }
+            if let Some(snippet) = &status.log_snippet {
+                eprintln!("{snippet}");
+            }
+            bail!(
+                "build {name} {}: {} {}",
+                status.phase.as_str().to_lowercase(),
+                status.reason.unwrap_or_default(),
+                status.message.unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// How long `--follow` waits for a container of the build pod to start.
+const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
+
+/// The build pod's containers' logs, in order (place-tools, fetch, build).
+async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod_name = format!("{build}-build");
+    let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? else {
+        bail!("build {build} has no pod (it has not started, or it was deleted)");
+    };
+    let spec = pod.spec.unwrap_or_default();
+    let containers: Vec<String> = spec
+        .init_containers
+        .unwrap_or_default()
+        .into_iter()
+        .chain(spec.containers)
+        .map(|c| c.name)
+        .collect();
+    for container in containers {
+        let params = LogParams {
+            container: Some(container.clone()),
+            follow,
+            ..Default::default()
+        };
+        // Following, a container that has not started yet is waited for (400 "waiting to start").
+        let mut waited = Duration::ZERO;
+        let reader = loop {
+            match pods.log_stream(&pod_name, &params).await {
+                Ok(reader) => break reader,
+                Err(kube::Error::Api(e)) if follow && e.code == 400 && waited < FOLLOW_START_LIMIT => {
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    waited += Duration::from_millis(500);
+                }
+                Err(e) => {
+                    return Err(api_error(e)).with_context(|| format!("logs of {pod_name}/{container}"));
+                }
+            }
+        };
+        let mut lines = reader.lines();
+        while let Some(line) = lines.try_next().await? {
+            println!("{line}");
+        }
+    }
+    Ok(())
+}
+
+pub fn cancel_build(args: CancelBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let names = args
+        .builds
+        .iter()
+        .map(|b| strip_kind(b, &["build", "builds"]).map(String::from))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let builds: Api<Build> = Api::namespaced(client, &ns);
+        let mut failures = Vec::new();
+        for name in &names {
+            let outcome = async {
+                let Some(build) = builds.get_opt(name).await.map_err(api_error)? else {
+                    bail!("build {name} not found in {ns}");
+                };
+                let phase = build.status.map(|s| s.phase).unwrap_or_default();
+                if phase.is_terminal() {
+                    println!("build.slipway.dev/{name} already finished ({})", phase.as_str());
+                    return Ok(());
+                }
+                let patch = Patch::Merge(json!({"status": {"cancelled": true}}));
+                builds
+                    .patch_status(name, &PatchParams::default(), &patch)
+                    .await
+                    .map_err(api_error)?;
+                println!("build.slipway.dev/{name} cancelled");
+                Ok(())
+            }
+            .await;
+            if let Err(e) = outcome {
+                failures.push(format!("{e:#}"));
+            }
+        }
+        if !failures.is_empty() {
+            bail!("{}", failures.join("; "));
+        }
+        Ok(())
+    })?
+}
+
+pub fn logs(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let Some((kind, name)) = args.target.split_once('/') else {
+        bail!("slip logs takes build/NAME or bc/NAME, not {:?}", args.target);
+    };
+    if !valid_name(name) {
+        bail!("{name:?} is not a valid name");
+    }
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let build = match kind {
+            "build" | "builds" => name.to_string(),
+            "bc" | "buildconfig" | "buildconfigs" => {
+                let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
+                let Some(bc) = configs.get_opt(name).await.map_err(api_error)? else {
+                    bail!("buildconfig {name} not found in {ns}");
+                };
+                let last = bc.status.map(|s| s.last_version).unwrap_or(0);
+                if last == 0 {
+                    bail!("buildconfig {name} has no builds yet");
+                }
+                format!("{name}-{last}")
+            }
+            other => bail!("slip logs shows builds: use build/NAME or bc/NAME, not {other}/"),
+        };
+        let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
+        if builds.get_opt(&build).await.map_err(api_error)?.is_none() {
+            bail!("build {build} not found in {ns}");
+        }
+        stream_logs(&client, &ns, &build, args.follow).await
+    })?
+}
+
+pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    match args.what {
+        SetCommand::Triggers(t) => set_triggers(t, namespace),
+    }
+}
+
+/// The trigger type, its field and the URL segment of a provider flag.
+fn provider(args: &TriggersArgs) -> (&'static str, &'static str, &'static str) {
+    if args.from_github {
+        ("GitHub", "github", "github")
+    } else if args.from_gitlab {
+        ("GitLab", "gitlab", "gitlab")
+    } else if args.from_bitbucket {
+        ("Bitbucket", "bitbucket", "bitbucket")
+    } else if args.from_gitea {
+        ("Gitea", "gitea", "gitea")
+    } else {
+        ("Generic", "generic", "generic")
+    }
+}
+
+/// 32 random bytes as hex.
+fn random_secret() -> String {
+    (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let Some(name) = args
+        .target
+        .strip_prefix("bc/")
+        .or_else(|| args.target.strip_prefix("buildconfig/"))
+    else {
+        bail!("slip set triggers takes bc/NAME, not {:?}", args.target);
+    };
+    if !valid_name(name) {
+        bail!("{name:?} is not a valid name");
+    }
+    let (type_, field, segment) = provider(&args);
+    let secret_name = format!("{name}-{segment}-webhook");
+    let secret_value = random_secret();
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+        for _ in 0..5 {
+            let Some(mut bc) = configs.get_opt(name).await.map_err(api_error)? else {
+                bail!("buildconfig {name} not found in {ns}");
+            };
+            // The Secret first, owned by the BuildConfig, so the trigger never names a missing one.
+            let owner = bc.controller_owner_ref(&()).map(|mut o| {
+                o.controller = Some(false);
+                o
+            });
+            let secret: Secret = serde_json::from_value(json!({
+                "metadata": {"name": secret_name, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
+                "type": "Opaque",
+                "stringData": {"WebHookSecretKey": secret_value},
+            }))?;
+            secrets
+                .patch(
+                    &secret_name,
+                    &PatchParams::apply("slip").force(),
+                    &Patch::Apply(&secret),
+                )
+                .await
+                .map_err(api_error)
+                .with_context(|| format!("writing secret {secret_name}"))?;
+            let trigger: slipway_crds::build::BuildTriggerPolicy = serde_json::from_value(json!({
+                "type": type_, field: {"secretReference": {"name": secret_name}}
+            }))?;
+            bc.spec.triggers.retain(|t| format!("{:?}", t.type_) != type_);
+            bc.spec.triggers.push(trigger);
+            // replace carries the resourceVersion read: a concurrent change conflicts and we retry.
+            match configs.replace(name, &PostParams::default(), &bc).await {
+                Ok(_) => {
+                    println!("buildconfig.slipway.dev/{name} triggers updated");
+                    println!("Webhook URL path: /webhooks/{ns}/{name}/{segment}");
+                    println!("Secret:           {secret_value}");
+                    println!("(stored in Secret {secret_name}, key WebHookSecretKey)");
+                    return Ok(());
+                }
+                Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                Err(e) => return Err(api_error(e)),
+            }
+        }
+        bail!("buildconfig {name} kept changing; try again")
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_urls() {
+        for ok in [
+            "https://github.com/a/b.git",
+            "ssh://git@host/a.git",
+            "git@github.com:a/b.git",
+            "file:///tmp/repo",
+        ] {
+            assert!(valid_git_url(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "github.com/a/b",
+            "https://",
+            "ftp://x/y",
+            "https://a b",
+            "@host:x",
+        ] {
+            assert!(!valid_git_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_from_urls() {
+        assert_eq!(name_from_url("https://github.com/team/My_App.git"), "my-app");
+        assert_eq!(name_from_url("git@github.com:team/app.git/"), "app");
+        assert_eq!(name_from_url("file:///tmp/x/repo"), "repo");
+    }
+
+    #[test]
+    fn env_pairs() {
+        assert_eq!(
+            parse_env(&["A=1=2".into()], "-e").unwrap()[0].value.as_deref(),
+            Some("1=2")
+        );
+        assert!(parse_env(&["A".into()], "-e").is_err());
+        assert!(parse_env(&["=x".into()], "-e").is_err());
+        assert!(parse_env(&["1A=x".into()], "-e").is_err());
+    }
+
+    #[test]
+    fn stream_tags() {
+        assert_eq!(
+            parse_stream_tag("app", "--to").unwrap(),
+            ("app".into(), "latest".into())
+        );
+        assert_eq!(
+            parse_stream_tag("app:v1", "--to").unwrap(),
+            ("app".into(), "v1".into())
+        );
+        assert!(parse_stream_tag("App:v1", "--to").is_err());
+        assert!(parse_stream_tag("app:", "--to").is_err());
+        assert!(parse_stream_tag("a/b:c", "--to").is_err());
+    }
+}

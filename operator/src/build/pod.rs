@@ -1,0 +1,602 @@
+//! The build pod: what it looks like (`build_pod`), and what its state means for the Build
+//! (`observe_pod`). Both pure.
+//!
+//! The pod: init container `place-tools` copies `slipway-builder` from the builder tools image into
+//! a shared volume; init container `fetch` clones the source into the workspace; the main
+//! container `build` is the builder image itself (Source) or a buildah image (Docker) running the
+//! placed `slipway-builder s2i|docker`. Each reports a JSON result through its termination message.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SecretVolumeSource, SecurityContext,
+    Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use serde::Deserialize;
+use slipway_crds::Build;
+use slipway_crds::build::{BuildPhase, BuildStrategyType, labels};
+
+/// The images and registry the operator builds with (operator flags).
+#[derive(Clone, Debug)]
+pub struct BuildImages {
+    /// The image with `slipway-builder` (runs `place-tools` and `fetch`).
+    pub builder_tools: String,
+    /// The buildah image Docker builds run in.
+    pub buildah: String,
+}
+
+impl Default for BuildImages {
+    fn default() -> Self {
+        Self {
+            builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
+            buildah: "quay.io/buildah/stable:latest".into(),
+        }
+    }
+}
+
+/// Where the pieces go inside the pod.
+pub const TOOLS_DIR: &str = "/slipway/tools";
+pub const WORKSPACE_DIR: &str = "/workspace";
+pub const SOURCE_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/source";
+pub const PUSH_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/push";
+/// The main container's name.
+pub const BUILD_CONTAINER: &str = "build";
+
+/// The pod of a build: `<build>-build`, as in OpenShift.
+pub fn pod_name(build: &str) -> String {
+    format!("{build}-build")
+}
+
+/// What the pod is made from besides the Build itself: the resolved builder image (Source) and
+/// where the image goes.
+#[derive(Clone, Debug, Default)]
+pub struct PodInputs {
+    /// The builder image (Source) or the FROM override (Docker), resolved: an ImageStreamTag
+    /// becomes its digest reference. The Docker build reads it from `BUILDER_IMAGE`.
+    pub builder_image: String,
+    /// The pull spec the build pushes to (empty: no push).
+    pub output_image: String,
+}
+
+fn env(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        ..Default::default()
+    }
+}
+
+fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.into(),
+        mount_path: path.into(),
+        read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// The build pod of `build`, owned by it.
+pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod {
+    let name = build.metadata.name.clone().unwrap_or_default();
+    let spec = &build.spec.common;
+    let strategy = spec.strategy.type_;
+    let tools = format!("{TOOLS_DIR}/slipway-builder");
+
+    let mut volumes = vec![
+        Volume {
+            name: "tools".into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        },
+        Volume {
+            name: "workspace".into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        },
+    ];
+    let secret_volume = |volume: &str, secret: &str| Volume {
+        name: volume.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            default_mode: Some(0o400),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+
+    // fetch
+    let git = spec.source.git.as_ref();
+    let commit = spec
+        .revision
+        .as_ref()
+        .and_then(|r| r.git.as_ref())
+        .map(|g| g.commit.clone())
+        .filter(|c| !c.is_empty());
+    let mut fetch_env = vec![
+        env("SOURCE_URI", git.map(|g| g.uri.clone()).unwrap_or_default()),
+        env(
+            "SOURCE_REF",
+            commit.unwrap_or_else(|| git.and_then(|g| g.ref_.clone()).unwrap_or_default()),
+        ),
+        env(
+            "SOURCE_CONTEXT_DIR",
+            spec.source.context_dir.clone().unwrap_or_default(),
+        ),
+        env("SOURCE_DEST", format!("{WORKSPACE_DIR}/source")),
+    ];
+    let mut fetch_mounts = vec![mount("workspace", WORKSPACE_DIR, false)];
+    if let Some(secret) = &spec.source.source_secret {
+        volumes.push(secret_volume("source-secret", &secret.name));
+        fetch_mounts.push(mount("source-secret", SOURCE_SECRET_DIR, true));
+        fetch_env.push(env("SOURCE_SECRET_DIR", SOURCE_SECRET_DIR));
+    }
+    for (var, value) in [
+        ("HTTP_PROXY", git.and_then(|g| g.http_proxy.clone())),
+        ("HTTPS_PROXY", git.and_then(|g| g.https_proxy.clone())),
+        ("NO_PROXY", git.and_then(|g| g.no_proxy.clone())),
+    ] {
+        if let Some(value) = value {
+            fetch_env.push(env(var, value));
+        }
+    }
+    let unprivileged = SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..Default::default()
+    };
+    let place_tools = Container {
+        name: "place-tools".into(),
+        image: Some(images.builder_tools.clone()),
+        command: Some(vec![
+            "slipway-builder".into(),
+            "place-tools".into(),
+            TOOLS_DIR.into(),
+        ]),
+        volume_mounts: Some(vec![mount("tools", TOOLS_DIR, false)]),
+        security_context: Some(unprivileged.clone()),
+        ..Default::default()
+    };
+    let fetch = Container {
+        name: "fetch".into(),
+        image: Some(images.builder_tools.clone()),
+        command: Some(vec!["slipway-builder".into(), "fetch".into()]),
+        env: Some(fetch_env),
+        volume_mounts: Some(fetch_mounts),
+        security_context: Some(unprivileged.clone()),
+        ..Default::default()
+    };
+
+    // build
+    let (image, subcommand, strategy_env) = match strategy {
+        BuildStrategyType::Docker => (
+            images.buildah.clone(),
+            "docker",
+            spec.strategy
+                .docker_strategy
+                .as_ref()
+                .map(|d| d.env.clone())
+                .unwrap_or_default(),
+        ),
+        _ => (
+            inputs.builder_image.clone(),
+            "s2i",
+            spec.strategy
+                .source_strategy
+                .as_ref()
+                .map(|s| s.env.clone())
+                .unwrap_or_default(),
+        ),
+    };
+    let mut build_env = vec![
+        env("SOURCE_DEST", format!("{WORKSPACE_DIR}/source")),
+        env("OUTPUT_IMAGE", inputs.output_image.clone()),
+        env("BUILDER_IMAGE", inputs.builder_image.clone()),
+        // The whole Build, as OpenShift passes it: the builder reads its strategy from here.
+        env("BUILD", serde_json::to_string(build).unwrap_or_default()),
+    ];
+    let mut build_mounts = vec![
+        mount("tools", TOOLS_DIR, true),
+        mount("workspace", WORKSPACE_DIR, false),
+    ];
+    if let Some(secret) = &spec.output.push_secret {
+        volumes.push(secret_volume("push-secret", &secret.name));
+        build_mounts.push(mount("push-secret", PUSH_SECRET_DIR, true));
+        build_env.push(env("PUSH_DOCKERCFG_PATH", PUSH_SECRET_DIR));
+    }
+    build_env.extend(strategy_env);
+    let main = Container {
+        name: BUILD_CONTAINER.into(),
+        image: Some(image),
+        command: Some(vec![tools, subcommand.into()]),
+        env: Some(build_env),
+        volume_mounts: Some(build_mounts),
+        resources: spec.resources.clone(),
+        // S2I runs the builder image's own user with no way up; buildah needs its defaults.
+        security_context: (strategy != BuildStrategyType::Docker).then_some(unprivileged),
+        termination_message_policy: Some("File".into()),
+        ..Default::default()
+    };
+
+    let labels = BTreeMap::from([(labels::BUILD.to_string(), name.clone())]);
+    let annotations = BTreeMap::from([(labels::BUILD.to_string(), name.clone())]);
+    Pod {
+        metadata: ObjectMeta {
+            name: Some(pod_name(&name)),
+            namespace: build.metadata.namespace.clone(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: build.metadata.uid.clone().map(|uid| {
+                vec![OwnerReference {
+                    api_version: slipway_crds::API_VERSION.into(),
+                    kind: "Build".into(),
+                    name: name.clone(),
+                    uid,
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]
+            }),
+            ..Default::default()
+        },
+        spec: Some(PodSpec {
+            init_containers: Some(vec![place_tools, fetch]),
+            containers: vec![main],
+            volumes: Some(volumes),
+            restart_policy: Some("Never".into()),
+            service_account_name: spec.service_account.clone(),
+            node_selector: spec.node_selector.clone(),
+            active_deadline_seconds: spec.completion_deadline_seconds,
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The JSON result a builder stage writes to its termination message (builder/src/result.rs).
+/// Parsed leniently here: unknown fields are ignored and the reason is any string, so a newer
+/// builder's reasons pass through to the Build unchanged.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct StageResult {
+    #[serde(default)]
+    pub stage: String,
+    #[serde(default)]
+    pub success: bool,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+    #[serde(default)]
+    pub commit: Option<String>,
+    /// The pushed image's digest (`sha256:...`).
+    #[serde(default, alias = "imageDigest")]
+    pub digest: Option<String>,
+    /// The pushed image's reference.
+    #[serde(default, alias = "imageReference", alias = "image")]
+    pub image_ref: Option<String>,
+    #[serde(default)]
+    pub durations: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+}
+
+/// What the pod says about the build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PodOutcome {
+    pub phase: BuildPhase,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    /// The main container's (or the failing container's) result, when it wrote one.
+    pub result: Option<StageResult>,
+}
+
+impl PodOutcome {
+    fn new(phase: BuildPhase, reason: &str, message: &str) -> Self {
+        Self {
+            phase,
+            reason: (!reason.is_empty()).then(|| reason.to_string()),
+            message: (!message.is_empty()).then(|| message.to_string()),
+            result: None,
+        }
+    }
+}
+
+pub const MESSAGE_POD_DELETED: &str = "The pod for this build was deleted before the build completed.";
+pub const MESSAGE_OOM: &str = "The build pod was killed due to an out of memory condition.";
+pub const MESSAGE_GENERIC_FAILURE: &str = "Generic Build failure - check logs for details.";
+
+fn terminated_result(status: &ContainerStatus) -> Option<StageResult> {
+    let message = status.state.as_ref()?.terminated.as_ref()?.message.as_deref()?;
+    serde_json::from_str(message.trim()).ok()
+}
+
+fn failed_container(statuses: &[ContainerStatus]) -> Option<&ContainerStatus> {
+    statuses.iter().find(|s| {
+        s.state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .is_some_and(|t| t.exit_code != 0)
+    })
+}
+
+/// The phase a build is in given its pod (`None`: the pod is gone). The caller never moves a
+/// build out of a terminal phase; this function only reads the pod.
+pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
+    let Some(pod) = pod else {
+        return PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED);
+    };
+    let status = pod.status.clone().unwrap_or_default();
+    let init = status.init_container_statuses.clone().unwrap_or_default();
+    let main = status.container_statuses.clone().unwrap_or_default();
+    let oom = init.iter().chain(&main).any(|s| {
+        s.state
+            .as_ref()
+            .and_then(|st| st.terminated.as_ref())
+            .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
+    });
+    match status.phase.as_deref() {
+        Some("Succeeded") => {
+            let result = main
+                .iter()
+                .find(|s| s.name == BUILD_CONTAINER)
+                .and_then(terminated_result);
+            match &result {
+                Some(r) if !r.success => PodOutcome {
+                    result: result.clone(),
+                    ..PodOutcome::new(
+                        BuildPhase::Failed,
+                        r.reason.as_deref().unwrap_or("GenericBuildFailed"),
+                        r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
+                    )
+                },
+                _ => PodOutcome {
+                    result,
+                    ..PodOutcome::new(BuildPhase::Complete, "", "")
+                },
+            }
+        }
+        Some("Failed") => {
+            if oom {
+                return PodOutcome::new(BuildPhase::Failed, "OutOfMemoryKilled", MESSAGE_OOM);
+            }
+            if status.reason.as_deref() == Some("Evicted") {
+                return PodOutcome::new(
+                    BuildPhase::Failed,
+                    "BuildPodEvicted",
+                    status.message.as_deref().unwrap_or("The build pod was evicted."),
+                );
+            }
+            if status.reason.as_deref() == Some("DeadlineExceeded") {
+                return PodOutcome::new(
+                    BuildPhase::Failed,
+                    "BuildPodDeadlineExceeded",
+                    "The build ran longer than its completionDeadlineSeconds.",
+                );
+            }
+            if pod.metadata.deletion_timestamp.is_some() {
+                return PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED);
+            }
+            // The first container that failed, in order, says why (fetch reports FetchSourceFailed).
+            let failed = failed_container(&init).or_else(|| failed_container(&main));
+            let result = failed.and_then(terminated_result);
+            match &result {
+                Some(r) => PodOutcome {
+                    result: result.clone(),
+                    ..PodOutcome::new(
+                        BuildPhase::Failed,
+                        r.reason.as_deref().unwrap_or("GenericBuildFailed"),
+                        r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
+                    )
+                },
+                None => PodOutcome::new(BuildPhase::Failed, "GenericBuildFailed", MESSAGE_GENERIC_FAILURE),
+            }
+        }
+        _ if pod.metadata.deletion_timestamp.is_some() => {
+            PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED)
+        }
+        Some("Running") => PodOutcome::new(BuildPhase::Running, "", ""),
+        _ => {
+            // Pending: an image that cannot be pulled is worth saying.
+            let waiting = init.iter().chain(&main).find_map(|s| {
+                let w = s.state.as_ref()?.waiting.as_ref()?;
+                matches!(
+                    w.reason.as_deref(),
+                    Some("ErrImagePull" | "ImagePullBackOff" | "InvalidImageName")
+                )
+                .then(|| {
+                    format!(
+                        "{}: {}",
+                        s.name,
+                        w.message
+                            .clone()
+                            .unwrap_or_else(|| w.reason.clone().unwrap_or_default())
+                    )
+                })
+            });
+            match waiting {
+                Some(message) => PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message),
+                None => PodOutcome::new(BuildPhase::Pending, "", ""),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, PodStatus};
+    use slipway_crds::build::{
+        BuildSpec, BuildStrategy, CommonSpec, DockerBuildStrategy, SourceBuildStrategy,
+    };
+    use slipway_crds::common::{ImageReference, LocalObjectReference};
+
+    fn build(strategy: BuildStrategyType) -> Build {
+        let mut common = CommonSpec {
+            strategy: BuildStrategy {
+                type_: strategy,
+                ..Default::default()
+            },
+            completion_deadline_seconds: Some(600),
+            node_selector: Some([("pool".to_string(), "builds".to_string())].into()),
+            ..Default::default()
+        };
+        common.source.source_secret = Some(LocalObjectReference::new("git-creds"));
+        common.output.push_secret = Some(LocalObjectReference::new("push-creds"));
+        match strategy {
+            BuildStrategyType::Docker => {
+                common.strategy.docker_strategy = Some(DockerBuildStrategy::default())
+            }
+            _ => {
+                common.strategy.source_strategy = Some(SourceBuildStrategy {
+                    from: ImageReference::image_stream_tag("builder:latest"),
+                    pull_secret: None,
+                    env: vec![env("A", "1")],
+                    scripts: None,
+                    incremental: None,
+                    force_pull: None,
+                })
+            }
+        }
+        let mut b = Build::new(
+            "app-1",
+            BuildSpec {
+                common,
+                triggered_by: vec![],
+            },
+        );
+        b.metadata.namespace = Some("team".into());
+        b.metadata.uid = Some("u1".into());
+        b
+    }
+
+    fn inputs() -> PodInputs {
+        PodInputs {
+            builder_image: "reg/team/builder@sha256:1".into(),
+            output_image: "reg/team/app:latest".into(),
+        }
+    }
+
+    #[test]
+    fn s2i_pod_is_unprivileged_and_carries_the_build() {
+        let pod = build_pod(
+            &build(BuildStrategyType::Source),
+            &BuildImages::default(),
+            &inputs(),
+        );
+        assert_eq!(pod.metadata.name.as_deref(), Some("app-1-build"));
+        let spec = pod.spec.unwrap();
+        let init: Vec<_> = spec
+            .init_containers
+            .unwrap()
+            .iter()
+            .map(|c| c.name.clone())
+            .collect();
+        assert_eq!(init, ["place-tools", "fetch"]);
+        let main = &spec.containers[0];
+        assert_eq!(main.image.as_deref(), Some("reg/team/builder@sha256:1"));
+        let sc = main.security_context.as_ref().unwrap();
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert!(sc.capabilities.as_ref().unwrap().add.is_none());
+        assert_eq!(spec.active_deadline_seconds, Some(600));
+        assert_eq!(spec.node_selector.unwrap()["pool"], "builds");
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        let env: Vec<_> = main
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.clone())
+            .collect();
+        assert!(env.contains(&"A".to_string()) && env.contains(&"PUSH_DOCKERCFG_PATH".to_string()));
+        let volumes: Vec<_> = spec.volumes.unwrap().iter().map(|v| v.name.clone()).collect();
+        assert!(volumes.contains(&"source-secret".into()) && volumes.contains(&"push-secret".into()));
+        assert_eq!(pod.metadata.owner_references.unwrap()[0].kind, "Build");
+    }
+
+    #[test]
+    fn docker_pod_runs_buildah() {
+        let images = BuildImages::default();
+        let pod = build_pod(&build(BuildStrategyType::Docker), &images, &inputs());
+        let main = &pod.spec.unwrap().containers[0];
+        assert_eq!(main.image.as_deref(), Some(images.buildah.as_str()));
+        assert_eq!(main.command.as_ref().unwrap()[1], "docker");
+    }
+
+    fn pod(phase: &str, main: Option<(i32, &str, Option<&str>)>) -> Pod {
+        let statuses = main.map(|(code, reason, message)| {
+            vec![ContainerStatus {
+                name: BUILD_CONTAINER.into(),
+                state: Some(ContainerState {
+                    terminated: Some(ContainerStateTerminated {
+                        exit_code: code,
+                        reason: Some(reason.into()),
+                        message: message.map(String::from),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]
+        });
+        Pod {
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                container_statuses: statuses,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn pod_phases_map_to_build_phases() {
+        assert_eq!(observe_pod(None).reason.as_deref(), Some("BuildPodDeleted"));
+        assert_eq!(observe_pod(None).phase, BuildPhase::Error);
+        assert_eq!(
+            observe_pod(Some(&pod("Pending", None))).phase,
+            BuildPhase::Pending
+        );
+        assert_eq!(
+            observe_pod(Some(&pod("Running", None))).phase,
+            BuildPhase::Running
+        );
+
+        let ok = r#"{"stage":"s2i","success":true,"digest":"sha256:abc","commit":"c1"}"#;
+        let done = observe_pod(Some(&pod("Succeeded", Some((0, "Completed", Some(ok))))));
+        assert_eq!(done.phase, BuildPhase::Complete);
+        assert_eq!(done.result.unwrap().digest.as_deref(), Some("sha256:abc"));
+
+        let bad = r#"{"stage":"s2i","success":false,"reason":"AssembleFailed","message":"assemble exited 1","logTail":["x"]}"#;
+        let failed = observe_pod(Some(&pod("Failed", Some((1, "Error", Some(bad))))));
+        assert_eq!(
+            (failed.phase, failed.reason.as_deref(), failed.message.as_deref()),
+            (
+                BuildPhase::Failed,
+                Some("AssembleFailed"),
+                Some("assemble exited 1")
+            )
+        );
+
+        let oom = observe_pod(Some(&pod("Failed", Some((137, "OOMKilled", None)))));
+        assert_eq!(oom.reason.as_deref(), Some("OutOfMemoryKilled"));
+
+        let mut evicted = pod("Failed", None);
+        evicted.status.as_mut().unwrap().reason = Some("Evicted".into());
+        assert_eq!(
+            observe_pod(Some(&evicted)).reason.as_deref(),
+            Some("BuildPodEvicted")
+        );
+
+        let garbage = observe_pod(Some(&pod("Failed", Some((1, "Error", Some("not json"))))));
+        assert_eq!(garbage.reason.as_deref(), Some("GenericBuildFailed"));
+
+        let mut deleting = pod("Running", None);
+        deleting.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+        assert_eq!(observe_pod(Some(&deleting)).phase, BuildPhase::Error);
+    }
+}

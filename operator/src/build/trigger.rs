@@ -1,0 +1,354 @@
+//! The BuildConfig controller: ConfigChange (the first build, when `lastVersion` is 0) and
+//! ImageChange (the followed ImageStreamTag moved to a new image: exactly one build) triggers.
+//!
+//! observe (the BuildConfig read live, the images its triggers follow) → decide ([`decide`], pure)
+//! → act (instantiate through [`super::instantiate`]; merge-patch `status.imageChangeTriggers`,
+//! never `lastVersion`).
+//!
+//! Exactly once: a ConfigChange build records the images first and then instantiates (a retry
+//! finds `lastVersion` > 0); an ImageChange build instantiates first, unless a build caused by
+//! that very image already exists, and then records the image.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use slipway_crds::build::{
+    BuildRequest, BuildTriggerCause, BuildTriggerType, ImageChangeCause, ImageChangeTriggerStatus, is_paused,
+    labels,
+};
+use slipway_crds::common::{ImageReference, ImageReferenceKind, Time};
+use slipway_crds::image::split_stream_tag;
+use slipway_crds::{Build, BuildConfig, ImageStream};
+
+use super::instantiate::{InstantiateError, instantiate};
+use crate::{Context, Error};
+
+/// Runs the trigger controller; `namespace` limits it to one namespace.
+pub async fn run(ctx: Context, namespace: Option<String>) {
+    let (configs, streams): (Api<BuildConfig>, Api<ImageStream>) = match &namespace {
+        Some(ns) => (
+            Api::namespaced(ctx.client.clone(), ns),
+            Api::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let controller = Controller::new(configs, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .watches(streams, watcher::Config::default(), move |is: ImageStream| {
+            let ns = is.namespace();
+            let name = is.name_any();
+            let followers: Vec<ObjectRef<BuildConfig>> = store
+                .state()
+                .into_iter()
+                .filter(|bc| {
+                    followed(bc).iter().any(|from| {
+                        from.namespace.clone().or_else(|| bc.namespace()) == ns
+                            && split_stream_tag(&from.name).0 == name
+                    })
+                })
+                .map(|bc| ObjectRef::from_obj(bc.as_ref()))
+                .collect();
+            followers
+        })
+        .run(reconcile, error_policy, Arc::new(ctx))
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "buildconfig reconcile");
+            }
+        })
+        .await;
+}
+
+fn error_policy(_: Arc<BuildConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure("trigger", error);
+    tracing::warn!(error = %error, "buildconfig reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// The ImageStreamTags the image change triggers of `bc` follow (paused ones left out): the
+/// trigger's `from`, else the strategy's image.
+pub fn followed(bc: &BuildConfig) -> Vec<ImageReference> {
+    let strategy = &bc.spec.common.strategy;
+    let strategy_from = strategy
+        .source_strategy
+        .as_ref()
+        .map(|s| s.from.clone())
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.clone()))
+        .or_else(|| strategy.custom_strategy.as_ref().map(|c| c.from.clone()));
+    bc.spec
+        .triggers
+        .iter()
+        .filter(|t| t.type_ == BuildTriggerType::ImageChange)
+        .filter(|t| t.image_change.as_ref().is_none_or(|i| i.paused != Some(true)))
+        .filter_map(|t| {
+            t.image_change
+                .as_ref()
+                .and_then(|i| i.from.clone())
+                .or_else(|| strategy_from.clone())
+        })
+        .filter(|from| from.kind == ImageReferenceKind::ImageStreamTag)
+        .collect()
+}
+
+/// One followed image: what it points at now and what last started a build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Followed {
+    pub from: ImageReference,
+    pub current: Option<String>,
+    pub last_triggered: Option<String>,
+}
+
+/// What the triggers ask for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Nothing,
+    /// The first build.
+    ConfigChange,
+    /// `from` moved to `image`.
+    ImageChange {
+        from: ImageReference,
+        image: String,
+    },
+}
+
+/// Decides from the BuildConfig's `lastVersion`, whether it has a ConfigChange trigger, and its
+/// followed images.
+pub fn decide(last_version: i64, config_change: bool, followed: &[Followed]) -> Decision {
+    if last_version == 0 && config_change {
+        return Decision::ConfigChange;
+    }
+    for f in followed {
+        if let Some(current) = &f.current
+            && f.last_triggered.as_ref() != Some(current)
+        {
+            return Decision::ImageChange {
+                from: f.from.clone(),
+                image: current.clone(),
+            };
+        }
+    }
+    Decision::Nothing
+}
+
+/// `status.imageChangeTriggers` with the images in `followed` recorded as triggered.
+fn recorded(followed: &[Followed], only: Option<&ImageReference>) -> Vec<ImageChangeTriggerStatus> {
+    followed
+        .iter()
+        .map(|f| {
+            let take = only.is_none_or(|o| o == &f.from);
+            ImageChangeTriggerStatus {
+                last_triggered_image_id: if take {
+                    f.current.clone().or_else(|| f.last_triggered.clone())
+                } else {
+                    f.last_triggered.clone()
+                }
+                .unwrap_or_default(),
+                from: Some(f.from.clone()),
+                last_triggered_time: (take && f.current.is_some())
+                    .then(|| Time(k8s_openapi::jiff::Timestamp::now())),
+            }
+        })
+        .collect()
+}
+
+async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile("trigger");
+    if is_paused(&cached) {
+        return Ok(Action::await_change());
+    }
+    let namespace = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    let configs: Api<BuildConfig> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Live, not cached: the trigger must see the lastVersion its own last build raised.
+    let Some(bc) = configs.get_opt(&name).await? else {
+        return Ok(Action::await_change());
+    };
+    let status = bc.status.clone().unwrap_or_default();
+    let mut observed = Vec::new();
+    for from in followed(&bc) {
+        let ns = from.namespace.clone().unwrap_or_else(|| namespace.clone());
+        let (stream, tag) = split_stream_tag(&from.name);
+        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &ns);
+        let current = streams
+            .get_opt(stream)
+            .await?
+            .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone()));
+        let last_triggered = status
+            .image_change_triggers
+            .iter()
+            .find(|t| t.from.as_ref() == Some(&from))
+            .map(|t| t.last_triggered_image_id.clone())
+            .filter(|id| !id.is_empty());
+        observed.push(Followed {
+            from,
+            current,
+            last_triggered,
+        });
+    }
+    let config_change = bc
+        .spec
+        .triggers
+        .iter()
+        .any(|t| t.type_ == BuildTriggerType::ConfigChange);
+    match decide(status.last_version, config_change, &observed) {
+        Decision::Nothing => {}
+        Decision::ConfigChange => {
+            record(
+                &configs,
+                &name,
+                recorded(&observed, None),
+                &status.image_change_triggers,
+            )
+            .await?;
+            let cause = BuildTriggerCause {
+                message: "Build configuration change".into(),
+                ..Default::default()
+            };
+            start(&ctx, &bc, cause).await?;
+        }
+        Decision::ImageChange { from, image } => {
+            let builds: Api<Build> = Api::namespaced(ctx.client.clone(), &namespace);
+            let mine = builds
+                .list(&ListParams::default().labels(&format!("{}={name}", labels::BUILD_CONFIG)))
+                .await?;
+            let already = mine.items.iter().any(|b| {
+                b.spec
+                    .triggered_by
+                    .iter()
+                    .any(|c| c.image_change_build.as_ref().is_some_and(|i| i.image_id == image))
+            });
+            if !already {
+                let cause = BuildTriggerCause {
+                    message: "Image change".into(),
+                    image_change_build: Some(ImageChangeCause {
+                        image_id: image.clone(),
+                        from_ref: Some(from.clone()),
+                    }),
+                    ..Default::default()
+                };
+                start(&ctx, &bc, cause).await?;
+            }
+            record(
+                &configs,
+                &name,
+                recorded(&observed, Some(&from)),
+                &status.image_change_triggers,
+            )
+            .await?;
+        }
+    }
+    Ok(Action::await_change())
+}
+
+async fn start(ctx: &Context, bc: &BuildConfig, cause: BuildTriggerCause) -> Result<(), Error> {
+    let namespace = bc.namespace().unwrap_or_default();
+    let request = BuildRequest {
+        cause: cause.clone(),
+        ..Default::default()
+    };
+    match instantiate(&ctx.client, &namespace, &bc.name_any(), &request).await {
+        Ok(build) => {
+            ctx.publish(
+                &bc.object_ref(&()),
+                EventType::Normal,
+                "Trigger",
+                "BuildTriggered",
+                &format!("{}: started {}", cause.message, build.name_any()),
+            )
+            .await;
+            Ok(())
+        }
+        // Paused or deleted meanwhile: nothing to start.
+        Err(InstantiateError::Paused { .. } | InstantiateError::NotFound { .. }) => Ok(()),
+        Err(InstantiateError::Kube(e)) => Err(e.into()),
+        Err(e) => Err(Error::Kube(kube::Error::Service(e.to_string().into()))),
+    }
+}
+
+/// Writes `status.imageChangeTriggers` alone (a JSON merge patch replaces that list and touches
+/// nothing else, `lastVersion` least of all); quiet when unchanged.
+async fn record(
+    configs: &Api<BuildConfig>,
+    name: &str,
+    triggers: Vec<ImageChangeTriggerStatus>,
+    before: &[ImageChangeTriggerStatus],
+) -> Result<(), Error> {
+    let same = triggers.len() == before.len()
+        && triggers
+            .iter()
+            .zip(before)
+            .all(|(a, b)| a.from == b.from && a.last_triggered_image_id == b.last_triggered_image_id);
+    if same {
+        return Ok(());
+    }
+    let patch = json!({"status": {"imageChangeTriggers": triggers}});
+    configs
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(current: Option<&str>, last: Option<&str>) -> Followed {
+        Followed {
+            from: ImageReference::image_stream_tag("builder:latest"),
+            current: current.map(String::from),
+            last_triggered: last.map(String::from),
+        }
+    }
+
+    #[test]
+    fn config_change_builds_first_only() {
+        assert_eq!(decide(0, true, &[]), Decision::ConfigChange);
+        assert_eq!(decide(1, true, &[]), Decision::Nothing);
+        assert_eq!(decide(0, false, &[]), Decision::Nothing);
+    }
+
+    #[test]
+    fn image_change_builds_when_the_image_moved() {
+        assert_eq!(
+            decide(3, true, &[f(Some("r@sha256:a"), Some("r@sha256:a"))]),
+            Decision::Nothing
+        );
+        assert_eq!(decide(3, true, &[f(None, Some("r@sha256:a"))]), Decision::Nothing);
+        assert_eq!(
+            decide(3, true, &[f(Some("r@sha256:b"), Some("r@sha256:a"))]),
+            Decision::ImageChange {
+                from: ImageReference::image_stream_tag("builder:latest"),
+                image: "r@sha256:b".into()
+            }
+        );
+        // Without a ConfigChange trigger the first image starts the first build, as in OpenShift.
+        assert!(matches!(
+            decide(0, false, &[f(Some("r@sha256:a"), None)]),
+            Decision::ImageChange { .. }
+        ));
+    }
+
+    #[test]
+    fn recording_keeps_other_triggers() {
+        let other = Followed {
+            from: ImageReference::image_stream_tag("base:1"),
+            current: Some("x@sha256:new".into()),
+            last_triggered: Some("x@sha256:old".into()),
+        };
+        let list = recorded(
+            &[f(Some("r@sha256:b"), Some("r@sha256:a")), other],
+            Some(&ImageReference::image_stream_tag("builder:latest")),
+        );
+        assert_eq!(list[0].last_triggered_image_id, "r@sha256:b");
+        assert_eq!(list[1].last_triggered_image_id, "x@sha256:old");
+    }
+}
