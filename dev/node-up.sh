@@ -231,6 +231,9 @@ make_bridge() {
   ip -4 addr show dev "$BRIDGE" | grep -q "inet $NODE_IP/" ||
     ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   ip link set "$BRIDGE" up
+  # Service addresses lead to the bridge, never out of the machine: kube-proxy's rules rewrite
+  # them to pod addresses; one without rules (yet) goes nowhere.
+  ip route replace "$SERVICE_CIDR" dev "$BRIDGE" src "$NODE_IP"
 }
 
 # --- main ---------------------------------------------------------------------------------------
