@@ -146,9 +146,13 @@ launch registry docker-registry serve "$SLIPWAY_STATE/registry.yml"
 
 wait_for "etcd to be healthy" 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Pods on the real node reach the API server through the kubernetes Service, whose endpoint is the
+# node's address on the pod bridge (a loopback endpoint is refused): then it listens there too.
+API_BIND=127.0.0.1 API_ADVERTISE=127.0.0.1
+[ "$NODE" = none ] || API_BIND=0.0.0.0 API_ADVERTISE=$NODE_IP
 launch kube-apiserver kube-apiserver \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --bind-address "$API_BIND" --advertise-address "$API_ADVERTISE" --secure-port "$API_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" \
   --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \

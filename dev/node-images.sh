@@ -42,7 +42,9 @@ push_tree() {
 }
 
 command -v buildah >/dev/null || die "buildah is missing: run dev/prereqs.sh (apt-get install buildah)"
-[ -x /bin/busybox ] || die "busybox is missing: run dev/prereqs.sh (apt-get install busybox-static)"
+# The image holds busybox alone, so it must be the static build.
+[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+  die "a static /bin/busybox is missing: run dev/prereqs.sh (apt-get install busybox-static)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -267,4 +267,10 @@ launch kubelet kubelet --config "$node/kubelet.yaml" --kubeconfig "$node/kubelet
 launch kube-proxy kube-proxy --config "$node/kube-proxy.yaml" --v 1
 
 wait_for "kubelet to make $NODE_NAME Ready" 90 node_healthy
+# An API server started by an older cluster-up.sh cannot reach this kubelet (logs, exec).
+if alive kube-apiserver && ! tr '\0' ' ' <"/proc/$(cat "$SLIPWAY_STATE/pids/kube-apiserver.pid")/cmdline" |
+  grep -q -- '--kubelet-client-certificate'; then
+  log "warning: the API server runs without the kubelet client certificate, so logs and exec of pods on"
+  log "  $NODE_NAME fail: restart the dev cluster once (make cluster-down && make cluster-up)"
+fi
 log "the real node $NODE_NAME is up in $((SECONDS - start_time)) s (pods on $POD_CIDR, bridge $BRIDGE)"

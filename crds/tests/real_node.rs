@@ -1,7 +1,8 @@
 //! The dev cluster's real node (dev/node-up.sh) runs containers: a pod from the busybox image
 //! built locally and pushed to the dev registry runs there and its log and exit code come back
 //! through the API server, and a Deployment behind a Service answers HTTP through its ClusterIP,
-//! which kube-proxy's iptables rules route to the pods.
+//! which kube-proxy's iptables rules route to the pods; pods reach the API server through the
+//! `kubernetes` Service as in any cluster.
 #![allow(clippy::unwrap_used)] // tests and benchmarks may panic on broken fixtures
 
 use std::collections::BTreeSet;
@@ -104,6 +105,42 @@ async fn a_pod_runs_on_the_real_node_and_its_log_and_exit_code_come_back() {
     let mut lines: Vec<&str> = log.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["hello from once as 0", "to stderr"], "log: {log:?}");
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_pod_on_the_real_node_reaches_the_api_server_through_the_kubernetes_service() {
+    let client = client().await;
+    real_node(&client).await;
+    let ns = TestNamespace::new(&client, "real-api").await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let mut spec = on_the_real_node();
+    spec["restartPolicy"] = json!("Never");
+    // busybox speaks too little TLS for the API server, so nc sends plain HTTP to the Service's
+    // address (rewritten by kube-proxy to the API server's endpoint), and the API server's TLS
+    // listener answers "Client sent an HTTP request to an HTTPS server".
+    spec["containers"] = json!([{
+        "name": "main",
+        "image": busybox(),
+        "command": ["sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 \"$KUBERNETES_SERVICE_HOST\" \"$KUBERNETES_SERVICE_PORT\" | grep 'HTTP request to an HTTPS server'"]
+    }]);
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "api"}, "spec": spec})).unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let terminated = eventually("the pod to end", Duration::from_secs(120), || async {
+        let pod = pods.get("api").await.ok()?;
+        refuse_pull_errors(&pod);
+        pod.status?
+            .container_statuses?
+            .into_iter()
+            .next()?
+            .state?
+            .terminated
+    })
+    .await;
+    assert_eq!(
+        terminated.exit_code, 0,
+        "nothing answered at the kubernetes Service's address"
+    );
     ns.delete().await;
 }
 
