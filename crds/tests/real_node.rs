@@ -20,6 +20,11 @@ use slipway_testkit::*;
 /// The label and taint value that mark the real node; kwok's fake nodes carry `fake`.
 const REAL_NODE: &str = "slipway.dev/node=real";
 
+/// The API server must be started with the real node's flags (kubelet client certificate, node
+/// addresses, an endpoint pods reach); one started by an older dev/cluster-up.sh lacks them.
+const RESTART_HINT: &str = "is the API server older than the real node? restart the dev cluster \
+     once (make cluster-down && make cluster-up)";
+
 fn busybox() -> String {
     let registry = std::env::var("SLIPWAY_REGISTRY").unwrap_or_else(|_| "127.0.0.1:15000".into());
     format!("{registry}/slipway/busybox:latest")
@@ -100,7 +105,10 @@ async fn a_pod_runs_on_the_real_node_and_its_log_and_exit_code_come_back() {
     let scheduled = pods.get("once").await.unwrap().spec.unwrap().node_name;
     assert_eq!(scheduled.as_deref(), Some(node.as_str()));
     // The log comes from the container's output on the node, through the API server and kubelet.
-    let log = pods.logs("once", &LogParams::default()).await.unwrap();
+    let log = pods
+        .logs("once", &LogParams::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {RESTART_HINT}"));
     // stdout and stderr are two pipes: their lines interleave in no set order.
     let mut lines: Vec<&str> = log.lines().collect();
     lines.sort_unstable();
@@ -139,7 +147,7 @@ async fn a_pod_on_the_real_node_reaches_the_api_server_through_the_kubernetes_se
     .await;
     assert_eq!(
         terminated.exit_code, 0,
-        "nothing answered at the kubernetes Service's address"
+        "nothing answered at the kubernetes Service's address: {RESTART_HINT}"
     );
     ns.delete().await;
 }
