@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Starts the dev cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kwok with fake nodes, a container registry, and a real node (dev/node-up.sh;
-# SLIPWAY_NODE=none leaves it out). Idempotent: when everything is
-# already up and healthy it only says so. State, certificates, logs and the kubeconfig live in
-# $SLIPWAY_STATE (outside the repository).
+# SLIPWAY_NODE=none leaves it out). Idempotent: when everything is already up and healthy it only
+# says so. State, certificates, logs and the kubeconfig live in $SLIPWAY_STATE (outside the
+# repository).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=dev/lib.sh
@@ -43,9 +43,13 @@ require_packages() {
 }
 
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry)
+# What the control plane was started with: bump the revision when its flags change, so a running
+# cluster started by an older script is restarted (its data kept) instead of being taken as healthy.
+CONTROL_PLANE_REV="rev=2 node=$NODE"
 
 all_healthy() {
   local c
+  [ "$(cat "$SLIPWAY_STATE/control-plane.rev" 2>/dev/null)" = "$CONTROL_PLANE_REV" ] || return 1
   for c in "${components[@]}"; do alive "$c" || return 1; done
   kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
 }
@@ -75,11 +79,14 @@ EOF
     sign kwok "/O=system:masters/CN=kwok" client.ext
     touch .complete
   )
-  # Added later than the rest: made when missing, so older state directories get it too.
-  if [ ! -f "$pki/apiserver-kubelet-client.crt" ]; then
-    (cd "$pki" && printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
-      sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client.ext)
-  fi
+}
+
+# The API server's client certificate for kubelets. Added later than the rest: made when missing,
+# so older state directories get it too.
+make_kubelet_client_cert() {
+  [ -f "$pki/apiserver-kubelet-client.crt" ] && return 0
+  (cd "$pki" && printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+    sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client.ext)
 }
 
 write_kubeconfig() {
@@ -117,9 +124,13 @@ if all_healthy; then
 fi
 # Something is missing or unhealthy: stop what is left and start everything afresh (the etcd data
 # and the registry's storage are kept).
+if alive kube-apiserver && [ "$(cat "$SLIPWAY_STATE/control-plane.rev" 2>/dev/null)" != "$CONTROL_PLANE_REV" ]; then
+  log "the running control plane was started with other flags: restarting it (its data is kept)"
+fi
 "$here/cluster-down.sh" --quiet
 
 make_certs
+make_kubelet_client_cert
 write_kubeconfig "$kubeconfig" admin
 write_kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" controller-manager
 write_kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" scheduler
@@ -223,6 +234,7 @@ wait_for "kwok nodes to be Ready" 60 kubectl --kubeconfig "$kubeconfig" wait --f
 # Pods cannot be created in a namespace before its default ServiceAccount exists.
 wait_for "kube-controller-manager (default service account)" 60 kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
 
+echo "$CONTROL_PLANE_REV" >"$SLIPWAY_STATE/control-plane.rev"
 [ "$NODE" = none ] || "$here/node-up.sh"
 
 cat >"$SLIPWAY_STATE/env" <<EOF

@@ -134,3 +134,7 @@ CONTAINERD_SOCKET=$SLIPWAY_STATE/node/containerd.sock
 CNI_BIN_DIR=${SLIPWAY_CNI_BIN_DIR:-/usr/lib/cni}
 # overlayfs where the kernel allows it; SLIPWAY_SNAPSHOTTER=native copies layers instead.
 SNAPSHOTTER=${SLIPWAY_SNAPSHOTTER:-overlayfs}
+# One real node per machine (the bridge, the kubelet's ports, kube-proxy's chains and the kubepods
+# cgroups are global): this file names the state directory of the cluster whose node it is.
+NODE_OWNER_FILE=/run/slipway-dev/real-node
+node_owner() { cat "$NODE_OWNER_FILE" 2>/dev/null || true; }

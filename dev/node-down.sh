@@ -23,6 +23,11 @@ node=$SLIPWAY_STATE/node
 [ "$(id -u)" = 0 ] || die "stopping the real node needs root (mounts, network namespaces, iptables)"
 PATH="$(tool_dir node):$(tool_dir control-plane):$PATH"
 stopped=()
+owner=$(node_owner)
+# Another cluster's node holds the machine-wide parts: only this cluster's own processes and
+# files are cleaned, never the bridge, the chains or the cgroups that node uses.
+mine=true
+[ -z "$owner" ] || [ "$owner" = "$SLIPWAY_STATE" ] || mine=false
 
 stop_component kubelet && stopped+=(kubelet)
 stop_component kube-proxy && stopped+=(kube-proxy)
@@ -49,20 +54,22 @@ if alive containerd; then
 fi
 stop_component containerd && stopped+=(containerd)
 
-# Whatever still runs in the pods' cgroups (a task containerd did not kill) is killed, then the
-# cgroups go, deepest first.
-for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-  [ -d "$hierarchy" ] || continue
-  find "$hierarchy" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
-done
-for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
-  [ -d "$hierarchy" ] || continue
-  for _ in 1 2 3 4 5; do
-    find "$hierarchy" -depth -type d -exec rmdir {} + 2>/dev/null || true
-    [ -d "$hierarchy" ] || break
-    sleep 0.2
+if $mine; then
+  # Whatever still runs in the pods' cgroups (a task containerd did not kill) is killed, then the
+  # cgroups go, deepest first.
+  for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    [ -d "$hierarchy" ] || continue
+    find "$hierarchy" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   done
-done
+  for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
+    [ -d "$hierarchy" ] || continue
+    for _ in 1 2 3 4 5; do
+      find "$hierarchy" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [ -d "$hierarchy" ] || break
+      sleep 0.2
+    done
+  done
+fi
 
 # Mounts under the node's directory (kubelet volumes, its rshared root, container root
 # filesystems, sandbox /dev/shm), deepest first.
@@ -77,28 +84,31 @@ for path in "${netns[@]}"; do
   rm -f "$path"
 done
 
-# The network: the bridge (its pods' veths went with their namespaces), the addresses handed out,
-# kube-proxy's chains and the kubelet's.
-ip link del "$BRIDGE" 2>/dev/null || true
-rm -rf "$node/cni/ipam"
-if [ -d "$(tool_dir node)" ]; then
-  kube-proxy --cleanup >/dev/null 2>&1 || true
-fi
-for hook in INPUT OUTPUT; do
-  while iptables -t filter -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
-done
-for table in mangle nat filter; do
-  for chain in KUBE-KUBELET-CANARY KUBE-PROXY-CANARY KUBE-IPTABLES-HINT KUBE-FIREWALL; do
-    iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+if $mine; then
+  # The network: the bridge (its pods' veths went with their namespaces), the addresses handed out,
+  # kube-proxy's chains and the kubelet's.
+  ip link del "$BRIDGE" 2>/dev/null || true
+  rm -rf "$node/cni/ipam"
+  if [ -d "$(tool_dir node)" ]; then
+    kube-proxy --cleanup >/dev/null 2>&1 || true
+  fi
+  for hook in INPUT OUTPUT; do
+    while iptables -t filter -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
   done
-done
+  for table in mangle nat filter; do
+    for chain in KUBE-KUBELET-CANARY KUBE-PROXY-CANARY KUBE-IPTABLES-HINT KUBE-FIREWALL; do
+      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
 
-# The sysctls node-up changed, back to their values before.
-for file in "$node"/sysctl.*; do
-  [ -f "$file" ] || continue
-  sysctl -qw "${file#"$node"/sysctl.}=$(cat "$file")" 2>/dev/null || true
-  rm -f "$file"
-done
+  # The sysctls node-up changed, back to their values before.
+  for file in "$node"/sysctl.*; do
+    [ -f "$file" ] || continue
+    sysctl -qw "${file#"$node"/sysctl.}=$(cat "$file")" 2>/dev/null || true
+    rm -f "$file"
+  done
+  rm -f "$NODE_OWNER_FILE"
+fi
 
 # Container log links the kubelet made in /var/log/containers for this node's pods.
 find /var/log/containers -maxdepth 1 -type l -lname "$node/*" -delete 2>/dev/null || true

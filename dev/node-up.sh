@@ -242,11 +242,24 @@ use_tools
 PATH="$(tool_dir node):$PATH"
 require_node_packages
 
+owner=$(node_owner)
+owner_runs() {
+  local c pid
+  for c in containerd kubelet kube-proxy; do
+    pid=$(cat "$owner/pids/$c.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null && return 0
+  done
+  return 1
+}
+if [ -n "$owner" ] && [ "$owner" != "$SLIPWAY_STATE" ] && owner_runs; then
+  die "the dev cluster in $owner has this machine's real node; stop it first (SLIPWAY_STATE=$owner dev/node-down.sh) or start this cluster with NODE=none"
+fi
 if node_healthy; then
   log "the real node $NODE_NAME is already running"
   exit 0
 fi
 "$here/node-down.sh" --quiet
+mkdir -p "$(dirname "$NODE_OWNER_FILE")"
+echo "$SLIPWAY_STATE" >"$NODE_OWNER_FILE"
 
 mkdir -p "$node" "$SLIPWAY_STATE/logs" "$SLIPWAY_STATE/pids"
 "$here/node-images.sh"
