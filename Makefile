@@ -9,6 +9,10 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 DEV := dev
+# NODE=real (the default) also starts a real node (containerd, kubelet, kube-proxy; needs root);
+# NODE=none keeps only kwok's fake nodes.
+NODE ?= real
+export SLIPWAY_NODE := $(NODE)
 STATE = $(shell . $(DEV)/lib.sh && echo $$SLIPWAY_STATE)
 ifeq ($(EXISTING_CLUSTER),1)
   CLUSTER_KUBECONFIG := $(KUBECONFIG)
@@ -25,7 +29,8 @@ help:
 	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
 	@echo "make test          lint, unit tests and integration tests against the dev cluster"
 	@echo "make bench         benchmarks (numbers in the README)"
-	@echo "make cluster-up    start the dev cluster (make cluster-down stops it)"
+	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
+	@echo "                   make cluster-down stops it)"
 	@echo "make crds          regenerate charts/slipway/crds/ from the API types"
 
 prereqs:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stops every process the dev cluster started, by the process ids cluster-up recorded.
+# Stops every process the dev cluster started, by the process ids cluster-up recorded, and the real
+# node with what it made in the kernel (dev/node-down.sh).
 # Idempotent. The state (etcd data, registry storage, certificates) stays for the next start;
 # `cluster-down.sh --purge` removes it too.
 set -euo pipefail
@@ -18,6 +19,8 @@ done
 
 pids=$SLIPWAY_STATE/pids
 stopped=()
+# The real node first, while the API server still answers (it deletes its Node object).
+if $quiet; then "$here/node-down.sh" --quiet; else "$here/node-down.sh"; fi
 # Reverse start order: clients before the API server, the API server before etcd.
 for name in node kwok kube-scheduler kube-controller-manager kube-apiserver registry etcd; do
   file=$pids/$name.pid

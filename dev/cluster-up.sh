@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Starts the dev cluster on loopback: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler, kwok with fake nodes, and a container registry. Idempotent: when everything is
-# already up and healthy it only says so. State, certificates, logs and the kubeconfig live in
-# $SLIPWAY_STATE (outside the repository).
+# kube-scheduler, kwok with fake nodes, a container registry, and a real node (dev/node-up.sh;
+# SLIPWAY_NODE=none leaves it out). Idempotent: when everything is already up and healthy it only
+# says so. State, certificates, logs and the kubeconfig live in $SLIPWAY_STATE (outside the
+# repository).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=dev/lib.sh
@@ -16,6 +17,9 @@ KWOK_PORT=${SLIPWAY_KWOK_PORT:-16446}
 REGISTRY_PORT=${SLIPWAY_REGISTRY_PORT:-15000}
 SERVICE_CIDR=10.96.0.0/16
 FAKE_NODES=${SLIPWAY_FAKE_NODES:-2}
+# real: also start a real node (dev/node-up.sh; needs root); none: only kwok's fake nodes.
+NODE=${SLIPWAY_NODE:-real}
+case $NODE in real|none) ;; *) die "SLIPWAY_NODE (make NODE=...) is real or none, not '$NODE'" ;; esac
 
 pki=$SLIPWAY_STATE/pki
 logs=$SLIPWAY_STATE/logs
@@ -38,37 +42,16 @@ require_packages() {
   fi
 }
 
-alive() { [ -f "$pids/$1.pid" ] && kill -0 "$(cat "$pids/$1.pid")" 2>/dev/null; }
-
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry)
+# What the control plane was started with: bump the revision when its flags change, so a running
+# cluster started by an older script is restarted (its data kept) instead of being taken as healthy.
+CONTROL_PLANE_REV="rev=3 node=$NODE"
 
 all_healthy() {
   local c
+  [ "$(cat "$SLIPWAY_STATE/control-plane.rev" 2>/dev/null)" = "$CONTROL_PLANE_REV" ] || return 1
   for c in "${components[@]}"; do alive "$c" || return 1; done
   kubectl --kubeconfig "$kubeconfig" get --raw /readyz >/dev/null 2>&1
-}
-
-# Starts a component in its own session, recording its pid; output goes to its log.
-launch() {
-  local name=$1; shift
-  if alive "$name"; then return 0; fi
-  : >"$logs/$name.log"
-  setsid "$@" >>"$logs/$name.log" 2>&1 < /dev/null &
-  echo $! >"$pids/$name.pid"
-}
-
-wait_for() {
-  local what=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    if [ $SECONDS -ge $deadline ]; then
-      log "timed out after ${seconds}s waiting for $what; last log lines:"
-      local name=${what%% *}
-      tail -n 20 "$logs/$name.log" >&2 2>/dev/null || true
-      exit 1
-    fi
-    sleep 0.2
-  done
 }
 
 # --- certificates -------------------------------------------------------------------------------
@@ -115,12 +98,12 @@ make_front_proxy_certs() {
   )
 }
 
-sign() {
-  local name=$1 subject=$2 ext=$3
-  openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
-  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
-    -extfile "$ext" -out "$name.crt" 2>/dev/null
-  rm -f "$name.csr"
+# The API server's client certificate for kubelets. Added later than the rest: made when missing,
+# so older state directories get it too.
+make_kubelet_client_cert() {
+  [ -f "$pki/apiserver-kubelet-client.crt" ] && return 0
+  (cd "$pki" && printf 'extendedKeyUsage=clientAuth\n' >client.ext &&
+    sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client.ext)
 }
 
 write_kubeconfig() {
@@ -152,15 +135,20 @@ mkdir -p "$logs" "$pids" "$SLIPWAY_STATE/etcd" "$SLIPWAY_STATE/registry"
 
 if all_healthy; then
   log "the dev cluster is already running"
+  [ "$NODE" = none ] || "$here/node-up.sh"
   printf 'export KUBECONFIG=%s\n' "$kubeconfig"
   exit 0
 fi
 # Something is missing or unhealthy: stop what is left and start everything afresh (the etcd data
 # and the registry's storage are kept).
+if alive kube-apiserver && [ "$(cat "$SLIPWAY_STATE/control-plane.rev" 2>/dev/null)" != "$CONTROL_PLANE_REV" ]; then
+  log "the running control plane was started with other flags: restarting it (its data is kept)"
+fi
 "$here/cluster-down.sh" --quiet
 
 make_certs
 make_front_proxy_certs
+make_kubelet_client_cert
 write_kubeconfig "$kubeconfig" admin
 write_kubeconfig "$SLIPWAY_STATE/controller-manager.kubeconfig" controller-manager
 write_kubeconfig "$SLIPWAY_STATE/scheduler.kubeconfig" scheduler
@@ -187,11 +175,18 @@ launch registry docker-registry serve "$SLIPWAY_STATE/registry.yml"
 
 wait_for "etcd to be healthy" 30 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 
+# Pods on the real node reach the API server through the kubernetes Service, whose endpoint is the
+# node's address on the pod bridge (a loopback endpoint is refused): then it listens there too.
+API_BIND=127.0.0.1 API_ADVERTISE=127.0.0.1
+[ "$NODE" = none ] || API_BIND=0.0.0.0 API_ADVERTISE=$NODE_IP
 launch kube-apiserver kube-apiserver \
   --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-  --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+  --bind-address "$API_BIND" --advertise-address "$API_ADVERTISE" --secure-port "$API_PORT" \
   --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --client-ca-file "$pki/ca.crt" \
+  --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+  --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+  --kubelet-preferred-address-types InternalIP,Hostname \
   --service-cluster-ip-range "$SERVICE_CIDR" \
   --authorization-mode Node,RBAC \
   --service-account-issuer https://kubernetes.default.svc.cluster.local \
@@ -262,10 +257,13 @@ wait_for "kwok nodes to be Ready" 60 kubectl --kubeconfig "$kubeconfig" wait --f
 # Pods cannot be created in a namespace before its default ServiceAccount exists.
 wait_for "kube-controller-manager (default service account)" 60 kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n default
 
+echo "$CONTROL_PLANE_REV" >"$SLIPWAY_STATE/control-plane.rev"
+[ "$NODE" = none ] || "$here/node-up.sh"
+
 cat >"$SLIPWAY_STATE/env" <<EOF
 KUBECONFIG=$kubeconfig
 SLIPWAY_REGISTRY=127.0.0.1:$REGISTRY_PORT
 EOF
-log "the dev cluster is up in $((SECONDS - start_time)) s: $FAKE_NODES fake nodes, registry at 127.0.0.1:$REGISTRY_PORT"
+log "the dev cluster is up in $((SECONDS - start_time)) s: $FAKE_NODES fake nodes$([ "$NODE" = none ] || echo ", a real node"), registry at 127.0.0.1:$REGISTRY_PORT"
 log "logs: $logs"
 printf 'export KUBECONFIG=%s\n' "$kubeconfig"

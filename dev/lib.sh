@@ -65,3 +65,76 @@ apt_install() {
   fi
   apt-get install -y -qq --no-install-recommends "$@" >&2 || die "apt-get install $* failed; install them by hand"
 }
+
+# --- processes of the dev cluster: one pid file and one log each, in $SLIPWAY_STATE ----------------
+alive() { [ -f "$SLIPWAY_STATE/pids/$1.pid" ] && kill -0 "$(cat "$SLIPWAY_STATE/pids/$1.pid")" 2>/dev/null; }
+
+# Starts a component in its own session, recording its pid; output goes to its log.
+launch() {
+  local name=$1; shift
+  if alive "$name"; then return 0; fi
+  mkdir -p "$SLIPWAY_STATE/pids" "$SLIPWAY_STATE/logs"
+  : >"$SLIPWAY_STATE/logs/$name.log"
+  setsid "$@" >>"$SLIPWAY_STATE/logs/$name.log" 2>&1 < /dev/null &
+  echo $! >"$SLIPWAY_STATE/pids/$name.pid"
+}
+
+# Runs a command until it succeeds; after `seconds`, shows the log of the component named first in
+# `what` and fails.
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    if [ $SECONDS -ge $deadline ]; then
+      log "timed out after ${seconds}s waiting for $what; last log lines:"
+      local name=${what%% *}
+      tail -n 20 "$SLIPWAY_STATE/logs/$name.log" >&2 2>/dev/null || true
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+# Stops a component started by `launch`: TERM, five seconds' grace, then KILL. Says whether it ran.
+stop_component() {
+  local file=$SLIPWAY_STATE/pids/$1.pid pid
+  [ -f "$file" ] || return 1
+  pid=$(cat "$file")
+  rm -f "$file"
+  kill -0 "$pid" 2>/dev/null || return 1
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  return 0
+}
+
+# Signs a certificate with the dev cluster's CA (run inside the pki directory).
+sign() {
+  local name=$1 subject=$2 ext=$3
+  openssl req -newkey rsa:2048 -nodes -keyout "$name.key" -out "$name.csr" -subj "$subject" 2>/dev/null
+  openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+    -extfile "$ext" -out "$name.crt" 2>/dev/null
+  rm -f "$name.csr"
+}
+
+# --- the real node (dev/node-up.sh) -------------------------------------------------------------
+REGISTRY_ADDR=127.0.0.1:${SLIPWAY_REGISTRY_PORT:-15000}
+# The pod sandbox image, built from dev/node/pause.c; its tag follows the source.
+pause_image() { echo "$REGISTRY_ADDR/slipway/pause:$(sha256sum "$DEV_DIR/node/pause.c" | cut -c1-12)"; }
+# A busybox image from Debian's busybox-static, for tests and examples on the real node.
+BUSYBOX_IMAGE=$REGISTRY_ADDR/slipway/busybox
+NODE_NAME=${SLIPWAY_NODE_NAME:-real-node}
+# Pod addresses of the real node (outside kwok's 10.244.0.0/16); its first address is the node's,
+# on the bridge.
+POD_CIDR=${SLIPWAY_POD_CIDR:-10.250.0.0/24}
+NODE_IP=${POD_CIDR%.*/*}.1
+BRIDGE=${SLIPWAY_NODE_BRIDGE:-slipway0}
+KUBELET_PORT=${SLIPWAY_KUBELET_PORT:-10250}
+CONTAINERD_SOCKET=$SLIPWAY_STATE/node/containerd.sock
+CNI_BIN_DIR=${SLIPWAY_CNI_BIN_DIR:-/usr/lib/cni}
+# overlayfs where the kernel allows it; SLIPWAY_SNAPSHOTTER=native copies layers instead.
+SNAPSHOTTER=${SLIPWAY_SNAPSHOTTER:-overlayfs}
+# One real node per machine (the bridge, the kubelet's ports, kube-proxy's chains and the kubepods
+# cgroups are global): this file names the state directory of the cluster whose node it is.
+NODE_OWNER_FILE=/run/slipway-dev/real-node
+node_owner() { cat "$NODE_OWNER_FILE" 2>/dev/null || true; }

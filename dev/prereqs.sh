@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the dev cluster and the tests need, or names what is missing and how to get it.
 # Debian packages through apt-get (as root); the Kubernetes, etcd, kwok and helm binaries are
-# built from their Go modules into the cache (dev/build-tools.sh).
+# built from their Go modules into the cache (dev/build-tools.sh; the kubelet and kube-proxy too,
+# unless SLIPWAY_NODE=none).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=dev/lib.sh
@@ -14,6 +15,13 @@ declare -A commands=(
 )
 # Libraries the Rust build links (git2's https support uses OpenSSL).
 libraries=(libssl-dev zlib1g-dev)
+# The real node (dev/node-up.sh): the container runtime, its network plugins, kube-proxy's tools,
+# and what builds the pause and busybox images.
+if [ "${SLIPWAY_NODE:-real}" != none ]; then
+  commands+=([containerd]=containerd [runc]=runc [iptables]=iptables [conntrack]=conntrack
+    [buildah]=buildah [ip]=iproute2)
+  libraries+=(containernetworking-plugins busybox-static libc6-dev)
+fi
 missing=()
 for cmd in "${!commands[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${commands[$cmd]}")
@@ -33,3 +41,4 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 "$here/build-tools.sh"
+[ "${SLIPWAY_NODE:-real}" = none ] || "$here/build-tools.sh" node
