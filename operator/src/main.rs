@@ -13,8 +13,8 @@ const CONTROLLERS: &[(&str, &str, bool)] = &[
     ),
     (
         "image",
-        "ImageStream: tags, scheduled imports, lookup policy",
-        false,
+        "ImageStream: tags, imports, scheduled imports; image triggers of Deployments, StatefulSets, DaemonSets, CronJobs",
+        true,
     ),
     (
         "trigger",
@@ -55,6 +55,12 @@ struct Args {
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
+    /// The registry builds push to (image streams get `<registry>/<namespace>/<name>`).
+    #[arg(long, default_value = "127.0.0.1:15000", value_name = "HOST[:PORT]")]
+    registry: String,
+    /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
+    #[arg(long, default_value = "15m", value_parser = parse_interval)]
+    image_import_interval: std::time::Duration,
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_listen: std::net::SocketAddr,
@@ -121,6 +127,15 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                 ctx.clone(),
                 project_settings(&ctx, &args).await?,
             )),
+            "image" => Box::pin(slipway_operator::image::run(
+                ctx.clone(),
+                slipway_operator::image::Settings {
+                    registry: args.registry.clone(),
+                    import_interval: args.image_import_interval,
+                    namespace: namespace.map(str::to_owned),
+                    label_selector: None,
+                },
+            )),
             _ => unreachable!("only built controllers are selected"),
         });
     }
@@ -153,6 +168,25 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
         max_projects_per_user: args.max_projects_per_user,
         label_selector: None,
     })
+}
+
+/// `90`, `90s`, `15m` or `1h` as a duration of at least one second.
+fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s, 15m or 1h"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    }
+    .filter(|s| *s >= 1)
+    .ok_or_else(|| format!("{text:?} is not a duration of at least 1s such as 30s, 15m or 1h"))?;
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Waits for SIGTERM (how Kubernetes stops a pod) or SIGINT.
