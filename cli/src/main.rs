@@ -1,6 +1,7 @@
 //! slip: the oc-like command-line client of Slipway.
 
 mod cluster;
+mod images;
 mod process;
 mod projects;
 
@@ -44,6 +45,12 @@ enum Command {
     Logs,
     /// Manage rollouts of a DeploymentConfig.
     Rollout,
+    /// Point image stream tags at an image or at another tag.
+    Tag(images::TagArgs),
+    /// Import an image from a registry into an image stream tag, and wait for the result.
+    ImportImage(images::ImportImageArgs),
+    /// Set a property of an object (`set triggers`).
+    Set(images::SetArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +66,9 @@ fn main() -> std::process::ExitCode {
         Command::StartBuild => not_yet("start-build"),
         Command::Logs => not_yet("logs"),
         Command::Rollout => not_yet("rollout"),
+        Command::Tag(a) => images::tag(a, args.namespace.as_deref()),
+        Command::ImportImage(a) => images::import_image(a, args.namespace.as_deref()),
+        Command::Set(a) => images::set(a, args.namespace.as_deref()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -413,7 +413,7 @@ async fn failed_imports_say_what_the_registry_answered() {
     let note = run.event("broken", "ImportFailed").await;
     assert!(note.contains("unknown") || note.contains("unreachable"), "{note}");
 
-    // Pushing the missing image heals the tag: the retry imports it and clears the condition.
+    // Pushing the missing image heals the tag: the retry imports it and the condition turns True.
     let digest = push_image(&format!("{ns}/nothing-here"), "v1").await;
     let healed = run.tag_is("broken", "unknown", &digest).await;
     let tag = healed
@@ -423,7 +423,8 @@ async fn failed_imports_say_what_the_registry_answered() {
         .into_iter()
         .find(|t| t.tag == "unknown")
         .unwrap();
-    assert!(tag.conditions.is_empty(), "{:?}", tag.conditions);
+    assert_eq!(tag.conditions.len(), 1, "{:?}", tag.conditions);
+    assert_eq!(tag.conditions[0].status, "True", "{:?}", tag.conditions);
     run.stop().await;
 }
 

@@ -147,6 +147,10 @@ pub fn next_import(
 pub enum Outcome {
     /// The tag's image is (still) this one.
     Image(TagEvent),
+    /// The registry says the tag's image is (still) this one: recorded as Image, and the tag's
+    /// ImportSuccess condition is True for this generation (OpenShift only keeps failures; the
+    /// success tells `slip import-image` that its request was served even when nothing moved).
+    Imported(TagEvent),
     /// The import failed.
     Failed(ImportError),
     /// Nothing to record now (no source, not due, or the followed tag has no image yet).
@@ -179,55 +183,75 @@ pub fn next_status(
     status.docker_image_repository = repository.to_string();
     let mut changes = Vec::new();
     for (tag, outcome) in outcomes {
-        match outcome {
-            Outcome::Unchanged => {}
-            Outcome::Image(event) => {
-                let reference = event.docker_image_reference.clone();
-                if status.record(&tag, event) {
-                    changes.push(Change::Updated {
-                        tag: tag.clone(),
-                        reference,
-                    });
-                }
-                if let Some(list) = status.tags.iter_mut().find(|t| t.tag == tag) {
-                    list.conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
-                }
+        let (condition, event) = match outcome {
+            Outcome::Unchanged => continue,
+            Outcome::Image(event) => (None, Some(event)),
+            Outcome::Imported(event) => {
+                let message = format!("imported {}", event.docker_image_reference);
+                (Some((condition_status::TRUE, "Imported", message)), Some(event))
             }
-            Outcome::Failed(error) => {
-                let index = match status.tags.iter().position(|t| t.tag == tag) {
-                    Some(i) => i,
-                    None => {
-                        status.tags.push(slipway_crds::image::NamedTagEventList {
-                            tag: tag.clone(),
-                            ..Default::default()
-                        });
-                        status.tags.len() - 1
-                    }
-                };
-                let conditions = &mut status.tags[index].conditions;
-                let same = conditions.iter().any(|c| {
-                    c.type_ == IMPORT_SUCCESS
-                        && c.status == condition_status::FALSE
-                        && c.reason.as_deref() == Some(error.reason)
-                        && c.message.as_deref() == Some(error.message.as_str())
+            Outcome::Failed(error) => (Some((condition_status::FALSE, error.reason, error.message)), None),
+        };
+        if let Some(event) = event {
+            let reference = event.docker_image_reference.clone();
+            if status.record(&tag, event) {
+                changes.push(Change::Updated {
+                    tag: tag.clone(),
+                    reference,
                 });
-                if !same {
-                    conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
-                    conditions.push(TagEventCondition {
-                        type_: IMPORT_SUCCESS.into(),
-                        status: condition_status::FALSE.into(),
-                        last_transition_time: Some(Time(Timestamp::now())),
-                        reason: Some(error.reason.into()),
-                        message: Some(error.message.clone()),
-                        generation,
-                    });
-                    changes.push(Change::Failed {
-                        tag: tag.clone(),
-                        reason: error.reason.into(),
-                        message: error.message,
-                    });
-                }
             }
+        }
+        let index = match status.tags.iter().position(|t| t.tag == tag) {
+            Some(i) => i,
+            None => {
+                status.tags.push(slipway_crds::image::NamedTagEventList {
+                    tag: tag.clone(),
+                    ..Default::default()
+                });
+                status.tags.len() - 1
+            }
+        };
+        let conditions = &mut status.tags[index].conditions;
+        let Some((state, reason, message)) = condition else {
+            // Followed and referenced tags are not imported: no import condition.
+            conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+            continue;
+        };
+        let same = conditions.iter().any(|c| {
+            c.type_ == IMPORT_SUCCESS
+                && c.status == state
+                && c.reason.as_deref() == Some(reason)
+                && c.message.as_deref() == Some(message.as_str())
+                && c.generation == generation
+        });
+        if same {
+            continue;
+        }
+        let transition = conditions
+            .iter()
+            .find(|c| c.type_ == IMPORT_SUCCESS && c.status == state)
+            .and_then(|c| c.last_transition_time.clone())
+            .unwrap_or_else(|| Time(Timestamp::now()));
+        let was_failing = conditions.iter().any(|c| {
+            c.type_ == IMPORT_SUCCESS
+                && c.status == condition_status::FALSE
+                && c.message.as_deref() == Some(message.as_str())
+        });
+        conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+        conditions.push(TagEventCondition {
+            type_: IMPORT_SUCCESS.into(),
+            status: state.into(),
+            last_transition_time: Some(transition),
+            reason: Some(reason.into()),
+            message: Some(message.clone()),
+            generation,
+        });
+        if state == condition_status::FALSE && !was_failing {
+            changes.push(Change::Failed {
+                tag: tag.clone(),
+                reason: reason.into(),
+                message,
+            });
         }
     }
     (status, changes)
@@ -353,7 +377,7 @@ async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action
                         },
                     ));
                     match result {
-                        Ok(resolved) => Outcome::Image(TagEvent {
+                        Ok(resolved) => Outcome::Imported(TagEvent {
                             created: Time(Timestamp::now()),
                             docker_image_reference: resolved.reference,
                             image: resolved.digest,
@@ -694,6 +718,42 @@ mod tests {
         );
         assert!(fresh.tags[0].items.is_empty());
         assert_eq!(fresh.tags[0].conditions.len(), 1);
+    }
+
+    #[test]
+    fn imports_mark_success_per_generation_and_stay_quiet() {
+        let repo = "r/ns/app";
+        let imported = |d: &str| vec![("latest".to_string(), Outcome::Imported(event(d)))];
+        let (first, changes) = next_status(&ImageStreamStatus::default(), repo, 1, imported("sha256:a"));
+        assert_eq!(changes.len(), 1);
+        let condition = &first.tags[0].conditions[0];
+        assert_eq!((condition.status.as_str(), condition.generation), ("True", 1));
+        // The same digest at the same generation: nothing to write.
+        let (same, changes) = next_status(&first, repo, 1, imported("sha256:a"));
+        assert_eq!(same, first);
+        assert!(changes.is_empty());
+        // A new generation (say `slip import-image`) with the same digest: only the condition moves.
+        let (again, changes) = next_status(&first, repo, 2, imported("sha256:a"));
+        assert!(changes.is_empty());
+        assert_eq!(again.tags[0].items.len(), 1);
+        assert_eq!(again.tags[0].conditions[0].generation, 2);
+        // A failure after a success flips the condition and says so once.
+        let failure = vec![(
+            "latest".to_string(),
+            Outcome::Failed(ImportError {
+                reason: "Unreachable",
+                message: "refused".into(),
+            }),
+        )];
+        let (failed, changes) = next_status(&again, repo, 2, failure.clone());
+        assert_eq!(changes.len(), 1);
+        assert_eq!(failed.tags[0].conditions[0].status, "False");
+        let (failed_again, changes) = next_status(&failed, repo, 3, failure);
+        assert!(
+            changes.is_empty(),
+            "the same failure at a new generation is no new event"
+        );
+        assert_eq!(failed_again.tags[0].conditions[0].generation, 3);
     }
 
     #[test]
