@@ -3,6 +3,7 @@
 //! layer, `tls` makes its certificates and `register` tells the API server about it.
 
 pub mod admission;
+pub mod image_lookup;
 pub mod register;
 pub mod server;
 pub mod tls;
