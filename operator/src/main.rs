@@ -59,7 +59,7 @@ struct Args {
     #[arg(long, default_value = "127.0.0.1:15000", value_name = "HOST[:PORT]")]
     registry: String,
     /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
-    #[arg(long, default_value = "15m", value_parser = parse_interval)]
+    #[arg(long, default_value = "15m", value_parser = slipway_operator::image::parse_interval)]
     image_import_interval: std::time::Duration,
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
@@ -168,25 +168,6 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
         max_projects_per_user: args.max_projects_per_user,
         label_selector: None,
     })
-}
-
-/// `90`, `90s`, `15m` or `1h` as a duration of at least one second.
-fn parse_interval(text: &str) -> Result<std::time::Duration, String> {
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit())
-        .map_or((text, "s"), |i| text.split_at(i));
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 30s, 15m or 1h"))?;
-    let seconds = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        _ => None,
-    }
-    .filter(|s| *s >= 1)
-    .ok_or_else(|| format!("{text:?} is not a duration of at least 1s such as 30s, 15m or 1h"))?;
-    Ok(std::time::Duration::from_secs(seconds))
 }
 
 /// Waits for SIGTERM (how Kubernetes stops a pod) or SIGINT.

@@ -49,3 +49,38 @@ pub async fn run(ctx: crate::Context, settings: Settings) {
         triggers::run(ctx, settings)
     );
 }
+
+/// `90`, `90s`, `15m` or `1h` as a duration of at least one second (the import interval flag).
+pub fn parse_interval(text: &str) -> Result<Duration, String> {
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |i| text.split_at(i));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 30s, 15m or 1h"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
+    }
+    .filter(|s| *s >= 1)
+    .ok_or_else(|| format!("{text:?} is not a duration of at least 1s such as 30s, 15m or 1h"))?;
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(parse_interval("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_interval("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_interval("2h"), Ok(Duration::from_secs(7200)));
+        assert_eq!(parse_interval("45"), Ok(Duration::from_secs(45)));
+        for bad in ["", "0s", "m", "-1m", "1.5m", "1d", "99999999999999999999h", "5 m"] {
+            assert!(parse_interval(bad).is_err(), "{bad}");
+        }
+    }
+}
