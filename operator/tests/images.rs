@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
@@ -315,6 +315,33 @@ async fn a_tag_recorded_by_a_build_rolls_deployments_and_followers() {
         .create(&PostParams::default(), &serde_json::from_value(cron).unwrap())
         .await
         .unwrap();
+    // A StatefulSet and a DaemonSet follow the same tag (by index and by name).
+    let pod_template = json!({"metadata": {"labels": {"app": "kept"}},
+        "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]}});
+    let annotation = json!({"slipway.dev/triggers": trigger("built:latest", "web")});
+    let sets = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "kept", "annotations": annotation},
+        "spec": {"serviceName": "kept", "replicas": 0, "selector": {"matchLabels": {"app": "kept"}},
+                 "template": pod_template}
+    });
+    let statefulsets: Api<StatefulSet> = Api::namespaced(run.client.clone(), &run.ns.name);
+    statefulsets
+        .create(&PostParams::default(), &serde_json::from_value(sets).unwrap())
+        .await
+        .unwrap();
+    let daemons = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "kept", "annotations": {"image.openshift.io/triggers": json!([{
+            "from": {"kind": "ImageStreamTag", "name": "built:latest"},
+            "fieldPath": "spec.template.spec.containers[0].image"}]).to_string()}},
+        "spec": {"selector": {"matchLabels": {"app": "kept"}}, "template": pod_template}
+    });
+    let daemonsets: Api<DaemonSet> = Api::namespaced(run.client.clone(), &run.ns.name);
+    daemonsets
+        .create(&PostParams::default(), &serde_json::from_value(daemons).unwrap())
+        .await
+        .unwrap();
 
     for n in 1..=2 {
         // What the Build controller does after a push: record a tag event in status.
@@ -354,6 +381,18 @@ async fn a_tag_recorded_by_a_build_rolls_deployments_and_followers() {
                 .clone()?;
             (image == reference).then_some(())
         })
+        .await;
+        eventually(
+            "the StatefulSet's and DaemonSet's image",
+            Duration::from_secs(60),
+            || async {
+                let s = statefulsets.get("kept").await.ok()?;
+                let d = daemonsets.get("kept").await.ok()?;
+                let s_image = s.spec?.template.spec?.containers[0].image.clone()?;
+                let d_image = d.spec?.template.spec?.containers[0].image.clone()?;
+                (s_image == reference && d_image == reference).then_some(())
+            },
+        )
         .await;
     }
     // The placeholder's ReplicaSet and one per recorded image.
