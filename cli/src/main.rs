@@ -2,6 +2,7 @@
 
 mod builds;
 mod cluster;
+mod images;
 mod process;
 mod projects;
 
@@ -51,6 +52,12 @@ enum Command {
     Set(builds::SetArgs),
     /// Manage rollouts of a DeploymentConfig.
     Rollout,
+    /// Point image stream tags at an image or at another tag.
+    Tag(images::TagArgs),
+    /// Import an image from a registry into an image stream tag, and wait for the result.
+    ImportImage(images::ImportImageArgs),
+    /// Set a property of an object (`set triggers`).
+    Set(images::SetArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -69,6 +76,9 @@ fn main() -> std::process::ExitCode {
         Command::Logs(a) => builds::logs(a, args.namespace.as_deref()),
         Command::Set(a) => builds::set(a, args.namespace.as_deref()),
         Command::Rollout => not_yet("rollout"),
+        Command::Tag(a) => images::tag(a, args.namespace.as_deref()),
+        Command::ImportImage(a) => images::import_image(a, args.namespace.as_deref()),
+        Command::Set(a) => images::set(a, args.namespace.as_deref()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

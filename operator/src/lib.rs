@@ -5,6 +5,7 @@ pub mod build;
 pub mod context;
 pub mod dynamic;
 pub mod error;
+pub mod image;
 pub mod leader;
 pub mod metrics;
 pub mod project;

@@ -13,8 +13,8 @@ const CONTROLLERS: &[(&str, &str, bool)] = &[
     ),
     (
         "image",
-        "ImageStream: tags, scheduled imports, lookup policy",
-        false,
+        "ImageStream: tags, imports, scheduled imports; image triggers of Deployments, StatefulSets, DaemonSets, CronJobs",
+        true,
     ),
     (
         "trigger",
@@ -61,9 +61,12 @@ struct Args {
     /// The buildah image Docker-strategy builds run in.
     #[arg(long, default_value = "quay.io/buildah/stable:latest")]
     buildah_image: String,
-    /// The registry ImageStreams push to when their status names none (host[:port]).
-    #[arg(long, default_value = "image-registry.slipway-system.svc:5000")]
+    /// The registry builds push to (image streams get `<registry>/<namespace>/<name>`).
+    #[arg(long, default_value = "127.0.0.1:15000", value_name = "HOST[:PORT]")]
     registry: String,
+    /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
+    #[arg(long, default_value = "15m", value_parser = slipway_operator::image::parse_interval)]
+    image_import_interval: std::time::Duration,
     /// Where to serve /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_listen: std::net::SocketAddr,
@@ -180,6 +183,15 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                     futures::future::join(builds, triggers).await;
                 })
             }
+            "image" => Box::pin(slipway_operator::image::run(
+                ctx.clone(),
+                slipway_operator::image::Settings {
+                    registry: args.registry.clone(),
+                    import_interval: args.image_import_interval,
+                    namespace: namespace.map(str::to_owned),
+                    label_selector: None,
+                },
+            )),
             _ => unreachable!("only built controllers are selected"),
         });
     }

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod admission;
+pub mod image_lookup;
 pub mod register;
 pub mod server;
 pub mod tls;

@@ -75,10 +75,37 @@ fn rules() -> Vec<RuleWithOperations> {
     }]
 }
 
+/// ImageStream lookup (`lookupPolicy.local`) for Pods, Deployments and DeploymentConfigs; failing
+/// open, since an unresolved `stream:tag` is what the object would have without Slipway.
+fn image_lookup_hook(registration: &Registration) -> MutatingWebhook {
+    let rule = |group: &str, version: &str, resource: &str| RuleWithOperations {
+        api_groups: Some(vec![group.into()]),
+        api_versions: Some(vec![version.into()]),
+        operations: Some(vec!["CREATE".into(), "UPDATE".into()]),
+        resources: Some(vec![resource.into()]),
+        scope: Some("Namespaced".into()),
+    };
+    MutatingWebhook {
+        name: "image-lookup.slipway.dev".into(),
+        client_config: client_config(registration, "/admission/image-lookup"),
+        rules: Some(vec![
+            rule("", "v1", "pods"),
+            rule("apps", "v1", "deployments"),
+            rule(slipway_crds::GROUP, slipway_crds::VERSION, "deploymentconfigs"),
+        ]),
+        failure_policy: Some("Ignore".into()),
+        side_effects: "None".into(),
+        admission_review_versions: vec!["v1".into()],
+        object_selector: registration.object_selector.clone(),
+        timeout_seconds: Some(5),
+        ..Default::default()
+    }
+}
+
 /// Creates or updates both configurations (server-side apply).
 pub async fn register(client: &Client, registration: &Registration) -> Result<(), kube::Error> {
     let params = PatchParams::apply("slipway-webhook").force();
-    let mutating = MutatingWebhookConfiguration {
+    let mut mutating = MutatingWebhookConfiguration {
         metadata: ObjectMeta {
             name: Some(registration.name.clone()),
             ..Default::default()
@@ -96,6 +123,10 @@ pub async fn register(client: &Client, registration: &Registration) -> Result<()
             ..Default::default()
         }]),
     };
+    mutating
+        .webhooks
+        .get_or_insert_with(Vec::new)
+        .push(image_lookup_hook(registration));
     Api::<MutatingWebhookConfiguration>::all(client.clone())
         .patch(&registration.name, &params, &Patch::Apply(&mutating))
         .await?;

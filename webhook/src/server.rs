@@ -27,6 +27,7 @@ pub fn router(client: Client) -> Router {
     Router::new()
         .route("/admission/mutate", post(mutate))
         .route("/admission/validate", post(validate))
+        .route("/admission/image-lookup", post(image_lookup))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(Arc::new(AppState { client }))
@@ -67,6 +68,20 @@ async fn mutate(Json(review): Json<AdmissionReview<DynamicObject>>) -> Json<Admi
         Ok(request) => {
             let response = admission::mutate(&request);
             log(&request, &response, "mutate");
+            Json(response.into_review())
+        }
+        Err(message) => invalid(message),
+    }
+}
+
+async fn image_lookup(
+    State(state): State<Arc<AppState>>,
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    match request_of(review) {
+        Ok(request) => {
+            let response = crate::image_lookup::mutate(&state.client, &request).await;
+            log(&request, &response, "image-lookup");
             Json(response.into_review())
         }
         Err(message) => invalid(message),

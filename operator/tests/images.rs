@@ -1,0 +1,523 @@
+//! ImageStreams and workload image triggers against the dev cluster and its registry: images are
+//! pushed by the tests (tiny random OCI images), imports go to the real registry, and the real
+//! kube-controller-manager turns a changed Deployment into a new ReplicaSet. Each test runs its
+//! own image controller, limited to the test's namespace.
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::{Client, ResourceExt};
+use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::secrets::RegistryAuth;
+use serde_json::{Value, json};
+use slipway_crds::ImageStream;
+use slipway_crds::common::Time;
+use slipway_crds::image::TagEvent;
+use slipway_operator::image::{Settings, registry};
+use slipway_testkit::*;
+
+const REGISTRY: &str = "127.0.0.1:15000";
+
+/// Pushes a tiny image with random content to `REGISTRY/<repository>:<tag>`; returns its digest.
+async fn push_image(repository: &str, tag: &str) -> String {
+    registry::ensure_crypto_provider();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    });
+    let reference: oci_client::Reference = format!("{REGISTRY}/{repository}:{tag}").parse().unwrap();
+    let nonce = unique_name("layer");
+    let layer = ImageLayer::oci_v1(nonce.clone().into_bytes(), None);
+    let config = Config::oci_v1(
+        serde_json::to_vec(
+            &json!({"architecture": "amd64", "os": "linux", "config": {"Labels": {"nonce": nonce}}}),
+        )
+        .unwrap(),
+        None,
+    );
+    client
+        .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+        .await
+        .unwrap();
+    registry::resolve(&format!("{REGISTRY}/{repository}:{tag}"), true)
+        .await
+        .unwrap()
+        .digest
+}
+
+struct Run {
+    client: Client,
+    ns: TestNamespace,
+    controller: tokio::task::JoinHandle<()>,
+}
+
+impl Run {
+    async fn start(prefix: &str) -> Self {
+        ensure_crds();
+        let client = client().await;
+        let ns = TestNamespace::new(&client, prefix).await;
+        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        let settings = Settings {
+            registry: REGISTRY.into(),
+            import_interval: Duration::from_secs(1),
+            namespace: Some(ns.name.clone()),
+            label_selector: None,
+        };
+        let controller = tokio::spawn(slipway_operator::image::run(ctx, settings));
+        Self {
+            client,
+            ns,
+            controller,
+        }
+    }
+
+    async fn stop(self) {
+        self.controller.abort();
+        self.ns.delete().await;
+    }
+
+    fn streams(&self) -> Api<ImageStream> {
+        Api::namespaced(self.client.clone(), &self.ns.name)
+    }
+
+    fn deployments(&self) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), &self.ns.name)
+    }
+
+    async fn create_stream(&self, name: &str, tags: Value) {
+        let stream = json!({
+            "apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream",
+            "metadata": {"name": name}, "spec": {"tags": tags}
+        });
+        self.streams()
+            .create(&PostParams::default(), &serde_json::from_value(stream).unwrap())
+            .await
+            .unwrap();
+    }
+
+    /// Waits until `stream`'s `tag` has the image `digest` (by digest).
+    async fn tag_is(&self, stream: &str, tag: &str, digest: &str) -> ImageStream {
+        let api = self.streams();
+        eventually(
+            &format!("{stream}:{tag} to be {digest}"),
+            Duration::from_secs(60),
+            || async {
+                let s = api.get(stream).await.ok()?;
+                (s.status.as_ref()?.latest(tag)?.image == digest).then_some(s)
+            },
+        )
+        .await
+    }
+
+    async fn create_deployment(&self, name: &str, annotation: (&str, &str)) {
+        let deployment = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "annotations": {annotation.0: annotation.1}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": name}},
+                "template": {
+                    "metadata": {"labels": {"app": name}},
+                    "spec": {"containers": [
+                        {"name": "sidecar", "image": "sidecar:1"},
+                        {"name": "web", "image": "placeholder:0"},
+                    ]}
+                }
+            }
+        });
+        self.deployments()
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(deployment).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the Deployment's `web` container is `image` and a ReplicaSet of it runs that
+    /// image (the controller-manager made it); returns the ReplicaSet's name.
+    async fn rolled_to(&self, deployment: &str, image: &str) -> String {
+        let deployments = self.deployments();
+        eventually(
+            &format!("deployment {deployment} to have image {image}"),
+            Duration::from_secs(60),
+            || async {
+                let d = deployments.get(deployment).await.ok()?;
+                let containers = d.spec?.template.spec?.containers;
+                let web = containers.iter().find(|c| c.name == "web")?;
+                let sidecar = containers.iter().find(|c| c.name == "sidecar")?;
+                assert_eq!(
+                    sidecar.image.as_deref(),
+                    Some("sidecar:1"),
+                    "only web's image is set"
+                );
+                (web.image.as_deref() == Some(image)).then_some(())
+            },
+        )
+        .await;
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.ns.name);
+        eventually(
+            &format!("a ReplicaSet of {deployment} with image {image}"),
+            Duration::from_secs(60),
+            || async {
+                let list = sets
+                    .list(&ListParams::default().labels(&format!("app={deployment}")))
+                    .await
+                    .ok()?;
+                list.items.into_iter().find_map(|rs| {
+                    let spec = rs.spec.as_ref()?.template.as_ref()?.spec.as_ref()?;
+                    spec.containers
+                        .iter()
+                        .any(|c| c.image.as_deref() == Some(image))
+                        .then(|| rs.name_any())
+                })
+            },
+        )
+        .await
+    }
+
+    async fn replica_sets(&self, deployment: &str) -> usize {
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), &self.ns.name);
+        sets.list(&ListParams::default().labels(&format!("app={deployment}")))
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+
+    /// Waits for an Event with `reason` about `name`; returns its note.
+    async fn event(&self, name: &str, reason: &str) -> String {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &self.ns.name);
+        eventually(
+            &format!("an event {reason} about {name}"),
+            Duration::from_secs(60),
+            || async {
+                events
+                    .list(&ListParams::default())
+                    .await
+                    .ok()?
+                    .items
+                    .into_iter()
+                    .find_map(|e| {
+                        (e.reason.as_deref() == Some(reason)
+                            && e.regarding.as_ref()?.name.as_deref() == Some(name))
+                        .then(|| e.note.unwrap_or_default())
+                    })
+            },
+        )
+        .await
+    }
+}
+
+fn trigger(stream_tag: &str, container: &str) -> String {
+    json!([{
+        "from": {"kind": "ImageStreamTag", "name": stream_tag},
+        "fieldPath": format!("spec.template.spec.containers[?(@.name==\"{container}\")].image"),
+        "paused": false
+    }])
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
+    let run = Run::start("img-sched").await;
+    let ns = run.ns.name.clone();
+    let source = format!("{ns}/upstream");
+    let first = push_image(&source, "v1").await;
+    run.create_stream(
+        "app",
+        json!([{
+            "name": "latest",
+            "from": {"kind": "DockerImage", "name": format!("{REGISTRY}/{source}:v1")},
+            "importPolicy": {"scheduled": true, "insecure": true}
+        }]),
+    )
+    .await;
+    let stream = run.tag_is("app", "latest", &first).await;
+    let status = stream.status.unwrap();
+    assert_eq!(status.docker_image_repository, format!("{REGISTRY}/{ns}/app"));
+    let first_ref = format!("{REGISTRY}/{source}@{first}");
+    assert_eq!(status.latest("latest").unwrap().docker_image_reference, first_ref);
+
+    run.create_deployment(
+        "web",
+        ("image.openshift.io/triggers", &trigger("app:latest", "web")),
+    )
+    .await;
+    let first_set = run.rolled_to("web", &first_ref).await;
+    let sets_before = run.replica_sets("web").await;
+
+    // A new image under the same tag: the scheduled import sees the new digest.
+    let second = push_image(&source, "v1").await;
+    assert_ne!(first, second);
+    let stream = run.tag_is("app", "latest", &second).await;
+    let items = &stream.status.unwrap().tags[0].items;
+    assert_eq!(items.len(), 2, "one new item per new digest: {items:?}");
+    let second_set = run
+        .rolled_to("web", &format!("{REGISTRY}/{source}@{second}"))
+        .await;
+    assert_ne!(
+        first_set, second_set,
+        "the controller-manager made a new ReplicaSet"
+    );
+    assert_eq!(run.replica_sets("web").await, sets_before + 1);
+    let note = run.event("app", "TagUpdated").await;
+    assert!(note.contains("latest"), "{note}");
+
+    // Unchanged digests record nothing new (several intervals pass).
+    let before = run.streams().get("app").await.unwrap().resource_version();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = run.streams().get("app").await.unwrap().resource_version();
+    assert_eq!(
+        before, after,
+        "a scheduled import of the same digest writes nothing"
+    );
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn a_tag_recorded_by_a_build_rolls_deployments_and_followers() {
+    let run = Run::start("img-build").await;
+    // `built` has no spec tags: builds push to it. `prod:live` follows `built:latest`.
+    run.create_stream("built", json!([])).await;
+    run.create_stream(
+        "prod",
+        json!([{"name": "live", "from": {"kind": "ImageStreamTag", "name": "built:latest"}}]),
+    )
+    .await;
+    run.create_deployment(
+        "direct",
+        ("slipway.dev/triggers", &trigger("built:latest", "web")),
+    )
+    .await;
+    run.create_deployment(
+        "follower",
+        ("image.openshift.io/triggers", &trigger("prod:live", "web")),
+    )
+    .await;
+    let cron = json!({
+        "apiVersion": "batch/v1", "kind": "CronJob",
+        "metadata": {"name": "nightly", "annotations": {"image.openshift.io/triggers": json!([{
+            "from": {"kind": "ImageStreamTag", "name": "built:latest"},
+            "fieldPath": "spec.jobTemplate.spec.template.spec.containers[0].image"
+        }]).to_string()}},
+        "spec": {"schedule": "0 0 * * *", "jobTemplate": {"spec": {"template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "job", "image": "placeholder:0"}]
+        }}}}}
+    });
+    let cronjobs: Api<CronJob> = Api::namespaced(run.client.clone(), &run.ns.name);
+    cronjobs
+        .create(&PostParams::default(), &serde_json::from_value(cron).unwrap())
+        .await
+        .unwrap();
+    // A StatefulSet and a DaemonSet follow the same tag (by index and by name).
+    let pod_template = json!({"metadata": {"labels": {"app": "kept"}},
+        "spec": {"containers": [{"name": "web", "image": "placeholder:0"}]}});
+    let annotation = json!({"slipway.dev/triggers": trigger("built:latest", "web")});
+    let sets = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "kept", "annotations": annotation},
+        "spec": {"serviceName": "kept", "replicas": 0, "selector": {"matchLabels": {"app": "kept"}},
+                 "template": pod_template}
+    });
+    let statefulsets: Api<StatefulSet> = Api::namespaced(run.client.clone(), &run.ns.name);
+    statefulsets
+        .create(&PostParams::default(), &serde_json::from_value(sets).unwrap())
+        .await
+        .unwrap();
+    let daemons = json!({
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "kept", "annotations": {"image.openshift.io/triggers": json!([{
+            "from": {"kind": "ImageStreamTag", "name": "built:latest"},
+            "fieldPath": "spec.template.spec.containers[0].image"}]).to_string()}},
+        "spec": {"selector": {"matchLabels": {"app": "kept"}}, "template": pod_template}
+    });
+    let daemonsets: Api<DaemonSet> = Api::namespaced(run.client.clone(), &run.ns.name);
+    daemonsets
+        .create(&PostParams::default(), &serde_json::from_value(daemons).unwrap())
+        .await
+        .unwrap();
+
+    for n in 1..=2 {
+        // What the Build controller does after a push: record a tag event in status.
+        let digest = format!("sha256:{}", format!("{n:x}").repeat(64).get(..64).unwrap());
+        let reference = format!("{REGISTRY}/{}/built@{digest}", run.ns.name);
+        let mut status = run
+            .streams()
+            .get("built")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default();
+        assert!(status.record(
+            "latest",
+            TagEvent {
+                created: Time(Timestamp::now()),
+                docker_image_reference: reference.clone(),
+                image: digest.clone(),
+                generation: 1,
+            }
+        ));
+        run.streams()
+            .patch_status(
+                "built",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": status})),
+            )
+            .await
+            .unwrap();
+        run.rolled_to("direct", &reference).await;
+        run.tag_is("prod", "live", &digest).await;
+        run.rolled_to("follower", &reference).await;
+        eventually("the CronJob's image", Duration::from_secs(60), || async {
+            let c = cronjobs.get("nightly").await.ok()?;
+            let image = c.spec?.job_template.spec?.template.spec?.containers[0]
+                .image
+                .clone()?;
+            (image == reference).then_some(())
+        })
+        .await;
+        eventually(
+            "the StatefulSet's and DaemonSet's image",
+            Duration::from_secs(60),
+            || async {
+                let s = statefulsets.get("kept").await.ok()?;
+                let d = daemonsets.get("kept").await.ok()?;
+                let s_image = s.spec?.template.spec?.containers[0].image.clone()?;
+                let d_image = d.spec?.template.spec?.containers[0].image.clone()?;
+                (s_image == reference && d_image == reference).then_some(())
+            },
+        )
+        .await;
+    }
+    // The placeholder's ReplicaSet and one per recorded image.
+    assert_eq!(run.replica_sets("direct").await, 3);
+    assert_eq!(run.replica_sets("follower").await, 3);
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn failed_imports_say_what_the_registry_answered() {
+    let run = Run::start("img-fail").await;
+    let ns = run.ns.name.clone();
+    let closed = free_loopback_addr();
+    run.create_stream(
+        "broken",
+        json!([
+            {"name": "unknown", "from": {"kind": "DockerImage", "name": format!("{REGISTRY}/{ns}/nothing-here:v1")},
+             "importPolicy": {"insecure": true}},
+            {"name": "unreachable", "from": {"kind": "DockerImage", "name": format!("{closed}/x/y:v1")},
+             "importPolicy": {"insecure": true}},
+        ]),
+    )
+    .await;
+    let api = run.streams();
+    let conditions = eventually(
+        "both tags to report their failures",
+        Duration::from_secs(60),
+        || async {
+            let status = api.get("broken").await.ok()?.status?;
+            let condition = |tag: &str| {
+                status
+                    .tags
+                    .iter()
+                    .find(|t| t.tag == tag)?
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == "ImportSuccess")
+                    .cloned()
+            };
+            Some((condition("unknown")?, condition("unreachable")?))
+        },
+    )
+    .await;
+    let (unknown, unreachable) = conditions;
+    assert_eq!(unknown.status, "False");
+    assert_eq!(unknown.reason.as_deref(), Some("NotFound"), "{unknown:?}");
+    let message = unknown.message.unwrap();
+    assert!(message.contains("nothing-here"), "{message}");
+    assert_eq!(unreachable.status, "False");
+    assert_eq!(
+        unreachable.reason.as_deref(),
+        Some("Unreachable"),
+        "{unreachable:?}"
+    );
+    let message = unreachable.message.unwrap();
+    assert!(message.to_lowercase().contains("connect"), "{message}");
+    let note = run.event("broken", "ImportFailed").await;
+    assert!(note.contains("unknown") || note.contains("unreachable"), "{note}");
+
+    // Pushing the missing image heals the tag: the retry imports it and the condition turns True.
+    let digest = push_image(&format!("{ns}/nothing-here"), "v1").await;
+    let healed = run.tag_is("broken", "unknown", &digest).await;
+    let tag = healed
+        .status
+        .unwrap()
+        .tags
+        .into_iter()
+        .find(|t| t.tag == "unknown")
+        .unwrap();
+    assert_eq!(tag.conditions.len(), 1, "{:?}", tag.conditions);
+    assert_eq!(tag.conditions[0].status, "True", "{:?}", tag.conditions);
+    run.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_trigger_annotations_give_an_event_and_stop_nothing() {
+    let run = Run::start("img-bad").await;
+    run.create_stream("built", json!([])).await;
+    run.create_deployment("garbage", ("image.openshift.io/triggers", "not json at all"))
+        .await;
+    run.create_deployment(
+        "elsewhere",
+        (
+            "slipway.dev/triggers",
+            &json!([{"from": {"kind": "ImageStreamTag", "name": "built:latest"},
+                     "fieldPath": "spec.template.spec.containers[?(@.name==\"nope\")].image"}])
+            .to_string(),
+        ),
+    )
+    .await;
+    run.create_deployment("good", ("slipway.dev/triggers", &trigger("built:latest", "web")))
+        .await;
+    let note = run.event("garbage", "InvalidImageTrigger").await;
+    assert!(
+        note.contains("image.openshift.io/triggers") && note.contains("JSON"),
+        "{note}"
+    );
+
+    let reference = format!("{REGISTRY}/{}/built@sha256:{}", run.ns.name, "c".repeat(64));
+    let mut status = slipway_crds::ImageStreamStatus::default();
+    status.record(
+        "latest",
+        TagEvent {
+            created: Time(Timestamp::now()),
+            docker_image_reference: reference.clone(),
+            image: format!("sha256:{}", "c".repeat(64)),
+            generation: 1,
+        },
+    );
+    run.streams()
+        .patch_status(
+            "built",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": status})),
+        )
+        .await
+        .unwrap();
+    run.rolled_to("good", &reference).await;
+    let note = run.event("elsewhere", "InvalidImageTrigger").await;
+    assert!(note.contains("\"nope\""), "{note}");
+    // The broken ones are left as they were.
+    for name in ["garbage", "elsewhere"] {
+        let d = run.deployments().get(name).await.unwrap();
+        let image = d.spec.unwrap().template.spec.unwrap().containers[1].image.clone();
+        assert_eq!(image.as_deref(), Some("placeholder:0"));
+    }
+    run.stop().await;
+}
