@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use clap::{Args, ValueEnum};
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
@@ -85,34 +85,16 @@ pub struct LogsArgs {
     follow: bool,
 }
 
-#[derive(Args, Debug)]
-pub struct SetArgs {
-    #[command(subcommand)]
-    what: SetCommand,
-}
-
-#[derive(Subcommand, Debug)]
-enum SetCommand {
-    /// Add a webhook trigger to a BuildConfig, with a new random secret.
-    Triggers(TriggersArgs),
-}
-
-#[derive(Args, Debug)]
-#[command(group(ArgGroup::new("provider").required(true).args(["from_github", "from_gitlab", "from_bitbucket", "from_gitea", "from_webhook"])))]
+/// What `slip set triggers bc/NAME` was given (parsed by the `set` command in images.rs).
+#[derive(Debug)]
 pub struct TriggersArgs {
     /// bc/NAME.
-    target: String,
-    #[arg(long)]
-    from_github: bool,
-    #[arg(long)]
-    from_gitlab: bool,
-    #[arg(long)]
-    from_bitbucket: bool,
-    #[arg(long)]
-    from_gitea: bool,
-    /// A generic webhook.
-    #[arg(long)]
-    from_webhook: bool,
+    pub target: String,
+    pub from_github: bool,
+    pub from_gitlab: bool,
+    pub from_bitbucket: bool,
+    pub from_gitea: bool,
+    // None of these: a generic webhook.
 }
 
 fn api_error(e: kube::Error) -> anyhow::Error {
@@ -524,12 +506,6 @@ pub fn logs(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     })?
 }
 
-pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    match args.what {
-        SetCommand::Triggers(t) => set_triggers(t, namespace),
-    }
-}
-
 /// The trigger type, its field and the URL segment of a provider flag.
 fn provider(args: &TriggersArgs) -> (&'static str, &'static str, &'static str) {
     if args.from_github {
@@ -550,7 +526,7 @@ fn random_secret() -> String {
     (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
-fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+pub fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let Some(name) = args
         .target
         .strip_prefix("bc/")

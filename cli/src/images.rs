@@ -87,6 +87,18 @@ pub struct TriggersArgs {
     /// Roll out when the tag moves (the default).
     #[arg(long)]
     auto: bool,
+    /// For bc/NAME: a GitHub webhook trigger with a new random secret (and so on for the others).
+    #[arg(long, group = "webhook_provider")]
+    from_github: bool,
+    #[arg(long, group = "webhook_provider")]
+    from_gitlab: bool,
+    #[arg(long, group = "webhook_provider")]
+    from_bitbucket: bool,
+    #[arg(long, group = "webhook_provider")]
+    from_gitea: bool,
+    /// For bc/NAME: a generic webhook trigger.
+    #[arg(long, group = "webhook_provider")]
+    from_webhook: bool,
 }
 
 /// A workload kind `set triggers` accepts, and where its pod spec is.
@@ -392,8 +404,29 @@ pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
 
 fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let (kind, name) = parse_object(&args.object).map_err(anyhow::Error::msg)?;
+    let webhook =
+        args.from_github || args.from_gitlab || args.from_bitbucket || args.from_gitea || args.from_webhook;
     if kind == Kind::BuildConfig {
-        bail!("slip set triggers bc/... is not implemented in this build yet");
+        if !webhook || args.from_image.is_some() {
+            bail!(
+                "set triggers bc/NAME takes one of --from-github, --from-gitlab, --from-bitbucket, --from-gitea, --from-webhook"
+            );
+        }
+        return crate::builds::set_triggers(
+            crate::builds::TriggersArgs {
+                target: args.object,
+                from_github: args.from_github,
+                from_gitlab: args.from_gitlab,
+                from_bitbucket: args.from_bitbucket,
+                from_gitea: args.from_gitea,
+            },
+            namespace,
+        );
+    }
+    if webhook {
+        bail!(
+            "--from-github, --from-gitlab, --from-bitbucket, --from-gitea and --from-webhook are for bc/NAME"
+        );
     }
     let from = args
         .from_image

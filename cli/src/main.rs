@@ -48,15 +48,14 @@ enum Command {
     CancelBuild(builds::CancelBuildArgs),
     /// Show the logs of a build (its pod's containers in order).
     Logs(builds::LogsArgs),
-    /// Change a setting of an object (`set triggers bc/NAME --from-github`).
-    Set(builds::SetArgs),
     /// Manage rollouts of a DeploymentConfig.
     Rollout,
     /// Point image stream tags at an image or at another tag.
     Tag(images::TagArgs),
     /// Import an image from a registry into an image stream tag, and wait for the result.
     ImportImage(images::ImportImageArgs),
-    /// Set a property of an object (`set triggers`).
+    /// Set a property of an object: `set triggers bc/NAME --from-github`,
+    /// `set triggers dc/NAME --from-image STREAM:TAG -c CONTAINER`.
     Set(images::SetArgs),
 }
 
@@ -74,7 +73,6 @@ fn main() -> std::process::ExitCode {
         Command::StartBuild(a) => builds::start_build(a, args.namespace.as_deref()),
         Command::CancelBuild(a) => builds::cancel_build(a, args.namespace.as_deref()),
         Command::Logs(a) => builds::logs(a, args.namespace.as_deref()),
-        Command::Set(a) => builds::set(a, args.namespace.as_deref()),
         Command::Rollout => not_yet("rollout"),
         Command::Tag(a) => images::tag(a, args.namespace.as_deref()),
         Command::ImportImage(a) => images::import_image(a, args.namespace.as_deref()),

@@ -377,8 +377,8 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
         (vec!["logs", "app-1"], "takes build/NAME or bc/NAME"),
         (vec!["logs", "pod/app-1"], "use build/NAME or bc/NAME"),
         (vec!["logs", "build/nope-1"], "build nope-1 not found"),
-        (vec!["set", "triggers", "bc/nope"], "required"),
-        (vec!["set", "triggers", "app", "--from-gitlab"], "takes bc/NAME"),
+        (vec!["set", "triggers", "bc/nope"], "takes one of --from-github"),
+        (vec!["set", "triggers", "app", "--from-gitlab"], "not KIND/NAME"),
         (
             vec!["set", "triggers", "bc/nope", "--from-gitea"],
             "buildconfig nope not found",

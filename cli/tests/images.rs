@@ -123,8 +123,13 @@ async fn bad_input_is_refused_with_a_precise_message() {
     .await;
     fails_with(&["-n", n, "set", "triggers", "web"], "not KIND/NAME").await;
     fails_with(
+        &["-n", n, "set", "triggers", "dc/web", "--from-github"],
+        "are for bc/NAME",
+    )
+    .await;
+    fails_with(
         &["-n", n, "set", "triggers", "bc/web", "--from-image", "app:v1"],
-        "not implemented in this build yet",
+        "set triggers bc/NAME takes one of --from-github",
     )
     .await;
     fails_with(
