@@ -1,8 +1,9 @@
-//! slipway-webhook: Kubernetes admission for Slipway's objects (and, with the builds issue, the
-//! git-provider webhooks). Decisions are pure functions in `admission`; `server` is the HTTPS
+//! slipway-webhook: Kubernetes admission for Slipway's objects and the git-provider webhooks that
+//! start builds. Decisions are pure functions in `admission` and `git`; `server` is the HTTPS
 //! layer, `tls` makes its certificates and `register` tells the API server about it.
 
 pub mod admission;
+pub mod git;
 pub mod register;
 pub mod server;
 pub mod tls;
