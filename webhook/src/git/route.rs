@@ -49,8 +49,11 @@ pub struct GitHooks {
     client: Client,
     /// Deliveries being handled, by delivery key: the second copy of a delivery waits for the first
     /// and answers with its Build.
-    in_flight: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<String>>>>>>,
+    in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
 }
+
+/// One delivery being handled: the Build it made, once it has made one.
+type InFlight = Arc<tokio::sync::Mutex<Option<String>>>;
 
 /// The JSON body of every answer.
 #[derive(Serialize, Debug)]
