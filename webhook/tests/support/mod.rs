@@ -82,6 +82,25 @@ impl Hook {
         self.exchange(&bytes).await
     }
 
+    /// POSTs on an open connection, keeping it open (as a provider with keep-alive would).
+    pub async fn post_on(
+        tls: &mut tokio_rustls::client::TlsStream<TcpStream>,
+        path: &str,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> (u16, Value) {
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        let mut bytes = request.into_bytes();
+        bytes.extend_from_slice(body);
+        tls.write_all(&bytes).await.unwrap();
+        tls.flush().await.unwrap();
+        read_response(tls).await
+    }
+
     /// Sends raw request bytes and reads one response.
     pub async fn exchange(&self, request: &[u8]) -> (u16, Value) {
         let mut tls = self.connect().await;
