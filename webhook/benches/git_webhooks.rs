@@ -110,6 +110,23 @@ fn main() {
         let hook = Hook::start(client.clone()).await;
         let path = format!("/webhooks/{}/app/github", ns.name);
 
+        // For scale: one API server round trip (a GET of the BuildConfig) on this machine now. A
+        // delivery that builds makes five: BuildConfig, Secret (beside the redelivery lookup),
+        // then instantiate's read, lastVersion raise and Build creation.
+        let configs: kube::Api<BuildConfig> = kube::Api::namespaced(client.clone(), &ns.name);
+        let mut round_trips = Vec::new();
+        for _ in 0..300 {
+            let started = Instant::now();
+            configs.get("app").await.unwrap();
+            round_trips.push(started.elapsed());
+        }
+        round_trips.sort();
+        println!(
+            "for scale, one API server round trip (GET buildconfig): p50 {:.2?}, p99 {:.2?}",
+            percentile(&round_trips, 0.5),
+            percentile(&round_trips, 0.99)
+        );
+
         // Delivery → Build created, one at a time.
         let deliveries: Vec<Signed> = (0..320)
             .map(|i| {
