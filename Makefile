@@ -86,5 +86,6 @@ test: prereqs lint unit integration
 images:
 	@echo "make images: the container images arrive with the install issue (Containerfiles, buildah); not built yet" >&2; exit 2
 
-bench: prereqs
-	cargo bench -q -p slipway-crds -p slip
+# The webhook benchmark runs against the dev cluster.
+bench: cluster-up
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook

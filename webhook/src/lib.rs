@@ -1,9 +1,10 @@
-//! slipway-webhook: Kubernetes admission for Slipway's objects (and, with the builds issue, the
-//! git-provider webhooks). Decisions are pure functions in `admission`; `server` is the HTTPS
+//! slipway-webhook: Kubernetes admission for Slipway's objects and the git-provider webhooks that
+//! start builds. Decisions are pure functions in `admission` and `git`; `server` is the HTTPS
 //! layer, `tls` makes its certificates and `register` tells the API server about it.
 
 pub mod access;
 pub mod admission;
+pub mod git;
 pub mod image_lookup;
 pub mod register;
 pub mod server;

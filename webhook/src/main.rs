@@ -1,5 +1,6 @@
 //! slipway-webhook: makes its certificates, registers its admission hooks with the API server,
-//! and serves them over HTTPS until SIGTERM.
+//! and serves them — and the git-provider webhooks, `/webhooks/{namespace}/{buildconfig}/{provider}`
+//! — over HTTPS until SIGTERM.
 
 use std::net::SocketAddr;
 
@@ -7,8 +8,9 @@ use anyhow::Context;
 use clap::Parser;
 use slipway_webhook::register::Endpoint;
 
-/// HTTPS server for Kubernetes admission of Slipway's objects: stamps the requester of
-/// ProjectRequests, Projects and TemplateInstances from the authenticated user.
+/// HTTPS server for Kubernetes admission of Slipway's objects (stamps the requester of
+/// ProjectRequests, Projects and TemplateInstances from the authenticated user) and for git
+/// providers' webhooks, which start builds (POST /webhooks/NAMESPACE/BUILDCONFIG/PROVIDER).
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
@@ -115,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
         None,
     )
     .await?;
-    tracing::info!(listen = %args.listen, "serving admission");
+    tracing::info!(listen = %args.listen, "serving admission and git webhooks");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = running.server => result??,

@@ -1,4 +1,5 @@
-//! The HTTPS server: admission endpoints for the API server, and health.
+//! The HTTPS server: admission endpoints for the API server, git-provider webhooks
+//! (`crate::git`), and health.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -16,6 +17,9 @@ use crate::admission::{self, Lookups};
 
 /// The API server sends objects of up to about 3 MiB; reviews carry an object and its old self.
 const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
+/// How long a client may take to send a request's headers (slow clients are cut off; the TLS
+/// handshake has axum-server's own 10 s bound, and bodies `git::route::BODY_READ_TIMEOUT`).
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
@@ -30,7 +34,11 @@ pub fn router(client: Client) -> Router {
         .route("/admission/image-lookup", post(image_lookup))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
-        .with_state(Arc::new(AppState { client }))
+        .with_state(Arc::new(AppState {
+            client: client.clone(),
+        }))
+        // Merged after the layer: the git routes read their bodies with their own 3 MiB limit.
+        .merge(crate::git::route::router(client))
 }
 
 /// Serves the router over TLS with the given certificate until the handle shuts it down.
@@ -45,7 +53,13 @@ pub async fn serve(
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config =
         axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await?;
-    axum_server::bind_rustls(addr, config)
+    let mut server = axum_server::bind_rustls(addr, config);
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    server
+        .first_request_timeout(HEADER_READ_TIMEOUT)
         .handle(handle)
         .serve(router(client).into_make_service())
         .await
