@@ -19,7 +19,7 @@ endif
 TOOLS_PATH = $(shell . $(DEV)/lib.sh && for s in control-plane helm; do printf '%s:' "$$(tool_dir $$s)"; done)
 KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 
-.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench clean-test-namespaces
+.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
@@ -76,3 +76,8 @@ images:
 
 bench: prereqs
 	cargo bench -q -p slipway-crds -p slip
+	cargo bench -q -p slipway-builder
+
+# slipway-builder as one static executable (runs in containers of any image; used by its tests).
+builder-static:
+	@builder/static.sh release
