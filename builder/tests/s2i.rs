@@ -403,7 +403,7 @@ fn registry_credentials_are_used_refused_and_never_leak() {
     let reg = slipway_builder::registry::Registry::new(
         slipway_builder::registry::Credentials::parse(&docker_config(&auth.addr, "builder", &auth.password))
             .unwrap(),
-        &[auth.addr.clone()],
+        std::slice::from_ref(&auth.addr),
     )
     .unwrap();
     let app = sample_app();
