@@ -76,7 +76,7 @@ images:
 
 bench: prereqs
 	cargo bench -q -p slipway-crds -p slip
-	cargo bench -q -p slipway-builder
+	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
 
 # slipway-builder as one static executable (runs in containers of any image; used by its tests).
 builder-static:
