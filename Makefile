@@ -23,7 +23,7 @@ endif
 TOOLS_PATH = $(shell . $(DEV)/lib.sh && for s in control-plane helm; do printf '%s:' "$$(tool_dir $$s)"; done)
 KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 
-.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench clean-test-namespaces
+.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
@@ -86,6 +86,11 @@ test: prereqs lint unit integration
 images:
 	@echo "make images: the container images arrive with the install issue (Containerfiles, buildah); not built yet" >&2; exit 2
 
-# The webhook benchmark runs against the dev cluster.
+# Benchmarks; the webhook's and the builder's run against the dev cluster and registry.
 bench: cluster-up
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook
+	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
+
+# slipway-builder as one static executable (runs in containers of any image; used by its tests).
+builder-static:
+	@builder/static.sh release

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use slipway_builder::{fetch, place_tools};
+use slipway_builder::{docker, fetch, place_tools, s2i};
 
 /// Runs inside Slipway's build pods: fetch source, build, push, report.
 #[derive(Parser)]
@@ -24,13 +24,58 @@ enum Command {
     /// Clone the build's source at its ref into the workspace.
     Fetch(fetch::FetchArgs),
     /// Source-to-image build, unprivileged and without a daemon.
-    S2i,
+    S2i(s2i::S2iArgs),
     /// Dockerfile build through buildah.
-    Docker,
+    Docker(docker::DockerArgs),
+}
+
+/// Runs this program again with `SSL_CERT_FILE` naming Mozilla's roots, written to /dev/shm
+/// (never part of a snapshot) or the temporary directory: the registry client cannot start
+/// without CA certificates, and images like busybox have none.
+fn rerun_with_ca_bundle() -> ExitCode {
+    let pem = slipway_builder::registry::mozilla_roots_pem();
+    let dir = ["/dev/shm"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|d| d.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let file = match tempfile::Builder::new()
+        .prefix("slipway-ca-")
+        .suffix(".pem")
+        .tempfile_in(&dir)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, pem.as_bytes()).map(|()| f))
+    {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!(
+                "slipway-builder: cannot write a CA bundle to {}: {e}",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| std::path::PathBuf::from("/proc/self/exe"));
+    match std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("SSL_CERT_FILE", file.path())
+        .status()
+    {
+        Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("slipway-builder: cannot run itself again: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    match Args::parse().command {
+    let args = Args::parse();
+    if matches!(args.command, Command::S2i(_) | Command::Docker(_))
+        && !slipway_builder::registry::has_ca_bundle()
+    {
+        return rerun_with_ca_bundle();
+    }
+    match args.command {
         Command::PlaceTools { dir } => match place_tools::place_tools(&dir) {
             Ok(path) => {
                 println!("[place-tools] placed {}", path.display());
@@ -42,9 +87,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Fetch(args) => ExitCode::from(fetch::run(&args)),
-        Command::S2i | Command::Docker => {
-            eprintln!("slipway-builder: this subcommand is not implemented in this build yet");
-            ExitCode::from(3)
-        }
+        Command::S2i(args) => ExitCode::from(s2i::run(&args)),
+        Command::Docker(args) => ExitCode::from(docker::run(&args)),
     }
 }

@@ -26,6 +26,18 @@ pub enum FailureReason {
     FetchSourceFailed,
     /// The context directory does not exist in the source, is not a directory, or leaves it.
     InvalidContextDirectory,
+    /// The builder (or base) image's manifest or config could not be read from its registry.
+    PullBuilderImageFailed,
+    /// The S2I scripts are missing or the build's input is unusable.
+    GenericS2IBuildFailed,
+    /// The `assemble` script failed.
+    AssembleFailed,
+    /// The post-commit hook failed.
+    PostCommitHookFailed,
+    /// `buildah build` failed.
+    DockerBuildFailed,
+    /// Pushing the blobs or the manifest failed.
+    PushImageToRegistryFailed,
 }
 
 impl FailureReason {
@@ -33,6 +45,12 @@ impl FailureReason {
         match self {
             Self::FetchSourceFailed => "FetchSourceFailed",
             Self::InvalidContextDirectory => "InvalidContextDirectory",
+            Self::PullBuilderImageFailed => "PullBuilderImageFailed",
+            Self::GenericS2IBuildFailed => "GenericS2IBuildFailed",
+            Self::AssembleFailed => "AssembleFailed",
+            Self::PostCommitHookFailed => "PostCommitHookFailed",
+            Self::DockerBuildFailed => "DockerBuildFailed",
+            Self::PushImageToRegistryFailed => "PushImageToRegistryFailed",
         }
     }
 }
@@ -70,6 +88,15 @@ pub struct StageResult {
     /// On success the commit message; on failure what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The pushed image: `registry/repository:tag`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The pushed manifest's digest (`sha256:...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Things that went wrong without failing the build (e.g. unusable previous artifacts).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Milliseconds each step took.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub durations: BTreeMap<String, u64>,
@@ -104,9 +131,10 @@ impl StageResult {
     /// shortened and the oldest dropped, then the message is shortened, then the other strings.
     pub fn to_bounded_json(&self) -> String {
         let mut r = self.clone();
-        for line in &mut r.log_tail {
+        for line in r.log_tail.iter_mut().chain(r.warnings.iter_mut()) {
             truncate_in_place(line, MAX_LOG_LINE_BYTES);
         }
+        r.warnings.truncate(4);
         if let Some(m) = &mut r.message {
             truncate_in_place(m, MAX_COMMIT_MESSAGE_BYTES);
         }
@@ -150,6 +178,7 @@ impl StageResult {
             truncate_in_place(c, 128);
         }
         truncate_in_place(&mut r.stage, 64);
+        r.warnings.clear();
         if let Some(json) = fits(&r) {
             return json;
         }

@@ -1,0 +1,384 @@
+//! The registry side: credentials from a mounted docker config JSON, reading a builder image's
+//! manifest and config, pushing blobs (mounting them from another repository of the same
+//! registry when possible) and the manifest.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine;
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde_json::Value;
+
+use crate::layer::sha256_digest;
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// The largest manifest or config accepted from a registry.
+const MAX_DOCUMENT_BYTES: usize = 4 << 20;
+
+/// Credentials per registry host, from a docker config JSON (`auths`).
+#[derive(Default, Clone)]
+pub struct Credentials {
+    by_registry: BTreeMap<String, (String, String)>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("registries", &self.by_registry.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads `config.json` / `.dockerconfigjson` (or a directory holding one of them).
+    pub fn load(path: &Path) -> Result<Self, String> {
+        let file = if path.is_dir() {
+            [".dockerconfigjson", "config.json", ".dockercfg"]
+                .iter()
+                .map(|n| path.join(n))
+                .find(|p| p.is_file())
+                .ok_or_else(|| format!("no docker config JSON in {}", path.display()))?
+        } else {
+            path.to_path_buf()
+        };
+        let meta = std::fs::metadata(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        if meta.len() > 1 << 20 {
+            return Err(format!("{}: larger than 1 MiB", file.display()));
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        Self::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// Parses a docker config JSON: `{"auths": {"host": {"auth": base64(user:pass)}}}` or with
+    /// `username`/`password`; the old `.dockercfg` shape (hosts at the top level) too.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let v: Value = serde_json::from_str(text).map_err(|e| format!("not a docker config JSON: {e}"))?;
+        let auths = match v.get("auths") {
+            Some(a) => a,
+            None => &v,
+        };
+        let map = auths
+            .as_object()
+            .ok_or_else(|| "`auths` is not an object".to_owned())?;
+        let mut by_registry = BTreeMap::new();
+        for (host, entry) in map {
+            let user = entry.get("username").and_then(Value::as_str);
+            let pass = entry.get("password").and_then(Value::as_str);
+            let pair = if let (Some(u), Some(p)) = (user, pass) {
+                (u.to_owned(), p.to_owned())
+            } else if let Some(auth) = entry.get("auth").and_then(Value::as_str) {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(auth.trim())
+                    .map_err(|_| format!("the auth of {host} is not base64"))?;
+                let raw = String::from_utf8(raw).map_err(|_| format!("the auth of {host} is not UTF-8"))?;
+                let (u, p) = raw
+                    .split_once(':')
+                    .ok_or_else(|| format!("the auth of {host} is not user:password"))?;
+                (u.to_owned(), p.to_owned())
+            } else {
+                continue;
+            };
+            by_registry.insert(normalize_host(host), pair);
+        }
+        Ok(Self { by_registry })
+    }
+
+    /// The credentials for a registry host, if any.
+    pub fn for_registry(&self, registry: &str) -> RegistryAuth {
+        match self.by_registry.get(&normalize_host(registry)) {
+            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
+            None => RegistryAuth::Anonymous,
+        }
+    }
+
+    /// Every secret, to be masked in logs.
+    pub fn secrets(&self) -> Vec<String> {
+        self.by_registry.values().map(|(_, p)| p.clone()).collect()
+    }
+}
+
+/// `https://host:5000/v1/` → `host:5000`.
+fn normalize_host(h: &str) -> String {
+    let h = h
+        .trim()
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    h.split('/').next().unwrap_or(h).to_owned()
+}
+
+/// A client for the registries of one build.
+pub struct Registry {
+    client: Client,
+    credentials: Credentials,
+}
+
+/// An image's manifest (as JSON) and config (as JSON), with the digests they were found under.
+#[derive(Debug, Clone)]
+pub struct PulledImage {
+    pub manifest: Value,
+    pub manifest_digest: String,
+    pub config: Value,
+}
+
+impl PulledImage {
+    pub fn layers(&self) -> Vec<Value> {
+        self.manifest
+            .get("layers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn media_type(&self) -> &str {
+        self.manifest
+            .get("mediaType")
+            .and_then(Value::as_str)
+            .unwrap_or(OCI_MANIFEST)
+    }
+}
+
+fn err(e: impl std::fmt::Display) -> String {
+    e.to_string()
+}
+
+impl Registry {
+    /// `insecure`: registries (`host:port`) reached over plain http. TLS trusts Mozilla's roots
+    /// (builder images often have no CA bundle) plus the PEM files of `SSL_CERT_FILE`.
+    pub fn new(credentials: Credentials, insecure: &[String]) -> Result<Self, String> {
+        // The workspace uses ring; install it once as rustls' provider (a second call is a no-op).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let protocol = if insecure.is_empty() {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::HttpsExcept(insecure.to_vec())
+        };
+        let mut roots: Vec<Certificate> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| Certificate {
+                encoding: CertificateEncoding::Der,
+                data: c.as_ref().to_vec(),
+            })
+            .collect();
+        if let Ok(file) = std::env::var("SSL_CERT_FILE") {
+            let data = std::fs::read(&file).map_err(|e| format!("SSL_CERT_FILE {file}: {e}"))?;
+            roots.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data,
+            });
+        }
+        let config = ClientConfig {
+            protocol,
+            tls_certs_only: roots,
+            connect_timeout: Some(std::time::Duration::from_secs(15)),
+            read_timeout: Some(std::time::Duration::from_secs(120)),
+            ..ClientConfig::default()
+        };
+        Ok(Self {
+            client: Client::try_from(config).map_err(|e| format!("the registry client: {e}"))?,
+            credentials,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn auth_for(&self, r: &Reference) -> RegistryAuth {
+        self.credentials.for_registry(r.resolve_registry())
+    }
+
+    /// Authenticates for `op` on `r` (a registry without auth answers at once).
+    pub async fn login(&self, r: &Reference, op: RegistryOperation) -> Result<(), String> {
+        self.client
+            .auth(r, &self.auth_for(r), op)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    /// Reads an image's manifest (resolving an index to linux/amd64) and config.
+    pub async fn pull_image(&self, r: &Reference) -> Result<PulledImage, String> {
+        self.login(r, RegistryOperation::Pull).await?;
+        let accepted = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
+        let (bytes, mut digest) = self
+            .client
+            .pull_manifest_raw(r, &self.auth_for(r), &accepted)
+            .await
+            .map_err(err)?;
+        if bytes.len() > MAX_DOCUMENT_BYTES {
+            return Err("the manifest is larger than 4 MiB".into());
+        }
+        let mut manifest: Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
+        let mt = manifest.get("mediaType").and_then(Value::as_str).unwrap_or("");
+        if mt == OCI_INDEX || mt == DOCKER_LIST || manifest.get("manifests").is_some() {
+            let chosen = manifest
+                .get("manifests")
+                .and_then(Value::as_array)
+                .and_then(|ms| {
+                    ms.iter().find(|m| {
+                        m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
+                            && m.pointer("/platform/architecture").and_then(Value::as_str) == Some("amd64")
+                    })
+                })
+                .and_then(|m| m.get("digest").and_then(Value::as_str))
+                .ok_or("the image index has no linux/amd64 image")?
+                .to_owned();
+            let by_digest = r.clone_with_digest(chosen);
+            let (bytes, d) = self
+                .client
+                .pull_manifest_raw(&by_digest, &self.auth_for(r), &[OCI_MANIFEST, DOCKER_MANIFEST])
+                .await
+                .map_err(err)?;
+            manifest = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
+            digest = d;
+        }
+        let config_digest = manifest
+            .pointer("/config/digest")
+            .and_then(Value::as_str)
+            .ok_or("the manifest has no config")?
+            .to_owned();
+        let config_bytes = self.pull_blob(r, &config_digest).await?;
+        if sha256_digest(&config_bytes) != config_digest {
+            return Err(format!("the config does not match its digest {config_digest}"));
+        }
+        let config: Value = serde_json::from_slice(&config_bytes).map_err(|e| format!("config: {e}"))?;
+        Ok(PulledImage {
+            manifest,
+            manifest_digest: digest,
+            config,
+        })
+    }
+
+    /// A whole blob.
+    pub async fn pull_blob(&self, r: &Reference, digest: &str) -> Result<Vec<u8>, String> {
+        let mut out: Vec<u8> = Vec::new();
+        self.client.pull_blob(r, digest, &mut out).await.map_err(err)?;
+        Ok(out)
+    }
+
+    /// Makes the blob `digest` of `from` available in `to`: nothing if it is there, a
+    /// cross-repository mount on the same registry, else a copy. Returns how it got there.
+    pub async fn reuse_blob(
+        &self,
+        from: &Reference,
+        to: &Reference,
+        digest: &str,
+    ) -> Result<&'static str, String> {
+        if self.client.blob_exists(to, digest).await.unwrap_or(false) {
+            return Ok("present");
+        }
+        if from.resolve_registry() == to.resolve_registry()
+            && self.client.mount_blob(to, from, digest).await.is_ok()
+            && self.client.blob_exists(to, digest).await.unwrap_or(false)
+        {
+            return Ok("mounted");
+        }
+        let data = self.pull_blob(from, digest).await?;
+        self.client.push_blob(to, data, digest).await.map_err(err)?;
+        Ok("copied")
+    }
+
+    /// Pushes a blob unless the repository has it already.
+    pub async fn push_blob(&self, to: &Reference, data: Vec<u8>, digest: &str) -> Result<(), String> {
+        if self.client.blob_exists(to, digest).await.unwrap_or(false) {
+            return Ok(());
+        }
+        self.client.push_blob(to, data, digest).await.map_err(err)?;
+        Ok(())
+    }
+
+    /// Pushes a manifest (bytes as given) under `to`'s tag; returns its digest.
+    pub async fn push_manifest(
+        &self,
+        to: &Reference,
+        manifest: &[u8],
+        media_type: &str,
+    ) -> Result<String, String> {
+        let ct = media_type.parse().map_err(err)?;
+        self.client
+            .push_manifest_raw(to, manifest.to_vec(), ct)
+            .await
+            .map_err(err)?;
+        Ok(sha256_digest(manifest))
+    }
+
+    /// The digest the registry reports for `r`'s tag.
+    pub async fn manifest_digest(&self, r: &Reference) -> Result<String, String> {
+        self.client
+            .fetch_manifest_digest(r, &self.auth_for(r))
+            .await
+            .map_err(err)
+    }
+}
+
+/// Where distributions keep their CA bundle.
+const CA_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// Whether the HTTP stack will find CA certificates (it refuses to start without any, and many
+/// builder images, busybox for one, have none).
+pub fn has_ca_bundle() -> bool {
+    std::env::var_os("SSL_CERT_FILE").is_some()
+        || std::env::var_os("SSL_CERT_DIR").is_some()
+        || CA_BUNDLES.iter().any(|p| Path::new(p).is_file())
+}
+
+/// Mozilla's roots as one PEM bundle.
+pub fn mozilla_roots_pem() -> String {
+    let mut out = String::new();
+    for c in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(c.as_ref());
+        out.push_str("-----BEGIN CERTIFICATE-----\n");
+        for chunk in b64.as_bytes().chunks(64) {
+            out.push_str(&String::from_utf8_lossy(chunk));
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+    }
+    out
+}
+
+/// Parses an image reference the way the build's spec gives it.
+pub fn parse_reference(s: &str) -> Result<Reference, String> {
+    s.parse::<Reference>()
+        .map_err(|e| format!("invalid image reference {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_config_shapes() {
+        let auth = base64::engine::general_purpose::STANDARD.encode("bob:s3cret:with:colons");
+        let c = Credentials::parse(&format!(
+            r#"{{"auths":{{"https://reg.example:5000/v1/":{{"auth":"{auth}"}},"other":{{"username":"u","password":"p"}},"empty":{{}}}}}}"#
+        ))
+        .unwrap();
+        match c.for_registry("reg.example:5000") {
+            RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("bob", "s3cret:with:colons")),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.for_registry("other"), RegistryAuth::Basic(..)));
+        assert!(matches!(c.for_registry("empty"), RegistryAuth::Anonymous));
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert!(Credentials::parse("[]").is_err());
+        assert!(Credentials::parse("{").is_err());
+        assert!(Credentials::parse(r#"{"auths":{"h":{"auth":"!!"}}}"#).is_err());
+    }
+}
