@@ -26,8 +26,6 @@ pub enum InstantiateError {
     Contended { namespace: String, name: String },
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("encoding the buildconfig: {0}")]
-    Encode(#[from] serde_json::Error),
 }
 
 /// How long callers keep retrying on conflicts before giving up. A hundred simultaneous starts
@@ -62,7 +60,7 @@ pub async fn instantiate(
         config.status.get_or_insert_with(Default::default).last_version = version;
         // `replace_status` sends the resourceVersion read above: a concurrent raise conflicts.
         match configs
-            .replace_status(name, &PostParams::default(), serde_json::to_vec(&config)?)
+            .replace_status(name, &PostParams::default(), &config)
             .await
         {
             Ok(raised) => {
