@@ -3,6 +3,7 @@
 mod cluster;
 mod process;
 mod projects;
+mod rollout;
 
 use clap::{Parser, Subcommand};
 
@@ -42,8 +43,9 @@ enum Command {
     StartBuild,
     /// Show the logs of a build.
     Logs,
-    /// Manage rollouts of a DeploymentConfig.
-    Rollout,
+    /// Manage rollouts of a DeploymentConfig: latest, status, history, undo, cancel, retry,
+    /// pause, resume.
+    Rollout(rollout::RolloutArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,7 +60,7 @@ fn main() -> std::process::ExitCode {
         Command::NewApp => not_yet("new-app"),
         Command::StartBuild => not_yet("start-build"),
         Command::Logs => not_yet("logs"),
-        Command::Rollout => not_yet("rollout"),
+        Command::Rollout(a) => rollout::run(a, args.namespace.as_deref()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
