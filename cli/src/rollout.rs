@@ -325,7 +325,7 @@ impl Rollout {
             return Ok(());
         }
         println!("deploymentconfig.slipway.dev \"{}\"", self.name);
-        println!("{:<10}{:<10}{}", "REVISION", "STATUS", "CAUSE");
+        println!("{:<10}{:<10}CAUSE", "REVISION", "STATUS");
         for r in &revisions {
             println!("{:<10}{:<10}{}", r.version, r.phase.as_str(), r.cause);
         }

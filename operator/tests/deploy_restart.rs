@@ -32,7 +32,7 @@ async fn rollouts_survive_the_operator_killed_at_random_points() {
     }
     // Config changes land at random moments while the controller dies and comes back: some
     // while a rollout runs (the newer version cancels it), some in between.
-    let mut changes = vec![1usize; CONFIGS];
+    let mut changes = [1usize; CONFIGS];
     for kill in 0..KILLS {
         let pause = rand::rng().random_range(50..1200);
         tokio::time::sleep(Duration::from_millis(pause)).await;

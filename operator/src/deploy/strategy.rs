@@ -706,7 +706,7 @@ mod tests {
             phase: HookPodPhase::Running,
         };
         assert!(matches!(
-            next_step(&spec, &versions, &[running.clone()], now()),
+            next_step(&spec, &versions, std::slice::from_ref(&running), now()),
             Step::Wait(_)
         ));
         let done = HookPod {

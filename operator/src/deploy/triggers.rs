@@ -53,9 +53,7 @@ pub fn apply_images(
 ) -> Option<DeploymentConfigSpec> {
     let mut updated = spec.clone();
     let mut changed = false;
-    let Some(template) = updated.template.as_mut() else {
-        return None;
-    };
+    let template = updated.template.as_mut()?;
     for trigger in updated.triggers.iter_mut().flatten() {
         let Some(params) = trigger.image_change_params.as_mut() else {
             continue;
