@@ -75,4 +75,4 @@ images:
 	@echo "make images: the container images arrive with the install issue (Containerfiles, buildah); not built yet" >&2; exit 2
 
 bench: prereqs
-	cargo bench -q -p slipway-crds -p slip
+	cargo bench -q -p slipway-crds -p slip -p slipway-operator
