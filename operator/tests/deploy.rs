@@ -295,3 +295,25 @@ async fn paused_makes_no_new_version_until_resumed() {
     assert_eq!(env.dc("web").await.status.unwrap().latest_version, 2);
     env.stop().await;
 }
+
+#[tokio::test]
+async fn a_tag_images_hook_points_a_tag_at_the_new_image() {
+    let env = Env::start("dep-tag").await;
+    env.create_image_stream("app").await;
+    let post = json!({"failurePolicy": "Abort", "tagImages": [
+        {"containerName": "web", "to": {"kind": "ImageStreamTag", "name": "app:deployed"}}]});
+    let strategy = json!({"type": "Recreate", "recreateParams": {"post": post}});
+    env.create_dc("web", 1, strategy, json!({})).await;
+    env.wait_complete("web", 1, 1).await;
+    let is = Api::<slipway_crds::ImageStream>::namespaced(env.client.clone(), &env.ns.name)
+        .get("app")
+        .await
+        .unwrap();
+    let tag = is.spec.tags.iter().find(|t| t.name == "deployed").unwrap();
+    assert_eq!(tag.from.as_ref().unwrap().name, "registry.invalid/app:1");
+    assert_eq!(
+        env.rs("web-1").await.annotations()["slipway.dev/hook.post"],
+        "Complete"
+    );
+    env.stop().await;
+}

@@ -123,9 +123,15 @@ async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error
     let uid = dc.uid().unwrap_or_default();
     let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
     let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
+    // Both lists at once: a reconcile's latency is mostly round trips.
+    let rs_params = ListParams::default().labels(&selector);
+    let pod_params = ListParams::default().labels(&hook_selector);
+    let (rs_list, pod_list) = futures::try_join!(rs_api.list(&rs_params), pod_api.list(&pod_params))?;
     let mut replica_sets = BTreeMap::new();
     let mut versions = Vec::new();
-    for rs in rs_api.list(&ListParams::default().labels(&selector)).await? {
+    for rs in rs_list {
         if !rs.owner_references().iter().any(|o| o.uid == uid) {
             continue;
         }
@@ -135,14 +141,7 @@ async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error
         }
     }
     versions.sort_by_key(|v| v.version);
-    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
-    let hook_pods = pod_api
-        .list(&ListParams::default().labels(&hook_selector))
-        .await?
-        .into_iter()
-        .filter_map(|pod| hook_pod_of(&pod))
-        .collect();
+    let hook_pods = pod_list.into_iter().filter_map(|pod| hook_pod_of(&pod)).collect();
     let mut images = BTreeMap::new();
     for params in triggers::image_triggers(&dc.spec) {
         let key = triggers::tag_key(&namespace, params);
@@ -260,6 +259,7 @@ async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Actio
     let mut observed = observe(&dc, &ctx).await?;
     let reference = dc.object_ref(&());
 
+    let mut events: Vec<(&str, &str, String)> = Vec::new();
     // Triggers: image changes go into the template first (optimistic concurrency on the spec) ...
     if !dc.spec.paused
         && let Some(spec) = triggers::apply_images(&dc.spec, &namespace, &observed.images)
@@ -268,14 +268,11 @@ async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Actio
         updated.spec = spec;
         updated.status = None;
         dc = dcs.replace(&dc.name_any(), &post_params(), &updated).await?;
-        ctx.publish(
-            &reference,
-            EventType::Normal,
+        events.push((
             "UpdateImage",
             "ImageChangeTriggered",
-            "an image trigger's tag moved; the pod template has the new image",
-        )
-        .await;
+            "an image trigger's tag moved; the pod template has the new image".to_string(),
+        ));
     }
     // ... then a new version when the template differs from the latest version's.
     let status = dc.status.clone().unwrap_or_default();
@@ -287,14 +284,11 @@ async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Actio
                 let message = details.message.clone().unwrap_or_default();
                 dc = raise_version(&dcs, &dc, newest.max(status.latest_version) + 1, details).await?;
                 let version = dc.status.as_ref().map(|s| s.latest_version).unwrap_or(0);
-                ctx.publish(
-                    &reference,
-                    EventType::Normal,
+                events.push((
                     "Trigger",
                     "DeploymentConfigTriggered",
-                    &format!("version {version} triggered by {message}"),
-                )
-                .await;
+                    format!("version {version} triggered by {message}"),
+                ));
             }
             NextVersion::WaitForImages(tags) => {
                 tracing::debug!(?tags, "the first version waits for images");
@@ -312,24 +306,25 @@ async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Actio
             let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
             let name = rs.name_any();
             match rs_api.create(&post_params(), &rs).await {
-                Ok(_) => {
-                    ctx.publish(
-                        &reference,
-                        EventType::Normal,
-                        "Create",
-                        "DeploymentCreated",
-                        &format!(
-                            "Created new replication controller {name:?} for version {}",
-                            status.latest_version
-                        ),
-                    )
-                    .await;
-                }
+                Ok(_) => events.push((
+                    "Create",
+                    "DeploymentCreated",
+                    format!(
+                        "Created new replication controller {name:?} for version {}",
+                        status.latest_version
+                    ),
+                )),
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => return Err(e.into()),
             }
             observed = observe(&dc, &ctx).await?;
         }
+    }
+
+    // Events after the writes they tell of, so they do not delay the new version.
+    for (action, reason, note) in events {
+        ctx.publish(&reference, EventType::Normal, action, reason, &note)
+            .await;
     }
 
     // The strategy: one step.
@@ -702,11 +697,13 @@ async fn run_hook(
             record("Complete").await?;
         }
         Some(message) => {
-            if hook.failure_policy != slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
-                record("Failed").await?;
-            }
             ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
                 .await;
+            if hook.failure_policy == slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
+                // Tried again after the error policy's pause, not in a tight loop.
+                return Err(Error::Kube(kube::Error::Service(message.into())));
+            }
+            record("Failed").await?;
         }
     }
     Ok(())
