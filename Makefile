@@ -88,7 +88,7 @@ images:
 
 # Benchmarks; the webhook's and the builder's run against the dev cluster and registry.
 bench: cluster-up
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook -p slipway-operator
 	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
 
 # slipway-builder as one static executable (runs in containers of any image; used by its tests).

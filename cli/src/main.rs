@@ -5,6 +5,7 @@ mod cluster;
 mod images;
 mod process;
 mod projects;
+mod rollout;
 
 use clap::{Parser, Subcommand};
 
@@ -48,8 +49,9 @@ enum Command {
     CancelBuild(builds::CancelBuildArgs),
     /// Show the logs of a build (its pod's containers in order).
     Logs(builds::LogsArgs),
-    /// Manage rollouts of a DeploymentConfig.
-    Rollout,
+    /// Manage rollouts of a DeploymentConfig: latest, status, history, undo, cancel, retry,
+    /// pause, resume.
+    Rollout(rollout::RolloutArgs),
     /// Point image stream tags at an image or at another tag.
     Tag(images::TagArgs),
     /// Import an image from a registry into an image stream tag, and wait for the result.
@@ -73,7 +75,7 @@ fn main() -> std::process::ExitCode {
         Command::StartBuild(a) => builds::start_build(a, args.namespace.as_deref()),
         Command::CancelBuild(a) => builds::cancel_build(a, args.namespace.as_deref()),
         Command::Logs(a) => builds::logs(a, args.namespace.as_deref()),
-        Command::Rollout => not_yet("rollout"),
+        Command::Rollout(a) => rollout::run(a, args.namespace.as_deref()),
         Command::Tag(a) => images::tag(a, args.namespace.as_deref()),
         Command::ImportImage(a) => images::import_image(a, args.namespace.as_deref()),
         Command::Set(a) => images::set(a, args.namespace.as_deref()),

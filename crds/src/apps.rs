@@ -429,4 +429,62 @@ pub mod labels {
     pub const LATEST_VERSION: &str = "slipway.dev/deployment-config.latest-version";
     /// The phase of a version's rollout (annotation).
     pub const DEPLOYMENT_PHASE: &str = "slipway.dev/deployment.phase";
+    /// The pod template a version was made from, as JSON (annotation; what `rollout undo` reads).
+    pub const ENCODED_TEMPLATE: &str = "slipway.dev/deployment.encoded-template";
+    /// Why a version was made, in words: `config change`, `image change`, `manual change`,
+    /// `rollback` (annotation).
+    pub const CAUSE: &str = "slipway.dev/deployment.cause";
+    /// Set to "true" to cancel a running rollout (annotation; `slip rollout cancel`).
+    pub const CANCELLED: &str = "slipway.dev/deployment.cancelled";
+    /// Why a rollout ended as it did (annotation).
+    pub const STATUS_REASON: &str = "slipway.dev/deployment.status-reason";
+    /// When the rollout of a version started; its timeout counts from here (annotation).
+    pub const STARTED_AT: &str = "slipway.dev/deployment.started-at";
+    /// When the rollout last scaled, to keep `updatePeriodSeconds` between steps (annotation).
+    pub const LAST_STEP: &str = "slipway.dev/deployment.last-step";
+    /// The outcome of a hook, `slipway.dev/hook.pre|mid|post`: Complete or Failed (annotation).
+    pub const HOOK_OUTCOME_PREFIX: &str = "slipway.dev/hook.";
+    /// The ReplicaSet a hook pod belongs to (label; hook pods never carry [`DEPLOYMENT`], so no
+    /// ReplicaSet selects them).
+    pub const HOOK_FOR: &str = "slipway.dev/deployment-hook.for";
+    /// The point of a hook pod: pre, mid or post (label).
+    pub const HOOK_POINT: &str = "slipway.dev/deployment-hook.point";
+}
+
+/// The phase of one version's rollout, as in OpenShift (kept in [`labels::DEPLOYMENT_PHASE`]).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum DeploymentPhase {
+    New,
+    Pending,
+    Running,
+    Complete,
+    Failed,
+}
+
+impl DeploymentPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "New",
+            Self::Pending => "Pending",
+            Self::Running => "Running",
+            Self::Complete => "Complete",
+            Self::Failed => "Failed",
+        }
+    }
+
+    /// Reads an annotation value; anything unknown reads as New.
+    pub fn parse(value: &str) -> Self {
+        match value {
+            "Pending" => Self::Pending,
+            "Running" => Self::Running,
+            "Complete" => Self::Complete,
+            "Failed" => Self::Failed,
+            _ => Self::New,
+        }
+    }
+
+    /// Whether the rollout of the version is over.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Complete | Self::Failed)
+    }
 }

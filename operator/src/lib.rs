@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod context;
+pub mod deploy;
 pub mod dynamic;
 pub mod error;
 pub mod image;

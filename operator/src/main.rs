@@ -17,14 +17,9 @@ const CONTROLLERS: &[(&str, &str, bool)] = &[
         true,
     ),
     (
-        "trigger",
-        "image-change and config-change triggers of builds and deployments",
-        false,
-    ),
-    (
         "deploy",
-        "DeploymentConfig rollouts: Rolling and Recreate, hooks",
-        false,
+        "DeploymentConfig rollouts: Rolling and Recreate, hooks, config and image triggers",
+        true,
     ),
     (
         "template",
@@ -163,6 +158,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         running.push(match name {
             "template" => Box::pin(slipway_operator::template_instance::run(ctx.clone(), namespace))
                 as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
+            "deploy" => Box::pin(slipway_operator::deploy::run(ctx.clone(), namespace)),
             "project" => Box::pin(slipway_operator::project::run(
                 ctx.clone(),
                 project_settings(&ctx, &args).await?,

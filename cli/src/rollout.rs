@@ -1,0 +1,546 @@
+//! `slip rollout latest|status|history|undo|cancel|retry|pause|resume dc/NAME`, with the
+//! semantics of `oc rollout` for DeploymentConfigs. The operator runs every rollout; these
+//! commands only ask for one (raising `status.latestVersion` with optimistic concurrency), mark a
+//! version's ReplicaSet, or follow it.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use slipway_crds::DeploymentConfig;
+use slipway_crds::apps::{DeploymentCause, DeploymentDetails, DeploymentPhase, labels};
+
+use crate::cluster;
+
+#[derive(Args)]
+pub struct RolloutArgs {
+    #[command(subcommand)]
+    command: RolloutCommand,
+}
+
+#[derive(Subcommand)]
+enum RolloutCommand {
+    /// Start a new rollout of the current template (a manual version).
+    Latest { target: String },
+    /// Follow the latest rollout until it completes or fails.
+    Status {
+        target: String,
+        /// Follow until the rollout ends (the default); false prints the state once.
+        #[arg(short, long, default_value_t = true, action = clap::ArgAction::Set)]
+        watch: bool,
+    },
+    /// List the versions, or show one version's template.
+    History {
+        target: String,
+        #[arg(long)]
+        revision: Option<i64>,
+    },
+    /// Roll back to the previous successful version, or to --to-revision; turns automatic image
+    /// triggers off so the rollback stays.
+    Undo {
+        target: String,
+        #[arg(long)]
+        to_revision: Option<i64>,
+    },
+    /// Cancel the rollout in progress; the previous version is restored.
+    Cancel { target: String },
+    /// Run the latest, failed rollout again.
+    Retry { target: String },
+    /// Make no new versions until resumed.
+    Pause { target: String },
+    /// Make new versions again (one for everything changed while paused).
+    Resume { target: String },
+}
+
+pub fn run(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    cluster::block_on(run_async(args, namespace))?
+}
+
+async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let (client, namespace) = cluster::client(namespace).await?;
+    let target = match &args.command {
+        RolloutCommand::Latest { target }
+        | RolloutCommand::Status { target, .. }
+        | RolloutCommand::History { target, .. }
+        | RolloutCommand::Undo { target, .. }
+        | RolloutCommand::Cancel { target }
+        | RolloutCommand::Retry { target }
+        | RolloutCommand::Pause { target }
+        | RolloutCommand::Resume { target } => target,
+    };
+    let name = parse_target(target)?;
+    let rollout = Rollout {
+        dcs: Api::namespaced(client.clone(), &namespace),
+        rss: Api::namespaced(client.clone(), &namespace),
+        pods: Api::namespaced(client, &namespace),
+        name,
+        namespace,
+    };
+    match args.command {
+        RolloutCommand::Latest { .. } => rollout.latest().await,
+        RolloutCommand::Status { watch, .. } => rollout.status(watch).await,
+        RolloutCommand::History { revision, .. } => rollout.history(revision).await,
+        RolloutCommand::Undo { to_revision, .. } => rollout.undo(to_revision).await,
+        RolloutCommand::Cancel { .. } => rollout.cancel().await,
+        RolloutCommand::Retry { .. } => rollout.retry().await,
+        RolloutCommand::Pause { .. } => rollout.pause(true).await,
+        RolloutCommand::Resume { .. } => rollout.pause(false).await,
+    }
+}
+
+/// `dc/NAME` (or `deploymentconfig/NAME`, `deploymentconfigs/NAME`) → NAME.
+pub fn parse_target(target: &str) -> anyhow::Result<String> {
+    let Some((kind, name)) = target.split_once('/') else {
+        bail!("expected dc/NAME, not {target:?}: slip rollout works on DeploymentConfigs");
+    };
+    let kind = kind.to_ascii_lowercase();
+    if !["dc", "deploymentconfig", "deploymentconfigs"].contains(&kind.as_str())
+        && !kind.starts_with("deploymentconfig.")
+        && !kind.starts_with("deploymentconfigs.")
+    {
+        bail!("slip rollout works on DeploymentConfigs (dc/NAME); {kind:?} is not one");
+    }
+    let valid = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !valid {
+        bail!(
+            "{name:?} is not a valid name: lower-case letters, digits, '-' and '.', starting and ending \
+             with a letter or digit, at most 253 characters"
+        );
+    }
+    Ok(name.to_string())
+}
+
+struct Rollout {
+    dcs: Api<DeploymentConfig>,
+    rss: Api<ReplicaSet>,
+    pods: Api<Pod>,
+    name: String,
+    namespace: String,
+}
+
+/// A version as `history` shows it.
+struct Revision {
+    version: i64,
+    phase: DeploymentPhase,
+    cause: String,
+    rs: ReplicaSet,
+}
+
+fn revision_of(rs: ReplicaSet) -> Option<Revision> {
+    let annotations = rs.annotations();
+    Some(Revision {
+        version: annotations.get(labels::LATEST_VERSION)?.parse().ok()?,
+        phase: DeploymentPhase::parse(
+            annotations
+                .get(labels::DEPLOYMENT_PHASE)
+                .map_or("New", String::as_str),
+        ),
+        cause: annotations.get(labels::CAUSE).cloned().unwrap_or_default(),
+        rs,
+    })
+}
+
+impl Rollout {
+    fn what(&self) -> String {
+        format!("deploymentconfig.slipway.dev/{}", self.name)
+    }
+
+    async fn dc(&self) -> anyhow::Result<DeploymentConfig> {
+        match self.dcs.get_opt(&self.name).await {
+            Ok(Some(dc)) => Ok(dc),
+            Ok(None) => bail!(
+                "deploymentconfig {:?} not found in namespace {:?}",
+                self.name,
+                self.namespace
+            ),
+            Err(e) => Err(api_error(e, &format!("reading dc/{}", self.name))),
+        }
+    }
+
+    async fn revisions(&self) -> anyhow::Result<Vec<Revision>> {
+        let dc = self.dc().await?;
+        let uid = dc.uid().unwrap_or_default();
+        let selector = format!("{}={}", labels::DEPLOYMENT_CONFIG, self.name);
+        let list = self
+            .rss
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| api_error(e, "listing the ReplicaSets"))?;
+        let mut revisions: Vec<Revision> = list
+            .items
+            .into_iter()
+            .filter(|rs| rs.owner_references().iter().any(|o| o.uid == uid))
+            .filter_map(revision_of)
+            .collect();
+        revisions.sort_by_key(|r| r.version);
+        Ok(revisions)
+    }
+
+    async fn latest_revision(&self, dc: &DeploymentConfig) -> anyhow::Result<Option<Revision>> {
+        let version = dc.status.as_ref().map_or(0, |s| s.latest_version);
+        Ok(self.revisions().await?.into_iter().find(|r| r.version == version))
+    }
+
+    /// Raises `status.latestVersion` by one with `details`, unless someone raised it since
+    /// `seen` (then that version is the rollout asked for).
+    async fn raise(&self, seen: i64, details: DeploymentDetails) -> anyhow::Result<i64> {
+        for _ in 0..10 {
+            let mut dc = self.dc().await?;
+            let status = dc.status.get_or_insert_with(Default::default);
+            if status.latest_version != seen {
+                return Ok(status.latest_version);
+            }
+            status.latest_version = seen + 1;
+            status.details = Some(details.clone());
+            match self
+                .dcs
+                .replace_status(&self.name, &PostParams::default(), &dc)
+                .await
+            {
+                Ok(_) => return Ok(seen + 1),
+                Err(kube::Error::Api(s)) if s.code == 409 => continue,
+                Err(e) => return Err(api_error(e, "raising the version")),
+            }
+        }
+        bail!(
+            "dc/{} kept changing while raising its version; try again",
+            self.name
+        )
+    }
+
+    async fn latest(&self) -> anyhow::Result<()> {
+        let dc = self.dc().await?;
+        if dc.spec.paused {
+            bail!(
+                "cannot deploy a paused deployment config; resume it first: slip rollout resume dc/{}",
+                self.name
+            );
+        }
+        if dc.spec.template.is_none() {
+            bail!("dc/{} has no pod template to roll out", self.name);
+        }
+        let seen = dc.status.as_ref().map_or(0, |s| s.latest_version);
+        if let Some(r) = self.latest_revision(&dc).await?
+            && !r.phase.is_terminal()
+        {
+            bail!("#{} is already in progress ({})", r.version, r.phase.as_str());
+        }
+        let details = DeploymentDetails {
+            message: Some("manual change".into()),
+            causes: vec![DeploymentCause {
+                type_: "Manual".into(),
+                image_trigger: None,
+            }],
+        };
+        let version = self.raise(seen, details).await?;
+        println!("{} rolled out (version {version})", self.what());
+        Ok(())
+    }
+
+    async fn status(&self, watch: bool) -> anyhow::Result<()> {
+        let mut last = String::new();
+        loop {
+            let dc = self.dc().await?;
+            let version = dc.status.as_ref().map_or(0, |s| s.latest_version);
+            let desired = dc.spec.replicas;
+            let (line, done) = match self.latest_revision(&dc).await? {
+                None if version == 0 => (
+                    "Waiting for the first version (are its image triggers resolved?)...".into(),
+                    None,
+                ),
+                None => (format!("Waiting for version {version} to be created..."), None),
+                Some(r) => {
+                    let rs_name = r.rs.name_any();
+                    let status = r.rs.status.clone().unwrap_or_default();
+                    let available = status.available_replicas.unwrap_or(0);
+                    let updated = status.replicas;
+                    match r.phase {
+                        DeploymentPhase::Complete => (
+                            format!("replication controller {rs_name:?} successfully rolled out"),
+                            Some(true),
+                        ),
+                        DeploymentPhase::Failed => {
+                            let why =
+                                r.rs.annotations()
+                                    .get(labels::STATUS_REASON)
+                                    .cloned()
+                                    .unwrap_or_else(|| "failed".into());
+                            (
+                                format!("replication controller {rs_name:?} has failed progressing: {why}"),
+                                Some(false),
+                            )
+                        }
+                        _ if updated < desired => (
+                            format!(
+                                "Waiting for rollout to finish: {updated} out of {desired} new replicas have been updated..."
+                            ),
+                            None,
+                        ),
+                        _ => (
+                            format!(
+                                "Waiting for rollout to finish: {available} of {desired} updated replicas are available..."
+                            ),
+                            None,
+                        ),
+                    }
+                }
+            };
+            if line != last {
+                println!("{line}");
+                last = line;
+            }
+            match done {
+                Some(true) => return Ok(()),
+                Some(false) => bail!("rollout of dc/{} failed", self.name),
+                None if !watch => return Ok(()),
+                None => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        }
+    }
+
+    async fn history(&self, revision: Option<i64>) -> anyhow::Result<()> {
+        let revisions = self.revisions().await?;
+        if let Some(n) = revision {
+            let Some(r) = revisions.iter().find(|r| r.version == n) else {
+                bail!("dc/{} has no revision {n} (it may have been pruned)", self.name);
+            };
+            let template = template_of(&r.rs)?;
+            println!(
+                "deploymentconfig {:?} revision {n} ({})",
+                self.name,
+                r.phase.as_str()
+            );
+            print!("{}", serde_yaml_ng::to_string(&template)?);
+            return Ok(());
+        }
+        println!("deploymentconfig.slipway.dev \"{}\"", self.name);
+        println!("{:<10}{:<10}CAUSE", "REVISION", "STATUS");
+        for r in &revisions {
+            println!("{:<10}{:<10}{}", r.version, r.phase.as_str(), r.cause);
+        }
+        Ok(())
+    }
+
+    async fn undo(&self, to_revision: Option<i64>) -> anyhow::Result<()> {
+        let dc = self.dc().await?;
+        let seen = dc.status.as_ref().map_or(0, |s| s.latest_version);
+        let revisions = self.revisions().await?;
+        let target = match to_revision {
+            Some(n) if n <= 0 => bail!("--to-revision takes a revision number (1 or more), not {n}"),
+            Some(n) if n == seen => bail!("revision {n} is the current version; nothing to roll back to"),
+            Some(n) => revisions.iter().find(|r| r.version == n),
+            None => revisions
+                .iter()
+                .rev()
+                .find(|r| r.version < seen && r.phase == DeploymentPhase::Complete)
+                .or_else(|| revisions.iter().rev().find(|r| r.version < seen)),
+        };
+        let Some(target) = target else {
+            match to_revision {
+                Some(n) => bail!("dc/{} has no revision {n} (it may have been pruned)", self.name),
+                None => bail!("dc/{} has no earlier revision to roll back to", self.name),
+            }
+        };
+        let template = template_of(&target.rs)?;
+        // The operator writes status all the time: retry the spec update on conflicts.
+        let mut attempt = 0;
+        let (updated, seen, disabled) = loop {
+            let dc = if attempt == 0 {
+                dc.clone()
+            } else {
+                self.dc().await?
+            };
+            attempt += 1;
+            let seen = dc.status.as_ref().map_or(0, |s| s.latest_version);
+            let mut updated = dc;
+            updated.spec.template = Some(template.clone());
+            let mut disabled = Vec::new();
+            for trigger in updated.spec.triggers.iter_mut().flatten() {
+                if let Some(p) = trigger.image_change_params.as_mut()
+                    && p.automatic
+                {
+                    p.automatic = false;
+                    disabled.push(p.from.name.clone());
+                }
+            }
+            match self
+                .dcs
+                .replace(&self.name, &PostParams::default(), &updated)
+                .await
+            {
+                Ok(_) => break (updated, seen, disabled),
+                Err(kube::Error::Api(s)) if s.code == 409 && attempt < 10 => continue,
+                Err(e) => return Err(api_error(e, "updating the template")),
+            }
+        };
+        // Ask for the version here, so history names it a rollback; if the operator saw the
+        // template change first and raised the version itself, that version is the rollback.
+        if !updated.spec.paused {
+            let details = DeploymentDetails {
+                message: Some(format!("rollback to revision {}", target.version)),
+                causes: vec![DeploymentCause {
+                    type_: "Rollback".into(),
+                    image_trigger: None,
+                }],
+            };
+            self.raise(seen, details).await?;
+        }
+        println!("{} rolled back to revision {}", self.what(), target.version);
+        if !disabled.is_empty() {
+            eprintln!(
+                "Warning: the following image triggers were disabled: {}\n  You can re-enable them with: \
+                 slip set triggers dc/{} --auto",
+                disabled.join(", "),
+                self.name
+            );
+        }
+        Ok(())
+    }
+
+    async fn cancel(&self) -> anyhow::Result<()> {
+        let dc = self.dc().await?;
+        let Some(r) = self
+            .latest_revision(&dc)
+            .await?
+            .filter(|r| !r.phase.is_terminal())
+        else {
+            bail!("there is no rollout of dc/{} in progress to cancel", self.name);
+        };
+        self.rss
+            .patch(
+                &r.rs.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": {labels::CANCELLED: "true"}}})),
+            )
+            .await
+            .map_err(|e| api_error(e, "cancelling"))?;
+        println!("Cancelled {} #{}", self.what(), r.version);
+        Ok(())
+    }
+
+    async fn retry(&self) -> anyhow::Result<()> {
+        let dc = self.dc().await?;
+        let Some(r) = self.latest_revision(&dc).await? else {
+            bail!("dc/{} has no rollout to retry", self.name);
+        };
+        if r.phase != DeploymentPhase::Failed {
+            bail!(
+                "#{} is {}; only a failed rollout can be retried (slip rollout latest starts a new one)",
+                r.version,
+                r.phase.as_str()
+            );
+        }
+        let rs_name = r.rs.name_any();
+        let hooks = self
+            .pods
+            .list(&ListParams::default().labels(&format!("{}={rs_name}", labels::HOOK_FOR)))
+            .await
+            .map_err(|e| api_error(e, "listing hook pods"))?;
+        for pod in hooks {
+            let _ = self
+                .pods
+                .delete(&pod.name_any(), &DeleteParams::background())
+                .await;
+        }
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(labels::DEPLOYMENT_PHASE.into(), json!("New"));
+        for key in [
+            labels::CANCELLED,
+            labels::STATUS_REASON,
+            labels::STARTED_AT,
+            labels::LAST_STEP,
+        ] {
+            annotations.insert(key.into(), serde_json::Value::Null);
+        }
+        for point in ["pre", "mid", "post"] {
+            annotations.insert(
+                format!("{}{point}", labels::HOOK_OUTCOME_PREFIX),
+                serde_json::Value::Null,
+            );
+        }
+        self.rss
+            .patch(
+                &rs_name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+            .map_err(|e| api_error(e, "retrying"))?;
+        println!("Retried #{} of {}", r.version, self.what());
+        Ok(())
+    }
+
+    async fn pause(&self, paused: bool) -> anyhow::Result<()> {
+        let dc = self.dc().await?;
+        let word = if paused { "paused" } else { "resumed" };
+        if dc.spec.paused == paused {
+            bail!(
+                "dc/{} is already {}",
+                self.name,
+                if paused { "paused" } else { "not paused" }
+            );
+        }
+        self.dcs
+            .patch(
+                &self.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"paused": paused}})),
+            )
+            .await
+            .map_err(|e| api_error(e, word))?;
+        println!("{} {word}", self.what());
+        Ok(())
+    }
+}
+
+fn template_of(rs: &ReplicaSet) -> anyhow::Result<PodTemplateSpec> {
+    let encoded = rs
+        .annotations()
+        .get(labels::ENCODED_TEMPLATE)
+        .with_context(|| format!("{} does not record its template", rs.name_any()))?;
+    serde_json::from_str(encoded)
+        .with_context(|| format!("the template recorded on {} is malformed", rs.name_any()))
+}
+
+fn api_error(e: kube::Error, doing: &str) -> anyhow::Error {
+    match e {
+        kube::Error::Api(s) => anyhow::anyhow!("{doing}: {}", s.message),
+        other => anyhow::anyhow!("{doing}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_name_deployment_configs() {
+        assert_eq!(parse_target("dc/web").unwrap(), "web");
+        assert_eq!(parse_target("deploymentconfig/web-1").unwrap(), "web-1");
+        assert_eq!(parse_target("deploymentconfigs.slipway.dev/web").unwrap(), "web");
+        for bad in [
+            "web",
+            "deployment/web",
+            "dc/",
+            "dc/Web",
+            "dc/a_b",
+            "dc/-a",
+            &format!("dc/{}", "a".repeat(300)),
+        ] {
+            assert!(parse_target(bad).is_err(), "{bad}");
+        }
+        let message = parse_target("deployment/web").unwrap_err().to_string();
+        assert!(message.contains("DeploymentConfigs"), "{message}");
+    }
+}

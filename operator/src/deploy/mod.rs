@@ -1,0 +1,715 @@
+//! The DeploymentConfig controller: triggers raise `status.latestVersion`, each version gets a
+//! ReplicaSet `<dc>-<n>`, and the strategy (Rolling or Recreate, with hooks) runs here, in the
+//! operator, one idempotent step per reconcile.
+//!
+//! observe (the DeploymentConfig, its ReplicaSets with their annotations, its hook pods and the
+//! ImageStream tags its triggers follow; read from the API server, not a cache, so a step never
+//! rests on stale counts) → decide ([`triggers`], [`strategy::next_step`], [`objects::status`],
+//! all pure) → act (one write per step, status through the status subresource).
+//!
+//! Everything the strategy needs to resume after a restart is on the ReplicaSets: the version,
+//! its phase, when it started, the outcome of each hook. Version numbers are raised with
+//! optimistic concurrency and ReplicaSets are created under their version's name, so a restart
+//! at any point neither loses a version nor makes one twice.
+
+pub mod objects;
+pub mod strategy;
+pub mod triggers;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use slipway_crds::apps::{DeploymentDetails, DeploymentPhase, LifecycleHook, labels};
+use slipway_crds::image::{ImageStream, TagReference, split_stream_tag};
+use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
+
+use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
+use self::triggers::NextVersion;
+use crate::{Context, Error};
+
+const CONTROLLER: &str = "deploy";
+
+/// Runs the controller until the stream ends. `namespace` limits it to one namespace (tests run
+/// one controller per namespace); all namespaces otherwise.
+pub async fn run(ctx: Context, namespace: Option<&str>) {
+    let client = ctx.client.clone();
+    let (dcs, rss, pods, streams) = match namespace {
+        Some(ns) => (
+            Api::<DeploymentConfig>::namespaced(client.clone(), ns),
+            Api::<ReplicaSet>::namespaced(client.clone(), ns),
+            Api::<Pod>::namespaced(client.clone(), ns),
+            Api::<ImageStream>::namespaced(client.clone(), ns),
+        ),
+        None => (
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+            Api::all(client.clone()),
+        ),
+    };
+    let controller = Controller::new(dcs, watcher::Config::default());
+    let store = controller.store();
+    controller
+        .owns(rss, watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG))
+        .watches(
+            pods,
+            watcher::Config::default().labels(labels::HOOK_FOR),
+            |pod: Pod| {
+                let dc = pod.labels().get(labels::DEPLOYMENT_CONFIG)?.clone();
+                Some(ObjectRef::new(&dc).within(&pod.namespace()?))
+            },
+        )
+        .watches(streams, watcher::Config::default(), move |stream: ImageStream| {
+            let namespace = stream.namespace().unwrap_or_default();
+            let name = stream.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|dc| {
+                    let own = dc.namespace().unwrap_or_default();
+                    triggers::image_triggers(&dc.spec).any(|p| {
+                        let key = triggers::tag_key(&own, p);
+                        key.starts_with(&format!("{namespace}/{name}:"))
+                    })
+                })
+                .map(|dc| ObjectRef::from_obj(&*dc))
+                .collect::<Vec<_>>()
+        })
+        .run(reconcile, error_policy, Arc::new(ctx))
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "deployment config reconcile");
+            }
+        })
+        .await;
+}
+
+fn error_policy(_: Arc<DeploymentConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failure(CONTROLLER, error);
+    // A conflict means someone else (or a stale cache) moved first: look again at once.
+    if let Error::Kube(kube::Error::Api(status)) = error
+        && status.code == 409
+    {
+        return Action::requeue(Duration::from_millis(100));
+    }
+    tracing::warn!(error = %error, "deployment config reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// What the reconcile reads about one DeploymentConfig.
+struct Observed {
+    versions: Vec<Version>,
+    replica_sets: BTreeMap<String, ReplicaSet>,
+    hook_pods: Vec<HookPod>,
+    images: BTreeMap<String, String>,
+}
+
+async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error> {
+    let namespace = dc.namespace().unwrap_or_default();
+    let name = dc.name_any();
+    let uid = dc.uid().unwrap_or_default();
+    let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
+    // Both lists at once: a reconcile's latency is mostly round trips.
+    let rs_params = ListParams::default().labels(&selector);
+    let pod_params = ListParams::default().labels(&hook_selector);
+    let (rs_list, pod_list) = futures::try_join!(rs_api.list(&rs_params), pod_api.list(&pod_params))?;
+    let mut replica_sets = BTreeMap::new();
+    let mut versions = Vec::new();
+    for rs in rs_list {
+        if !rs.owner_references().iter().any(|o| o.uid == uid) {
+            continue;
+        }
+        if let Some(v) = version_of(&rs) {
+            versions.push(v);
+            replica_sets.insert(rs.name_any(), rs);
+        }
+    }
+    versions.sort_by_key(|v| v.version);
+    let hook_pods = pod_list.into_iter().filter_map(|pod| hook_pod_of(&pod)).collect();
+    let mut images = BTreeMap::new();
+    for params in triggers::image_triggers(&dc.spec) {
+        let key = triggers::tag_key(&namespace, params);
+        if images.contains_key(&key) {
+            continue;
+        }
+        let Some((stream_ns, stream_tag)) = key.split_once('/') else {
+            continue;
+        };
+        let (stream, tag) = split_stream_tag(stream_tag);
+        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), stream_ns);
+        let found = match streams.get_opt(stream).await {
+            Ok(found) => found,
+            // Another namespace's stream may not be readable: the trigger stays unresolved.
+            Err(kube::Error::Api(s)) if s.code == 403 => None,
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(latest) = found
+            .and_then(|s| s.status)
+            .and_then(|s| s.latest(tag).map(|e| e.docker_image_reference.clone()))
+        {
+            images.insert(key, latest);
+        }
+    }
+    Ok(Observed {
+        versions,
+        replica_sets,
+        hook_pods,
+        images,
+    })
+}
+
+/// A ReplicaSet as a version of the rollout.
+fn version_of(rs: &ReplicaSet) -> Option<Version> {
+    let annotations = rs.annotations();
+    let version: i64 = annotations.get(labels::LATEST_VERSION)?.parse().ok()?;
+    let spec = rs.spec.as_ref()?;
+    let status = rs.status.clone().unwrap_or_default();
+    let replicas = spec.replicas.unwrap_or(1);
+    let time = |key: &str| annotations.get(key).and_then(|t| t.parse::<Timestamp>().ok());
+    let hooks = [HookPoint::Pre, HookPoint::Mid, HookPoint::Post]
+        .into_iter()
+        .filter_map(|point| {
+            let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
+            match annotations.get(&key).map(String::as_str) {
+                Some("Complete") => Some((point, HookOutcome::Complete)),
+                Some("Failed") => Some((point, HookOutcome::Failed)),
+                _ => None,
+            }
+        })
+        .collect();
+    let replica_failure = status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+        .map(|c| {
+            (
+                c.reason.clone().unwrap_or_else(|| "FailedCreate".into()),
+                c.message.clone().unwrap_or_default(),
+            )
+        });
+    Some(Version {
+        name: rs.name_any(),
+        version,
+        phase: annotations
+            .get(labels::DEPLOYMENT_PHASE)
+            .map(|p| DeploymentPhase::parse(p)),
+        replicas,
+        current: status.replicas,
+        ready: status.ready_replicas.unwrap_or(0),
+        available: status.available_replicas.unwrap_or(0),
+        settled: status.observed_generation.unwrap_or(0) >= rs.metadata.generation.unwrap_or(0)
+            && status.replicas == replicas,
+        cancelled: annotations.get(labels::CANCELLED).is_some_and(|v| v == "true"),
+        started_at: time(labels::STARTED_AT),
+        last_step: time(labels::LAST_STEP),
+        hooks,
+        replica_failure,
+        template: annotations
+            .get(labels::ENCODED_TEMPLATE)
+            .and_then(|t| serde_json::from_str::<PodTemplateSpec>(t).ok()),
+        cause: annotations.get(labels::CAUSE).cloned(),
+        status_reason: annotations.get(labels::STATUS_REASON).cloned(),
+    })
+}
+
+fn hook_pod_of(pod: &Pod) -> Option<HookPod> {
+    let version = pod.labels().get(labels::HOOK_FOR)?.clone();
+    let point = HookPoint::parse(pod.labels().get(labels::HOOK_POINT)?)?;
+    let phase = if pod.metadata.deletion_timestamp.is_some() {
+        HookPodPhase::Terminating
+    } else {
+        match pod.status.as_ref().and_then(|s| s.phase.as_deref()) {
+            Some("Succeeded") => HookPodPhase::Succeeded,
+            Some("Failed") => HookPodPhase::Failed,
+            _ => HookPodPhase::Running,
+        }
+    };
+    Some(HookPod {
+        version,
+        point,
+        phase,
+    })
+}
+
+async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile(CONTROLLER);
+    if dc.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let mut dc = (*dc).clone();
+    let namespace = dc.namespace().unwrap_or_default();
+    let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut observed = observe(&dc, &ctx).await?;
+    let reference = dc.object_ref(&());
+
+    let mut events: Vec<(&str, &str, String)> = Vec::new();
+    // Triggers: image changes go into the template first (optimistic concurrency on the spec) ...
+    if !dc.spec.paused
+        && let Some(spec) = triggers::apply_images(&dc.spec, &namespace, &observed.images)
+    {
+        let mut updated = dc.clone();
+        updated.spec = spec;
+        updated.status = None;
+        dc = dcs.replace(&dc.name_any(), &post_params(), &updated).await?;
+        events.push((
+            "UpdateImage",
+            "ImageChangeTriggered",
+            "an image trigger's tag moved; the pod template has the new image".to_string(),
+        ));
+    }
+    // ... then a new version when the template differs from the latest version's.
+    let status = dc.status.clone().unwrap_or_default();
+    let newest = observed.versions.last().map(|v| v.version).unwrap_or(0);
+    if status.latest_version <= newest {
+        let latest_template = observed.versions.last().and_then(|v| v.template.as_ref());
+        match triggers::next_version(&dc.spec, latest_template) {
+            NextVersion::Roll(details) => {
+                let message = details.message.clone().unwrap_or_default();
+                dc = raise_version(&dcs, &dc, newest.max(status.latest_version) + 1, details).await?;
+                let version = dc.status.as_ref().map(|s| s.latest_version).unwrap_or(0);
+                events.push((
+                    "Trigger",
+                    "DeploymentConfigTriggered",
+                    format!("version {version} triggered by {message}"),
+                ));
+            }
+            NextVersion::WaitForImages(tags) => {
+                tracing::debug!(?tags, "the first version waits for images");
+            }
+            NextVersion::None => {}
+        }
+    }
+    // A raised version gets its ReplicaSet.
+    let status = dc.status.clone().unwrap_or_default();
+    if status.latest_version > newest && dc.spec.template.is_some() {
+        let owner = dc
+            .controller_owner_ref(&())
+            .ok_or_else(|| missing("owner reference"))?;
+        if let Some(rs) = objects::replica_set(&dc, owner, status.latest_version, status.details.as_ref()) {
+            let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+            let name = rs.name_any();
+            match rs_api.create(&post_params(), &rs).await {
+                Ok(_) => events.push((
+                    "Create",
+                    "DeploymentCreated",
+                    format!(
+                        "Created new replication controller {name:?} for version {}",
+                        status.latest_version
+                    ),
+                )),
+                Err(kube::Error::Api(s)) if s.code == 409 => {}
+                Err(e) => return Err(e.into()),
+            }
+            observed = observe(&dc, &ctx).await?;
+        }
+    }
+
+    // Events after the writes they tell of, so they do not delay the new version.
+    for (action, reason, note) in events {
+        ctx.publish(&reference, EventType::Normal, action, reason, &note)
+            .await;
+    }
+
+    // The strategy: one step.
+    let step = strategy::next_step(
+        &dc.spec,
+        &observed.versions,
+        &observed.hook_pods,
+        Timestamp::now(),
+    );
+    let acted = act(&dc, &ctx, &observed, &step).await?;
+    if acted {
+        observed = observe(&dc, &ctx).await?;
+    }
+
+    // Status: only when it changed.
+    let wanted = objects::status(&dc, &observed.versions);
+    if dc.status.as_ref() != Some(&wanted) {
+        let patch = json!({"status": {
+            "observedGeneration": wanted.observed_generation,
+            "replicas": wanted.replicas,
+            "updatedReplicas": wanted.updated_replicas,
+            "availableReplicas": wanted.available_replicas,
+            "unavailableReplicas": wanted.unavailable_replicas,
+            "readyReplicas": wanted.ready_replicas,
+            "conditions": wanted.conditions,
+            "triggerSummary": wanted.trigger_summary,
+        }});
+        dcs.patch_status(&dc.name_any(), &patch_params(), &Patch::Merge(&patch))
+            .await?;
+    }
+    Ok(match step {
+        _ if acted => Action::requeue(Duration::from_millis(50)),
+        Step::Wait(Some(after)) => Action::requeue(after),
+        _ => Action::await_change(),
+    })
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    }
+}
+
+fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+fn missing(what: &str) -> Error {
+    Error::Kube(kube::Error::Service(
+        format!("the DeploymentConfig has no {what}").into(),
+    ))
+}
+
+/// Raises `status.latestVersion` to `version` with the causes, only if nobody changed the
+/// DeploymentConfig since it was read (the resourceVersion is the guard): two reconciles, or a
+/// reconcile and `slip rollout latest`, never make the same version twice.
+pub async fn raise_version(
+    dcs: &Api<DeploymentConfig>,
+    dc: &DeploymentConfig,
+    version: i64,
+    details: DeploymentDetails,
+) -> Result<DeploymentConfig, Error> {
+    let mut updated = dc.clone();
+    let status = updated.status.get_or_insert_with(Default::default);
+    status.latest_version = version;
+    status.details = Some(details);
+    Ok(dcs
+        .replace_status(&dc.name_any(), &post_params(), &updated)
+        .await?)
+}
+
+/// Does one step; returns whether it wrote anything.
+async fn act(dc: &DeploymentConfig, ctx: &Context, observed: &Observed, step: &Step) -> Result<bool, Error> {
+    let namespace = dc.namespace().unwrap_or_default();
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let reference = dc.object_ref(&());
+    let annotate = |version: &str, values: serde_json::Value| {
+        let rs_api = rs_api.clone();
+        let version = version.to_string();
+        async move {
+            rs_api
+                .patch(
+                    &version,
+                    &patch_params(),
+                    &Patch::Merge(&json!({"metadata": {"annotations": values}})),
+                )
+                .await
+        }
+    };
+    let now = Timestamp::now().to_string();
+    match step {
+        Step::Wait(_) => return Ok(false),
+        Step::Start { version } => {
+            annotate(
+                version,
+                json!({labels::DEPLOYMENT_PHASE: "Running", labels::STARTED_AT: now}),
+            )
+            .await?;
+            ctx.publish(
+                &reference,
+                EventType::Normal,
+                "Rollout",
+                "RolloutStarted",
+                &format!("rollout of {version} started ({:?})", dc.spec.strategy.type_),
+            )
+            .await;
+        }
+        Step::Scale {
+            version,
+            from,
+            to,
+            progress,
+        } => {
+            rs_api
+                .patch(
+                    version,
+                    &patch_params(),
+                    &Patch::Merge(&json!({"spec": {"replicas": to}})),
+                )
+                .await?;
+            if *progress && let Some(latest) = observed.versions.last() {
+                annotate(&latest.name, json!({labels::LAST_STEP: now})).await?;
+            }
+            let failed_latest = observed
+                .versions
+                .last()
+                .is_some_and(|v| v.phase == Some(DeploymentPhase::Failed) && v.name != *version);
+            let reason = if failed_latest && to > from {
+                "RollingBack"
+            } else {
+                "Scaled"
+            };
+            ctx.publish(
+                &reference,
+                EventType::Normal,
+                "Scale",
+                reason,
+                &format!("Scaled replication controller {version:?} from {from} to {to}"),
+            )
+            .await;
+        }
+        Step::RunHook { version, point, hook } => {
+            run_hook(dc, ctx, observed, version, *point, hook).await?;
+        }
+        Step::RetryHook { version, point } => {
+            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+            match pods
+                .delete(
+                    &objects::hook_pod_name(version, *point),
+                    &DeleteParams::background(),
+                )
+                .await
+            {
+                Ok(_) | Err(kube::Error::Api(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            ctx.publish(
+                &reference,
+                EventType::Warning,
+                "Hook",
+                "HookRetrying",
+                &format!(
+                    "the {} hook of {version} failed; running it again",
+                    point.as_str()
+                ),
+            )
+            .await;
+        }
+        Step::RecordHook {
+            version,
+            point,
+            outcome,
+        } => {
+            let (value, type_, reason) = match outcome {
+                HookOutcome::Complete => ("Complete", EventType::Normal, "HookCompleted"),
+                HookOutcome::Failed => ("Failed", EventType::Warning, "HookFailed"),
+            };
+            let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
+            annotate(version, json!({key: value})).await?;
+            ctx.publish(
+                &reference,
+                type_,
+                "Hook",
+                reason,
+                &format!("the {} hook of {version}: {value}", point.as_str()),
+            )
+            .await;
+        }
+        Step::Complete { version } => {
+            annotate(
+                version,
+                json!({labels::DEPLOYMENT_PHASE: "Complete", labels::STATUS_REASON: null}),
+            )
+            .await?;
+            ctx.publish(
+                &reference,
+                EventType::Normal,
+                "Rollout",
+                "RolloutComplete",
+                &format!("replication controller {version:?} successfully rolled out"),
+            )
+            .await;
+        }
+        Step::Fail {
+            version,
+            reason,
+            message,
+        } => {
+            annotate(
+                version,
+                json!({labels::DEPLOYMENT_PHASE: "Failed", labels::STATUS_REASON: format!("{reason}: {message}")}),
+            )
+            .await?;
+            ctx.publish(
+                &reference,
+                EventType::Warning,
+                "Rollout",
+                reason,
+                &format!("rollout of {version} failed: {message}"),
+            )
+            .await;
+        }
+        Step::Prune { version } => {
+            match rs_api.delete(version, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            ctx.publish(
+                &reference,
+                EventType::Normal,
+                "Prune",
+                "DeploymentPruned",
+                &format!("deleted {version:?}, beyond the revision history limit"),
+            )
+            .await;
+        }
+    }
+    Ok(true)
+}
+
+/// Runs a hook: creates its pod (execNewPod), or tags the version's images (tagImages) and
+/// records the outcome at once.
+async fn run_hook(
+    dc: &DeploymentConfig,
+    ctx: &Context,
+    observed: &Observed,
+    version: &str,
+    point: HookPoint,
+    hook: &LifecycleHook,
+) -> Result<(), Error> {
+    let namespace = dc.namespace().unwrap_or_default();
+    let reference = dc.object_ref(&());
+    let Some(rs) = observed.replica_sets.get(version) else {
+        return Ok(());
+    };
+    let template = observed
+        .versions
+        .iter()
+        .find(|v| v.name == version)
+        .and_then(|v| v.template.clone())
+        .unwrap_or_default();
+    let owner = OwnerReference {
+        controller: Some(false),
+        ..rs.controller_owner_ref(&())
+            .ok_or_else(|| missing("ReplicaSet uid"))?
+    };
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
+    let record = |outcome: &'static str| {
+        let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
+        let rs_api = rs_api.clone();
+        let version = version.to_string();
+        async move {
+            rs_api
+                .patch(
+                    &version,
+                    &patch_params(),
+                    &Patch::Merge(&json!({"metadata": {"annotations": {key: outcome}}})),
+                )
+                .await
+        }
+    };
+    if let Some(exec) = &hook.exec_new_pod {
+        match objects::hook_pod(dc, version, &template, point, exec, owner) {
+            Ok(pod) => {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+                match pods.create(&post_params(), &pod).await {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 422 || s.code == 403 => {
+                        if hook.failure_policy != slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
+                            record("Failed").await?;
+                        }
+                        ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &s.message)
+                            .await;
+                        return Ok(());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                ctx.publish(
+                    &reference,
+                    EventType::Normal,
+                    "Hook",
+                    "HookStarted",
+                    &format!(
+                        "started the {} hook pod {:?}",
+                        point.as_str(),
+                        objects::hook_pod_name(version, point)
+                    ),
+                )
+                .await;
+            }
+            Err(message) => {
+                record("Failed").await?;
+                ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
+                    .await;
+            }
+        }
+        return Ok(());
+    }
+    // tagImages: each named container's image becomes the target tag's source.
+    let mut failure = None;
+    for tag in &hook.tag_images {
+        let image = template
+            .spec
+            .iter()
+            .flat_map(|s| s.containers.iter())
+            .find(|c| c.name == tag.container_name)
+            .and_then(|c| c.image.clone());
+        let Some(image) = image else {
+            failure = Some(format!(
+                "tagImages names container {:?}, which has no image",
+                tag.container_name
+            ));
+            break;
+        };
+        let stream_ns = tag.to.namespace.clone().unwrap_or_else(|| namespace.clone());
+        let (stream, tag_name) = split_stream_tag(&tag.to.name);
+        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &stream_ns);
+        let result = async {
+            let mut is = streams.get(stream).await?;
+            let reference = TagReference {
+                name: tag_name.to_string(),
+                from: Some(slipway_crds::common::ImageReference::docker_image(image.clone())),
+                ..Default::default()
+            };
+            match is.spec.tags.iter_mut().find(|t| t.name == tag_name) {
+                Some(existing) if existing.from == reference.from => return Ok(()),
+                Some(existing) => existing.from = reference.from,
+                None => is.spec.tags.push(reference),
+            }
+            streams.replace(stream, &post_params(), &is).await.map(|_| ())
+        }
+        .await;
+        if let Err(e) = result {
+            failure = Some(format!(
+                "tagging {image} into {}: {}",
+                tag.to.name,
+                crate::dynamic::api_message(&e)
+            ));
+            break;
+        }
+    }
+    match failure {
+        None => {
+            record("Complete").await?;
+        }
+        Some(message) => {
+            ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
+                .await;
+            if hook.failure_policy == slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
+                // Tried again after the error policy's pause, not in a tight loop.
+                return Err(Error::Kube(kube::Error::Service(message.into())));
+            }
+            record("Failed").await?;
+        }
+    }
+    Ok(())
+}
+
+/// An ObjectReference to a DeploymentConfig, for Events.
+pub fn reference_of(dc: &DeploymentConfig) -> ObjectReference {
+    dc.object_ref(&())
+}
