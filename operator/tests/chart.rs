@@ -126,4 +126,22 @@ fn the_roles_the_operator_binds_are_the_charts() {
             .iter()
             .any(|o| o["kind"] == "Template" && o["metadata"]["name"] == "slipway-project-template")
     );
+    // The operator binary accepts exactly the flags the chart gives it (`--list` exits after
+    // parsing them).
+    let flags: Vec<String> = operator["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_slipway-operator"))
+        .args(&flags)
+        .arg("--list")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{flags:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
