@@ -78,7 +78,7 @@ clean-test-namespaces:
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
 integration: cluster-up clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --test '*'
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --no-fail-fast --test '*'
 
 test: prereqs lint unit integration
 	@echo "make test: all passed"

@@ -47,9 +47,10 @@ async fn reconciliations_are_counted_and_served() {
 
     let text = eventually("a counted reconciliation", Duration::from_secs(30), || async {
         let response = get(addr, "/metrics").await;
-        response
-            .contains("slipway_reconciliations_total{controller=\"template\"}")
-            .then_some(response)
+        // The count goes up when a reconcile starts and the duration when it ends: wait for both.
+        (response.contains("slipway_reconciliations_total{controller=\"template\"}")
+            && response.contains("slipway_reconcile_duration_seconds_count{controller=\"template\"}"))
+        .then_some(response)
     })
     .await;
     assert!(
