@@ -467,3 +467,214 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
     let closed = tokio::time::timeout(std::time::Duration::from_secs(60), tls.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "the server kept a half-sent request open");
 }
+
+/// Under SerialLatestOnly, 100 concurrent deliveries still make Builds 1..100, one per commit; the
+/// build controller (in-process, this namespace only) runs one at a time while kwok pods are
+/// finished as they appear, and collapses the queue: the builds that ran are an increasing
+/// sequence ending at the newest (100, Complete), every other build is Cancelled (CancelledBuild,
+/// superseded by a newer build) and never had a pod.
+#[tokio::test]
+async fn a_hundred_concurrent_deliveries_collapse_under_serial_latest_only() {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Patch, PatchParams};
+    use kube::runtime::watcher;
+    use slipway_crds::build::BuildPhase;
+
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(180);
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "hooks").await;
+    setup(&client, &ns.name, "app", "SerialLatestOnly").await;
+    // Cancelled builds count against the failed history limit: keep every build to look at.
+    Api::<BuildConfig>::namespaced(client.clone(), &ns.name)
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"failedBuildsHistoryLimit": 200, "successfulBuildsHistoryLimit": 200}}),
+            ),
+        )
+        .await
+        .unwrap();
+
+    // Watch the builds: the watch gives every change in the API server's order, so the number of
+    // active (Pending or Running) builds after each event is the true number at that revision.
+    #[derive(Default)]
+    struct Seen {
+        phases: BTreeMap<String, BuildPhase>,
+        most_active: usize,
+        /// Builds in the order they first became active.
+        ran: Vec<i64>,
+    }
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let api: Api<Build> = Api::namespaced(client.clone(), &ns.name);
+    let watching = tokio::spawn({
+        let (seen, api) = (seen.clone(), api.clone());
+        async move {
+            let mut events = std::pin::pin!(watcher(api, watcher::Config::default()));
+            while let Some(event) = events.next().await {
+                let build = match event {
+                    Ok(watcher::Event::Apply(b) | watcher::Event::InitApply(b)) => b,
+                    _ => continue,
+                };
+                let phase = build.status.as_ref().map(|s| s.phase).unwrap_or_default();
+                let name = build.name_any();
+                let mut seen = seen.lock().unwrap();
+                let before = seen.phases.insert(name.clone(), phase).unwrap_or_default();
+                let active = |p: &BuildPhase| matches!(p, BuildPhase::Pending | BuildPhase::Running);
+                if before == BuildPhase::New && phase != BuildPhase::New && phase != BuildPhase::Cancelled {
+                    seen.ran.push(name.strip_prefix("app-").unwrap().parse().unwrap());
+                }
+                let now_active = seen.phases.values().filter(|p| active(p)).count();
+                seen.most_active = seen.most_active.max(now_active);
+            }
+        }
+    });
+
+    // The build controller for this namespace.
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let controller = tokio::spawn(slipway_operator::build::controller::run(
+        ctx,
+        slipway_operator::build::controller::Settings {
+            namespace: Some(ns.name.clone()),
+            ..Default::default()
+        },
+    ));
+
+    // kwok plays each build pod; it succeeds (with a builder result) as soon as it exists.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
+    let finishing = tokio::spawn({
+        let pods = pods.clone();
+        async move {
+            let result = json!({"stage": "s2i", "success": true,
+                "digest": "sha256:2222222222222222222222222222222222222222222222222222222222222222",
+                "durations": {"assemble": 10, "push": 5}})
+            .to_string();
+            let outcome = Patch::Merge(json!({"metadata": {"annotations": {
+                "kwok.slipway.dev/outcome": "Succeeded",
+                "kwok.slipway.dev/termination-message": result}}}));
+            loop {
+                if let Ok(list) = pods.list(&ListParams::default()).await {
+                    for pod in list.items {
+                        if !pod.annotations().contains_key("kwok.slipway.dev/outcome") {
+                            let _ = pods
+                                .patch(&pod.name_any(), &PatchParams::default(), &outcome)
+                                .await;
+                        }
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    });
+
+    let hook = Hook::start(client.clone()).await;
+    let path = format!("/webhooks/{}/app/github", ns.name);
+    let commits: Vec<String> = (0..100).map(|i| format!("5e1a7e{i:034x}")).collect();
+    let answers = futures::future::join_all(commits.iter().map(|commit| {
+        let body = github_push("refs/heads/main", commit);
+        let headers = signed("github", "push", &body, SECRET);
+        let (hook, path) = (&hook, &path);
+        async move { hook.post(path, &headers, &body).await }
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 201),
+        "{:?}",
+        answers.iter().find(|(s, _)| *s != 201)
+    );
+
+    // Every build ends; the newest ran to Complete.
+    let all = eventually("every build to be terminal, app-100 Complete", WAIT, || async {
+        let all = builds(&client, &ns.name).await;
+        let phase = |b: &Build| b.status.as_ref().map(|s| s.phase).unwrap_or_default();
+        (all.len() == 100
+            && all.iter().all(|b| phase(b).is_terminal())
+            && all
+                .iter()
+                .any(|b| b.name_any() == "app-100" && phase(b) == BuildPhase::Complete))
+        .then_some(all)
+    })
+    .await;
+    finishing.abort();
+    controller.abort();
+
+    let number = |b: &Build| -> i64 { b.name_any().strip_prefix("app-").unwrap().parse().unwrap() };
+    let numbers: BTreeSet<i64> = all.iter().map(number).collect();
+    assert_eq!(numbers, (1..=100).collect(), "no gap, no duplicate");
+    let built: BTreeSet<String> = all.iter().map(commit_of).collect();
+    assert_eq!(built, commits.iter().cloned().collect(), "every commit once");
+    assert_eq!(last_version(&client, &ns.name, "app").await, 100);
+
+    // The collapse: what ran completed, everything else was cancelled as superseded.
+    let mut complete = BTreeSet::new();
+    for b in &all {
+        let status = b.status.clone().unwrap();
+        match status.phase {
+            BuildPhase::Complete => {
+                complete.insert(number(b));
+            }
+            BuildPhase::Cancelled => {
+                assert_eq!(
+                    status.reason.as_deref(),
+                    Some("CancelledBuild"),
+                    "{}",
+                    b.name_any()
+                );
+                // Superseded by a newer build, named in the message.
+                let message = status.message.unwrap_or_default();
+                let by: i64 = message
+                    .split_once("(app-")
+                    .and_then(|(_, rest)| rest.split_once(')'))
+                    .and_then(|(n, _)| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{}: {message}", b.name_any()));
+                assert!(by > number(b), "{} superseded by older app-{by}", b.name_any());
+            }
+            other => panic!("{} ended {other:?}", b.name_any()),
+        }
+    }
+    // Let the watch catch up with the last writes before reading what it saw.
+    eventually("the watch to see every build end", WAIT, || async {
+        let seen = seen.lock().unwrap();
+        (seen.phases.len() == 100 && seen.phases.values().all(|p| p.is_terminal())).then_some(())
+    })
+    .await;
+    watching.abort();
+    let (most_active, ran) = {
+        let seen = seen.lock().unwrap();
+        (seen.most_active, seen.ran.clone())
+    };
+    assert_eq!(most_active, 1, "never more than one build active at once");
+    assert_eq!(
+        ran.iter().copied().collect::<BTreeSet<_>>(),
+        complete,
+        "what ran is what completed"
+    );
+    assert!(
+        ran.windows(2).all(|w| w[0] < w[1]),
+        "builds ran oldest to newest, never an older after a newer: {ran:?}"
+    );
+    assert_eq!(ran.last(), Some(&100));
+    assert!(complete.len() < 100, "the queue collapsed: {ran:?}");
+    // Cancelled builds never had a pod.
+    let with_pods: BTreeSet<i64> = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .filter_map(|p| {
+            p.name_any()
+                .strip_prefix("app-")?
+                .strip_suffix("-build")?
+                .parse()
+                .ok()
+        })
+        .collect();
+    assert_eq!(with_pods, complete, "only the builds that ran had pods");
+    ns.delete().await;
+}

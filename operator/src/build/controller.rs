@@ -6,13 +6,14 @@
 //! merge-patch the Build's status with its resourceVersion, record the ImageStream tag).
 //! A build never leaves a terminal phase: a terminal Build is only ever pruned.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -20,7 +21,7 @@ use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::build::{
-    BuildPhase, BuildStatus, BuildStatusOutput, BuildStatusOutputTo, StageInfo, labels,
+    BuildPhase, BuildRunPolicy, BuildStatus, BuildStatusOutput, BuildStatusOutputTo, StageInfo, labels,
 };
 use slipway_crds::common::{
     ImageReference, ImageReferenceKind, Time, condition_status, new_condition, set_condition,
@@ -57,6 +58,8 @@ struct State {
     ctx: Context,
     settings: Settings,
     builds: Store<Build>,
+    /// Serializes admission per BuildConfig (`namespace/name`), see [`admit`].
+    admitting: std::sync::Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
 }
 
 /// How often a build whose image cannot be resolved yet looks again.
@@ -78,6 +81,7 @@ pub async fn run(ctx: Context, settings: Settings) {
         ctx,
         settings,
         builds: store,
+        admitting: std::sync::Mutex::default(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(labels::BUILD))
@@ -182,14 +186,59 @@ async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error
 }
 
 /// A New build: run it when the run policy allows, cancel it when a newer build supersedes it.
+///
+/// The cache decides waiting. Running or cancelling a Serial or SerialLatestOnly build is decided
+/// again under a per-BuildConfig lock from the builds as the API server has them now, and the pod
+/// and the Pending phase are written before the lock is let go: with builds created concurrently,
+/// a cache that has not yet seen a sibling's Pending would otherwise admit two at once.
 async fn admit(state: &State, build: &Build, status: &BuildStatus, pods: &Api<Pod>) -> Result<Action, Error> {
-    let client = &state.ctx.client;
-    let me = Sibling::of(build);
+    let run_policy = policy::run_policy(build);
     let siblings: Vec<Sibling> = siblings(&state.builds, build)
         .iter()
         .map(|b| Sibling::of(b))
         .collect();
-    match policy::admit(policy::run_policy(build), &me, &siblings) {
+    let cached = policy::admit(run_policy, &Sibling::of(build), &siblings);
+    let config = match config_name(build) {
+        Some(config)
+            if run_policy != BuildRunPolicy::Parallel && !matches!(cached, Admission::Wait { .. }) =>
+        {
+            config
+        }
+        _ => return act_on(state, build, status, pods, cached).await,
+    };
+    let namespace = build.namespace().unwrap_or_default();
+    let lock = {
+        let mut locks = state.admitting.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(format!("{namespace}/{config}")).or_default().clone()
+    };
+    let _held = lock.lock().await;
+    let live = Api::<Build>::namespaced(state.ctx.client.clone(), &namespace)
+        .list(&ListParams::default().labels(&format!("{}={config}", labels::BUILD_CONFIG)))
+        .await?
+        .items;
+    let Some(me) = live.iter().find(|b| b.name_any() == build.name_any()) else {
+        return Ok(Action::await_change());
+    };
+    let live_status = me.status.clone().unwrap_or_default();
+    if live_status.phase != BuildPhase::New || live_status.cancelled {
+        // Already moved on; the cache catches up and reconciles it again.
+        return Ok(Action::await_change());
+    }
+    let siblings: Vec<Sibling> = live.iter().map(Sibling::of).collect();
+    let decision = policy::admit(run_policy, &Sibling::of(me), &siblings);
+    act_on(state, me, &live_status, pods, decision).await
+}
+
+/// Acts on the run policy's decision for a New build.
+async fn act_on(
+    state: &State,
+    build: &Build,
+    status: &BuildStatus,
+    pods: &Api<Pod>,
+    decision: Admission,
+) -> Result<Action, Error> {
+    let client = &state.ctx.client;
+    match decision {
         // The sibling watch wakes us when the blocker ends; the timer covers a cache that saw the
         // wake-up before the blocker's new phase.
         Admission::Wait { .. } => return Ok(Action::requeue(Duration::from_secs(5))),
@@ -198,7 +247,7 @@ async fn admit(state: &State, build: &Build, status: &BuildStatus, pods: &Api<Po
                 phase: BuildPhase::Cancelled,
                 reason: Some("CancelledBuild".into()),
                 message: Some(format!(
-                    "A newer build ({by}) is queued; SerialLatestOnly runs only the latest."
+                    "A newer build ({by}) supersedes it; SerialLatestOnly runs only the latest."
                 )),
                 result: None,
             };

@@ -37,6 +37,11 @@ impl Sibling {
     fn queued(&self) -> bool {
         self.phase == BuildPhase::New && !self.cancelling
     }
+
+    /// Queued, or admitted at some point (its pod was made): everything but a cancelled build.
+    fn live_or_ran(&self) -> bool {
+        self.queued() || !matches!(self.phase, BuildPhase::New | BuildPhase::Cancelled) && !self.cancelling
+    }
 }
 
 /// The build number from the annotation (`slipway.dev/build.number`), else from the name's
@@ -82,15 +87,18 @@ pub enum Admission {
     Run,
     /// Wait: `blocker` runs or comes first.
     Wait { blocker: String },
-    /// SerialLatestOnly: a newer build is queued, so this one is cancelled.
+    /// SerialLatestOnly: a newer build is queued (or already ran), so this one is cancelled.
     Superseded { by: String },
 }
 
 /// Whether the New build `me` may run, given all builds of its BuildConfig (`me` included).
 ///
 /// Serial: only when no build is Pending or Running and `me` is the lowest-numbered queued build.
-/// SerialLatestOnly: a queued build older than the newest queued one is superseded; the newest
-/// runs when no build is active. Parallel: always. Builds being cancelled neither run nor block.
+/// SerialLatestOnly: a queued build older than the newest queued one is superseded, and so is one
+/// older than a build that was already admitted (builds are created concurrently, so an older
+/// build can appear after a newer one started: running it would put an older commit after a newer
+/// one); the newest runs when no build is active. Parallel: always. Builds being cancelled neither
+/// run nor block.
 pub fn admit(policy: BuildRunPolicy, me: &Sibling, siblings: &[Sibling]) -> Admission {
     if policy == BuildRunPolicy::Parallel {
         return Admission::Run;
@@ -98,7 +106,7 @@ pub fn admit(policy: BuildRunPolicy, me: &Sibling, siblings: &[Sibling]) -> Admi
     let others = || siblings.iter().filter(|s| s.name != me.name);
     if policy == BuildRunPolicy::SerialLatestOnly
         && let Some(newer) = others()
-            .filter(|s| s.queued() && s.number > me.number)
+            .filter(|s| s.live_or_ran() && s.number > me.number)
             .max_by_key(|s| s.number)
     {
         return Admission::Superseded {
@@ -247,6 +255,41 @@ mod tests {
         assert_eq!(
             admit(BuildRunPolicy::SerialLatestOnly, &all[9], &all),
             Admission::Run
+        );
+    }
+
+    #[test]
+    fn serial_latest_only_never_runs_an_older_build_after_a_newer_one() {
+        // app-1 shows up after app-2 was admitted (or finished, or failed): it is superseded.
+        for phase in [
+            BuildPhase::Pending,
+            BuildPhase::Running,
+            BuildPhase::Complete,
+            BuildPhase::Failed,
+        ] {
+            let mut all = queue(2);
+            all[1].phase = phase;
+            assert_eq!(
+                admit(BuildRunPolicy::SerialLatestOnly, &all[0], &all),
+                Admission::Superseded { by: "app-2".into() },
+                "{phase:?}"
+            );
+        }
+        // A newer build that was cancelled supersedes nothing.
+        let mut all = queue(2);
+        all[1].phase = BuildPhase::Cancelled;
+        assert_eq!(
+            admit(BuildRunPolicy::SerialLatestOnly, &all[0], &all),
+            Admission::Run
+        );
+        // Nor does one being cancelled (it still blocks until its pod is gone).
+        all[1].phase = BuildPhase::Running;
+        all[1].cancelling = true;
+        assert_eq!(
+            admit(BuildRunPolicy::SerialLatestOnly, &all[0], &all),
+            Admission::Wait {
+                blocker: "app-2".into()
+            }
         );
     }
 
