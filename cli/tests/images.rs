@@ -3,7 +3,7 @@
 //! the dev registry by the test.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -41,23 +41,11 @@ async fn push_image(repository: &str, tag: &str) -> String {
 }
 
 async fn slip(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_slip"))
-            .args(&args)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    run_program(env!("CARGO_BIN_EXE_slip"), None, args).await
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 async fn fails_with(args: &[&str], expected: &str) {

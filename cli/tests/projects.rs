@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -13,25 +13,6 @@ use kube::api::{Api, PostParams};
 use serde_json::json;
 use slipway_testkit::*;
 use slipway_webhook::register::{Endpoint, unregister};
-
-/// A copy of the admin kubeconfig that acts as `user` (kubeconfig impersonation).
-fn kubeconfig_as(dir: &Path, user: &str) -> PathBuf {
-    let admin = std::env::var("KUBECONFIG").expect("KUBECONFIG names the dev cluster's kubeconfig");
-    let mut config: serde_yaml_ng::Value =
-        serde_yaml_ng::from_str(&std::fs::read_to_string(admin).unwrap()).unwrap();
-    for entry in config["users"].as_sequence_mut().unwrap() {
-        let body = entry["user"].as_mapping_mut().unwrap();
-        body.insert("as".into(), user.into());
-        body.insert(
-            "as-groups".into(),
-            serde_yaml_ng::to_value(["system:authenticated"]).unwrap(),
-        );
-    }
-    // KUBECONFIG is a list separated by colons: no colon in the file name.
-    let path = dir.join(format!("{}.kubeconfig", user.replace(':', "_")));
-    std::fs::write(&path, serde_yaml_ng::to_string(&config).unwrap()).unwrap();
-    path
-}
 
 /// A kubeconfig that acts as `user` without naming groups (the API server adds its own).
 fn kubeconfig_as_without_groups(dir: &Path, user: &str) -> PathBuf {
@@ -70,25 +51,11 @@ impl Drop for AccessApiGuard {
 }
 
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
-    let kubeconfig = kubeconfig.to_path_buf();
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_slip"))
-            .args(&args)
-            .env("KUBECONFIG", kubeconfig)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    run_program(env!("CARGO_BIN_EXE_slip"), Some(kubeconfig), args).await
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! cancel, retry and history, and malformed targets.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -44,16 +44,9 @@ impl Env {
     }
 
     async fn slip(&self, args: &[&str]) -> Output {
-        let mut all: Vec<String> = vec!["-n".into(), self.ns.name.clone()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        tokio::task::spawn_blocking(move || {
-            Command::new(env!("CARGO_BIN_EXE_slip"))
-                .args(&all)
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
+        let mut all = vec!["-n", self.ns.name.as_str()];
+        all.extend(args);
+        run_program(env!("CARGO_BIN_EXE_slip"), None, &all).await
     }
 
     fn dcs(&self) -> Api<DeploymentConfig> {
@@ -154,11 +147,7 @@ impl Env {
 }
 
 fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
+    output_text(out)
 }
 
 const IMAGE_1: &str =

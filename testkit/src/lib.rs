@@ -336,3 +336,56 @@ pub fn free_loopback_addr() -> std::net::SocketAddr {
         .and_then(|listener| listener.local_addr())
         .expect("a free loopback port")
 }
+
+/// A copy of the admin kubeconfig (`KUBECONFIG`) that acts as `user` in the group
+/// `system:authenticated` (kubeconfig impersonation), written into `dir`.
+pub fn kubeconfig_as(dir: &std::path::Path, user: &str) -> std::path::PathBuf {
+    let admin = std::env::var("KUBECONFIG").expect("KUBECONFIG names the dev cluster's kubeconfig");
+    let mut config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(admin).expect("reading KUBECONFIG"))
+            .expect("KUBECONFIG is YAML");
+    for entry in config["users"].as_sequence_mut().expect("kubeconfig users") {
+        let body = entry["user"].as_mapping_mut().expect("a kubeconfig user");
+        body.insert("as".into(), user.into());
+        body.insert(
+            "as-groups".into(),
+            serde_yaml_ng::to_value(["system:authenticated"]).expect("a group list"),
+        );
+    }
+    // KUBECONFIG is a list separated by colons: no colon in the file name.
+    let path = dir.join(format!("{}.kubeconfig", user.replace(':', "_")));
+    std::fs::write(&path, serde_yaml_ng::to_string(&config).expect("kubeconfig YAML"))
+        .expect("writing the kubeconfig");
+    path
+}
+
+/// Runs `program` with `args` (and `KUBECONFIG` set to `kubeconfig`, if given) off the async
+/// runtime, and returns what it did.
+pub async fn run_program(
+    program: &str,
+    kubeconfig: Option<&std::path::Path>,
+    args: &[&str],
+) -> std::process::Output {
+    let program = program.to_string();
+    let kubeconfig = kubeconfig.map(std::path::Path::to_path_buf);
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut command = std::process::Command::new(&program);
+        command.args(&args);
+        if let Some(k) = kubeconfig {
+            command.env("KUBECONFIG", k);
+        }
+        command.output().expect("running the program")
+    })
+    .await
+    .expect("the program's task")
+}
+
+/// A program's standard output and error, together.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
