@@ -106,28 +106,6 @@ make_kubelet_client_cert() {
     sign apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" client.ext)
 }
 
-write_kubeconfig() {
-  local file=$1 user=$2
-  cat >"$file" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: slipway-dev
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority: $pki/ca.crt
-users:
-- name: $user
-  user:
-    client-certificate: $pki/$user.crt
-    client-key: $pki/$user.key
-contexts:
-- name: slipway-dev
-  context: {cluster: slipway-dev, user: $user, namespace: default}
-current-context: slipway-dev
-EOF
-}
-
 # --- main ---------------------------------------------------------------------------------------
 require_packages
 use_tools

@@ -138,3 +138,27 @@ SNAPSHOTTER=${SLIPWAY_SNAPSHOTTER:-overlayfs}
 # cgroups are global): this file names the state directory of the cluster whose node it is.
 NODE_OWNER_FILE=/run/slipway-dev/real-node
 node_owner() { cat "$NODE_OWNER_FILE" 2>/dev/null || true; }
+
+# A kubeconfig for the dev cluster that authenticates with the client certificate $pki/USER.crt
+# (the caller sets pki and API_PORT).
+write_kubeconfig() {
+  local file=$1 user=$2
+  cat >"$file" <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: slipway-dev
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority: $pki/ca.crt
+users:
+- name: $user
+  user:
+    client-certificate: $pki/$user.crt
+    client-key: $pki/$user.key
+contexts:
+- name: slipway-dev
+  context: {cluster: slipway-dev, user: $user, namespace: default}
+current-context: slipway-dev
+EOF
+}

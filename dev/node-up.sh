@@ -73,28 +73,6 @@ make_node_certs() {
   )
 }
 
-node_kubeconfig() {
-  local file=$1 cert=$2
-  cat >"$file" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: slipway-dev
-  cluster:
-    server: https://127.0.0.1:$API_PORT
-    certificate-authority: $pki/ca.crt
-users:
-- name: $cert
-  user:
-    client-certificate: $pki/$cert.crt
-    client-key: $pki/$cert.key
-contexts:
-- name: slipway-dev
-  context: {cluster: slipway-dev, user: $cert}
-current-context: slipway-dev
-EOF
-}
-
 write_configs() {
   local pause
   pause=$(pause_image)
@@ -210,8 +188,8 @@ nodePortAddresses: [primary]
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 iptables: {localhostNodePorts: false, syncPeriod: 30s, minSyncPeriod: 0s}
 EOF
-  node_kubeconfig "$node/kubelet.kubeconfig" "node-$NODE_NAME"
-  node_kubeconfig "$node/kube-proxy.kubeconfig" kube-proxy
+  write_kubeconfig "$node/kubelet.kubeconfig" "node-$NODE_NAME"
+  write_kubeconfig "$node/kube-proxy.kubeconfig" kube-proxy
 }
 
 # Sysctls the node needs; their values before are kept so node-down.sh can restore them.
