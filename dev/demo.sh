@@ -21,7 +21,9 @@ step "Slipway's API (category slipway)"
 kubectl api-resources --categories slipway
 
 step "Applying examples/manifests/ into namespace $ns"
-kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# A fresh namespace each time: what an earlier run left (pods, builds) does not carry over.
+kubectl delete namespace "$ns" --ignore-not-found --wait --timeout=120s >/dev/null
+kubectl create namespace "$ns" >/dev/null
 for f in "$repo"/examples/manifests/*.yaml; do
   kubectl apply --server-side --force-conflicts --field-manager slipway-demo -n "$ns" -f "$f"
 done
