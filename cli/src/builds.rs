@@ -16,7 +16,7 @@ use slipway_crds::build::{
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::build::instantiate::instantiate;
 
-use crate::cluster::{block_on, client};
+use crate::cluster::{api_error, block_on, client};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Strategy {
@@ -95,13 +95,6 @@ pub struct TriggersArgs {
     pub from_bitbucket: bool,
     pub from_gitea: bool,
     // None of these: a generic webhook.
-}
-
-fn api_error(e: kube::Error) -> anyhow::Error {
-    match e {
-        kube::Error::Api(status) => anyhow::anyhow!("{}", status.message),
-        other => other.into(),
-    }
 }
 
 /// Whether `name` is a DNS-1123 label (what Kubernetes names must be).

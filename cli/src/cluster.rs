@@ -23,3 +23,12 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
         .context("starting the async runtime")?;
     Ok(runtime.block_on(future))
 }
+
+/// An API error as the user should read it: the API server's own message (it names the object
+/// and the reason); other errors as they are.
+pub fn api_error(e: kube::Error) -> anyhow::Error {
+    match e {
+        kube::Error::Api(status) => anyhow::anyhow!("{}", status.message),
+        other => other.into(),
+    }
+}

@@ -12,7 +12,7 @@ use serde_json::json;
 use slipway_crds::project::ProjectRequestPhase;
 use slipway_crds::{Project, ProjectRequest};
 
-use crate::cluster::{block_on, client};
+use crate::cluster::{api_error, block_on, client};
 
 #[derive(Args, Debug)]
 pub struct NewProjectArgs {
@@ -229,13 +229,6 @@ pub fn delete_project(args: DeleteProjectArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })?
-}
-
-fn api_error(e: kube::Error) -> anyhow::Error {
-    match e {
-        kube::Error::Api(status) => anyhow::anyhow!("{}", status.message),
-        other => other.into(),
-    }
 }
 
 /// The kubeconfig file slip writes to: the first of KUBECONFIG, or ~/.kube/config.
