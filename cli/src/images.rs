@@ -448,86 +448,103 @@ fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let automatic = !args.manual;
     block_on(async {
         let (client, namespace) = client(namespace).await?;
-        match kind {
-            Kind::DeploymentConfig => {
-                let api: Api<DeploymentConfig> = Api::namespaced(client, &namespace);
-                let dc = api
-                    .get(&name)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("reading dc/{name}: {}", api_message(&e)))?;
-                let dc_value = serde_json::to_value(&dc)?;
-                let current = dc_value["spec"]["triggers"].as_array().cloned();
-                let Some((stream, tag)) = from else {
-                    print_dc_triggers(&name, current.as_deref());
+        // A read-modify-write guarded by the resourceVersion: controllers (the image trigger
+        // resolving a tag) may update the object between the read and the write, so a conflict
+        // reads it again.
+        for _ in 0..10 {
+            match kind {
+                Kind::DeploymentConfig => {
+                    let api: Api<DeploymentConfig> = Api::namespaced(client.clone(), &namespace);
+                    let dc = api
+                        .get(&name)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("reading dc/{name}: {}", api_message(&e)))?;
+                    let dc_value = serde_json::to_value(&dc)?;
+                    let current = dc_value["spec"]["triggers"].as_array().cloned();
+                    let Some((stream, tag)) = &from else {
+                        print_dc_triggers(&name, current.as_deref());
+                        return Ok(());
+                    };
+                    check_containers(
+                        &dc_value["spec"]["template"]["spec"],
+                        &args.containers,
+                        &format!("dc/{name}"),
+                    )?;
+                    let triggers =
+                        dc_triggers(current, &format!("{stream}:{tag}"), &args.containers, automatic);
+                    let patch = json!({
+                        "metadata": {"resourceVersion": dc.metadata.resource_version},
+                        "spec": {"triggers": triggers},
+                    });
+                    match api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                        Err(e) => bail!("updating dc/{name}: {}", api_message(&e)),
+                        Ok(_) => {}
+                    }
+                    println!("dc/{name} triggers updated");
                     return Ok(());
-                };
-                check_containers(
-                    &dc_value["spec"]["template"]["spec"],
-                    &args.containers,
-                    &format!("dc/{name}"),
-                )?;
-                let triggers = dc_triggers(current, &format!("{stream}:{tag}"), &args.containers, automatic);
-                let patch = json!({
-                    "metadata": {"resourceVersion": dc.metadata.resource_version},
-                    "spec": {"triggers": triggers},
-                });
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("updating dc/{name}: {}", api_message(&e)))?;
-                println!("dc/{name} triggers updated");
-                Ok(())
-            }
-            Kind::Workload {
-                group,
-                kind,
-                plural,
-                pod_spec,
-            } => {
-                let resource =
-                    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural);
-                let api: Api<DynamicObject> = Api::namespaced_with(client, &namespace, &resource);
-                let object = api
-                    .get(&name)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("reading {}/{name}: {}", plural, api_message(&e)))?;
-                let value = serde_json::to_value(&object)?;
-                let annotation = value["metadata"]["annotations"][TRIGGERS_ANNOTATION].as_str();
-                let current: Vec<Value> = match annotation {
+                }
+                Kind::Workload {
+                    group,
+                    kind,
+                    plural,
+                    pod_spec,
+                } => {
+                    let resource =
+                        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural);
+                    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
+                    let object = api
+                        .get(&name)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("reading {}/{name}: {}", plural, api_message(&e)))?;
+                    let value = serde_json::to_value(&object)?;
+                    let annotation = value["metadata"]["annotations"][TRIGGERS_ANNOTATION].as_str();
+                    let current: Vec<Value> = match annotation {
                     None => Vec::new(),
                     Some(text) => serde_json::from_str(text).with_context(|| {
                         format!("the annotation {TRIGGERS_ANNOTATION} of {plural}/{name} is not a JSON list; fix or remove it first")
                     })?,
                 };
-                let Some((stream, tag)) = from else {
-                    print_annotation_triggers(&format!("{plural}/{name}"), &current);
+                    let Some((stream, tag)) = &from else {
+                        print_annotation_triggers(&format!("{plural}/{name}"), &current);
+                        return Ok(());
+                    };
+                    let mut spec = &value;
+                    for key in pod_spec.split('.') {
+                        spec = &spec[key];
+                    }
+                    check_containers(spec, &args.containers, &format!("{plural}/{name}"))?;
+                    let triggers = annotation_triggers(
+                        current,
+                        pod_spec,
+                        &format!("{stream}:{tag}"),
+                        &args.containers,
+                        !automatic,
+                    );
+                    let patch = json!({
+                        "metadata": {
+                            "resourceVersion": object.metadata.resource_version,
+                            "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
+                        },
+                    });
+                    match api
+                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                        .await
+                    {
+                        Err(kube::Error::Api(e)) if e.code == 409 => continue,
+                        Err(e) => bail!("updating {plural}/{name}: {}", api_message(&e)),
+                        Ok(_) => {}
+                    }
+                    println!("{plural}/{name} triggers updated");
                     return Ok(());
-                };
-                let mut spec = &value;
-                for key in pod_spec.split('.') {
-                    spec = &spec[key];
                 }
-                check_containers(spec, &args.containers, &format!("{plural}/{name}"))?;
-                let triggers = annotation_triggers(
-                    current,
-                    pod_spec,
-                    &format!("{stream}:{tag}"),
-                    &args.containers,
-                    !automatic,
-                );
-                let patch = json!({
-                    "metadata": {
-                        "resourceVersion": object.metadata.resource_version,
-                        "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
-                    },
-                });
-                api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("updating {plural}/{name}: {}", api_message(&e)))?;
-                println!("{plural}/{name} triggers updated");
-                Ok(())
+                Kind::BuildConfig => unreachable!("handled above"),
             }
-            Kind::BuildConfig => unreachable!("handled above"),
         }
+        bail!("{name} kept changing while its triggers were set; try again")
     })?
 }
 
