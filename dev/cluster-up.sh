@@ -45,7 +45,7 @@ require_packages() {
 components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry)
 # What the control plane was started with: bump the revision when its flags change, so a running
 # cluster started by an older script is restarted (its data kept) instead of being taken as healthy.
-CONTROL_PLANE_REV="rev=3 node=$NODE"
+CONTROL_PLANE_REV="rev=4 node=$NODE"
 
 all_healthy() {
   local c
@@ -139,6 +139,10 @@ launch etcd etcd --name slipway-dev --data-dir "$SLIPWAY_STATE/etcd" \
   --initial-cluster "slipway-dev=http://127.0.0.1:$((ETCD_PORT + 10))" \
   --unsafe-no-fsync --quota-backend-bytes 4294967296 --log-level warn
 
+# With a real node the registry listens on every address, so that build pods reach it at the node's
+# address on the pod bridge ($NODE_REGISTRY_ADDR); without one, on loopback only.
+REGISTRY_BIND=127.0.0.1
+[ "$NODE" = none ] || REGISTRY_BIND=0.0.0.0
 cat >"$SLIPWAY_STATE/registry.yml" <<EOF
 version: 0.1
 log: {level: warn}
@@ -146,7 +150,7 @@ storage:
   filesystem: {rootdirectory: $SLIPWAY_STATE/registry}
   delete: {enabled: true}
 http:
-  addr: 127.0.0.1:$REGISTRY_PORT
+  addr: $REGISTRY_BIND:$REGISTRY_PORT
   headers: {X-Content-Type-Options: [nosniff]}
 EOF
 launch registry docker-registry serve "$SLIPWAY_STATE/registry.yml"
@@ -176,6 +180,7 @@ launch kube-apiserver kube-apiserver \
   --requestheader-extra-headers-prefix X-Remote-Extra- \
   --proxy-client-cert-file "$pki/front-proxy-client.crt" --proxy-client-key-file "$pki/front-proxy-client.key" \
   --enable-priority-and-fairness=false \
+  --enable-admission-plugins PodNodeSelector,PodTolerationRestriction \
   --profiling=false \
   --v 1
 

@@ -128,6 +128,8 @@ NODE_NAME=${SLIPWAY_NODE_NAME:-real-node}
 # on the bridge.
 POD_CIDR=${SLIPWAY_POD_CIDR:-10.250.0.0/24}
 NODE_IP=${POD_CIDR%.*/*}.1
+# The registry as pods on the real node (and the node's containerd) reach it: the node's address.
+NODE_REGISTRY_ADDR=$NODE_IP:${SLIPWAY_REGISTRY_PORT:-15000}
 BRIDGE=${SLIPWAY_NODE_BRIDGE:-slipway0}
 KUBELET_PORT=${SLIPWAY_KUBELET_PORT:-10250}
 CONTAINERD_SOCKET=$SLIPWAY_STATE/node/containerd.sock

@@ -76,15 +76,19 @@ make_node_certs() {
 write_configs() {
   local pause
   pause=$(pause_image)
-  mkdir -p "$node/containerd/certs.d/$REGISTRY_ADDR" "$node/cni/net.d" "$node/cni/ipam" \
-    "$node/kubelet" "$node/pod-logs"
-  # containerd trusts the dev registry over plain http, on loopback only.
-  cat >"$node/containerd/certs.d/$REGISTRY_ADDR/hosts.toml" <<EOF
-server = "http://$REGISTRY_ADDR"
+  mkdir -p "$node/cni/net.d" "$node/cni/ipam" "$node/kubelet" "$node/pod-logs"
+  # containerd trusts the dev registry over plain http, by both of its names: loopback, and the
+  # node's address on the pod bridge (the name builds in pods push to, so images keep one name).
+  local addr
+  for addr in "$REGISTRY_ADDR" "$NODE_REGISTRY_ADDR"; do
+    mkdir -p "$node/containerd/certs.d/$addr"
+    cat >"$node/containerd/certs.d/$addr/hosts.toml" <<EOF
+server = "http://$addr"
 
-[host."http://$REGISTRY_ADDR"]
+[host."http://$addr"]
   capabilities = ["pull", "resolve", "push"]
 EOF
+  done
   cat >"$node/containerd/config.toml" <<EOF
 version = 2
 root = "$node/containerd/root"
