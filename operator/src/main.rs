@@ -59,6 +59,10 @@ struct Args {
     /// The registry builds push to (image streams get `<registry>/<namespace>/<name>`).
     #[arg(long, default_value = "127.0.0.1:15000", value_name = "HOST[:PORT]")]
     registry: String,
+    /// A registry (`host:port`) builds reach over plain http, such as a development registry;
+    /// repeat or separate by commas.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT", value_delimiter = ',')]
+    insecure_registries: Vec<String>,
     /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
     #[arg(long, default_value = "15m", value_parser = slipway_operator::image::parse_interval)]
     image_import_interval: std::time::Duration,
@@ -168,6 +172,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                     images: slipway_operator::build::pod::BuildImages {
                         builder_tools: args.builder_image.clone(),
                         buildah: args.buildah_image.clone(),
+                        insecure_registries: args.insecure_registries.clone(),
                     },
                     registry: args.registry.clone(),
                     namespace: namespace.map(String::from),

@@ -2,6 +2,8 @@
 //! CRDs installed once per test binary, and a namespace per test so tests run in parallel and leave
 //! no trace. Internal to the workspace; never published.
 
+pub mod git_http;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 

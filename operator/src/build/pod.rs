@@ -24,6 +24,8 @@ pub struct BuildImages {
     pub builder_tools: String,
     /// The buildah image Docker builds run in.
     pub buildah: String,
+    /// Registries (`host:port`) builds reach over plain http (`INSECURE_REGISTRIES` in the pod).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for BuildImages {
@@ -31,6 +33,7 @@ impl Default for BuildImages {
         Self {
             builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
             buildah: "quay.io/buildah/stable:latest".into(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -198,6 +201,9 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         // The whole Build, as OpenShift passes it: the builder reads its strategy from here.
         env("BUILD", serde_json::to_string(build).unwrap_or_default()),
     ];
+    if !images.insecure_registries.is_empty() {
+        build_env.push(env("INSECURE_REGISTRIES", images.insecure_registries.join(",")));
+    }
     let mut build_mounts = vec![
         mount("tools", TOOLS_DIR, true),
         mount("workspace", WORKSPACE_DIR, false),
