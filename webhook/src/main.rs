@@ -89,6 +89,18 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster")?;
+    let running = slipway_webhook::start(
+        client.clone(),
+        args.listen,
+        &names,
+        &args.configuration_name,
+        endpoint,
+        None,
+    )
+    .await?;
+    tracing::info!(listen = %args.listen, "serving admission and git webhooks");
+    // The access API waits until the API server reports it available, which needs this pod
+    // Ready, which needs the admission server above listening (the readiness probe's port).
     let access = match args.access_listen {
         None => None,
         Some(listen) => {
@@ -108,16 +120,6 @@ async fn main() -> anyhow::Result<()> {
             Some(running)
         }
     };
-    let running = slipway_webhook::start(
-        client,
-        args.listen,
-        &names,
-        &args.configuration_name,
-        endpoint,
-        None,
-    )
-    .await?;
-    tracing::info!(listen = %args.listen, "serving admission and git webhooks");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = running.server => result??,
