@@ -622,10 +622,7 @@ mod tests {
         let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "DeploymentConfig", "Service"]);
-        assert_eq!(
-            made[0]["spec"]["tags"][0]["from"]["name"],
-            "quay.io/team/web:1"
-        );
+        assert_eq!(made[0]["spec"]["tags"][0]["from"]["name"], "quay.io/team/web:1");
         assert_eq!(made[0]["spec"]["tags"][0]["importPolicy"]["insecure"], true);
 
         let a = args(&["https://g/web.git", "--strategy", "source"]);

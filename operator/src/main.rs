@@ -47,6 +47,10 @@ struct Args {
     /// network policy when absent.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     project_template: Option<String>,
+    /// An annotation every new project's namespace gets, KEY=VALUE (repeatable), e.g.
+    /// scheduler.alpha.kubernetes.io/node-selector=pool=apps for a default node selector.
+    #[arg(long = "project-namespace-annotation", value_name = "KEY=VALUE")]
+    project_namespace_annotations: Vec<String>,
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
@@ -235,10 +239,18 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
             )
         }
     };
+    let mut namespace_annotations = std::collections::BTreeMap::new();
+    for pair in &args.project_namespace_annotations {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            anyhow::bail!("--project-namespace-annotation takes KEY=VALUE, not {pair:?}");
+        };
+        namespace_annotations.insert(key.to_string(), value.to_string());
+    }
     Ok(slipway_operator::project::Settings {
         template,
         max_projects_per_user: args.max_projects_per_user,
         label_selector: None,
+        namespace_annotations,
     })
 }
 

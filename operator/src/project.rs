@@ -57,6 +57,9 @@ pub struct Settings {
     pub max_projects_per_user: Option<usize>,
     /// Only reconcile objects with these labels (tests run one controller each).
     pub label_selector: Option<String>,
+    /// Annotations every new project's namespace gets besides its own, such as a default node
+    /// selector (`scheduler.alpha.kubernetes.io/node-selector`, OpenShift's defaultNodeSelector).
+    pub namespace_annotations: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -170,7 +173,18 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
     let planned = state
         .settings
         .template()
-        .and_then(|template| plan_project(&request, &requester, &template));
+        .and_then(|template| plan_project(&request, &requester, &template))
+        .map(|mut objects| {
+            if let Some(annotations) = objects
+                .first_mut()
+                .and_then(|ns| ns["metadata"]["annotations"].as_object_mut())
+            {
+                for (k, v) in &state.settings.namespace_annotations {
+                    annotations.entry(k.clone()).or_insert_with(|| json!(v));
+                }
+            }
+            objects
+        });
     let objects = match planned {
         Ok(objects) => objects,
         Err(message) => {
