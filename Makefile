@@ -67,8 +67,11 @@ unit:
 	cargo test -q --workspace --lib --bins
 
 # Test namespaces left behind by an interrupted run are removed first, and so is the aggregated
-# API a test registered (with its server gone, namespaces could not finish deleting).
+# API a test registered (with its server gone, namespaces could not finish deleting). Slipway
+# installed by `make demo` is uninstalled: the tests run their own controllers, and the end-to-end
+# test installs the chart itself.
 clean-test-namespaces:
+	@PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" helm uninstall slipway -n slipway-system --ignore-not-found --wait >/dev/null 2>&1 || true
 	@$(KUBECTL) delete apiservice v1alpha1.access.slipway.dev --ignore-not-found >/dev/null 2>&1 || true
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
 	@for c in $$($(KUBECTL) get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name 2>/dev/null | grep '/t-'); do \
@@ -77,7 +80,7 @@ clean-test-namespaces:
 	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
-integration: cluster-up clean-test-namespaces
+integration: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --no-fail-fast --test '*'
 
 test: prereqs lint unit integration

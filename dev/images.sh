@@ -45,3 +45,12 @@ for binary in slipway-operator slipway-webhook slipway-builder; do
   log "pushed $ref ($(du -h "$bin" | cut -f1) binary)"
   rm -f "$context/$binary"
 done
+
+# The sample S2I builder (examples/apps/s2i-busybox), which the demo and the end-to-end test build
+# with; rebuilt only when missing.
+builder_ref="$registry/slipway/s2i-busybox:latest"
+if ! curl -fs -o /dev/null -I -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+  "http://$registry/v2/slipway/s2i-busybox/manifests/latest"; then
+  "$root/examples/apps/s2i-busybox/build.sh" "$builder_ref" >/dev/null
+  log "pushed $builder_ref"
+fi

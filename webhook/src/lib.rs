@@ -6,6 +6,7 @@ pub mod access;
 pub mod admission;
 pub mod git;
 pub mod image_lookup;
+pub mod owner;
 pub mod register;
 pub mod server;
 pub mod tls;

@@ -36,6 +36,10 @@ struct Args {
     /// as in the dev cluster); otherwise the Service must exist (the Helm chart makes it).
     #[arg(long)]
     access_external_host: Option<String>,
+    /// A ClusterRole to own what this server registers (its webhook configurations and
+    /// APIService), so that deleting it (helm uninstall) removes them.
+    #[arg(long, value_name = "NAME")]
+    owner_cluster_role: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -120,6 +124,14 @@ async fn main() -> anyhow::Result<()> {
             Some(running)
         }
     };
+    if let Some(owner) = &args.owner_cluster_role {
+        let api_service = access.is_some().then_some(slipway_webhook::access::API_SERVICE);
+        slipway_webhook::owner::adopt(&client, owner, &args.configuration_name, api_service)
+            .await
+            .with_context(|| {
+                format!("making clusterrole {owner} the owner of what this server registered")
+            })?;
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = running.server => result??,
