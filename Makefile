@@ -26,7 +26,7 @@ KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 .PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
-	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
+	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
 	@echo "make test          lint, unit tests and integration tests against the dev cluster"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
@@ -55,8 +55,8 @@ crds-install: cluster-up
 	@$(KUBECTL) wait --for condition=Established --timeout 60s -f charts/slipway/crds/ >/dev/null
 	@echo "Slipway's CRDs are installed"
 
-demo: crds-install
-	@cargo build -q -p slip -p slipway-operator
+demo: crds-install images
+	@cargo build -q -p slip -p slipway-testkit --bins
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
 lint:
