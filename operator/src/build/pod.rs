@@ -529,6 +529,17 @@ mod tests {
         let main = &pod.spec.unwrap().containers[0];
         assert_eq!(main.image.as_deref(), Some(images.buildah.as_str()));
         assert_eq!(main.command.as_ref().unwrap()[1], "docker");
+        let env = main.env.as_ref().unwrap();
+        assert!(env.iter().all(|e| e.name != "INSECURE_REGISTRIES"));
+
+        let images = BuildImages {
+            insecure_registries: vec!["10.0.0.1:5000".into(), "reg.local:80".into()],
+            ..BuildImages::default()
+        };
+        let pod = build_pod(&build(BuildStrategyType::Source), &images, &inputs());
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let insecure = env.iter().find(|e| e.name == "INSECURE_REGISTRIES").unwrap();
+        assert_eq!(insecure.value.as_deref(), Some("10.0.0.1:5000,reg.local:80"));
     }
 
     fn pod(phase: &str, main: Option<(i32, &str, Option<&str>)>) -> Pod {
