@@ -388,8 +388,29 @@ const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{build}-build");
-    let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? else {
-        bail!("build {build} has no pod (it has not started, or it was deleted)");
+    // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
+    // still start.
+    let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let mut waited = Duration::ZERO;
+    let pod = loop {
+        if let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? {
+            break pod;
+        }
+        let phase = builds
+            .get_opt(build)
+            .await
+            .map_err(api_error)?
+            .and_then(|b| b.status)
+            .map(|s| s.phase)
+            .unwrap_or_default();
+        if !follow || phase.is_terminal() || waited >= FOLLOW_START_LIMIT {
+            bail!("build {build} has no pod (it has not started, or it was deleted)");
+        }
+        if waited.is_zero() {
+            eprintln!("waiting for build {build} to start ({})...", phase.as_str());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        waited += Duration::from_millis(500);
     };
     let spec = pod.spec.unwrap_or_default();
     let containers: Vec<String> = spec

@@ -277,6 +277,10 @@ pub struct StageResult {
     pub message: Option<String>,
     #[serde(default)]
     pub commit: Option<String>,
+    #[serde(default)]
+    pub author: Option<slipway_crds::build::SourceControlUser>,
+    #[serde(default)]
+    pub committer: Option<slipway_crds::build::SourceControlUser>,
     /// The pushed image's digest (`sha256:...`).
     #[serde(default, alias = "imageDigest")]
     pub digest: Option<String>,
@@ -313,6 +317,22 @@ impl PodOutcome {
 pub const MESSAGE_POD_DELETED: &str = "The pod for this build was deleted before the build completed.";
 pub const MESSAGE_OOM: &str = "The build pod was killed due to an out of memory condition.";
 pub const MESSAGE_GENERIC_FAILURE: &str = "Generic Build failure - check logs for details.";
+
+/// What the fetch container found: the commit it checked out, its author, committer and message.
+pub fn fetched_revision(pod: &Pod) -> Option<slipway_crds::build::SourceRevision> {
+    let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+    let fetch = terminated_result(statuses.iter().find(|s| s.name == "fetch")?)?;
+    let commit = fetch.commit.filter(|c| !c.is_empty() && fetch.success)?;
+    Some(slipway_crds::build::SourceRevision {
+        type_: "Git".into(),
+        git: Some(slipway_crds::build::GitSourceRevision {
+            commit,
+            author: fetch.author,
+            committer: fetch.committer,
+            message: fetch.message.unwrap_or_default().chars().take(4096).collect(),
+        }),
+    })
+}
 
 fn terminated_result(status: &ContainerStatus) -> Option<StageResult> {
     let message = status.state.as_ref()?.terminated.as_ref()?.message.as_deref()?;
@@ -520,6 +540,43 @@ mod tests {
         let volumes: Vec<_> = spec.volumes.unwrap().iter().map(|v| v.name.clone()).collect();
         assert!(volumes.contains(&"source-secret".into()) && volumes.contains(&"push-secret".into()));
         assert_eq!(pod.metadata.owner_references.unwrap()[0].kind, "Build");
+    }
+
+    #[test]
+    fn the_fetched_revision_comes_from_the_fetch_container() {
+        let result = r#"{"stage":"fetch","success":true,"commit":"abc123","author":{"name":"A","email":"a@x"},"message":"first\n\nbody"}"#;
+        let status = |name: &str, message: &str| ContainerStatus {
+            name: name.into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 0,
+                    message: Some(message.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = Pod::default();
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![status("place-tools", ""), status("fetch", result)]),
+            ..Default::default()
+        });
+        let revision = fetched_revision(&pod).unwrap();
+        let git = revision.git.unwrap();
+        assert_eq!(git.commit, "abc123");
+        assert_eq!(git.author.unwrap().name, "A");
+        assert_eq!(git.message, "first\n\nbody");
+        // A failed fetch, or none yet, records nothing.
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![status(
+                "fetch",
+                r#"{"stage":"fetch","success":false,"commit":"x"}"#,
+            )]),
+            ..Default::default()
+        });
+        assert!(fetched_revision(&pod).is_none());
+        assert!(fetched_revision(&Pod::default()).is_none());
     }
 
     #[test]
