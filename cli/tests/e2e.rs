@@ -65,7 +65,21 @@ fn helm(args: &[&str]) -> String {
     )
 }
 
+/// The tag of the images `make images` built last (dev/images.sh).
+fn images_tag() -> String {
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(". dev/lib.sh && cat \"$SLIPWAY_STATE/images.tag\"")
+        .current_dir(repo_root())
+        .output()
+        .unwrap();
+    let tag = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(!tag.is_empty(), "no images built: run `make images` first");
+    tag
+}
+
 fn install(extra: &[&str]) {
+    let tag = format!("image.tag={}", images_tag());
     let mut args = vec![
         "upgrade",
         "--install",
@@ -79,6 +93,8 @@ fn install(extra: &[&str]) {
         "--wait",
         "--timeout",
         "240s",
+        "--set",
+        &tag,
     ];
     args.extend_from_slice(extra);
     helm(&args);
@@ -285,6 +301,28 @@ async fn follow_push(
     }
 }
 
+/// The release goes away however the test ends: left installed, its cluster-wide admission hooks
+/// and controllers would act in the namespaces of the test binaries that run after this one.
+struct ReleaseGuard;
+
+impl Drop for ReleaseGuard {
+    fn drop(&mut self) {
+        let _ = Command::new(dev_tool("helm"))
+            .args([
+                "uninstall",
+                RELEASE,
+                "--namespace",
+                SYSTEM_NS,
+                "--ignore-not-found",
+                "--wait",
+                "--timeout",
+                "120s",
+            ])
+            .current_dir(repo_root())
+            .output();
+    }
+}
+
 /// The project goes away however the test ends.
 struct ProjectGuard {
     kubeconfig: PathBuf,
@@ -296,6 +334,15 @@ impl Drop for ProjectGuard {
         let _ = Command::new(env!("CARGO_BIN_EXE_slip"))
             .env("KUBECONFIG", &self.kubeconfig)
             .args(["delete-project", &self.name])
+            .output();
+        // Gone before the release is: its finalizer needs the operator.
+        let _ = Command::new(dev_tool("kubectl"))
+            .args([
+                "wait",
+                "--for=delete",
+                &format!("namespace/{}", self.name),
+                "--timeout=180s",
+            ])
             .output();
     }
 }
@@ -312,6 +359,7 @@ async fn git_push_becomes_a_running_app() {
 
     // --- Slipway, installed by its chart -------------------------------------------------------
     let started = Instant::now();
+    let _release = ReleaseGuard;
     install(&[]);
     let install_time = started.elapsed();
     println!("helm install: {:.1} s", install_time.as_secs_f64());
