@@ -76,6 +76,8 @@ clean-test-namespaces:
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
 	@for c in $$($(KUBECTL) get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name 2>/dev/null | grep '/t-'); do \
 	  $(KUBECTL) delete "$$c" >/dev/null 2>&1 || true; done
+	@for r in $$($(KUBECTL) get clusterroles,clusterrolebindings -l slipway.dev/project -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.labels.slipway\.dev/project}{"\n"}{end}' 2>/dev/null | grep '=t-'); do \
+	  $(KUBECTL) get namespace "$${r#*=}" >/dev/null 2>&1 || $(KUBECTL) delete "$${r%%=*}" >/dev/null 2>&1 || true; done
 	@for p in $$($(KUBECTL) get projects.slipway.dev -l slipway.dev/test-run -o name 2>/dev/null); do \
 	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done

@@ -41,6 +41,9 @@ if as_user slip project "$project" >/dev/null 2>&1; then
   as_user slip delete-project "$project" >/dev/null
   kubectl wait --for=delete "namespace/$project" --timeout=180s >/dev/null 2>&1 || true
 fi
+# The first admission calls after an install can fail while the webhook's endpoints spread.
+printf 'apiVersion: slipway.dev/v1alpha1\nkind: ProjectRequest\nmetadata: {name: slipway-demo-probe}\n' >"$work/probe.yaml"
+wait_for "the admission webhook" 60 kubectl create --dry-run=server -o name -f "$work/probe.yaml"
 as_user slip new-project "$project" --display-name "The demo"
 as_user slip whoami
 

@@ -368,7 +368,18 @@ async fn git_push_becomes_a_running_app() {
     let dir = tempfile::tempdir().unwrap();
     let alice = kubeconfig_as(dir.path(), "alice");
     let project = unique_name("e2e");
-    slip(&alice, &["new-project", &project]).await;
+    // The first admission calls after an install can meet a webhook endpoint not yet in every
+    // proxy rule; the request is refused whole then, and repeated.
+    eventually("slip new-project", Duration::from_secs(60), || async {
+        let out = run_program(env!("CARGO_BIN_EXE_slip"), Some(&alice), &["new-project", &project]).await;
+        let text = output_text(&out);
+        if out.status.success() {
+            return Some(());
+        }
+        assert!(text.contains("failed calling webhook"), "slip new-project failed:\n{text}");
+        None
+    })
+    .await;
     let _guard = ProjectGuard {
         kubeconfig: alice.clone(),
         name: project.clone(),
