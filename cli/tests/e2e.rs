@@ -307,6 +307,24 @@ struct ReleaseGuard;
 
 impl Drop for ReleaseGuard {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What Slipway was doing, for whoever reads the failure.
+            for (what, args) in [
+                ("pods", vec!["get", "pods", "-A", "-o", "wide"]),
+                ("operator", vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-operator", "--tail", "60"]),
+                ("webhook", vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-webhook", "--tail", "30"]),
+                ("events", vec!["get", "events", "-A", "--sort-by", ".lastTimestamp"]),
+            ] {
+                if let Ok(out) = Command::new(dev_tool("kubectl")).args(&args).output() {
+                    let text = output_text(&out);
+                    let tail: Vec<&str> = text.lines().rev().take(60).collect();
+                    eprintln!("--- {what}:");
+                    for line in tail.into_iter().rev() {
+                        eprintln!("{line}");
+                    }
+                }
+            }
+        }
         let _ = Command::new(dev_tool("helm"))
             .args([
                 "uninstall",
