@@ -311,9 +311,18 @@ impl Drop for ReleaseGuard {
             // What Slipway was doing, for whoever reads the failure.
             for (what, args) in [
                 ("pods", vec!["get", "pods", "-A", "-o", "wide"]),
-                ("operator", vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-operator", "--tail", "60"]),
-                ("webhook", vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-webhook", "--tail", "30"]),
-                ("events", vec!["get", "events", "-A", "--sort-by", ".lastTimestamp"]),
+                (
+                    "operator",
+                    vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-operator", "--tail", "60"],
+                ),
+                (
+                    "webhook",
+                    vec!["logs", "-n", SYSTEM_NS, "deploy/slipway-webhook", "--tail", "30"],
+                ),
+                (
+                    "events",
+                    vec!["get", "events", "-A", "--sort-by", ".lastTimestamp"],
+                ),
             ] {
                 if let Ok(out) = Command::new(dev_tool("kubectl")).args(&args).output() {
                     let text = output_text(&out);
@@ -389,12 +398,20 @@ async fn git_push_becomes_a_running_app() {
     // The first admission calls after an install can meet a webhook endpoint not yet in every
     // proxy rule; the request is refused whole then, and repeated.
     eventually("slip new-project", Duration::from_secs(60), || async {
-        let out = run_program(env!("CARGO_BIN_EXE_slip"), Some(&alice), &["new-project", &project]).await;
+        let out = run_program(
+            env!("CARGO_BIN_EXE_slip"),
+            Some(&alice),
+            &["new-project", &project],
+        )
+        .await;
         let text = output_text(&out);
         if out.status.success() {
             return Some(());
         }
-        assert!(text.contains("failed calling webhook"), "slip new-project failed:\n{text}");
+        assert!(
+            text.contains("failed calling webhook"),
+            "slip new-project failed:\n{text}"
+        );
         None
     })
     .await;
