@@ -315,10 +315,9 @@ async fn exists<K: Made>(client: &Client, ns: &str, name: &str) -> anyhow::Resul
 
 async fn create<K: Made>(client: &Client, ns: &str, object: Value) -> anyhow::Result<K> {
     let api = Api::<K>::namespaced(client.clone(), ns);
-    Ok(api
-        .create(&PostParams::default(), &serde_json::from_value(object)?)
+    api.create(&PostParams::default(), &serde_json::from_value(object)?)
         .await
-        .map_err(api_error)?)
+        .map_err(api_error)
 }
 
 async fn delete<K: Made>(client: &Client, ns: &str, name: &str) {

@@ -557,11 +557,13 @@ mod tests {
             }),
             ..Default::default()
         };
-        let mut pod = Pod::default();
-        pod.status = Some(PodStatus {
-            init_container_statuses: Some(vec![status("place-tools", ""), status("fetch", result)]),
+        let mut pod = Pod {
+            status: Some(PodStatus {
+                init_container_statuses: Some(vec![status("place-tools", ""), status("fetch", result)]),
+                ..Default::default()
+            }),
             ..Default::default()
-        });
+        };
         let revision = fetched_revision(&pod).unwrap();
         let git = revision.git.unwrap();
         assert_eq!(git.commit, "abc123");
