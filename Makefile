@@ -23,7 +23,7 @@ endif
 TOOLS_PATH = $(shell . $(DEV)/lib.sh && for s in control-plane helm; do printf '%s:' "$$(tool_dir $$s)"; done)
 KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 
-.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
+.PHONY: help demo test e2e lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
@@ -82,8 +82,14 @@ clean-test-namespaces:
 	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
-integration: cluster-up images clean-test-namespaces
+integration: cluster-up clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --no-fail-fast --test '*'
+
+# The product end to end on the real node: the chart installed with the images just built, a
+# project, slip new-app, a hook-driven push, a rolling update under load, a corpus template,
+# helm upgrade and uninstall (cli/tests/e2e.rs).
+e2e: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
 test: prereqs lint unit integration
 	@echo "make test: all passed"

@@ -374,7 +374,10 @@ impl Drop for ProjectGuard {
     }
 }
 
+// Run by `make e2e` (images built first). Not yet in `make test`: it has run up to the first
+// build against a chart install on the real node, never yet to its end (see issue 8's note).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs `make images`; run with `make e2e`"]
 async fn git_push_becomes_a_running_app() {
     ensure_crds();
     let client = client().await;
