@@ -712,67 +712,47 @@ async fn git_push_becomes_a_running_app() {
     assert!(leftovers.is_empty());
 }
 
+/// The names of the cluster-scoped objects of kind `K` that `matches` picks (listed by `params`).
+async fn names<K>(client: &kube::Client, params: &ListParams, matches: impl Fn(&str) -> bool) -> Vec<String>
+where
+    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let kind = K::kind(&()).to_lowercase();
+    Api::<K>::all(client.clone())
+        .list(params)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|o| o.meta().name.clone())
+        .filter(|n| matches(n))
+        .map(|n| format!("{kind}/{n}"))
+        .collect()
+}
+
 /// What of a release is left in the cluster (besides CRDs, which Helm keeps with their data).
 async fn leftovers(client: &kube::Client) -> Vec<String> {
     use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
     use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
-    let mut found = Vec::new();
     let by_label = ListParams::default().labels(&format!("app.kubernetes.io/instance={RELEASE}"));
-    for r in Api::<ClusterRole>::all(client.clone())
-        .list(&by_label)
-        .await
-        .unwrap()
-    {
-        found.push(format!("clusterrole/{}", r.metadata.name.unwrap_or_default()));
-    }
-    for r in Api::<ClusterRoleBinding>::all(client.clone())
-        .list(&by_label)
-        .await
-        .unwrap()
-    {
-        found.push(format!(
-            "clusterrolebinding/{}",
-            r.metadata.name.unwrap_or_default()
-        ));
-    }
-    for r in Api::<MutatingWebhookConfiguration>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
-        let name = r.metadata.name.unwrap_or_default();
-        if name.starts_with("slipway") {
-            found.push(format!("mutatingwebhookconfiguration/{name}"));
-        }
-    }
-    for r in Api::<ValidatingWebhookConfiguration>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
-        let name = r.metadata.name.unwrap_or_default();
-        if name.starts_with("slipway") {
-            found.push(format!("validatingwebhookconfiguration/{name}"));
-        }
-    }
-    for r in Api::<APIService>::all(client.clone())
-        .list(&Default::default())
-        .await
-        .unwrap()
-    {
-        let name = r.metadata.name.unwrap_or_default();
-        if name.contains("access.slipway.dev") {
-            found.push(format!("apiservice/{name}"));
-        }
-    }
+    let all = ListParams::default();
+    let ours = |n: &str| n.starts_with("slipway");
+    let mut found = names::<ClusterRole>(client, &by_label, |_| true).await;
+    found.extend(names::<ClusterRoleBinding>(client, &by_label, |_| true).await);
+    found.extend(names::<MutatingWebhookConfiguration>(client, &all, ours).await);
+    found.extend(names::<ValidatingWebhookConfiguration>(client, &all, ours).await);
+    found.extend(names::<APIService>(client, &all, |n| n.contains("access.slipway.dev")).await);
     let pods = Api::<Pod>::namespaced(client.clone(), SYSTEM_NS)
-        .list(&Default::default())
+        .list(&all)
         .await
         .unwrap();
-    for p in pods {
-        found.push(format!("pod/{}", p.metadata.name.unwrap_or_default()));
-    }
+    found.extend(
+        pods.into_iter()
+            .map(|p| format!("pod/{}", p.metadata.name.unwrap_or_default())),
+    );
     found
 }
 
