@@ -777,8 +777,10 @@ async fn corpus_template(client: &kube::Client, user: &Path, project: &str, dir:
         ],
     )
     .await;
-    let processed = slip(
-        user,
+    // The objects are stdout; stderr says what became what.
+    let processed = run_program(
+        env!("CARGO_BIN_EXE_slip"),
+        Some(user),
         &[
             "-n",
             project,
@@ -796,12 +798,13 @@ async fn corpus_template(client: &kube::Client, user: &Path, project: &str, dir:
         ],
     )
     .await;
-    let list_start = processed
-        .find('{')
-        .or_else(|| processed.find("apiVersion"))
-        .unwrap();
+    assert!(
+        processed.status.success(),
+        "slip process failed:\n{}",
+        output_text(&processed)
+    );
     let objects_file = dir.join("httpd-example.out");
-    std::fs::write(&objects_file, &processed[list_start..]).unwrap();
+    std::fs::write(&objects_file, &processed.stdout).unwrap();
     let applied = Command::new(dev_tool("kubectl"))
         .env("KUBECONFIG", user)
         .args(["apply", "-n", project, "-f", objects_file.to_str().unwrap()])
