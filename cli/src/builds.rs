@@ -547,7 +547,11 @@ pub fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Resu
                 o
             });
             let secret: Secret = serde_json::from_value(json!({
-                "metadata": {"name": secret_name, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
+                "metadata": {
+                    "name": secret_name,
+                    "labels": {slipway_crds::build::labels::WEBHOOK_SECRET: "true"},
+                    "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
+                },
                 "type": "Opaque",
                 "stringData": {"WebHookSecretKey": secret_value},
             }))?;
