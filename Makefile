@@ -26,7 +26,7 @@ KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 .PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
-	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
+	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
 	@echo "make test          lint, unit tests and integration tests against the dev cluster"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
@@ -55,8 +55,8 @@ crds-install: cluster-up
 	@$(KUBECTL) wait --for condition=Established --timeout 60s -f charts/slipway/crds/ >/dev/null
 	@echo "Slipway's CRDs are installed"
 
-demo: crds-install
-	@cargo build -q -p slip -p slipway-operator
+demo: crds-install images
+	@cargo build -q -p slip -p slipway-testkit --bins
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
 lint:
@@ -67,8 +67,11 @@ unit:
 	cargo test -q --workspace --lib --bins
 
 # Test namespaces left behind by an interrupted run are removed first, and so is the aggregated
-# API a test registered (with its server gone, namespaces could not finish deleting).
+# API a test registered (with its server gone, namespaces could not finish deleting). Slipway
+# installed by `make demo` is uninstalled: the tests run their own controllers, and the end-to-end
+# test installs the chart itself.
 clean-test-namespaces:
+	@PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" helm uninstall slipway -n slipway-system --ignore-not-found --wait >/dev/null 2>&1 || true
 	@$(KUBECTL) delete apiservice v1alpha1.access.slipway.dev --ignore-not-found >/dev/null 2>&1 || true
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
 	@for c in $$($(KUBECTL) get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name 2>/dev/null | grep '/t-'); do \
@@ -77,7 +80,7 @@ clean-test-namespaces:
 	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
-integration: cluster-up clean-test-namespaces
+integration: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --no-fail-fast --test '*'
 
 test: prereqs lint unit integration

@@ -98,7 +98,7 @@ pub struct TriggersArgs {
 }
 
 /// Whether `name` is a DNS-1123 label (what Kubernetes names must be).
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name
@@ -109,7 +109,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The git URL forms the BuildConfig schema accepts.
-fn valid_git_url(url: &str) -> bool {
+pub(crate) fn valid_git_url(url: &str) -> bool {
     let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
     if url.len() > 2048 || url.chars().any(char::is_whitespace) {
         return false;
@@ -128,7 +128,7 @@ fn valid_git_url(url: &str) -> bool {
 }
 
 /// The repository's name from its URL: `https://x/team/my-app.git` → `my-app`.
-fn name_from_url(url: &str) -> String {
+pub(crate) fn name_from_url(url: &str) -> String {
     let last = url
         .trim_end_matches('/')
         .rsplit(['/', ':'])
@@ -143,7 +143,7 @@ fn name_from_url(url: &str) -> String {
 }
 
 /// `stream:tag` with both parts valid.
-fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
     let (stream, tag) = value.split_once(':').unwrap_or((value, "latest"));
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
@@ -245,7 +245,7 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
 }
 
 /// `K=V` pairs as environment variables; the name must be a valid variable name.
-fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
+pub(crate) fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
     values
         .iter()
         .map(|kv| {
@@ -388,8 +388,29 @@ const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{build}-build");
-    let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? else {
-        bail!("build {build} has no pod (it has not started, or it was deleted)");
+    // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
+    // still start.
+    let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let mut waited = Duration::ZERO;
+    let pod = loop {
+        if let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? {
+            break pod;
+        }
+        let phase = builds
+            .get_opt(build)
+            .await
+            .map_err(api_error)?
+            .and_then(|b| b.status)
+            .map(|s| s.phase)
+            .unwrap_or_default();
+        if !follow || phase.is_terminal() || waited >= FOLLOW_START_LIMIT {
+            bail!("build {build} has no pod (it has not started, or it was deleted)");
+        }
+        if waited.is_zero() {
+            eprintln!("waiting for build {build} to start ({})...", phase.as_str());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        waited += Duration::from_millis(500);
     };
     let spec = pod.spec.unwrap_or_default();
     let containers: Vec<String> = spec
@@ -515,7 +536,7 @@ fn provider(args: &TriggersArgs) -> (&'static str, &'static str, &'static str) {
 }
 
 /// 32 random bytes as hex.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 

@@ -7,21 +7,8 @@ use std::process::Command;
 
 use slipway_testkit::*;
 
-/// helm, as `dev/` builds it (the version the dev cluster pins).
 fn helm() -> std::path::PathBuf {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(". dev/lib.sh && tool_dir helm")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let path = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm");
-    assert!(
-        path.exists(),
-        "{} is missing: `make cluster-up` builds it",
-        path.display()
-    );
-    path
+    dev_tool("helm")
 }
 
 fn render(namespace: &str, values: &[&str]) -> Vec<serde_json::Value> {

@@ -2,6 +2,8 @@
 //! CRDs installed once per test binary, and a namespace per test so tests run in parallel and leave
 //! no trace. Internal to the workspace; never published.
 
+pub mod git_http;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -388,4 +390,22 @@ pub fn output_text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A program `dev/` builds (`helm`, `kubectl`: the versions the dev cluster pins), by path.
+pub fn dev_tool(name: &str) -> std::path::PathBuf {
+    let set = if name == "helm" { "helm" } else { "control-plane" };
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(". dev/lib.sh && tool_dir {set}"))
+        .current_dir(repo_root())
+        .output()
+        .expect("running bash");
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `make cluster-up` builds it",
+        path.display()
+    );
+    path
 }

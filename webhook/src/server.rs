@@ -64,10 +64,42 @@ pub async fn serve_with(
     caches: Caches,
     handle: axum_server::Handle<SocketAddr>,
 ) -> std::io::Result<()> {
+    let serving = crate::tls::Serving { cert_pem, key_pem };
+    let resolver = crate::tls::Resolver::new(&serving).map_err(std::io::Error::other)?;
+    serve_tls_with(addr, Arc::new(resolver), client, caches, handle).await
+}
+
+/// Serves the router over TLS until the handle shuts it down, presenting to each new connection
+/// the certificate `resolver` has then (so a renewed certificate is served without a restart),
+/// with the git webhooks' caches fed by watches as long as it serves.
+pub async fn serve_tls(
+    addr: SocketAddr,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client: Client,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let caches = Caches::start(&client);
+    serve_tls_with(addr, resolver, client, caches, handle).await
+}
+
+/// [`serve_tls`] with the given caches.
+pub async fn serve_tls_with(
+    addr: SocketAddr,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client: Client,
+    caches: Caches,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
     // kube's rustls uses ring; the server uses the same provider (installing twice is harmless).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config =
-        axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
     let mut server = axum_server::bind_rustls(addr, config);
     server
         .http_builder()

@@ -24,6 +24,8 @@ pub struct BuildImages {
     pub builder_tools: String,
     /// The buildah image Docker builds run in.
     pub buildah: String,
+    /// Registries (`host:port`) builds reach over plain http (`INSECURE_REGISTRIES` in the pod).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for BuildImages {
@@ -31,6 +33,7 @@ impl Default for BuildImages {
         Self {
             builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
             buildah: "quay.io/buildah/stable:latest".into(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -198,6 +201,9 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         // The whole Build, as OpenShift passes it: the builder reads its strategy from here.
         env("BUILD", serde_json::to_string(build).unwrap_or_default()),
     ];
+    if !images.insecure_registries.is_empty() {
+        build_env.push(env("INSECURE_REGISTRIES", images.insecure_registries.join(",")));
+    }
     let mut build_mounts = vec![
         mount("tools", TOOLS_DIR, true),
         mount("workspace", WORKSPACE_DIR, false),
@@ -271,6 +277,10 @@ pub struct StageResult {
     pub message: Option<String>,
     #[serde(default)]
     pub commit: Option<String>,
+    #[serde(default)]
+    pub author: Option<slipway_crds::build::SourceControlUser>,
+    #[serde(default)]
+    pub committer: Option<slipway_crds::build::SourceControlUser>,
     /// The pushed image's digest (`sha256:...`).
     #[serde(default, alias = "imageDigest")]
     pub digest: Option<String>,
@@ -307,6 +317,22 @@ impl PodOutcome {
 pub const MESSAGE_POD_DELETED: &str = "The pod for this build was deleted before the build completed.";
 pub const MESSAGE_OOM: &str = "The build pod was killed due to an out of memory condition.";
 pub const MESSAGE_GENERIC_FAILURE: &str = "Generic Build failure - check logs for details.";
+
+/// What the fetch container found: the commit it checked out, its author, committer and message.
+pub fn fetched_revision(pod: &Pod) -> Option<slipway_crds::build::SourceRevision> {
+    let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+    let fetch = terminated_result(statuses.iter().find(|s| s.name == "fetch")?)?;
+    let commit = fetch.commit.filter(|c| !c.is_empty() && fetch.success)?;
+    Some(slipway_crds::build::SourceRevision {
+        type_: "Git".into(),
+        git: Some(slipway_crds::build::GitSourceRevision {
+            commit,
+            author: fetch.author,
+            committer: fetch.committer,
+            message: fetch.message.unwrap_or_default().chars().take(4096).collect(),
+        }),
+    })
+}
 
 fn terminated_result(status: &ContainerStatus) -> Option<StageResult> {
     let message = status.state.as_ref()?.terminated.as_ref()?.message.as_deref()?;
@@ -517,12 +543,60 @@ mod tests {
     }
 
     #[test]
+    fn the_fetched_revision_comes_from_the_fetch_container() {
+        let result = r#"{"stage":"fetch","success":true,"commit":"abc123","author":{"name":"A","email":"a@x"},"message":"first\n\nbody"}"#;
+        let status = |name: &str, message: &str| ContainerStatus {
+            name: name.into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 0,
+                    message: Some(message.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = Pod::default();
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![status("place-tools", ""), status("fetch", result)]),
+            ..Default::default()
+        });
+        let revision = fetched_revision(&pod).unwrap();
+        let git = revision.git.unwrap();
+        assert_eq!(git.commit, "abc123");
+        assert_eq!(git.author.unwrap().name, "A");
+        assert_eq!(git.message, "first\n\nbody");
+        // A failed fetch, or none yet, records nothing.
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![status(
+                "fetch",
+                r#"{"stage":"fetch","success":false,"commit":"x"}"#,
+            )]),
+            ..Default::default()
+        });
+        assert!(fetched_revision(&pod).is_none());
+        assert!(fetched_revision(&Pod::default()).is_none());
+    }
+
+    #[test]
     fn docker_pod_runs_buildah() {
         let images = BuildImages::default();
         let pod = build_pod(&build(BuildStrategyType::Docker), &images, &inputs());
         let main = &pod.spec.unwrap().containers[0];
         assert_eq!(main.image.as_deref(), Some(images.buildah.as_str()));
         assert_eq!(main.command.as_ref().unwrap()[1], "docker");
+        let env = main.env.as_ref().unwrap();
+        assert!(env.iter().all(|e| e.name != "INSECURE_REGISTRIES"));
+
+        let images = BuildImages {
+            insecure_registries: vec!["10.0.0.1:5000".into(), "reg.local:80".into()],
+            ..BuildImages::default()
+        };
+        let pod = build_pod(&build(BuildStrategyType::Source), &images, &inputs());
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let insecure = env.iter().find(|e| e.name == "INSECURE_REGISTRIES").unwrap();
+        assert_eq!(insecure.value.as_deref(), Some("10.0.0.1:5000,reg.local:80"));
     }
 
     fn pod(phase: &str, main: Option<(i32, &str, Option<&str>)>) -> Pod {
