@@ -12,9 +12,9 @@ use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, Pod, Toleration};
+use k8s_openapi::api::core::v1::{Node, Pod, PodSchedulingGate, Toleration};
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use slipway_crds::BuildConfig;
 use slipway_crds::build::{BuildRequest, new_build};
@@ -242,12 +242,28 @@ async fn slip_logs_prints_and_follows_a_build_pods_real_logs() {
         fails_with(&slip(&full).await, needle);
     }
     // With --follow, build 2 is waited for until its pod comes (made here while build 1 still
-    // runs, before any operator would start it).
+    // runs, before any operator would start it), and the pod until it is scheduled (held back by
+    // a scheduling gate meanwhile: its log reads empty then, and must not end the following).
     let second = follow(n, "app-2");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    pods.create(&PostParams::default(), &scripted_pod(&config, 2))
-        .await
-        .unwrap();
+    let mut gated = scripted_pod(&config, 2);
+    gated.spec.as_mut().unwrap().scheduling_gates = Some(vec![PodSchedulingGate {
+        name: "slipway.dev/test-hold".into(),
+    }]);
+    pods.create(&PostParams::default(), &gated).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !second.is_finished(),
+        "slip logs -f build/app-2 ended while its pod was not scheduled"
+    );
+    let release = json!({"spec": {"schedulingGates": null}});
+    pods.patch(
+        &pod_name("app-2"),
+        &PatchParams::default(),
+        &Patch::Merge(&release),
+    )
+    .await
+    .unwrap();
 
     let first = first.await.unwrap();
     streamed("app-1", &first);
