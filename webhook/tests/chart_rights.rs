@@ -75,15 +75,17 @@ async fn the_charts_rights_suffice_for_git_deliveries() {
     let path = format!("/webhooks/{}/app/github", ns.name);
 
     for (n, cache_secrets) in [true, false].into_iter().enumerate() {
-        let name = unique_name("t-hookrights");
+        let name = unique_name("hookrights");
         let values = format!("webhook.cacheSecrets={cache_secrets}");
+        // Labelled as test namespaces are, so that one left by a failed run is found and removed.
+        let metadata = json!({"name": name, "labels": {"slipway.dev/test": "true"}});
         let role: ClusterRole = serde_json::from_value(json!({
-            "metadata": {"name": name}, "rules": webhook_rules(&[&values])
+            "metadata": metadata, "rules": webhook_rules(&[&values])
         }))
         .unwrap();
         roles.create(&PostParams::default(), &role).await.unwrap();
         let binding: ClusterRoleBinding = serde_json::from_value(json!({
-            "metadata": {"name": name},
+            "metadata": metadata,
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": name}]
         }))
