@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images of slipway-operator, slipway-webhook and slipway-builder with buildah from
-# dev/images/Containerfile and pushes them to the dev registry (or REGISTRY).
+# dev/images/Containerfile, and slipway-buildah (dev/buildah-image.sh), and pushes them to the dev
+# registry (or REGISTRY).
 #   dev/images.sh [TAG]      (TAG: the workspace version by default)
 # The binaries are static (glibc linked statically, OpenSSL and zlib from their archives), so the
 # images need no base image: nothing is pulled from the internet.
@@ -59,4 +60,6 @@ if ! curl -fs -o /dev/null -I -H 'Accept: application/vnd.oci.image.manifest.v1+
   "$root/examples/apps/s2i-busybox/build.sh" "$builder_ref" >/dev/null
   log "pushed $builder_ref"
 fi
+# The image Docker-strategy builds run in (this machine's buildah on a scratch base).
+"$here/buildah-image.sh" "$tag" "$build_tag"
 echo "$build_tag" >"$SLIPWAY_STATE/images.tag"

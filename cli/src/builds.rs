@@ -421,6 +421,9 @@ async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> an
         .map(|c| c.name)
         .collect();
     for container in containers {
+        if follow {
+            await_container(&pods, &pod_name, &container).await?;
+        }
         let params = LogParams {
             container: Some(container.clone()),
             follow,
@@ -446,6 +449,38 @@ async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> an
         }
     }
     Ok(())
+}
+
+/// Following: waits until `container` of pod `pod_name` has started (it runs, or has ended) or
+/// the pod has ended. Before that, a log request answers at once — an empty log while the pod is
+/// not scheduled, 400 while the container waits — and following would end before the build.
+async fn await_container(pods: &Api<Pod>, pod_name: &str, container: &str) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let Some(pod) = pods.get_opt(pod_name).await.map_err(api_error)? else {
+            bail!("the build pod {pod_name} was deleted");
+        };
+        let status = pod.status.unwrap_or_default();
+        let pod_ended = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
+        let container_started = status
+            .init_container_statuses
+            .into_iter()
+            .flatten()
+            .chain(status.container_statuses.into_iter().flatten())
+            .find(|s| s.name == container)
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+        if pod_ended || container_started {
+            return Ok(());
+        }
+        if started.elapsed() >= FOLLOW_START_LIMIT {
+            bail!(
+                "container {container} of {pod_name} did not start within {} s",
+                FOLLOW_START_LIMIT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 pub fn cancel_build(args: CancelBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -568,7 +603,11 @@ pub fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Resu
                 o
             });
             let secret: Secret = serde_json::from_value(json!({
-                "metadata": {"name": secret_name, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
+                "metadata": {
+                    "name": secret_name,
+                    "labels": {slipway_crds::build::labels::WEBHOOK_SECRET: "true"},
+                    "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
+                },
                 "type": "Opaque",
                 "stringData": {"WebHookSecretKey": secret_value},
             }))?;

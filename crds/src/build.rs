@@ -777,6 +777,10 @@ pub mod labels {
     pub const BUILD: &str = "slipway.dev/build.name";
     /// A paused BuildConfig refuses new builds (annotation, value "true").
     pub const BUILD_CONFIG_PAUSED: &str = "slipway.dev/build-config.paused";
+    /// A Secret that holds a webhook trigger's secret (label, value "true"; `slip set triggers`
+    /// sets it). The webhook server keeps such Secrets in a watch-fed cache; others it reads from
+    /// the API server at every delivery.
+    pub const WEBHOOK_SECRET: &str = "slipway.dev/webhook-secret";
 }
 
 // ---------------------------------------------------------------------------------------------

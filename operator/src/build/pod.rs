@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SecretVolumeSource, SecurityContext,
-    Volume, VolumeMount,
+    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SeccompProfile, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Deserialize;
@@ -45,6 +45,48 @@ pub const SOURCE_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/source";
 pub const PUSH_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/push";
 /// The main container's name.
 pub const BUILD_CONTAINER: &str = "build";
+/// buildah's storage in Docker builds (an emptyDir: vfs copies, gone with the pod).
+pub const BUILDAH_STORAGE_DIR: &str = "/var/lib/containers";
+
+/// What buildah needs in a Docker build's main container (tried on the dev cluster's real node,
+/// containerd). Root, to unpack layers with their owners. Without CAP_SYS_ADMIN buildah works
+/// as rootless does: it unpacks and runs each RUN step (chroot isolation) inside a user namespace
+/// of its own, with the capabilities kept here — owners and modes, set-id, chroot, device nodes,
+/// file capabilities, signals — and no others (without them every RUN fails). Making that user
+/// namespace (unshare(CLONE_NEWUSER)) is what the runtime's default seccomp profile refuses, hence
+/// seccomp Unconfined; no privilege escalation, no SYS_ADMIN, not privileged.
+///
+/// Nodes that forbid unprivileged user namespaces need instead CAP_SYS_ADMIN (with the default
+/// capabilities and seccomp profile, also tried) or a privileged pod, as OpenShift's Docker builds.
+pub fn buildah_security_context() -> SecurityContext {
+    let capabilities = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "SETUID",
+        "SETGID",
+        "SYS_CHROOT",
+        "SETFCAP",
+        "MKNOD",
+        "KILL",
+    ];
+    SecurityContext {
+        run_as_user: Some(0),
+        run_as_group: Some(0),
+        run_as_non_root: Some(false),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: Some(capabilities.map(String::from).to_vec()),
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "Unconfined".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
 
 /// The pod of a build: `<build>-build`, as in OpenShift.
 pub fn pod_name(build: &str) -> String {
@@ -213,6 +255,16 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         build_mounts.push(mount("push-secret", PUSH_SECRET_DIR, true));
         build_env.push(env("PUSH_DOCKERCFG_PATH", PUSH_SECRET_DIR));
     }
+    if strategy == BuildStrategyType::Docker {
+        volumes.push(Volume {
+            name: "buildah-storage".into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        });
+        build_mounts.push(mount("buildah-storage", BUILDAH_STORAGE_DIR, false));
+        // vfs whatever the image's storage.conf says: overlay would need mounts or fuse.
+        build_env.push(env("STORAGE_DRIVER", "vfs"));
+    }
     build_env.extend(strategy_env);
     let main = Container {
         name: BUILD_CONTAINER.into(),
@@ -221,8 +273,12 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         env: Some(build_env),
         volume_mounts: Some(build_mounts),
         resources: spec.resources.clone(),
-        // S2I runs the builder image's own user with no way up; buildah needs its defaults.
-        security_context: (strategy != BuildStrategyType::Docker).then_some(unprivileged),
+        // S2I runs the builder image's own user with no way up; buildah needs more.
+        security_context: Some(if strategy == BuildStrategyType::Docker {
+            buildah_security_context()
+        } else {
+            unprivileged
+        }),
         termination_message_policy: Some("File".into()),
         ..Default::default()
     };
@@ -590,6 +646,26 @@ mod tests {
         assert_eq!(main.command.as_ref().unwrap()[1], "docker");
         let env = main.env.as_ref().unwrap();
         assert!(env.iter().all(|e| e.name != "INSECURE_REGISTRIES"));
+        assert!(
+            env.iter()
+                .any(|e| e.name == "STORAGE_DRIVER" && e.value.as_deref() == Some("vfs"))
+        );
+        // Root in a user namespace of buildah's own: no SYS_ADMIN, not privileged.
+        let sc = main.security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_user, Some(0));
+        assert_eq!(sc.privileged, None);
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        let caps = sc.capabilities.as_ref().unwrap();
+        assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+        assert!(caps.add.as_ref().unwrap().iter().all(|c| c != "SYS_ADMIN"));
+        assert_eq!(sc.seccomp_profile.as_ref().unwrap().type_, "Unconfined");
+        let storage = main
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == BUILDAH_STORAGE_DIR)
+            .unwrap();
+        assert_eq!(storage.name, "buildah-storage");
 
         let images = BuildImages {
             insecure_registries: vec!["10.0.0.1:5000".into(), "reg.local:80".into()],
