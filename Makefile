@@ -87,8 +87,10 @@ integration: cluster-up clean-test-namespaces
 
 # The product end to end on the real node: the chart installed with the images just built, a
 # project, slip new-app, a hook-driven push, a rolling update under load, a corpus template,
-# helm upgrade and uninstall (cli/tests/e2e.rs).
+# helm upgrade and uninstall (cli/tests/e2e.rs); and a Dockerfile build with the slipway-buildah
+# image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
 e2e: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
 test: prereqs lint unit integration

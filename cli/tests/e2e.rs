@@ -65,19 +65,6 @@ fn helm(args: &[&str]) -> String {
     )
 }
 
-/// The tag of the images `make images` built last (dev/images.sh).
-fn images_tag() -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(". dev/lib.sh && cat \"$SLIPWAY_STATE/images.tag\"")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let tag = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(!tag.is_empty(), "no images built: run `make images` first");
-    tag
-}
-
 fn install(extra: &[&str]) {
     let tag = format!("image.tag={}", images_tag());
     let mut args = vec![

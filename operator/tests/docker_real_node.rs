@@ -32,22 +32,6 @@ const NODE_REGISTRY: &str = "10.250.0.1:15000";
 /// Where containerd on the node pulls Slipway's own images.
 const LOCAL_REGISTRY: &str = "127.0.0.1:15000";
 
-/// The tag of the images `make images` built last (dev/images.sh).
-fn images_tag() -> String {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(". dev/lib.sh && cat \"$SLIPWAY_STATE/images.tag\"")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let tag = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(
-        out.status.success() && !tag.is_empty(),
-        "no images.tag: run `make images` first"
-    );
-    tag
-}
-
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.com"])
@@ -78,6 +62,7 @@ fn registry_digest(repository: &str, tag: &str) -> Option<String> {
     })
 }
 
+#[ignore = "needs `make images`; run with `make e2e`"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
     ensure_crds();

@@ -409,3 +409,20 @@ pub fn dev_tool(name: &str) -> std::path::PathBuf {
     );
     path
 }
+
+/// The tag of the images `make images` built last (dev/images.sh writes it into the dev cluster's
+/// state directory).
+pub fn images_tag() -> String {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(". dev/lib.sh && cat \"$SLIPWAY_STATE/images.tag\"")
+        .current_dir(repo_root())
+        .output()
+        .expect("running bash");
+    let tag = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !tag.is_empty(),
+        "no images.tag: run `make images` first"
+    );
+    tag
+}
