@@ -218,6 +218,12 @@ impl Timeline {
     }
 }
 
+/// The commit a build recorded (its spec's revision), empty when none.
+fn built_commit(build: &Build) -> &str {
+    let git = build.spec.common.revision.as_ref().and_then(|r| r.git.as_ref());
+    git.map_or("", |g| g.commit.as_str())
+}
+
 async fn build_phase(api: &Api<Build>, name: &str) -> Option<BuildPhase> {
     api.get_opt(name).await.ok().flatten()?.status.map(|s| s.phase)
 }
@@ -496,14 +502,7 @@ async fn git_push_becomes_a_running_app() {
     })
     .await;
     let build1 = builds.get("web-1").await.unwrap();
-    let revision = build1
-        .spec
-        .common
-        .revision
-        .as_ref()
-        .and_then(|r| r.git.as_ref())
-        .unwrap();
-    assert_eq!(revision.commit, first, "build 1 built the pushed commit");
+    assert_eq!(built_commit(&build1), first, "build 1 built the pushed commit");
     tokio::time::timeout(
         Duration::from_secs(240),
         slip(&alice, &["-n", &project, "rollout", "status", "dc/web"]),
@@ -594,14 +593,7 @@ async fn git_push_becomes_a_running_app() {
     let build2 = builds.get("web-2").await.unwrap();
     let status = build2.status.clone().unwrap();
     assert_eq!(status.phase, BuildPhase::Complete);
-    let commit = build2
-        .spec
-        .common
-        .revision
-        .as_ref()
-        .and_then(|r| r.git.as_ref())
-        .unwrap();
-    assert_eq!(commit.commit, second, "build 2 built the pushed commit");
+    assert_eq!(built_commit(&build2), second, "build 2 built the pushed commit");
     assert!(
         build2
             .metadata

@@ -426,3 +426,29 @@ pub fn images_tag() -> String {
     );
     tag
 }
+
+/// The objects `helm template` renders from charts/slipway (CRDs left out) into `namespace`,
+/// with each of `values` passed as `--set`.
+pub fn render_chart(namespace: &str, values: &[&str]) -> Vec<serde_json::Value> {
+    let mut command = std::process::Command::new(dev_tool("helm"));
+    command
+        .args([
+            "template",
+            "slipway",
+            "charts/slipway",
+            "--skip-crds",
+            "--kube-version",
+            "1.35.4",
+        ])
+        .args(["--namespace", namespace])
+        .current_dir(repo_root());
+    for v in values {
+        command.args(["--set", v]);
+    }
+    let out = command.output().expect("running helm");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    yaml_documents(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
+}

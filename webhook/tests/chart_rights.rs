@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -15,43 +14,9 @@ use serde_json::json;
 use slipway_testkit::*;
 use support::*;
 
-/// helm, as `dev/` builds it (the version the dev cluster pins).
-fn helm() -> std::path::PathBuf {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(". dev/lib.sh && tool_dir helm")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let path = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm");
-    assert!(
-        path.exists(),
-        "{} is missing: `make cluster-up` builds it",
-        path.display()
-    );
-    path
-}
-
 /// The rules of the chart's `slipway-webhook` ClusterRole with `values` set.
 fn webhook_rules(values: &[&str]) -> serde_json::Value {
-    let mut command = Command::new(helm());
-    command
-        .args([
-            "template",
-            "slipway",
-            "charts/slipway",
-            "--skip-crds",
-            "--kube-version",
-            "1.35.4",
-        ])
-        .args(["--show-only", "templates/rbac-webhook.yaml"])
-        .current_dir(repo_root());
-    for v in values {
-        command.args(["--set", v]);
-    }
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    yaml_documents(&String::from_utf8(out.stdout).unwrap())
+    render_chart("slipway-system", values)
         .into_iter()
         .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == "slipway-webhook")
         .unwrap()["rules"]
