@@ -27,7 +27,8 @@ KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
-	@echo "make test          lint, unit tests and integration tests against the dev cluster"
+	@echo "make test          lint, unit tests, integration tests against the dev cluster, and the"
+	@echo "                   end-to-end run on the real node (make e2e)"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
 	@echo "                   make cluster-down stops it)"
@@ -93,7 +94,7 @@ e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
-test: prereqs lint unit integration
+test: prereqs lint unit integration e2e
 	@echo "make test: all passed"
 
 # The images of the operator, the webhook and the builder (static binaries, no base image), pushed
