@@ -32,7 +32,7 @@ use slipway_crds::project::{
 use slipway_crds::template::TemplateFields;
 use slipway_crds::{FIELD_MANAGER, Project, ProjectRequest};
 
-use crate::dynamic::{self, api_message};
+use crate::dynamic::{self, Refused, api_message};
 use crate::{Context, Error};
 
 /// The Project's finalizer: the namespace goes before the Project does.
@@ -189,9 +189,14 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
         }
     };
 
-    // Act; on any failure remove what was made.
+    // Act; on a refusal remove what was made. An API server that cannot be reached or is
+    // overloaded is retried instead (the error policy's backoff): applying again is idempotent,
+    // and one lost connection must not fail a user's request.
     for object in &objects {
-        if let Err(message) = apply(ctx, object).await {
+        if let Err(refused) = apply(ctx, object).await {
+            let message = refused.permanent().inspect_err(|error| {
+                tracing::warn!(project = %name, %error, "applying the project's objects; retrying");
+            })?;
             let cleanup = remove_project(ctx, &name, &uid).await;
             let message = match cleanup {
                 Ok(()) => format!("{message}; what was made has been removed"),
@@ -373,7 +378,8 @@ fn role_binding(namespace: &str, name: &str, cluster_role: &str, subject: Value)
     })
 }
 
-async fn apply(ctx: &Context, value: &Value) -> Result<(), String> {
+/// Applies one object of the project.
+async fn apply(ctx: &Context, value: &Value) -> Result<(), Refused> {
     let kind = value["kind"].as_str().unwrap_or_default();
     let name = value["metadata"]["name"].as_str().unwrap_or_default();
     let label = format!("{kind}/{name}");
@@ -382,9 +388,12 @@ async fn apply(ctx: &Context, value: &Value) -> Result<(), String> {
         .resolver
         .resolve(&ctx.client, api_version, kind)
         .await
-        .map_err(|e| format!("{label}: {api_version} {kind} is not served: {}", api_message(&e)))?;
+        .map_err(|e| {
+            let message = format!("{label}: {api_version} {kind} is not served: {}", api_message(&e));
+            Refused::new(message, Some(e))
+        })?;
     let mut object: DynamicObject =
-        serde_json::from_value(value.clone()).map_err(|e| format!("{label}: {e}"))?;
+        serde_json::from_value(value.clone()).map_err(|e| Refused::new(format!("{label}: {e}"), None))?;
     if scope != Scope::Namespaced {
         object.metadata.namespace = None;
     }
@@ -396,7 +405,7 @@ async fn apply(ctx: &Context, value: &Value) -> Result<(), String> {
         )
         .await
         .map(|_| ())
-        .map_err(|e| format!("{label}: {}", api_message(&e)))
+        .map_err(|e| Refused::new(format!("{label}: {}", api_message(&e)), Some(e)))
 }
 
 /// Removes a half-made project: the Project (its finalizer removed) and the namespace, which takes

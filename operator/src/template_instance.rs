@@ -32,7 +32,7 @@ use slipway_crds::template::{
 };
 use slipway_crds::{FIELD_MANAGER, Template};
 
-use crate::dynamic::{self, Resolver, api_message};
+use crate::dynamic::{self, Refused, Resolver, api_message};
 use crate::{Context, Error};
 
 /// The label every object made by a TemplateInstance carries: the instance's name.
@@ -98,7 +98,7 @@ async fn instantiate(
 ) -> Result<Action, Error> {
     let namespace = instance.namespace().unwrap_or_default();
     // Observe, as the requester: they must be able to read what they instantiate.
-    let observed = match observe(instance, as_requester, &namespace).await {
+    let observed = match observe(instance, as_requester, &namespace).await? {
         Ok(observed) => observed,
         Err(Failure { reason, message }) => {
             fail(instance, ctx, status, reason, &message).await?;
@@ -116,10 +116,13 @@ async fn instantiate(
     // Act: everything must pass a dry run as the requester before anything is created, so a
     // missing permission creates nothing.
     let mut prepared = Vec::with_capacity(objects.len());
+    // An API server that cannot be reached or is overloaded is retried (the error policy's
+    // backoff) rather than failing the instance: applying again is idempotent.
     for object in objects {
         match prepare(instance, &ctx.resolver, as_requester, &namespace, object).await {
             Ok(p) => prepared.push(p),
-            Err(message) => {
+            Err(refused) => {
+                let message = refused.permanent()?;
                 fail(instance, ctx, status, "CreateFailed", &message).await?;
                 return Ok(Action::await_change());
             }
@@ -127,7 +130,8 @@ async fn instantiate(
     }
     for dry_run in [true, false] {
         for p in &prepared {
-            if let Err(message) = apply(p, dry_run).await {
+            if let Err(refused) = apply(p, dry_run).await {
+                let message = refused.permanent()?;
                 let reason = if dry_run { "Forbidden" } else { "CreateFailed" };
                 let message = if dry_run {
                     message
@@ -258,7 +262,7 @@ async fn observe(
     instance: &TemplateInstance,
     as_requester: &Client,
     namespace: &str,
-) -> Result<Observed, Failure> {
+) -> Result<Result<Observed, Failure>, kube::Error> {
     let fields = match (&instance.spec.template, &instance.spec.template_ref) {
         (Some(inline), _) => inline.fields.clone(),
         (None, Some(reference)) => {
@@ -267,24 +271,25 @@ async fn observe(
             match api.get_opt(&reference.name).await {
                 Ok(Some(template)) => template.spec,
                 Ok(None) => {
-                    return Err(Failure {
+                    return Ok(Err(Failure {
                         reason: "TemplateNotFound",
                         message: format!("template {} not found in namespace {ns}", reference.name),
-                    });
+                    }));
                 }
+                Err(e) if dynamic::is_transient(&e) => return Err(e),
                 Err(e) => {
-                    return Err(Failure {
+                    return Ok(Err(Failure {
                         reason: "TemplateNotReadable",
                         message: format!("reading template {}: {}", reference.name, api_message(&e)),
-                    });
+                    }));
                 }
             }
         }
         (None, None) => {
-            return Err(Failure {
+            return Ok(Err(Failure {
                 reason: "NoTemplate",
                 message: "neither template nor templateRef is set".into(),
-            });
+            }));
         }
     };
     let secret = match &instance.spec.secret {
@@ -294,27 +299,28 @@ async fn observe(
             match api.get_opt(&reference.name).await {
                 Ok(Some(secret)) => Some(secret),
                 Ok(None) => {
-                    return Err(Failure {
+                    return Ok(Err(Failure {
                         reason: "SecretNotFound",
                         message: format!(
                             "parameter secret {} not found in namespace {namespace}",
                             reference.name
                         ),
-                    });
+                    }));
                 }
+                Err(e) if dynamic::is_transient(&e) => return Err(e),
                 Err(e) => {
-                    return Err(Failure {
+                    return Ok(Err(Failure {
                         reason: "SecretNotReadable",
                         message: format!("reading parameter secret {}: {}", reference.name, api_message(&e)),
-                    });
+                    }));
                 }
             }
         }
     };
-    Ok(Observed {
+    Ok(Ok(Observed {
         fields,
         values: parameter_values(instance.spec.parameters.as_ref(), secret.as_ref()),
-    })
+    }))
 }
 
 /// The parameter values: those given inline, overridden by the Secret's (OpenShift's way).
@@ -367,21 +373,22 @@ async fn prepare(
     as_requester: &Client,
     namespace: &str,
     object: Value,
-) -> Result<Prepared, String> {
+) -> Result<Prepared, Refused> {
     let api_version = object["apiVersion"].as_str().unwrap_or_default().to_string();
     let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let mut object: DynamicObject =
-        serde_json::from_value(object).map_err(|e| format!("{kind}: not a Kubernetes object: {e}"))?;
+    let mut object: DynamicObject = serde_json::from_value(object)
+        .map_err(|e| Refused::new(format!("{kind}: not a Kubernetes object: {e}"), None))?;
     let name = object.name_any();
     let label = format!("{kind}/{name}");
     let (resource, scope) = resolver
         .resolve(as_requester, &api_version, &kind)
         .await
         .map_err(|e| {
-            format!(
+            let message = format!(
                 "{label}: the cluster does not serve {api_version} {kind}: {}",
                 api_message(&e)
-            )
+            );
+            Refused::new(message, Some(e))
         })?;
     let object_namespace = if scope == Scope::Namespaced {
         let ns = object
@@ -418,7 +425,7 @@ async fn prepare(
     })
 }
 
-async fn apply(p: &Prepared, dry_run: bool) -> Result<(), String> {
+async fn apply(p: &Prepared, dry_run: bool) -> Result<(), Refused> {
     let mut params = PatchParams::apply(FIELD_MANAGER).force();
     params.dry_run = dry_run;
     let name = p.object.name_any();
@@ -428,7 +435,7 @@ async fn apply(p: &Prepared, dry_run: bool) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| {
             let kind = p.reference.kind.as_deref().unwrap_or_default();
-            format!("{kind}/{name}: {}", api_message(&e))
+            Refused::new(format!("{kind}/{name}: {}", api_message(&e)), Some(e))
         })
 }
 
