@@ -37,10 +37,11 @@ kubectl config view --raw --minify --flatten -o json |
   jq --arg u "$user" '.users[0].user.as = $u | .users[0].user["as-groups"] = ["system:authenticated"]' \
     >"$work/$user.kubeconfig"
 as_user() { KUBECONFIG="$work/$user.kubeconfig" "$@"; }
-if as_user slip project "$project" >/dev/null 2>&1; then
+# What an earlier demo left (its project, or the request of one that failed) is deleted first.
+if kubectl get "namespace/$project" >/dev/null 2>&1 || kubectl get "projectrequest.slipway.dev/$project" >/dev/null 2>&1; then
   echo "(an earlier demo's project $project is deleted first)"
-  as_user slip delete-project "$project" >/dev/null
-  kubectl wait --for=delete "namespace/$project" --timeout=180s >/dev/null 2>&1 || true
+  kubectl delete "projectrequest.slipway.dev/$project" "namespace/$project" --ignore-not-found --wait=false >/dev/null
+  kubectl wait --for=delete "namespace/$project" "projectrequest.slipway.dev/$project" --timeout=180s >/dev/null 2>&1 || true
 fi
 # The first admission calls after an install can fail while the webhook's endpoints spread.
 printf 'apiVersion: slipway.dev/v1alpha1\nkind: ProjectRequest\nmetadata: {name: demo-admission-probe}\n' >"$work/probe.yaml"
