@@ -762,3 +762,63 @@ async fn certificates_cert_manager_writes_are_served_followed_and_never_written(
     drop(rotating);
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn with_cert_manager_the_charts_role_reads_the_secret_and_cannot_write_it() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "certs-cm-rbac").await;
+    let user = bind_the_charts_role(&client, &ns.name, &["webhook.certManager.enabled=true"]).await;
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let groups = [
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{}", ns.name),
+        "system:authenticated".to_string(),
+    ];
+    let webhook = ctx.impersonating(&user, &groups).unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let now = SystemTime::now();
+    let ca = Ca::generate(now, 400 * DAY).unwrap();
+    let first = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&first, &ca)).await;
+
+    // Read (get) and followed (watch) as the ServiceAccount: a renewal is served within the test,
+    // though the check interval is a minute. (The Role takes a moment to apply: the start waits.)
+    let rotating = tokio::time::timeout(
+        Duration::from_secs(30),
+        certs::start_external(
+            webhook.clone(),
+            &ns.name,
+            SECRET,
+            names(),
+            Duration::from_secs(60),
+        ),
+    )
+    .await
+    .expect("the Secret read as the ServiceAccount")
+    .unwrap();
+    assert_eq!(rotating.tls.resolver.current(), first);
+    let second = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&second, &ca)).await;
+    eventually("the renewal to be served", Duration::from_secs(15), || async {
+        (rotating.tls.resolver.current() == second).then_some(())
+    })
+    .await;
+    // Nothing more: neither that Secret nor any other is the webhook's to write.
+    let as_webhook: Api<Secret> = Api::namespaced(webhook.clone(), &ns.name);
+    let mut secret = secrets.get(SECRET).await.unwrap();
+    secret.metadata.managed_fields = None;
+    let err = as_webhook
+        .replace(SECRET, &PostParams::default(), &secret)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    let other: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "other"}, "stringData": {"a": "b"}})).unwrap();
+    let err = as_webhook
+        .create(&PostParams::default(), &other)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    drop(rotating);
+    ns.delete().await;
+}
