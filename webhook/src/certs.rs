@@ -36,6 +36,14 @@
 //! CA has expired, or whose CA a starting replica cannot read gets a fresh CA at once (until the
 //! replicas register it, the API server's calls can fail); a running replica that finds the CA
 //! unreadable writes back the one it read last.
+//!
+//! Or another party writes the Secret ([`start_external`]: cert-manager, from a Certificate, with
+//! `tls.crt`, `tls.key` and `ca.crt`) and renews it. Then no replica ever writes it: each waits
+//! until it holds a usable certificate ([`External::from_data`]), serves it and publishes `ca.crt`
+//! as the bundle; the same watch and check interval as above make it serve a renewed certificate
+//! at once and register a changed `ca.crt`. A Secret that stops being usable (a part missing or
+//! unreadable, a key not the certificate's, a certificate for other names, not signed by
+//! `ca.crt`, or expired) is logged as an error, and the last usable certificate stays served.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -258,6 +266,52 @@ impl State {
     }
 }
 
+/// The parts of a Secret another party writes, as cert-manager writes a Certificate's.
+pub const EXTERNAL_KEYS: [&str; 3] = [TLS_CRT, TLS_KEY, CA_CRT];
+
+/// What a Secret written by another party holds (`--certificates external`): `tls.crt` (the
+/// serving certificate, and any intermediates after it), `tls.key` (its key: PKCS#8, PKCS#1 or
+/// SEC1, as cert-manager writes them) and `ca.crt` (the CA that signed it, registered as the
+/// caBundle). Other keys are ignored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct External {
+    pub serving: Serving,
+    /// `ca.crt`, as registered.
+    pub ca_bundle: String,
+}
+
+impl External {
+    /// Reads and checks the Secret's data as a TLS client (the API server) will check what is
+    /// served: every part there and readable, the key the certificate's, the certificate signed
+    /// by a CA of `ca.crt`, valid at `now` and for every one of `names`. The error says which part
+    /// is wrong and how.
+    pub fn from_data(
+        data: &BTreeMap<String, ByteString>,
+        names: &[String],
+        now: SystemTime,
+    ) -> anyhow::Result<External> {
+        let missing: Vec<&str> = EXTERNAL_KEYS
+            .into_iter()
+            .filter(|key| data.get(*key).is_none_or(|value| value.0.is_empty()))
+            .collect();
+        anyhow::ensure!(missing.is_empty(), "{} missing or empty", missing.join(", "));
+        let text = |key: &str| {
+            String::from_utf8(data.get(key).map(|v| v.0.clone()).unwrap_or_default())
+                .map_err(|_| anyhow::anyhow!("{key} is not text (PEM)"))
+        };
+        let serving = Serving {
+            cert_pem: text(TLS_CRT)?,
+            key_pem: text(TLS_KEY)?,
+        };
+        let ca_pem = text(CA_CRT)?;
+        tls::check_issued(&serving, &ca_pem, names, now)?;
+        Ok(External {
+            serving,
+            ca_bundle: format!("{}\n", ca_pem.trim()),
+        })
+    }
+}
+
 fn left(end: SystemTime, now: SystemTime) -> Duration {
     end.duration_since(now).unwrap_or_default()
 }
@@ -368,17 +422,65 @@ pub async fn start(
         name: name.to_string(),
         names,
         settings,
+        external: false,
     };
-    let state = keeper.sync(None).await?;
-    let serving = state.serving.clone().context("no serving certificate")?;
-    let resolver = Arc::new(Resolver::new(&serving)?);
-    let (bundle, ca_bundle) = watch::channel(state.ca_bundle());
-    tracing::info!(secret = %keeper.secret, "serving the certificate of the secret");
-    let task = tokio::spawn(keeper.run(state, resolver.clone(), bundle));
-    Ok(Rotating {
-        tls: Tls { resolver, ca_bundle },
-        task,
-    })
+    let held = keeper.check(None).await?;
+    keeper.serve(held)
+}
+
+/// Serves the certificate of the Secret `namespace/name` that another party writes (cert-manager:
+/// `tls.crt`, `tls.key`, `ca.crt`; see [`External`]), which must be valid for every one of
+/// `names`, and follows it: whenever the Secret changes (a watch) and every `check_interval`, a
+/// usable new certificate is served at once and a new `ca.crt` published (to be registered). The
+/// Secret is never written. Returns once the Secret holds a usable certificate, however long that
+/// takes (until then nothing is served, so a replica is not ready); one that is not usable later is
+/// logged as an error and the last usable one kept.
+pub async fn start_external(
+    client: Client,
+    namespace: &str,
+    name: &str,
+    names: Vec<String>,
+    check_interval: Duration,
+) -> anyhow::Result<Rotating> {
+    anyhow::ensure!(!check_interval.is_zero(), "the check interval must be positive");
+    let keeper = Keeper {
+        api: Api::namespaced(client, namespace),
+        secret: format!("{namespace}/{name}"),
+        name: name.to_string(),
+        names,
+        settings: Settings {
+            check_interval,
+            ..Settings::default()
+        },
+        external: true,
+    };
+    let held = keeper.first_usable().await;
+    keeper.serve(held)
+}
+
+/// What a replica read from the Secret last, and serves.
+#[derive(Clone, Debug)]
+enum Held {
+    /// The replicas' own certificates.
+    Own(Box<State>),
+    /// Certificates another party wrote.
+    External(External),
+}
+
+impl Held {
+    fn serving(&self) -> Option<&Serving> {
+        match self {
+            Held::Own(state) => state.serving.as_ref(),
+            Held::External(external) => Some(&external.serving),
+        }
+    }
+
+    fn ca_bundle(&self) -> String {
+        match self {
+            Held::Own(state) => state.ca_bundle(),
+            Held::External(external) => external.ca_bundle.clone(),
+        }
+    }
 }
 
 struct Keeper {
@@ -388,9 +490,103 @@ struct Keeper {
     name: String,
     names: Vec<String>,
     settings: Settings,
+    /// Another party writes the Secret: read it, never write it.
+    external: bool,
 }
 
 impl Keeper {
+    /// Starts serving what `held` holds and keeps it current in the background.
+    fn serve(self, held: Held) -> anyhow::Result<Rotating> {
+        let serving = held.serving().context("no serving certificate")?;
+        let resolver = Arc::new(Resolver::new(serving)?);
+        let (bundle, ca_bundle) = watch::channel(held.ca_bundle());
+        tracing::info!(secret = %self.secret, external = self.external, "serving the certificate of the secret");
+        let task = tokio::spawn(self.run(held, resolver.clone(), bundle));
+        Ok(Rotating {
+            tls: Tls { resolver, ca_bundle },
+            task,
+        })
+    }
+
+    /// What the Secret holds now: for the replicas' own certificates, brought up to date (and
+    /// written) by [`Keeper::sync`]; for another party's, read and checked, or why it is unusable.
+    async fn check(&self, last: Option<&Held>) -> anyhow::Result<Held> {
+        if self.external {
+            let external = self
+                .read_external()
+                .await?
+                .with_context(|| format!("the secret {} does not exist", self.secret))?;
+            return Ok(Held::External(external));
+        }
+        let last = match last {
+            Some(Held::Own(state)) => Some(state.as_ref()),
+            _ => None,
+        };
+        self.sync(last).await.map(|state| Held::Own(Box::new(state)))
+    }
+
+    /// Reads another party's Secret: None when there is none, an error that says what is wrong
+    /// when it is not usable.
+    async fn read_external(&self) -> anyhow::Result<Option<External>> {
+        let Some(secret) = self
+            .api
+            .get_opt(&self.name)
+            .await
+            .with_context(|| format!("reading the secret {}", self.secret))?
+        else {
+            return Ok(None);
+        };
+        let data = secret.data.unwrap_or_default();
+        External::from_data(&data, &self.names, SystemTime::now())
+            .map(Some)
+            .with_context(|| format!("the secret {}", self.secret))
+    }
+
+    /// Waits until another party's Secret holds a usable certificate, following the Secret's
+    /// watch (and checking at least every 5 s); says why it waits when that changes.
+    async fn first_usable(&self) -> Held {
+        let changed = Notify::new();
+        let poll = async {
+            let mut said = String::new();
+            loop {
+                match self.read_external().await {
+                    Ok(Some(external)) => return Held::External(external),
+                    Ok(None) => {
+                        if said != "missing" {
+                            tracing::info!(
+                                secret = %self.secret,
+                                "waiting for the secret, which another party (cert-manager) writes with tls.crt, tls.key and ca.crt: nothing is served, and this replica is not ready, until it holds a usable certificate"
+                            );
+                            said = "missing".into();
+                        }
+                    }
+                    Err(e) => {
+                        let error = format!("{e:#}");
+                        if said != error {
+                            tracing::error!(
+                                secret = %self.secret,
+                                error,
+                                "no usable certificate from the secret: waiting for one (nothing is served, and this replica is not ready, until then)"
+                            );
+                            said = error;
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(self.settings.check_interval.min(Duration::from_secs(5))) => {}
+                    _ = changed.notified() => {}
+                }
+            }
+        };
+        tokio::select! {
+            held = poll => held,
+            held = async {
+                self.watch(&changed).await;
+                std::future::pending().await
+            } => held,
+        }
+    }
+
     /// Reads the Secret, and writes it when it needs a change; returns what it holds then.
     /// `last` is what this replica read before: a CA that no longer reads is restored from it.
     async fn sync(&self, last: Option<&State>) -> anyhow::Result<State> {
@@ -467,7 +663,7 @@ impl Keeper {
     }
 
     /// Checks the Secret every interval and on every change, and applies what it holds.
-    async fn run(self, mut state: State, resolver: Arc<Resolver>, bundle: watch::Sender<String>) {
+    async fn run(self, mut held: Held, resolver: Arc<Resolver>, bundle: watch::Sender<String>) {
         let changed = Arc::new(Notify::new());
         let check = async {
             loop {
@@ -475,11 +671,16 @@ impl Keeper {
                     _ = tokio::time::sleep(self.settings.check_interval) => {}
                     _ = changed.notified() => {}
                 }
-                match self.sync(Some(&state)).await {
+                match self.check(Some(&held)).await {
                     Ok(new) => {
                         self.apply(&new, &resolver, &bundle);
-                        state = new;
+                        held = new;
                     }
+                    Err(e) if self.external => tracing::error!(
+                        secret = %self.secret,
+                        error = format!("{e:#}"),
+                        "no usable certificate from the secret: still serving the last usable one"
+                    ),
                     Err(e) => {
                         tracing::warn!(secret = %self.secret, error = format!("{e:#}"), "checking the certificates")
                     }
@@ -489,9 +690,9 @@ impl Keeper {
         tokio::join!(check, self.watch(&changed));
     }
 
-    /// Serves the state's certificate and publishes its bundle (to be registered).
-    fn apply(&self, state: &State, resolver: &Resolver, bundle: &watch::Sender<String>) {
-        if let Some(serving) = &state.serving {
+    /// Serves the certificate held and publishes its bundle (to be registered).
+    fn apply(&self, held: &Held, resolver: &Resolver, bundle: &watch::Sender<String>) {
+        if let Some(serving) = held.serving() {
             match resolver.set(serving) {
                 Ok(true) => tracing::info!(secret = %self.secret, "serving the renewed certificate"),
                 Ok(false) => {}
@@ -500,7 +701,7 @@ impl Keeper {
                 }
             }
         }
-        let new = state.ca_bundle();
+        let new = held.ca_bundle();
         bundle.send_if_modified(|current| {
             if *current == new {
                 return false;
@@ -755,5 +956,121 @@ mod tests {
         }
         assert!(cas.len() >= 3, "{} CAs", cas.len());
         assert!(bundles_with_two > 0);
+    }
+
+    /// A Secret as cert-manager writes it: tls.crt, tls.key, ca.crt.
+    fn external_data(serving: &Serving, ca_pem: &str) -> BTreeMap<String, ByteString> {
+        [
+            (TLS_CRT, serving.cert_pem.as_str()),
+            (TLS_KEY, serving.key_pem.as_str()),
+            (CA_CRT, ca_pem),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+        .collect()
+    }
+
+    fn external_error(data: &BTreeMap<String, ByteString>, now: SystemTime) -> String {
+        format!("{:#}", External::from_data(data, &names(), now).unwrap_err())
+    }
+
+    #[test]
+    fn an_external_secret_is_served_as_it_is_and_its_ca_registered() {
+        let now = start();
+        let ca = Ca::generate(now, 300 * HOUR).unwrap();
+        let serving = ca.issue(&names(), now, 30 * HOUR).unwrap();
+        let mut data = external_data(&serving, &ca.cert_pem);
+        // What else is there is not looked at.
+        data.insert("ca.key".into(), ByteString(b"not read".to_vec()));
+        let external = External::from_data(&data, &names(), now).unwrap();
+        assert_eq!(external.serving, serving);
+        assert_eq!(external.ca_bundle, format!("{}\n", ca.cert_pem.trim()));
+        // A bundle of several CAs (one of them the issuer) will do.
+        let other = Ca::generate(now, 300 * HOUR).unwrap();
+        let both = format!("{}{}", other.cert_pem, ca.cert_pem);
+        let external = External::from_data(&external_data(&serving, &both), &names(), now).unwrap();
+        assert_eq!(external.ca_bundle, format!("{}\n", both.trim()));
+    }
+
+    #[test]
+    fn an_unusable_external_secret_says_precisely_what_is_wrong() {
+        let now = start();
+        let ca = Ca::generate(now - 200 * HOUR, 300 * HOUR).unwrap();
+        let serving = ca.issue(&names(), now, 30 * HOUR).unwrap();
+        let good = external_data(&serving, &ca.cert_pem);
+        let with = |key: &str, value: &[u8]| {
+            let mut data = good.clone();
+            data.insert(key.to_string(), ByteString(value.to_vec()));
+            data
+        };
+        let without = |keys: &[&str]| {
+            let mut data = good.clone();
+            for key in keys {
+                data.remove(*key);
+            }
+            data
+        };
+        assert_eq!(
+            external_error(&without(&[TLS_KEY]), now),
+            "tls.key missing or empty"
+        );
+        assert_eq!(
+            external_error(&without(&[TLS_CRT, CA_CRT]), now),
+            "tls.crt, ca.crt missing or empty"
+        );
+        assert_eq!(external_error(&with(CA_CRT, b""), now), "ca.crt missing or empty");
+        assert_eq!(
+            external_error(&with(TLS_CRT, &[0xff, 0xfe]), now),
+            "tls.crt is not text (PEM)"
+        );
+        assert_eq!(
+            external_error(&with(TLS_CRT, b"garbage"), now),
+            "tls.crt holds no PEM certificate"
+        );
+        let not_der = b"-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----\n";
+        assert!(
+            external_error(&with(TLS_CRT, not_der), now).starts_with("tls.crt is not an X.509 certificate")
+        );
+        assert!(
+            external_error(&with(TLS_KEY, b"garbage"), now).starts_with("tls.key holds no PEM private key")
+        );
+        assert_eq!(
+            external_error(&with(CA_CRT, b"garbage"), now),
+            "ca.crt holds no PEM certificate"
+        );
+        let other_key = ca.issue(&names(), now, HOUR).unwrap().key_pem;
+        assert_eq!(
+            external_error(&with(TLS_KEY, other_key.as_bytes()), now),
+            "tls.key is not the key of the certificate in tls.crt"
+        );
+        let other_ca = Ca::generate(now, 300 * HOUR).unwrap();
+        assert_eq!(
+            external_error(&with(CA_CRT, other_ca.cert_pem.as_bytes()), now),
+            "tls.crt is not signed by a CA of ca.crt"
+        );
+        // The same name (made at the same time), another key: as a CA renewed with a new key.
+        let renewed = Ca::generate(now - 200 * HOUR, 300 * HOUR).unwrap();
+        assert_eq!(
+            external_error(&with(CA_CRT, renewed.cert_pem.as_bytes()), now),
+            "tls.crt is not signed by a CA of ca.crt (one there has its issuer's name, but another key)"
+        );
+        let elsewhere = ca.issue(&["other.ns.svc".to_string()], now, 30 * HOUR).unwrap();
+        assert_eq!(
+            external_error(&external_data(&elsewhere, &ca.cert_pem), now),
+            "tls.crt is not for hook.ns.svc (it is for other.ns.svc)"
+        );
+        let partly = ca.issue(&names()[..1], now, 30 * HOUR).unwrap();
+        assert_eq!(
+            external_error(&external_data(&partly, &ca.cert_pem), now),
+            "tls.crt is not for 127.0.0.1 (it is for hook.ns.svc)"
+        );
+        let expired = ca.issue(&names(), now - 100 * HOUR, 10 * HOUR).unwrap();
+        assert!(
+            external_error(&external_data(&expired, &ca.cert_pem), now).starts_with("tls.crt expired at "),
+            "{}",
+            external_error(&external_data(&expired, &ca.cert_pem), now)
+        );
+        assert!(external_error(&good, now - 2 * HOUR).starts_with("tls.crt is not valid before "));
+        External::from_data(&good, &names(), now).unwrap();
     }
 }

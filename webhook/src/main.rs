@@ -1,7 +1,7 @@
 //! slipway-webhook: shares its certificates with its other replicas through a Secret (and rotates
-//! them, `certs`), registers its admission hooks with the API server, and serves them — and the
-//! git-provider webhooks, `/webhooks/{namespace}/{buildconfig}/{provider}` — over HTTPS until
-//! SIGTERM.
+//! them, `certs`; or serves the ones cert-manager writes into it), registers its admission hooks
+//! with the API server, and serves them — and the git-provider webhooks,
+//! `/webhooks/{namespace}/{buildconfig}/{provider}` — over HTTPS until SIGTERM.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -43,9 +43,13 @@ struct Args {
     #[arg(long, value_name = "NAME")]
     owner_cluster_role: Option<String>,
     /// The Secret, [NAMESPACE/]NAME (the namespace of the client by default: in a pod, its own),
-    /// through which the replicas share one CA and serving certificate, and rotate them.
+    /// that holds the CA and the serving certificate: the one through which the replicas share
+    /// and rotate them, or (--certificates external) the one cert-manager writes.
     #[arg(long, default_value = slipway_webhook::certs::DEFAULT_SECRET)]
     tls_secret: String,
+    /// Who makes the certificates of --tls-secret.
+    #[arg(long, value_enum, default_value_t = Certificates::SelfManaged)]
+    certificates: Certificates,
     /// How long a CA is valid (ms, s, m, h, d); the next one is made when a third is left.
     #[arg(long, default_value = "1825d", value_parser = slipway_webhook::certs::parse_duration)]
     ca_validity: Duration,
@@ -58,6 +62,22 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Check the flags and exit without serving (the chart's tests check its flags so).
+    #[arg(long)]
+    check_flags: bool,
+}
+
+/// Who makes the serving certificate and its CA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Certificates {
+    /// The replicas make them, share them through --tls-secret and rotate them (--ca-validity,
+    /// --cert-validity).
+    SelfManaged,
+    /// Another party (cert-manager, from a Certificate) writes --tls-secret with tls.crt, tls.key
+    /// and ca.crt; the replicas never write it: they wait until it holds a usable certificate
+    /// (not ready until then), serve tls.crt, register ca.crt as the caBundle, and follow each
+    /// change (a renewal) without a restart. --ca-validity and --cert-validity do not apply.
+    External,
 }
 
 #[tokio::main]
@@ -88,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
                 .split_once(':')
                 .context("--service takes NAMESPACE/NAME:PORT")?;
             let port: i32 = port.parse().context("--service: the port must be a number")?;
+            // The API server calls NAME.NAMESPACE.svc (the first name).
             let names = vec![
                 format!("{name}.{namespace}.svc"),
                 format!("{name}.{namespace}.svc.cluster.local"),
@@ -105,14 +126,24 @@ async fn main() -> anyhow::Result<()> {
             "say where the API server reaches this server: --url https://HOST:PORT or --service NAMESPACE/NAME:PORT"
         ),
     };
-    let settings = slipway_webhook::certs::Settings::new(
-        args.ca_validity,
-        args.cert_validity,
-        args.cert_check_interval,
-    )?;
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to the cluster")?;
+    let settings = match args.certificates {
+        Certificates::SelfManaged => slipway_webhook::certs::Settings::new(
+            args.ca_validity,
+            args.cert_validity,
+            args.cert_check_interval,
+        )?,
+        // Only the check interval applies to certificates made elsewhere.
+        Certificates::External => {
+            anyhow::ensure!(
+                !args.cert_check_interval.is_zero(),
+                "the check interval must be positive"
+            );
+            slipway_webhook::certs::Settings {
+                check_interval: args.cert_check_interval,
+                ..Default::default()
+            }
+        }
+    };
     let access_service = match args.access_listen {
         None => None,
         Some(_) => Some(
@@ -121,26 +152,48 @@ async fn main() -> anyhow::Result<()> {
                 .context("--access-service takes NAMESPACE/NAME")?,
         ),
     };
-    // One certificate for both servers, shared with the other replicas.
+    // One certificate for both servers, shared with the other replicas. One made by another
+    // party must be for the names the API server calls; one made here also gets the others.
+    let mut called = vec![names[0].clone()];
     let mut cert_names = names;
     if let Some((namespace, service)) = access_service {
-        for name in [
-            slipway_webhook::access::service_dns_name(namespace, service),
-            "localhost".into(),
-        ] {
+        let access = slipway_webhook::access::service_dns_name(namespace, service);
+        for name in [access.clone(), "localhost".into()] {
             if !cert_names.contains(&name) {
                 cert_names.push(name);
             }
         }
+        if !called.contains(&access) {
+            called.push(access);
+        }
     }
+    if args.check_flags {
+        return Ok(());
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster")?;
     let (secret_namespace, secret) = match args.tls_secret.split_once('/') {
         Some((namespace, name)) => (namespace.to_string(), name.to_string()),
         None => (client.default_namespace().to_string(), args.tls_secret.clone()),
     };
-    let certs =
-        slipway_webhook::certs::start(client.clone(), &secret_namespace, &secret, cert_names, settings)
+    let certs = match args.certificates {
+        Certificates::SelfManaged => {
+            slipway_webhook::certs::start(client.clone(), &secret_namespace, &secret, cert_names, settings)
+                .await
+        }
+        Certificates::External => {
+            slipway_webhook::certs::start_external(
+                client.clone(),
+                &secret_namespace,
+                &secret,
+                called,
+                settings.check_interval,
+            )
             .await
-            .context("the certificates")?;
+        }
+    }
+    .context("the certificates")?;
     let running = slipway_webhook::start_with(
         client.clone(),
         args.listen,

@@ -193,6 +193,111 @@ impl Serving {
     }
 }
 
+/// The names a certificate is for (its subject alternative names), for messages.
+fn names_of(x509: &x509_parser::certificate::X509Certificate<'_>) -> String {
+    use x509_parser::extensions::GeneralName;
+    let names: Vec<String> = match x509.subject_alternative_name() {
+        Ok(Some(san)) => san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => Some((*dns).to_string()),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => <[u8; 4]>::try_from(*bytes)
+                        .ok()
+                        .map(|b| std::net::IpAddr::from(b).to_string()),
+                    16 => <[u8; 16]>::try_from(*bytes)
+                        .ok()
+                        .map(|b| std::net::IpAddr::from(b).to_string()),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    if names.is_empty() {
+        "no DNS name or IP address".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Checks a serving certificate issued by someone else (cert-manager) against the CA bundle that
+/// is to be registered for it, as a TLS client checks it, naming the parts as a
+/// `kubernetes.io/tls` Secret holds them: `tls.crt` (the certificate, then any intermediates),
+/// `tls.key` (its key) and `ca.crt` (the CAs). Fails, saying what is wrong, unless every part
+/// reads, the key is the certificate's, the certificate is valid at `now`, signed by a CA of
+/// `ca.crt`, and for every one of `names`; returns the end of its validity.
+pub fn check_issued(
+    serving: &Serving,
+    ca_pem: &str,
+    names: &[String],
+    now: SystemTime,
+) -> anyhow::Result<SystemTime> {
+    use rustls::{CertificateError, Error, InconsistentKeys};
+    let chain = CertificateDer::pem_slice_iter(serving.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("tls.crt is not PEM: {e}"))?;
+    let leaf = chain.first().context("tls.crt holds no PEM certificate")?.clone();
+    let (_, x509) = x509_parser::parse_x509_certificate(&leaf)
+        .map_err(|e| anyhow::anyhow!("tls.crt is not an X.509 certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(serving.key_pem.as_bytes())
+        .map_err(|e| anyhow::anyhow!("tls.key holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}"))?;
+    let roots = CertificateDer::pem_slice_iter(ca_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("ca.crt is not PEM: {e}"))?;
+    anyhow::ensure!(!roots.is_empty(), "ca.crt holds no PEM certificate");
+    let mut store = rustls::RootCertStore::empty();
+    for (n, root) in roots.into_iter().enumerate() {
+        store
+            .add(root)
+            .map_err(|e| anyhow::anyhow!("ca.crt: certificate {} is not a usable CA: {e}", n + 1))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| anyhow::anyhow!("tls.key is not a usable private key: {e}"))?;
+    match CertifiedKey::new(chain.clone(), signing_key).keys_match() {
+        Ok(()) | Err(Error::InconsistentKeys(InconsistentKeys::Unknown)) => {}
+        Err(Error::InconsistentKeys(InconsistentKeys::KeyMismatch)) => {
+            anyhow::bail!("tls.key is not the key of the certificate in tls.crt")
+        }
+        Err(e) => anyhow::bail!("tls.crt: {e}"),
+    }
+    let validity = x509.validity();
+    let (not_before, not_after) = (from_asn1(&validity.not_before), from_asn1(&validity.not_after));
+    anyhow::ensure!(
+        now >= not_before,
+        "tls.crt is not valid before {}",
+        validity.not_before
+    );
+    anyhow::ensure!(now < not_after, "tls.crt expired at {}", validity.not_after);
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider).build()?;
+    let at = UnixTime::since_unix_epoch(now.duration_since(UNIX_EPOCH).unwrap_or_default());
+    for name in names {
+        let server_name = ServerName::try_from(name.as_str())
+            .with_context(|| format!("{name:?} is neither a DNS name nor an IP address"))?;
+        match verifier.verify_server_cert(&leaf, &chain[1..], &server_name, &[], at) {
+            Ok(_) => {}
+            Err(Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => anyhow::bail!("tls.crt is not for {name} (it is for {})", names_of(&x509)),
+            Err(Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
+                anyhow::bail!("tls.crt is not signed by a CA of ca.crt")
+            }
+            // A CA renewed with a new key keeps its name.
+            Err(Error::InvalidCertificate(CertificateError::BadSignature)) => anyhow::bail!(
+                "tls.crt is not signed by a CA of ca.crt (one there has its issuer's name, but another key)"
+            ),
+            Err(e) => anyhow::bail!("tls.crt does not verify with ca.crt for {name}: {e}"),
+        }
+    }
+    Ok(not_after)
+}
+
 /// Presents the current serving certificate to every new connection; [`Resolver::set`] swaps it
 /// while the servers run (connections already open keep the one they were made with).
 #[derive(Debug)]
@@ -336,5 +441,29 @@ mod tests {
         };
         assert!(resolver.set(&broken).is_err());
         assert_eq!(resolver.current(), second);
+    }
+
+    /// Keys as cert-manager writes them (SEC1 for ECDSA, PKCS#1 for RSA) are served and checked.
+    #[test]
+    fn certificates_and_keys_as_cert_manager_writes_them_check() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cert-manager/");
+        let read = |file: &str| std::fs::read_to_string(format!("{dir}{file}")).unwrap();
+        // 2030-01-01, within the fixtures' validity.
+        let at = UNIX_EPOCH + Duration::from_secs(1_893_456_000);
+        let ca = read("ca.crt");
+        for kind in ["ec", "rsa"] {
+            let serving = Serving {
+                cert_pem: read(&format!("{kind}.crt")),
+                key_pem: read(&format!("{kind}.key")),
+            };
+            assert!(serving.certified_key().is_ok(), "{kind}");
+            check_issued(&serving, &ca, &names(), at).unwrap_or_else(|e| panic!("{kind}: {e:#}"));
+        }
+        let mixed = Serving {
+            cert_pem: read("ec.crt"),
+            key_pem: read("rsa.key"),
+        };
+        let error = format!("{:#}", check_issued(&mixed, &ca, &names(), at).unwrap_err());
+        assert_eq!(error, "tls.key is not the key of the certificate in tls.crt");
     }
 }

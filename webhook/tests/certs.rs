@@ -1,12 +1,13 @@
 //! The webhook's certificates against the dev cluster: replicas share them through a Secret in a
-//! namespace of the test, renew them while serving, and survive a damaged Secret. The admission
-//! hooks a test registers are limited to the objects it labels, and removed at the end.
+//! namespace of the test, renew them while serving, and survive a damaged Secret; or they serve
+//! and follow the certificates another party (cert-manager) writes into it, never writing it. The
+//! admission hooks a test registers are limited to the objects it labels, and removed at the end.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::ByteString;
@@ -14,7 +15,7 @@ use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::core::DynamicObject;
 use kube::{Client, ResourceExt};
 use rustls::pki_types::pem::PemObject;
@@ -23,6 +24,7 @@ use serde_json::json;
 use slipway_testkit::*;
 use slipway_webhook::certs::{self, Settings, State};
 use slipway_webhook::register::{Endpoint, Registration, register, unregister};
+use slipway_webhook::tls::{Ca, Serving};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -358,22 +360,25 @@ async fn a_damaged_secret_is_replaced_not_crashed_on() {
     ns.delete().await;
 }
 
-/// The chart's Role for the Secret, bound to a ServiceAccount of a test namespace.
-async fn bind_the_charts_role(client: &Client, namespace: &str) -> String {
-    let out = Command::new(dev_tool("helm"))
-        .args([
-            "template",
-            "slipway",
-            "charts/slipway",
-            "--skip-crds",
-            "--kube-version",
-            "1.35.4",
-        ])
-        .args(["--namespace", namespace])
-        .args(["--show-only", "templates/rbac-webhook.yaml"])
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
+/// The chart's Role for the Secret (with `values` set), bound to a ServiceAccount of a test
+/// namespace.
+async fn bind_the_charts_role(client: &Client, namespace: &str, values: &[&str]) -> String {
+    let mut helm = Command::new(dev_tool("helm"));
+    helm.args([
+        "template",
+        "slipway",
+        "charts/slipway",
+        "--skip-crds",
+        "--kube-version",
+        "1.35.4",
+    ])
+    .args(["--namespace", namespace])
+    .args(["--show-only", "templates/rbac-webhook.yaml"])
+    .current_dir(repo_root());
+    for value in values {
+        helm.args(["--set", value]);
+    }
+    let out = helm.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let objects = yaml_documents(&String::from_utf8(out.stdout).unwrap());
     let in_namespace = |kind: &str| {
@@ -407,7 +412,7 @@ async fn bind_the_charts_role(client: &Client, namespace: &str) -> String {
 async fn the_charts_role_is_all_the_certificates_need() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "certs-rbac").await;
-    let user = bind_the_charts_role(&client, &ns.name).await;
+    let user = bind_the_charts_role(&client, &ns.name, &[]).await;
     let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
     let groups = [
         "system:serviceaccounts".to_string(),
@@ -453,6 +458,364 @@ async fn the_charts_role_is_all_the_certificates_need() {
         .unwrap();
     let err = Api::<Secret>::namespaced(webhook.clone(), &ns.name)
         .replace("other", &PostParams::default(), &other)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    drop(rotating);
+    ns.delete().await;
+}
+
+// --- Certificates another party writes (`--certificates external`, cert-manager) ---------------
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// The field manager the test writes the Secret as, standing in for cert-manager.
+const CERT_MANAGER: &str = "test-as-cert-manager";
+
+/// What the tracing events of this test's thread say (a `#[tokio::test]` runs its tasks, the
+/// webhook's certificate watch among them, on its own thread).
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn capture() -> (Logs, tracing::subscriber::DefaultGuard) {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || writer.clone())
+            .finish();
+        (logs, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// The lines that contain `text`.
+    fn lines_with(&self, text: &str) -> Vec<String> {
+        String::from_utf8_lossy(&self.0.lock().unwrap())
+            .lines()
+            .filter(|line| line.contains(text))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Writes the Secret as cert-manager does (server-side apply, type `kubernetes.io/tls`), with
+/// exactly `parts`; returns its resourceVersion.
+async fn write_as_cert_manager(secrets: &Api<Secret>, parts: &[(&str, &str)]) -> String {
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(SECRET.into()),
+            annotations: Some(BTreeMap::from([(
+                "cert-manager.io/certificate-name".to_string(),
+                "slipway-webhook".to_string(),
+            )])),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        data: Some(
+            parts
+                .iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect(),
+        ),
+        ..Default::default()
+    };
+    let written = secrets
+        .patch(
+            SECRET,
+            &PatchParams::apply(CERT_MANAGER).force(),
+            &Patch::Apply(&secret),
+        )
+        .await
+        .unwrap();
+    written.metadata.resource_version.unwrap()
+}
+
+fn issued<'a>(serving: &'a Serving, ca: &'a Ca) -> [(&'static str, &'a str); 3] {
+    [
+        ("tls.crt", &serving.cert_pem),
+        ("tls.key", &serving.key_pem),
+        ("ca.crt", &ca.cert_pem),
+    ]
+}
+
+fn leaf(serving: &Serving) -> CertificateDer<'static> {
+    CertificateDer::from_pem_slice(serving.cert_pem.as_bytes()).unwrap()
+}
+
+fn bundle_of(ca: &Ca) -> String {
+    format!("{}\n", ca.cert_pem.trim())
+}
+
+/// Waits until a new log line (beyond the `before` there were) contains `text`.
+async fn await_log(logs: &Logs, text: &str, before: usize) -> String {
+    eventually(
+        &format!("a log line with {text:?}"),
+        Duration::from_secs(15),
+        || async {
+            let lines = logs.lines_with(text);
+            (lines.len() > before).then(|| lines[lines.len() - 1].clone())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn certificates_cert_manager_writes_are_served_followed_and_never_written() {
+    ensure_crds();
+    let (logs, _guard) = Logs::capture();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "certs-external").await;
+    let id = unique_name("certs");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let now = SystemTime::now();
+    // A check interval of a minute: within the test, only the watch makes it read the Secret.
+    let interval = Duration::from_secs(60);
+
+    // No Secret yet: it waits, and says why.
+    let starting = {
+        let (client, namespace) = (client.clone(), ns.name.clone());
+        tokio::spawn(
+            async move { certs::start_external(client, &namespace, SECRET, names(), interval).await },
+        )
+    };
+    let waiting = await_log(&logs, "waiting for the secret", 0).await;
+    assert!(waiting.contains(&format!("{}/{SECRET}", ns.name)), "{waiting}");
+    // A certificate for other names does not do either.
+    let ca = Ca::generate(now - 20 * DAY, 400 * DAY).unwrap();
+    let elsewhere = ca.issue(&["other.example".to_string()], now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&elsewhere, &ca)).await;
+    let line = await_log(&logs, "tls.crt is not for 127.0.0.1 (it is for other.example)", 0).await;
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(!starting.is_finished(), "started without a usable certificate");
+
+    // cert-manager issues: served, and ca.crt registered.
+    let first = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&first, &ca)).await;
+    let rotating = tokio::time::timeout(Duration::from_secs(15), starting)
+        .await
+        .expect("started once the Secret held a usable certificate")
+        .unwrap()
+        .unwrap();
+    assert_eq!(rotating.tls.resolver.current(), first);
+    assert_eq!(*rotating.tls.ca_bundle.borrow(), bundle_of(&ca));
+    let addr = free_loopback_addr();
+    let running = slipway_webhook::start_with(
+        client.clone(),
+        addr,
+        rotating.tls.clone(),
+        &id,
+        url(addr),
+        Some(selector(&id)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(registered_bundle(&client, &id).await, bundle_of(&ca));
+    assert_eq!(presented(addr, &ca.cert_pem).await.unwrap(), leaf(&first));
+    await_stamped(&client, &id).await;
+
+    // Renewed by the same CA: served at once by the same server.
+    let second = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&second, &ca)).await;
+    eventually(
+        "the renewed certificate to be served",
+        Duration::from_secs(15),
+        || async { (presented(addr, &ca.cert_pem).await.ok()? == leaf(&second)).then_some(()) },
+    )
+    .await;
+    // Renewed by a new CA: its ca.crt is registered, and the API server trusts the new one.
+    let new_ca = Ca::generate(now - 19 * DAY, 400 * DAY).unwrap();
+    let third = new_ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&third, &new_ca)).await;
+    eventually("the new CA to be registered", Duration::from_secs(15), || async {
+        (registered_bundle(&client, &id).await == bundle_of(&new_ca)).then_some(())
+    })
+    .await;
+    assert_eq!(presented(addr, &new_ca.cert_pem).await.unwrap(), leaf(&third));
+    assert!(!running.server.is_finished());
+    await_stamped(&client, &id).await;
+
+    // Unusable Secrets: each logged as an error that says what is wrong, the last usable
+    // certificate still served and its CA still registered.
+    let other_key = new_ca.issue(&names(), now, DAY).unwrap().key_pem;
+    let for_others = new_ca.issue(&["other.example".to_string()], now, DAY).unwrap();
+    let expired = new_ca.issue(&names(), now - 10 * DAY, DAY).unwrap();
+    let not_x509 = "-----BEGIN CERTIFICATE-----\nbm9wZQ==\n-----END CERTIFICATE-----\n";
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![
+                ("tls.crt", &third.cert_pem),
+                ("tls.key", ""),
+                ("ca.crt", &new_ca.cert_pem),
+            ],
+            "tls.key missing or empty",
+        ),
+        (
+            vec![("tls.crt", &third.cert_pem), ("tls.key", &third.key_pem)],
+            "ca.crt missing or empty",
+        ),
+        (
+            vec![
+                ("tls.crt", "garbage"),
+                ("tls.key", &third.key_pem),
+                ("ca.crt", &new_ca.cert_pem),
+            ],
+            "tls.crt holds no PEM certificate",
+        ),
+        (
+            vec![
+                ("tls.crt", not_x509),
+                ("tls.key", &third.key_pem),
+                ("ca.crt", &new_ca.cert_pem),
+            ],
+            "tls.crt is not an X.509 certificate",
+        ),
+        (
+            vec![
+                ("tls.crt", &third.cert_pem),
+                ("tls.key", "garbage"),
+                ("ca.crt", &new_ca.cert_pem),
+            ],
+            "tls.key holds no PEM private key",
+        ),
+        (
+            vec![
+                ("tls.crt", &third.cert_pem),
+                ("tls.key", &other_key),
+                ("ca.crt", &new_ca.cert_pem),
+            ],
+            "tls.key is not the key of the certificate in tls.crt",
+        ),
+        (
+            issued(&for_others, &new_ca).to_vec(),
+            "tls.crt is not for 127.0.0.1 (it is for other.example)",
+        ),
+        (
+            vec![
+                ("tls.crt", &third.cert_pem),
+                ("tls.key", &third.key_pem),
+                ("ca.crt", &ca.cert_pem),
+            ],
+            "tls.crt is not signed by a CA of ca.crt",
+        ),
+        (issued(&expired, &new_ca).to_vec(), "tls.crt expired at"),
+    ];
+    for (parts, error) in &cases {
+        let before = logs.lines_with(error).len();
+        write_as_cert_manager(&secrets, parts).await;
+        let line = await_log(&logs, error, before).await;
+        assert!(
+            line.contains("ERROR") && line.contains("still serving the last usable one"),
+            "{line}"
+        );
+        assert_eq!(rotating.tls.resolver.current(), third, "{error}");
+        assert_eq!(
+            presented(addr, &new_ca.cert_pem).await.unwrap(),
+            leaf(&third),
+            "{error}"
+        );
+        assert_eq!(
+            registered_bundle(&client, &id).await,
+            bundle_of(&new_ca),
+            "{error}"
+        );
+    }
+    // Deleted: the same.
+    let before = logs.lines_with("does not exist").len();
+    secrets.delete(SECRET, &DeleteParams::default()).await.unwrap();
+    await_log(&logs, "does not exist", before).await;
+    assert_eq!(presented(addr, &new_ca.cert_pem).await.unwrap(), leaf(&third));
+    // Usable again: served.
+    let fourth = new_ca.issue(&names(), now, 90 * DAY).unwrap();
+    let last_written = write_as_cert_manager(&secrets, &issued(&fourth, &new_ca)).await;
+    eventually(
+        "the new certificate to be served",
+        Duration::from_secs(15),
+        || async { (presented(addr, &new_ca.cert_pem).await.ok()? == leaf(&fourth)).then_some(()) },
+    )
+    .await;
+    assert!(!running.server.is_finished());
+
+    // The webhook never wrote the Secret: it is as last written, by cert-manager alone.
+    let secret = secrets.get(SECRET).await.unwrap();
+    assert_eq!(secret.metadata.resource_version, Some(last_written));
+    let managers: Vec<String> = secret
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|entry| entry.manager)
+        .collect();
+    assert_eq!(managers, [CERT_MANAGER]);
+
+    unregister(&client, &id).await.unwrap();
+    running.handle.shutdown();
+    drop(rotating);
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn with_cert_manager_the_charts_role_reads_the_secret_and_cannot_write_it() {
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "certs-cm-rbac").await;
+    let user = bind_the_charts_role(&client, &ns.name, &["webhook.certManager.enabled=true"]).await;
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let groups = [
+        "system:serviceaccounts".to_string(),
+        format!("system:serviceaccounts:{}", ns.name),
+        "system:authenticated".to_string(),
+    ];
+    let webhook = ctx.impersonating(&user, &groups).unwrap();
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let now = SystemTime::now();
+    let ca = Ca::generate(now, 400 * DAY).unwrap();
+    let first = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&first, &ca)).await;
+
+    // Read (get) and followed (watch) as the ServiceAccount: a renewal is served within the test,
+    // though the check interval is a minute. (The Role takes a moment to apply: the start waits.)
+    let rotating = tokio::time::timeout(
+        Duration::from_secs(30),
+        certs::start_external(
+            webhook.clone(),
+            &ns.name,
+            SECRET,
+            names(),
+            Duration::from_secs(60),
+        ),
+    )
+    .await
+    .expect("the Secret read as the ServiceAccount")
+    .unwrap();
+    assert_eq!(rotating.tls.resolver.current(), first);
+    let second = ca.issue(&names(), now, 90 * DAY).unwrap();
+    write_as_cert_manager(&secrets, &issued(&second, &ca)).await;
+    eventually("the renewal to be served", Duration::from_secs(15), || async {
+        (rotating.tls.resolver.current() == second).then_some(())
+    })
+    .await;
+    // Nothing more: neither that Secret nor any other is the webhook's to write.
+    let as_webhook: Api<Secret> = Api::namespaced(webhook.clone(), &ns.name);
+    let mut secret = secrets.get(SECRET).await.unwrap();
+    secret.metadata.managed_fields = None;
+    let err = as_webhook
+        .replace(SECRET, &PostParams::default(), &secret)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");
+    let other: Secret =
+        serde_json::from_value(json!({"metadata": {"name": "other"}, "stringData": {"a": "b"}})).unwrap();
+    let err = as_webhook
+        .create(&PostParams::default(), &other)
         .await
         .unwrap_err();
     assert!(matches!(&err, kube::Error::Api(s) if s.code == 403), "{err}");

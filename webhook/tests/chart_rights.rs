@@ -1,7 +1,8 @@
 //! The chart's rights for the webhook suffice for git deliveries: the server, run as a user bound
 //! to a copy of the chart's `slipway-webhook` ClusterRole (rendered by helm), fills its caches and
 //! builds from a delivery; with `webhook.cacheSecrets=false` (get on Secrets, no list or watch) it
-//! still builds, reading the Secret at each delivery.
+//! still builds, reading the Secret at each delivery. The webhook binary takes the flags the chart
+//! gives it, in both certificate modes.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -93,4 +94,52 @@ async fn the_charts_rights_suffice_for_git_deliveries() {
         roles.delete(&name, &DeleteParams::default()).await.unwrap();
     }
     ns.delete().await;
+}
+
+/// The webhook binary accepts exactly the flags the chart gives it (`--check-flags` exits after
+/// checking them), with its own certificates and with cert-manager's; and refuses a wrong one.
+#[test]
+fn the_webhook_takes_the_charts_flags() {
+    for values in [vec![], vec!["webhook.certManager.enabled=true"]] {
+        let objects = render_chart("slipway-system", &values);
+        let webhook = objects
+            .iter()
+            .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "slipway-webhook")
+            .unwrap();
+        let flags: Vec<String> = webhook["spec"]["template"]["spec"]["containers"][0]["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            flags.iter().any(|f| f == "--certificates=external"),
+            !values.is_empty(),
+            "{flags:?}"
+        );
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+            .args(&flags)
+            .arg("--check-flags")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{values:?} {flags:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+        .args([
+            "--service=ns/hook:443",
+            "--certificates=cert-manager",
+            "--check-flags",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("possible values: self-managed, external"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
