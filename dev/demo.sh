@@ -160,8 +160,12 @@ awk -v t="$served" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+
 # The build's share, beside buildah bud of the same app on this machine: the Dockerfile OpenShift 4
 # runs for a Source build (FROM builder, COPY the source, RUN assemble, CMD run), the builder
 # already in buildah's storage (as it is on the node), pushed to the same registry.
-running=$(sed -n 's/^build-running //p' "$marks" | head -n 1)
+created=$(sed -n 's/^build-created //p' "$marks" | head -n 1)
 pushed_at=$(sed -n 's/^image-pushed //p' "$marks" | head -n 1)
+# The builder's own stages in the pod (pull, assemble, commit, push, ...), from the Build's status.
+stages=$(kubectl get -n "$project" build/web-2 -o json |
+  jq -r '[.status.stages[]? | "\(.name) \(.durationMilliseconds / 1000)s"] | join(", ")')
+in_pod=$(kubectl get -n "$project" build/web-2 -o json | jq '[.status.stages[]?.durationMilliseconds] | add // 0 | . / 1000')
 bud=$work/bud
 mkdir -p "$bud/context"
 cp -R "$work/web/." "$bud/context/" && rm -rf "$bud/context/.git"
@@ -175,8 +179,9 @@ b push -q --tls-verify=false "$REGISTRY_ADDR/$project/web-bud:latest"
 bud_end=$(now)
 b rmi -a -f >/dev/null 2>&1 || true
 rm -rf "$bud"
-awk -v r="$running" -v p="$pushed_at" -v s="$bud_start" -v e="$bud_end" 'BEGIN {
-  if (r != "" && p != "") printf "the build in its pod (running -> image pushed): %.2f s\n", p - r
+awk -v c="$created" -v p="$pushed_at" -v s="$bud_start" -v e="$bud_end" -v b="$in_pod" -v st="$stages" 'BEGIN {
+  if (c != "" && p != "") printf "Build created -> image pushed: %.2f s (the pod scheduled and started, the source fetched)\n", p - c
+  printf "  of which the S2I build + push in the pod: %.2f s (%s)\n", b, st
   printf "buildah bud of the same app + push, on this machine: %.2f s\n", e - s }'
 as_user kubectl get -n "$project" bc,builds,is,dc,rs,pods,svc -o wide 2>/dev/null | cut -c1-150
 
