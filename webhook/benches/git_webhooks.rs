@@ -269,11 +269,12 @@ fn main() {
             } else {
                 "one BuildConfig"
             };
-            rate(
-                &format!("git webhook: pushes → Builds over HTTPS, kept-alive connections, {how}"),
-                n,
-                started.elapsed(),
-                1_000.0,
+            // Not DESIGN.md's target (verified deliveries): every push that builds makes two
+            // writes (the number raise and the Build), so the API server's write rate bounds this.
+            let elapsed = started.elapsed();
+            println!(
+                "git webhook: pushes → Builds over HTTPS, kept-alive connections, {how}: {:.0}/s ({n} in {elapsed:.2?}; two API writes each, for scale)",
+                n as f64 / elapsed.as_secs_f64()
             );
         }
         ns.delete().await;
