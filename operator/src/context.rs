@@ -20,6 +20,9 @@ pub struct Context {
     pub resolver: std::sync::Arc<crate::dynamic::Resolver>,
     /// Counts and times reconciliations (served on /metrics).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Only objects with these labels are reconciled (the watches of the controllers' own kinds
+    /// select them), e.g. `app=x,tier!=test`; all when None.
+    pub label_selector: Option<String>,
 }
 
 impl Context {
@@ -35,7 +38,17 @@ impl Context {
             config,
             metrics: Default::default(),
             resolver: Default::default(),
+            label_selector: None,
         })
+    }
+
+    /// The watcher configuration of a controller's own kind: `label_selector` applied.
+    pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default();
+        match &self.label_selector {
+            Some(selector) => config.labels(selector),
+            None => config,
+        }
     }
 
     /// A client that acts as `user` with `groups`, so the API server applies that user's RBAC to

@@ -2,6 +2,7 @@
 //! controller name to its `run` function.
 
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod deploy;
 pub mod dynamic;
