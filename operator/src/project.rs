@@ -18,10 +18,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::discovery::Scope;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{condition_status, new_condition, set_condition};
@@ -96,16 +97,20 @@ pub async fn run(ctx: Context, settings: Settings) {
     )
     .run(reconcile_request, error_policy, state.clone())
     .for_each(|_| async {});
-    let projects = crate::cache::controller(
+    // Every Project is reconciled after a start, reading its namespace live: the namespaces'
+    // first list triggers nothing, and Projects are listed after it (`cache::quiet_first_list`).
+    let (namespace_changes, namespaces_listed) = crate::cache::quiet_first_list(watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    ));
+    let projects = crate::cache::controller_after(
         &ctx,
         "project",
         Api::<Project>::all(ctx.client.clone()),
         settings.watcher_config(),
+        namespaces_listed,
     )
-    .owns(
-        Api::<Namespace>::all(ctx.client.clone()),
-        watcher::Config::default(),
-    )
+    .owns_stream(namespace_changes)
     .run(reconcile_project, error_policy, state)
     .for_each(|_| async {});
     futures::join!(requests, projects);

@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use slipway_crds::build::{
@@ -33,17 +34,28 @@ use crate::{Context, Error};
 
 /// Runs the trigger controller; `namespace` limits it to one namespace.
 pub async fn run(ctx: Context, namespace: Option<String>) {
-    let (configs, streams): (Api<BuildConfig>, Api<ImageStream>) = match &namespace {
+    let (configs, streams): (Api<BuildConfig>, Api<PartialObjectMeta<ImageStream>>) = match &namespace {
         Some(ns) => (
             Api::namespaced(ctx.client.clone(), ns),
             Api::namespaced(ctx.client.clone(), ns),
         ),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
-    let controller = crate::cache::controller(&ctx, "build-trigger", configs, ctx.watcher_config());
+    // Every BuildConfig is reconciled after a start, reading its streams live: their first list
+    // triggers nothing, and BuildConfigs are listed after it (`cache::quiet_first_list`).
+    let (stream_changes, streams_listed) =
+        crate::cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+    let controller = crate::cache::controller_trimmed(
+        &ctx,
+        "build-trigger",
+        configs,
+        ctx.watcher_config(),
+        streams_listed,
+        trim,
+    );
     let store = controller.store();
     controller
-        .watches(streams, watcher::Config::default(), move |is: ImageStream| {
+        .watches_stream(stream_changes, move |is: PartialObjectMeta<ImageStream>| {
             let ns = is.namespace();
             let name = is.name_any();
             let followers: Vec<ObjectRef<BuildConfig>> = store
@@ -97,6 +109,29 @@ pub fn followed(bc: &BuildConfig) -> Vec<ImageReference> {
         })
         .filter(|from| from.kind == ImageReferenceKind::ImageStreamTag)
         .collect()
+}
+
+/// Removes from a cached BuildConfig what the reconcile reads live anyway: everything but its
+/// triggers, the strategy's image ([`followed`]), `lastVersion` and the metadata.
+fn trim(bc: &mut BuildConfig) {
+    let common = &mut bc.spec.common;
+    common.source = Default::default();
+    common.revision = None;
+    common.output = Default::default();
+    common.resources = None;
+    common.post_commit = None;
+    common.node_selector = None;
+    if let Some(s) = common.strategy.source_strategy.as_mut() {
+        s.env = Vec::new();
+        s.scripts = None;
+    }
+    if let Some(s) = common.strategy.docker_strategy.as_mut() {
+        s.env = Vec::new();
+    }
+    if let Some(status) = bc.status.as_mut() {
+        status.image_change_triggers = Vec::new();
+        status.conditions = Vec::new();
+    }
 }
 
 /// Whether a trigger of `bc` could start a build: an image change trigger, or a ConfigChange

@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -38,7 +39,7 @@ use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
 
 use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
 use self::triggers::NextVersion;
-use crate::{Context, Error};
+use crate::{Context, Error, cache};
 
 const CONTROLLER: &str = "deploy";
 
@@ -47,11 +48,13 @@ const CONTROLLER: &str = "deploy";
 pub async fn run(ctx: Context, namespace: Option<&str>) {
     let client = ctx.client.clone();
     let (dcs, rss, pods, streams) = match namespace {
+        // The reconciles read DeploymentConfigs live; the cache holds their metadata only (the
+        // largest part of the operator's memory otherwise), the other kinds only trigger.
         Some(ns) => (
-            Api::<DeploymentConfig>::namespaced(client.clone(), ns),
-            Api::<ReplicaSet>::namespaced(client.clone(), ns),
-            Api::<Pod>::namespaced(client.clone(), ns),
-            Api::<ImageStream>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<DeploymentConfig>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<ReplicaSet>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<ImageStream>>::namespaced(client.clone(), ns),
         ),
         None => (
             Api::all(client.clone()),
@@ -60,35 +63,41 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
             Api::all(client.clone()),
         ),
     };
-    let controller = crate::cache::controller(&ctx, CONTROLLER, dcs, ctx.watcher_config());
-    let store = controller.store();
-    controller
-        .owns(rss, watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG))
-        .watches(
-            pods,
-            watcher::Config::default().labels(labels::HOOK_FOR),
-            |pod: Pod| {
-                let dc = pod.labels().get(labels::DEPLOYMENT_CONFIG)?.clone();
-                Some(ObjectRef::new(&dc).within(&pod.namespace()?))
-            },
-        )
-        .watches(streams, watcher::Config::default(), move |stream: ImageStream| {
-            let namespace = stream.namespace().unwrap_or_default();
-            let name = stream.name_any();
-            store
-                .state()
+    // After a start every DeploymentConfig is reconciled once, reading its ReplicaSets, hook
+    // pods and streams live: the first lists of those watches trigger nothing, and the
+    // DeploymentConfigs are listed after them (see `cache::quiet_first_list`).
+    let (owned, rss_listed) = cache::quiet_first_list(watcher(
+        rss,
+        watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG),
+    ));
+    let (hook_pods, pods_listed) =
+        cache::quiet_first_list(watcher(pods, watcher::Config::default().labels(labels::HOOK_FOR)));
+    let (stream_changes, streams_listed) =
+        cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+    let listed = async {
+        futures::join!(rss_listed, pods_listed, streams_listed);
+    };
+    let followers = Arc::new(cache::Followers::default());
+    let followers_of = followers.clone();
+    cache::controller_after(&ctx, CONTROLLER, dcs, ctx.watcher_config(), listed)
+        .owns_stream(owned)
+        .watches_stream(hook_pods, |pod: PartialObjectMeta<Pod>| {
+            let dc = pod.labels().get(labels::DEPLOYMENT_CONFIG)?.clone();
+            Some(ObjectRef::new(&dc).within(&pod.namespace()?))
+        })
+        .watches_stream(stream_changes, move |stream: PartialObjectMeta<ImageStream>| {
+            let key = format!("{}/{}", stream.namespace().unwrap_or_default(), stream.name_any());
+            followers_of
+                .of(&key)
                 .into_iter()
-                .filter(|dc| {
-                    let own = dc.namespace().unwrap_or_default();
-                    triggers::image_triggers(&dc.spec).any(|p| {
-                        let key = triggers::tag_key(&own, p);
-                        key.starts_with(&format!("{namespace}/{name}:"))
-                    })
-                })
-                .map(|dc| ObjectRef::from_obj(&*dc))
+                .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
                 .collect::<Vec<_>>()
         })
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(
+            move |dc, ctx| reconcile(dc, ctx, followers.clone()),
+            error_policy,
+            Arc::new(ctx),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "deployment config reconcile");
@@ -97,7 +106,7 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         .await;
 }
 
-fn error_policy(_: Arc<DeploymentConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(_: Arc<PartialObjectMeta<DeploymentConfig>>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failure(CONTROLLER, error);
     // A conflict means someone else (or a stale cache) moved first: look again at once.
     if let Error::Kube(kube::Error::Api(status)) = error
@@ -259,14 +268,31 @@ fn hook_pod_of(pod: &Pod) -> Option<HookPod> {
     })
 }
 
-async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile(CONTROLLER, dc.as_ref());
+async fn reconcile(
+    cached: Arc<PartialObjectMeta<DeploymentConfig>>,
+    ctx: Arc<Context>,
+    followers: Arc<cache::Followers>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile(CONTROLLER, cached.as_ref());
+    let namespace = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Live: the cache holds metadata only.
+    let Some(mut dc) = dcs.get_opt(&name).await? else {
+        followers.record(&namespace, &name, Vec::new());
+        return Ok(Action::await_change());
+    };
+    // The streams its image triggers follow (`namespace/stream`), so a moved tag wakes it.
+    let followed = triggers::image_triggers(&dc.spec)
+        .filter_map(|p| {
+            let key = triggers::tag_key(&namespace, p);
+            key.split_once(':').map(|(stream, _)| stream.to_string())
+        })
+        .collect();
+    followers.record(&namespace, &name, followed);
     if dc.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let mut dc = (*dc).clone();
-    let namespace = dc.namespace().unwrap_or_default();
-    let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut observed = observe(&dc, &ctx).await?;
     let reference = dc.object_ref(&());
 
