@@ -17,7 +17,7 @@ use crate::Context;
 /// How many reconciles of one controller run at once. Without a bound, a restart with thousands
 /// of objects starts thousands of reconciles together: as many connections to the API server
 /// (kube's client speaks HTTP/1.1), each with its buffers, all slower than a few at a time.
-pub const CONCURRENCY: u16 = 16;
+pub const CONCURRENCY: u16 = 32;
 
 /// Objects per page of a controller's initial list.
 pub const PAGE_SIZE: u32 = 100;

@@ -126,18 +126,37 @@ struct Observed {
     images: BTreeMap<String, String>,
 }
 
+/// The ReplicaSets of the DeploymentConfig `namespace/name` (its own among them: the caller
+/// checks the owner).
+async fn list_replica_sets(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<ReplicaSet>, kube::Error> {
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
+    Ok(rs_api.list(&ListParams::default().labels(&selector)).await?.items)
+}
+
 async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error> {
+    observe_with(dc, ctx, None).await
+}
+
+/// As [`observe`], with the ReplicaSets when they have been listed already.
+async fn observe_with(
+    dc: &DeploymentConfig,
+    ctx: &Context,
+    listed: Option<Vec<ReplicaSet>>,
+) -> Result<Observed, Error> {
     let namespace = dc.namespace().unwrap_or_default();
     let name = dc.name_any();
     let uid = dc.uid().unwrap_or_default();
     let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
-    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
     // Both lists at once: a reconcile's latency is mostly round trips. Hook pods matter only to
     // a strategy with hooks (a restart of thousands of DeploymentConfigs without hooks is spared
     // a list each).
-    let rs_params = ListParams::default().labels(&selector);
     let pod_params = ListParams::default().labels(&hook_selector);
     let params = strategy::Params::of(&dc.spec);
     let hooks = params.pre.is_some() || params.mid.is_some() || params.post.is_some();
@@ -148,7 +167,13 @@ async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error
             Ok(Vec::new())
         }
     };
-    let (rs_list, pod_list) = futures::try_join!(rs_api.list(&rs_params), pods)?;
+    let replica_sets = async {
+        match listed {
+            Some(list) => Ok(list),
+            None => list_replica_sets(ctx, &namespace, &name).await,
+        }
+    };
+    let (rs_list, pod_list) = futures::try_join!(replica_sets, pods)?;
     let mut replica_sets = BTreeMap::new();
     let mut versions = Vec::new();
     for rs in rs_list {
@@ -277,8 +302,10 @@ async fn reconcile(
     let namespace = cached.namespace().unwrap_or_default();
     let name = cached.name_any();
     let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
-    // Live: the cache holds metadata only.
-    let Some(mut dc) = dcs.get_opt(&name).await? else {
+    // Live: the cache holds metadata only. Its ReplicaSets at the same time (one round trip).
+    let (found, replica_sets) =
+        futures::try_join!(dcs.get_opt(&name), list_replica_sets(&ctx, &namespace, &name))?;
+    let Some(mut dc) = found else {
         followers.record(&namespace, &name, Vec::new());
         return Ok(Action::await_change());
     };
@@ -293,7 +320,7 @@ async fn reconcile(
     if dc.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let mut observed = observe(&dc, &ctx).await?;
+    let mut observed = observe_with(&dc, &ctx, Some(replica_sets)).await?;
     let reference = dc.object_ref(&());
 
     let mut events: Vec<(&str, &str, String)> = Vec::new();
