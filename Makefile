@@ -23,10 +23,10 @@ endif
 TOOLS_PATH = $(shell . $(DEV)/lib.sh && for s in control-plane helm; do printf '%s:' "$$(tool_dir $$s)"; done)
 KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 
-.PHONY: help demo test lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
+.PHONY: help demo test e2e lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
-	@echo "make demo          the dev cluster, Slipway's CRDs on it, and the example objects"
+	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
 	@echo "make test          lint, unit tests and integration tests against the dev cluster"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
@@ -55,8 +55,8 @@ crds-install: cluster-up
 	@$(KUBECTL) wait --for condition=Established --timeout 60s -f charts/slipway/crds/ >/dev/null
 	@echo "Slipway's CRDs are installed"
 
-demo: crds-install
-	@cargo build -q -p slip -p slipway-operator
+demo: crds-install images
+	@cargo build -q -p slip -p slipway-testkit --bins
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
 lint:
@@ -67,18 +67,31 @@ unit:
 	cargo test -q --workspace --lib --bins
 
 # Test namespaces left behind by an interrupted run are removed first, and so is the aggregated
-# API a test registered (with its server gone, namespaces could not finish deleting).
+# API a test registered (with its server gone, namespaces could not finish deleting). Slipway
+# installed by `make demo` is uninstalled: the tests run their own controllers, and the end-to-end
+# test installs the chart itself.
 clean-test-namespaces:
+	@PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" helm uninstall slipway -n slipway-system --ignore-not-found --wait >/dev/null 2>&1 || true
 	@$(KUBECTL) delete apiservice v1alpha1.access.slipway.dev --ignore-not-found >/dev/null 2>&1 || true
 	@$(KUBECTL) delete namespace -l slipway.dev/test=true --wait=false >/dev/null 2>&1 || true
 	@for c in $$($(KUBECTL) get validatingwebhookconfigurations,mutatingwebhookconfigurations -o name 2>/dev/null | grep '/t-'); do \
 	  $(KUBECTL) delete "$$c" >/dev/null 2>&1 || true; done
+	@for r in $$($(KUBECTL) get clusterroles,clusterrolebindings -l slipway.dev/project -o jsonpath='{range .items[*]}{.kind}/{.metadata.name}={.metadata.labels.slipway\.dev/project}{"\n"}{end}' 2>/dev/null | grep '=t-'); do \
+	  $(KUBECTL) get namespace "$${r#*=}" >/dev/null 2>&1 || $(KUBECTL) delete "$${r%%=*}" >/dev/null 2>&1 || true; done
 	@for p in $$($(KUBECTL) get projects.slipway.dev -l slipway.dev/test-run -o name 2>/dev/null); do \
 	  $(KUBECTL) patch "$$p" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true; \
 	  $(KUBECTL) delete "$$p" --wait=false >/dev/null 2>&1 || true; done
 
 integration: cluster-up clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q --workspace --no-fail-fast --test '*'
+
+# The product end to end on the real node: the chart installed with the images just built, a
+# project, slip new-app, a hook-driven push, a rolling update under load, a corpus template,
+# helm upgrade and uninstall (cli/tests/e2e.rs); and a Dockerfile build with the slipway-buildah
+# image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
+e2e: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
 test: prereqs lint unit integration
 	@echo "make test: all passed"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The demo, for now: the dev cluster runs, Slipway's CRDs are installed (by make), and the example
-# objects of examples/manifests/ are applied and listed with kubectl's printer columns.
-# Later issues turn this into git push -> build -> rollout -> curl.
+# The demo: Slipway installed by its Helm chart on the dev cluster, a project requested by a user,
+# an app made with `slip new-app` from a git repository served over http, then a commit pushed
+# whose post-receive hook sends a GitHub-signed webhook: the build log live, the rolling update
+# under a loop of requests (none may fail), the new answer, and the time of every stage.
+#   dev/demo.sh KUBECONFIG TOOLS_PATH      (make demo runs it after cluster-up and images)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=dev/lib.sh
@@ -9,73 +11,152 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 export KUBECONFIG=$1
 repo=$(cd "$here/.." && pwd)
 export PATH="$2$repo/target/debug:$PATH"
-ns=slipway-demo
+project=demo
+user=alice
+work=$SLIPWAY_STATE/demo
+builder="$NODE_REGISTRY_ADDR/slipway/s2i-busybox:latest"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-
-step "The cluster"
-kubectl version | sed 's/^/  /'
-kubectl get nodes
-
-step "Slipway's API (category slipway)"
-kubectl api-resources --categories slipway
-
-step "Applying examples/manifests/ into namespace $ns"
-# A fresh namespace each time: what an earlier run left (pods, builds) does not carry over.
-kubectl delete namespace "$ns" --ignore-not-found --wait --timeout=120s >/dev/null
-kubectl create namespace "$ns" >/dev/null
-for f in "$repo"/examples/manifests/*.yaml; do
-  kubectl apply --server-side --force-conflicts --field-manager slipway-demo -n "$ns" -f "$f"
+now() { date +%s.%N; }
+for tool in jq curl git openssl; do
+  command -v "$tool" >/dev/null || die "$tool is missing: run make prereqs"
 done
+kubectl get node "$NODE_NAME" >/dev/null 2>&1 ||
+  die "the dev cluster has no real node: make demo needs one (make cluster-up as root, NODE=real)"
 
-step "kubectl get bc,builds,is,dc,templates,templateinstances -n $ns"
-kubectl get bc,builds,is,dc,templates,templateinstances -n "$ns"
+step "Slipway, installed by its Helm chart (charts/slipway, values dev/slipway-values.yaml)"
+helm upgrade --install slipway "$repo/charts/slipway" --namespace slipway-system --create-namespace \
+  -f "$here/slipway-values.yaml" --set image.tag="$(cat "$SLIPWAY_STATE/images.tag")" --wait --timeout 240s |
+  sed -n '1,6p'
+kubectl get pods -n slipway-system -o wide
 
-step "kubectl get projectrequests,projects"
-kubectl get projectrequests,projects
-
-step "kubectl explain deploymentconfig.spec.strategy.rollingParams"
-kubectl explain deploymentconfig.spec.strategy.rollingParams | sed -n '1,40p'
-
-step "The API server rejects nonsense by itself"
-if kubectl apply --server-side --dry-run=server -n "$ns" -f - 2>&1 <<'YAML'; then
-apiVersion: slipway.dev/v1alpha1
-kind: DeploymentConfig
-metadata: {name: broken}
-spec:
-  replicas: 1
-  selector: {app: web}
-  template: {metadata: {labels: {app: other}}, spec: {containers: [{name: web, image: busybox}]}}
-  triggers: [{type: ImageChange}]
-YAML
-  die "the invalid DeploymentConfig was accepted"
+step "A project, requested by $user (a kubeconfig that acts as $user)"
+rm -rf "$work" && mkdir -p "$work"
+kubectl config view --raw --minify --flatten -o json |
+  jq --arg u "$user" '.users[0].user.as = $u | .users[0].user["as-groups"] = ["system:authenticated"]' \
+    >"$work/$user.kubeconfig"
+as_user() { KUBECONFIG="$work/$user.kubeconfig" "$@"; }
+if as_user slip project "$project" >/dev/null 2>&1; then
+  echo "(an earlier demo's project $project is deleted first)"
+  as_user slip delete-project "$project" >/dev/null
+  kubectl wait --for=delete "namespace/$project" --timeout=180s >/dev/null 2>&1 || true
 fi
+# The first admission calls after an install can fail while the webhook's endpoints spread.
+printf 'apiVersion: slipway.dev/v1alpha1\nkind: ProjectRequest\nmetadata: {name: slipway-demo-probe}\n' >"$work/probe.yaml"
+wait_for "the admission webhook" 60 kubectl create --dry-run=server -o name -f "$work/probe.yaml"
+as_user slip new-project "$project" --display-name "The demo"
+as_user slip whoami
 
-step "slip process: an OpenShift template, translated (stderr says what became what)"
-slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter -p GIT_URI=https://git.example.com/hello.git -o name
-slip process -f "$repo/examples/templates/hello-openshift.yaml" -p NAME=greeter -p GIT_URI=https://git.example.com/hello.git \
-  | kubectl apply --server-side --dry-run=server -n "$ns" -f -
+step "A git repository served over http (git http-backend), with the sample app"
+mkdir -p "$work/git"
+git init -q --bare -b main "$work/git/web.git"
+git -C "$work/git/web.git" config http.receivepack true
+slipway-git-http --root "$work/git" --listen "$NODE_IP:0" >"$work/git-http.log" 2>&1 &
+git_server=$!
+trap 'kill $git_server 2>/dev/null || true; [ -z "${load_pid:-}" ] || kill "$load_pid" 2>/dev/null || true' EXIT
+wait_for "the git server" 10 grep -q 'serving' "$work/git-http.log"
+url="http://$(sed -n 's|.*http://||p' "$work/git-http.log" | head -n 1)/web.git"
+git clone -q "$url" "$work/web" 2>/dev/null
+cp -R "$repo/examples/apps/httpd-app/." "$work/web/"
+g() { git -C "$work/web" -c user.name=Alice -c user.email=alice@example.com "$@"; }
+echo "hello from v1" >"$work/web/html/index.html"
+g checkout -q -b main && g add -A && g commit -q -m "the sample app" && g push -q origin main
+echo "$url: $(g log --oneline | head -n 1)"
 
-step "The operator: TemplateInstances, created as the user who asked"
-slipway-operator --namespace "$ns" --metrics-listen 127.0.0.1:18081 >"$SLIPWAY_STATE/logs/demo-operator.log" 2>&1 &
-operator=$!
-trap 'kill $operator 2>/dev/null || true' EXIT
-# The requester is stamped by hand here, as Slipway's admission webhook will stamp it.
-kubectl apply --server-side --field-manager slipway-demo -n "$ns" -f - <<YAML
-apiVersion: slipway.dev/v1alpha1
-kind: TemplateInstance
-metadata: {name: hello-stamped}
-spec:
-  templateRef: {name: hello}
-  parameters: {NAME: hello-ti, REPLICAS: "2"}
-  requester: {username: slipway-admin, groups: ["system:masters"]}
-YAML
-kubectl wait -n "$ns" --for=condition=Ready --timeout=60s templateinstance/hello-stamped
-kubectl get -n "$ns" templateinstances
-echo "(hello has no requester, so the operator refused to act for nobody; see its InstantiateFailure condition)"
-kubectl get -n "$ns" deployment,secret -l slipway.dev/template-instance=hello-stamped
-echo "The operator's metrics (curl 127.0.0.1:18081/metrics):"
-curl -fsS 127.0.0.1:18081/metrics | grep -E '^slipway_(reconciliations|reconcile_failures)_total' || true
+step "slip new-app $builder~$url --name web --replicas 2"
+as_user slip -n "$project" new-app "$builder~$url" --name web --replicas 2
+wait_for "the first build" 60 as_user kubectl get -n "$project" build/web-1
+as_user slip -n "$project" logs bc/web --follow
+as_user slip -n "$project" rollout status dc/web
+ip=$(kubectl get -n "$project" service web -o jsonpath='{.spec.clusterIP}')
+wait_for "the app to answer" 60 curl -fsS "http://$ip:8080/index.html"
+echo "curl http://$ip:8080/index.html -> $(curl -fsS "http://$ip:8080/index.html")"
+
+step "A post-receive hook that sends GitHub's push webhook, signed with the BuildConfig's secret"
+webhook_ip=$(kubectl get -n slipway-system service slipway-webhook -o jsonpath='{.spec.clusterIP}')
+host=slipway-webhook.slipway-system.svc
+kubectl get mutatingwebhookconfiguration slipway-admission -o jsonpath='{.webhooks[0].clientConfig.caBundle}' |
+  base64 -d >"$work/webhook-ca.crt"
+hooks=$work/git/web.git
+cp "$here/git/post-receive" "$hooks/hooks/post-receive"
+git -C "$hooks" config slipway.webhook.url "https://$host/webhooks/$project/web/github"
+git -C "$hooks" config slipway.webhook.secret \
+  "$(as_user kubectl get -n "$project" secret web-webhook -o jsonpath='{.data.WebHookSecretKey}' | base64 -d)"
+git -C "$hooks" config slipway.webhook.cacert "$work/webhook-ca.crt"
+git -C "$hooks" config slipway.webhook.resolve "$host:443:$webhook_ip"
+git -C "$hooks" config slipway.webhook.cloneurl "$url"
+echo "hooks/post-receive -> https://$host/webhooks/$project/web/github (at $webhook_ip)"
+
+step "A loop of requests (every 50 ms) while a new commit is pushed and rolled out"
+: >"$work/load.ok"; : >"$work/load.failed"
+(
+  while :; do
+    if answer=$(curl -sS --max-time 2 -w ' %{http_code}' "http://$ip:8080/index.html" 2>&1) &&
+      [ "${answer##* }" = 200 ]; then
+      echo "${answer% *}" >>"$work/load.ok"
+    else
+      echo "$answer" >>"$work/load.failed"
+    fi
+    sleep 0.05
+  done
+) &
+load_pid=$!
+sleep 1
+echo "hello from v2" >"$work/web/html/index.html"
+g commit -q -am "a new answer"
+
+# The stages, seen by polling every 50 ms in the background while the log streams.
+marks=$work/marks
+: >"$marks"
+t0=$(now)
+(
+  seen=""
+  mark() { case " $seen " in *" $1 "*) ;; *) seen="$seen $1"; echo "$1 $(now)" >>"$marks" ;; esac; }
+  while :; do
+    phase=$(kubectl get -n "$project" build/web-2 -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    [ -z "$phase" ] || mark build-created
+    case $phase in Running | Complete) mark build-running ;; esac
+    [ "$phase" = Complete ] && mark image-pushed
+    ready=$(kubectl get -n "$project" rs/web-2 -o jsonpath='{.status.readyReplicas}' 2>/dev/null || echo none)
+    [ "$ready" = none ] || mark rollout-started
+    [ "$ready" = 2 ] && { mark new-pods-ready; break; }
+    case $phase in Failed | Error | Cancelled) echo "failed $(now)" >>"$marks"; break ;; esac
+    sleep 0.05
+  done
+) &
+watcher=$!
+g push origin main 2>&1 | sed 's/^/  /'
+echo "pushed $(now)" >>"$marks"
+wait_for "build web-2" 30 kubectl get -n "$project" build/web-2
+as_user slip -n "$project" logs build/web-2 --follow
+as_user slip -n "$project" rollout status dc/web
+wait "$watcher"
+wait_for "the new answer" 60 sh -c "curl -fsS http://$ip:8080/index.html | grep -q v2"
+served=$(now)
+kubectl wait -n "$project" --for=jsonpath='{.status.replicas}'=0 rs/web-1 --timeout=120s >/dev/null
+sleep 2
+kill "$load_pid" 2>/dev/null || true
+wait "$load_pid" 2>/dev/null || true
+load_pid=
+
+step "What happened"
+echo "curl http://$ip:8080/index.html -> $(curl -fsS "http://$ip:8080/index.html")"
+ok=$(wc -l <"$work/load.ok") failed=$(wc -l <"$work/load.failed")
+echo "requests during the rollout: $((ok + failed)), failed: $failed"
+[ "$failed" = 0 ] || { sed 's/^/  /' "$work/load.failed" | head; die "requests failed during the rolling update"; }
+grep -q failed "$marks" && die "build web-2 failed"
+echo "push to serving (seconds from the push):"
+last=$t0
+for stage in pushed build-created build-running image-pushed rollout-started new-pods-ready; do
+  t=$(sed -n "s/^$stage //p" "$marks" | head -n 1)
+  [ -n "$t" ] || continue
+  awk -v s="$stage" -v t="$t" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+%.2f s)\n", s, t - t0, t - l }'
+  last=$t
+done
+awk -v t="$served" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+%.2f s)\n", "new answer served", t - t0, t - l }'
+as_user kubectl get -n "$project" bc,builds,is,dc,rs,pods,svc -o wide 2>/dev/null | cut -c1-150
 
 step "Done"
-echo "The dev cluster keeps running: export KUBECONFIG=$KUBECONFIG (make cluster-down stops it)."
+echo "Slipway and the app keep running: export KUBECONFIG=$KUBECONFIG"
+echo "  the app: curl http://$ip:8080/index.html; as $user: KUBECONFIG=$work/$user.kubeconfig slip -n $project ..."
+echo "  make cluster-down stops the cluster; helm uninstall slipway -n slipway-system removes Slipway."

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the images of slipway-operator, slipway-webhook and slipway-builder with buildah from
-# dev/images/Containerfile and pushes them to the dev registry (or REGISTRY).
+# dev/images/Containerfile, and slipway-buildah (dev/buildah-image.sh), and pushes them to the dev
+# registry (or REGISTRY).
 #   dev/images.sh [TAG]      (TAG: the workspace version by default)
 # The binaries are static (glibc linked statically, OpenSSL and zlib from their archives), so the
 # images need no base image: nothing is pulled from the internet.
@@ -30,6 +31,10 @@ trap 'rm -rf "$context"' EXIT
 cp /etc/ssl/certs/ca-certificates.crt "$here/images/Containerfile" "$context/"
 printf 'root:x:0:0:root:/:/sbin/nologin\nslipway:x:65532:65532:slipway:/:/sbin/nologin\n' >"$context/passwd"
 printf 'root:x:0:\nslipway:x:65532:\n' >"$context/group"
+# Besides TAG, every image gets a tag naming this build (the binaries' digest), written to
+# $SLIPWAY_STATE/images.tag: installing with it makes the pods run exactly these binaries (a node
+# that has pulled TAG before would keep its copy).
+build_tag="$tag-$(cat "$root/target/$target/release/"slipway-{operator,webhook,builder} | sha256sum | cut -c1-12)"
 for binary in slipway-operator slipway-webhook slipway-builder; do
   bin="$root/target/$target/release/$binary"
   if file "$bin" | grep -q 'dynamically linked'; then die "$bin is not static"; fi
@@ -42,6 +47,19 @@ for binary in slipway-operator slipway-webhook slipway-builder; do
   buildah config --entrypoint "[\"/usr/local/bin/$binary\"]" --cmd '' "$c"
   buildah commit -q --rm "$c" "$ref" >/dev/null
   buildah push -q --tls-verify=false "$ref" "docker://$ref"
-  log "pushed $ref ($(du -h "$bin" | cut -f1) binary)"
+  buildah push -q --tls-verify=false "$ref" "docker://$registry/slipway/$binary:$build_tag"
+  log "pushed $ref and :$build_tag ($(du -h "$bin" | cut -f1) binary)"
   rm -f "$context/$binary"
 done
+
+# The sample S2I builder (examples/apps/s2i-busybox), which the demo and the end-to-end test build
+# with; rebuilt only when missing.
+builder_ref="$registry/slipway/s2i-busybox:latest"
+if ! curl -fs -o /dev/null -I -H 'Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json' \
+  "http://$registry/v2/slipway/s2i-busybox/manifests/latest"; then
+  "$root/examples/apps/s2i-busybox/build.sh" "$builder_ref" >/dev/null
+  log "pushed $builder_ref"
+fi
+# The image Docker-strategy builds run in (this machine's buildah on a scratch base).
+"$here/buildah-image.sh" "$tag" "$build_tag"
+echo "$build_tag" >"$SLIPWAY_STATE/images.tag"

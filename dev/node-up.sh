@@ -171,6 +171,8 @@ resolvConf: /etc/resolv.conf
 serializeImagePulls: false
 # Other builds share this machine's disk: evict only when it is nearly full.
 evictionHard: {memory.available: 100Mi, nodefs.available: 2%, imagefs.available: 2%, nodefs.inodesFree: 2%}
+# A dev machine's disk fills and empties (build caches): the node recovers 30 s after pressure ends.
+evictionPressureTransitionPeriod: 30s
 imageGCHighThresholdPercent: 95
 imageGCLowThresholdPercent: 90
 nodeStatusReportFrequency: 10s

@@ -12,7 +12,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 declare -A commands=(
   [openssl]=openssl [curl]=curl [git]=git [docker-registry]=docker-registry
   [pkg-config]=pkg-config [cc]=gcc
-  [buildah]=buildah [runc]=runc [busybox]=busybox-static [file]=file
+  [buildah]=buildah [runc]=runc [busybox]=busybox-static [file]=file [jq]=jq
 )
 # Libraries the Rust build links (git2's https support uses OpenSSL).
 libraries=(libssl-dev zlib1g-dev)

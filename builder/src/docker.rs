@@ -39,8 +39,14 @@ pub struct DockerArgs {
     /// A docker config JSON with the registry credentials (file or mounted secret directory).
     #[arg(long, env = "PUSH_DOCKERCFG_PATH")]
     pub docker_config: Option<PathBuf>,
-    /// A registry (`host:port`) reached over plain http; repeat for several.
-    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    /// A registry (`host:port`) reached over plain http; repeat for several (or a comma-separated
+    /// list in INSECURE_REGISTRIES, as the operator sets it in build pods).
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST:PORT",
+        env = "INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
     pub insecure_registries: Vec<String>,
     /// buildah's storage root (`--root`); its default when absent.
     #[arg(long, env = "BUILDAH_ROOT")]

@@ -64,8 +64,14 @@ pub struct S2iArgs {
     /// A docker config JSON with the registry credentials (file or mounted secret directory).
     #[arg(long, env = "PUSH_DOCKERCFG_PATH")]
     pub docker_config: Option<PathBuf>,
-    /// A registry (`host:port`) reached over plain http; repeat for several.
-    #[arg(long = "insecure-registry", value_name = "HOST:PORT")]
+    /// A registry (`host:port`) reached over plain http; repeat for several (or a comma-separated
+    /// list in INSECURE_REGISTRIES, as the operator sets it in build pods).
+    #[arg(
+        long = "insecure-registry",
+        value_name = "HOST:PORT",
+        env = "INSECURE_REGISTRIES",
+        value_delimiter = ','
+    )]
     pub insecure_registries: Vec<String>,
     /// Where the tools (this binary) are mounted; never part of the image.
     #[arg(long, env = "TOOLS_DIR", default_value = "/slipway/tools")]

@@ -98,7 +98,7 @@ pub struct TriggersArgs {
 }
 
 /// Whether `name` is a DNS-1123 label (what Kubernetes names must be).
-fn valid_name(name: &str) -> bool {
+pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name
@@ -109,7 +109,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// The git URL forms the BuildConfig schema accepts.
-fn valid_git_url(url: &str) -> bool {
+pub(crate) fn valid_git_url(url: &str) -> bool {
     let schemes = ["https://", "http://", "ssh://", "git://", "file://"];
     if url.len() > 2048 || url.chars().any(char::is_whitespace) {
         return false;
@@ -128,7 +128,7 @@ fn valid_git_url(url: &str) -> bool {
 }
 
 /// The repository's name from its URL: `https://x/team/my-app.git` → `my-app`.
-fn name_from_url(url: &str) -> String {
+pub(crate) fn name_from_url(url: &str) -> String {
     let last = url
         .trim_end_matches('/')
         .rsplit(['/', ':'])
@@ -143,7 +143,7 @@ fn name_from_url(url: &str) -> String {
 }
 
 /// `stream:tag` with both parts valid.
-fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
+pub(crate) fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
     let (stream, tag) = value.split_once(':').unwrap_or((value, "latest"));
     let tag_ok = !tag.is_empty()
         && tag.len() <= 128
@@ -245,7 +245,7 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
 }
 
 /// `K=V` pairs as environment variables; the name must be a valid variable name.
-fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
+pub(crate) fn parse_env(values: &[String], flag: &str) -> anyhow::Result<Vec<EnvVar>> {
     values
         .iter()
         .map(|kv| {
@@ -388,8 +388,29 @@ const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{build}-build");
-    let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? else {
-        bail!("build {build} has no pod (it has not started, or it was deleted)");
+    // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
+    // still start.
+    let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let mut waited = Duration::ZERO;
+    let pod = loop {
+        if let Some(pod) = pods.get_opt(&pod_name).await.map_err(api_error)? {
+            break pod;
+        }
+        let phase = builds
+            .get_opt(build)
+            .await
+            .map_err(api_error)?
+            .and_then(|b| b.status)
+            .map(|s| s.phase)
+            .unwrap_or_default();
+        if !follow || phase.is_terminal() || waited >= FOLLOW_START_LIMIT {
+            bail!("build {build} has no pod (it has not started, or it was deleted)");
+        }
+        if waited.is_zero() {
+            eprintln!("waiting for build {build} to start ({})...", phase.as_str());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        waited += Duration::from_millis(500);
     };
     let spec = pod.spec.unwrap_or_default();
     let containers: Vec<String> = spec
@@ -400,6 +421,9 @@ async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> an
         .map(|c| c.name)
         .collect();
     for container in containers {
+        if follow {
+            await_container(&pods, &pod_name, &container).await?;
+        }
         let params = LogParams {
             container: Some(container.clone()),
             follow,
@@ -425,6 +449,38 @@ async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> an
         }
     }
     Ok(())
+}
+
+/// Following: waits until `container` of pod `pod_name` has started (it runs, or has ended) or
+/// the pod has ended. Before that, a log request answers at once — an empty log while the pod is
+/// not scheduled, 400 while the container waits — and following would end before the build.
+async fn await_container(pods: &Api<Pod>, pod_name: &str, container: &str) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        let Some(pod) = pods.get_opt(pod_name).await.map_err(api_error)? else {
+            bail!("the build pod {pod_name} was deleted");
+        };
+        let status = pod.status.unwrap_or_default();
+        let pod_ended = matches!(status.phase.as_deref(), Some("Succeeded" | "Failed"));
+        let container_started = status
+            .init_container_statuses
+            .into_iter()
+            .flatten()
+            .chain(status.container_statuses.into_iter().flatten())
+            .find(|s| s.name == container)
+            .and_then(|s| s.state)
+            .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+        if pod_ended || container_started {
+            return Ok(());
+        }
+        if started.elapsed() >= FOLLOW_START_LIMIT {
+            bail!(
+                "container {container} of {pod_name} did not start within {} s",
+                FOLLOW_START_LIMIT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 pub fn cancel_build(args: CancelBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -515,7 +571,7 @@ fn provider(args: &TriggersArgs) -> (&'static str, &'static str, &'static str) {
 }
 
 /// 32 random bytes as hex.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
 }
 
@@ -547,7 +603,11 @@ pub fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Resu
                 o
             });
             let secret: Secret = serde_json::from_value(json!({
-                "metadata": {"name": secret_name, "ownerReferences": owner.into_iter().collect::<Vec<_>>()},
+                "metadata": {
+                    "name": secret_name,
+                    "labels": {slipway_crds::build::labels::WEBHOOK_SECRET: "true"},
+                    "ownerReferences": owner.into_iter().collect::<Vec<_>>(),
+                },
                 "type": "Opaque",
                 "stringData": {"WebHookSecretKey": secret_value},
             }))?;

@@ -3,6 +3,7 @@
 mod builds;
 mod cluster;
 mod images;
+mod new_app;
 mod process;
 mod projects;
 mod rollout;
@@ -40,7 +41,7 @@ enum Command {
         groups: bool,
     },
     /// Create a build, image stream and deployment from a git URL or an image.
-    NewApp,
+    NewApp(new_app::NewAppArgs),
     /// Create an ImageStream and a BuildConfig that builds a git repository.
     NewBuild(builds::NewBuildArgs),
     /// Start a build of a BuildConfig.
@@ -70,7 +71,7 @@ fn main() -> std::process::ExitCode {
         Command::DeleteProject(a) => projects::delete_project(a),
         Command::Whoami { groups } => projects::whoami(groups),
         Command::Projects => projects::projects(args.namespace.as_deref()),
-        Command::NewApp => not_yet("new-app"),
+        Command::NewApp(a) => new_app::new_app(a, args.namespace.as_deref()),
         Command::NewBuild(a) => builds::new_build(a, args.namespace.as_deref()),
         Command::StartBuild(a) => builds::start_build(a, args.namespace.as_deref()),
         Command::CancelBuild(a) => builds::cancel_build(a, args.namespace.as_deref()),
@@ -87,8 +88,4 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn not_yet(command: &str) -> anyhow::Result<()> {
-    anyhow::bail!("slip {command} is not implemented in this build yet")
 }

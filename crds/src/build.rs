@@ -298,6 +298,35 @@ fn git_type() -> String {
     "Git".into()
 }
 
+/// The CEL rule that keeps a Build's spec as it was made, but for recording the fetched revision
+/// once: every other field of the spec compared on its own (CEL cannot compare an object but
+/// one field).
+fn build_spec_rule() -> String {
+    const OTHERS: [&str; 9] = [
+        "completionDeadlineSeconds",
+        "nodeSelector",
+        "output",
+        "postCommit",
+        "resources",
+        "serviceAccount",
+        "source",
+        "strategy",
+        "triggeredBy",
+    ];
+    let unchanged: Vec<String> = OTHERS
+        .iter()
+        .map(|f| {
+            format!(
+                "has(self.spec.{f}) == has(oldSelf.spec.{f}) && (!has(self.spec.{f}) || self.spec.{f} == oldSelf.spec.{f})"
+            )
+        })
+        .collect();
+    format!(
+        "self.spec == oldSelf.spec || (!has(oldSelf.spec.revision) && has(self.spec.revision) && {})",
+        unchanged.join(" && ")
+    )
+}
+
 /// A git commit.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -568,7 +597,9 @@ pub struct ImageChangeTrigger {
     printcolumn(name = "Duration", type_ = "string", json_path = ".status.elapsed", description = "How long the build ran"),
     printcolumn(name = "Image", type_ = "string", json_path = ".status.outputDockerImageReference", priority = 1),
     doc = "Build is one run of a BuildConfig (or a standalone build): source, strategy and output fixed at creation, and the phase, timing and output digest in status. Field names follow OpenShift's build.openshift.io/v1 Build.",
-    validation = Rule::new("self.spec == oldSelf.spec").message("a Build's spec cannot change after creation")
+    // The one change allowed: the commit a build fetched is recorded once in spec.revision (as
+    // OpenShift's builder does), when the Build was made without one, and nothing else changes.
+    validation = Rule::new(build_spec_rule()).message("a Build's spec cannot change after creation (except to record the fetched revision once)")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct BuildSpec {
@@ -746,6 +777,10 @@ pub mod labels {
     pub const BUILD: &str = "slipway.dev/build.name";
     /// A paused BuildConfig refuses new builds (annotation, value "true").
     pub const BUILD_CONFIG_PAUSED: &str = "slipway.dev/build-config.paused";
+    /// A Secret that holds a webhook trigger's secret (label, value "true"; `slip set triggers`
+    /// sets it). The webhook server keeps such Secrets in a watch-fed cache; others it reads from
+    /// the API server at every delivery.
+    pub const WEBHOOK_SECRET: &str = "slipway.dev/webhook-secret";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -598,6 +598,34 @@ async fn a_builds_spec_cannot_change_and_a_template_instance_cannot_either() {
             .contains("a Build's spec cannot change after creation"),
         "{err}"
     );
+    // The fetched revision is recorded once, with nothing else changed...
+    let revision = json!({"type": "Git", "git": {"commit": "abc123", "message": "first"}});
+    let both = json!({"spec": {"revision": revision, "completionDeadlineSeconds": 60}});
+    builds
+        .patch("bad-1", &PatchParams::default(), &Patch::Merge(&both))
+        .await
+        .expect_err("recording a revision cannot carry other changes");
+    let strategy =
+        json!({"spec": {"revision": revision, "strategy": {"type": "Docker", "dockerStrategy": {}}}});
+    builds
+        .patch("bad-1", &PatchParams::default(), &Patch::Merge(&strategy))
+        .await
+        .expect_err("recording a revision cannot change the strategy");
+    let recorded = builds
+        .patch(
+            "bad-1",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"revision": revision}})),
+        )
+        .await
+        .expect("the fetched revision is recorded");
+    assert_eq!(recorded.data["spec"]["revision"]["git"]["commit"], "abc123");
+    // ...and never changed after.
+    let again = json!({"spec": {"revision": {"type": "Git", "git": {"commit": "def456"}}}});
+    builds
+        .patch("bad-1", &PatchParams::default(), &Patch::Merge(&again))
+        .await
+        .expect_err("a recorded revision cannot change");
     // Status may change (through the status subresource).
     let status = json!({"status": {"phase": "Running"}});
     let updated = builds

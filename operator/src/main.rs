@@ -52,6 +52,10 @@ struct Args {
     /// network policy when absent.
     #[arg(long, value_name = "NAMESPACE/NAME")]
     project_template: Option<String>,
+    /// An annotation every new project's namespace gets, KEY=VALUE (repeatable), e.g.
+    /// scheduler.alpha.kubernetes.io/node-selector=pool=apps for a default node selector.
+    #[arg(long = "project-namespace-annotation", value_name = "KEY=VALUE")]
+    project_namespace_annotations: Vec<String>,
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
@@ -64,6 +68,10 @@ struct Args {
     /// The registry builds push to (image streams get `<registry>/<namespace>/<name>`).
     #[arg(long, default_value = "127.0.0.1:15000", value_name = "HOST[:PORT]")]
     registry: String,
+    /// A registry (`host:port`) builds reach over plain http, such as a development registry;
+    /// repeat or separate by commas.
+    #[arg(long = "insecure-registry", value_name = "HOST:PORT", value_delimiter = ',')]
+    insecure_registries: Vec<String>,
     /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
     #[arg(long, default_value = "15m", value_parser = slipway_operator::image::parse_interval)]
     image_import_interval: std::time::Duration,
@@ -174,6 +182,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                     images: slipway_operator::build::pod::BuildImages {
                         builder_tools: args.builder_image.clone(),
                         buildah: args.buildah_image.clone(),
+                        insecure_registries: args.insecure_registries.clone(),
                     },
                     registry: args.registry.clone(),
                     namespace: namespace.map(String::from),
@@ -236,10 +245,18 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
             )
         }
     };
+    let mut namespace_annotations = std::collections::BTreeMap::new();
+    for pair in &args.project_namespace_annotations {
+        let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+            anyhow::bail!("--project-namespace-annotation takes KEY=VALUE, not {pair:?}");
+        };
+        namespace_annotations.insert(key.to_string(), value.to_string());
+    }
     Ok(slipway_operator::project::Settings {
         template,
         max_projects_per_user: args.max_projects_per_user,
         label_selector: args.selector.clone(),
+        namespace_annotations,
     })
 }
 

@@ -58,6 +58,9 @@ pub struct Settings {
     pub max_projects_per_user: Option<usize>,
     /// Only reconcile objects with these labels (tests run one controller each).
     pub label_selector: Option<String>,
+    /// Annotations every new project's namespace gets besides its own, such as a default node
+    /// selector (`scheduler.alpha.kubernetes.io/node-selector`, OpenShift's defaultNodeSelector).
+    pub namespace_annotations: BTreeMap<String, String>,
 }
 
 impl Settings {
@@ -182,7 +185,8 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
     let planned = state
         .settings
         .template()
-        .and_then(|template| plan_project(&request, &requester, &template));
+        .and_then(|template| plan_project(&request, &requester, &template))
+        .map(|objects| annotate_namespace(objects, &state.settings.namespace_annotations));
     let objects = match planned {
         Ok(objects) => objects,
         Err(message) => {
@@ -247,6 +251,20 @@ pub fn projects_of(project_namespaces: &[Namespace], requester: &str, being_made
                 && ns.name_any() != being_made
         })
         .count()
+}
+
+/// Adds `extra` to the namespace's annotations (the first object), keeping its own where both name
+/// the same key.
+pub fn annotate_namespace(mut objects: Vec<Value>, extra: &BTreeMap<String, String>) -> Vec<Value> {
+    if let Some(annotations) = objects
+        .first_mut()
+        .and_then(|ns| ns["metadata"]["annotations"].as_object_mut())
+    {
+        for (k, v) in extra {
+            annotations.entry(k.clone()).or_insert_with(|| json!(v));
+        }
+    }
+    objects
 }
 
 /// The objects of a new project, in the order they are made (the namespace first).
@@ -617,6 +635,21 @@ mod tests {
         assert_eq!(ns["annotations"][annotations::REQUESTER], "alice");
         assert_eq!(ns["annotations"][annotations::DISPLAY_NAME], "Team A");
         assert_eq!(ns["annotations"][REQUEST_UID_ANNOTATION], "u-1");
+        let extra = BTreeMap::from([
+            (
+                "scheduler.alpha.kubernetes.io/node-selector".to_string(),
+                "pool=apps".to_string(),
+            ),
+            (annotations::REQUESTER.to_string(), "mallory".to_string()),
+        ]);
+        let annotated = annotate_namespace(objects.clone(), &extra);
+        let ns = &annotated[0]["metadata"]["annotations"];
+        assert_eq!(ns["scheduler.alpha.kubernetes.io/node-selector"], "pool=apps");
+        assert_eq!(
+            ns[annotations::REQUESTER],
+            "alice",
+            "a configured annotation never replaces the project's own"
+        );
         assert_eq!(objects[2]["subjects"][0]["name"], "alice");
         assert!(
             objects[9..]

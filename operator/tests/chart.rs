@@ -7,45 +7,8 @@ use std::process::Command;
 
 use slipway_testkit::*;
 
-/// helm, as `dev/` builds it (the version the dev cluster pins).
 fn helm() -> std::path::PathBuf {
-    let out = Command::new("bash")
-        .arg("-c")
-        .arg(". dev/lib.sh && tool_dir helm")
-        .current_dir(repo_root())
-        .output()
-        .unwrap();
-    let path = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm");
-    assert!(
-        path.exists(),
-        "{} is missing: `make cluster-up` builds it",
-        path.display()
-    );
-    path
-}
-
-fn render(namespace: &str, values: &[&str]) -> Vec<serde_json::Value> {
-    let mut command = Command::new(helm());
-    command
-        .args([
-            "template",
-            "slipway",
-            "charts/slipway",
-            "--skip-crds",
-            "--kube-version",
-            "1.35.4",
-        ])
-        .args(["--namespace", namespace])
-        .current_dir(repo_root());
-    for v in values {
-        command.args(["--set", v]);
-    }
-    let out = command.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    yaml_documents(&String::from_utf8(out.stdout).unwrap())
-        .into_iter()
-        .filter(|d| !d.is_null())
-        .collect()
+    dev_tool("helm")
 }
 
 #[test]
@@ -82,7 +45,7 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
             "operator.maxProjectsPerUser=3",
         ],
     ] {
-        let objects = render(&ns.name, &values);
+        let objects = render_chart(&ns.name, &values);
         assert!(objects.len() >= 20, "{} objects", objects.len());
         for object in &objects {
             let what = format!("{} {}", object["kind"], object["metadata"]["name"]);
@@ -97,7 +60,7 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
 
 #[test]
 fn the_roles_the_operator_binds_are_the_charts() {
-    let objects = render("slipway-system", &[]);
+    let objects = render_chart("slipway-system", &[]);
     let cluster_roles: Vec<&str> = objects
         .iter()
         .filter(|o| o["kind"] == "ClusterRole")

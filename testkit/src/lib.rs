@@ -2,6 +2,8 @@
 //! CRDs installed once per test binary, and a namespace per test so tests run in parallel and leave
 //! no trace. Internal to the workspace; never published.
 
+pub mod git_http;
+
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -388,4 +390,65 @@ pub fn output_text(out: &std::process::Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// A program `dev/` builds (`helm`, `kubectl`: the versions the dev cluster pins), by path.
+pub fn dev_tool(name: &str) -> std::path::PathBuf {
+    let set = if name == "helm" { "helm" } else { "control-plane" };
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(". dev/lib.sh && tool_dir {set}"))
+        .current_dir(repo_root())
+        .output()
+        .expect("running bash");
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: `make cluster-up` builds it",
+        path.display()
+    );
+    path
+}
+
+/// The tag of the images `make images` built last (dev/images.sh writes it into the dev cluster's
+/// state directory).
+pub fn images_tag() -> String {
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(". dev/lib.sh && cat \"$SLIPWAY_STATE/images.tag\"")
+        .current_dir(repo_root())
+        .output()
+        .expect("running bash");
+    let tag = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success() && !tag.is_empty(),
+        "no images.tag: run `make images` first"
+    );
+    tag
+}
+
+/// The objects `helm template` renders from charts/slipway (CRDs left out) into `namespace`,
+/// with each of `values` passed as `--set`.
+pub fn render_chart(namespace: &str, values: &[&str]) -> Vec<serde_json::Value> {
+    let mut command = std::process::Command::new(dev_tool("helm"));
+    command
+        .args([
+            "template",
+            "slipway",
+            "charts/slipway",
+            "--skip-crds",
+            "--kube-version",
+            "1.35.4",
+        ])
+        .args(["--namespace", namespace])
+        .current_dir(repo_root());
+    for v in values {
+        command.args(["--set", v]);
+    }
+    let out = command.output().expect("running helm");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    yaml_documents(&String::from_utf8_lossy(&out.stdout))
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect()
 }

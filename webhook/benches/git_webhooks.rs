@@ -1,13 +1,14 @@
 //! `make bench`: git webhooks (targets from DESIGN.md: delivery received → Build created with
 //! p99 ≤ 50 ms on loopback, and ≥ 1,000 verified deliveries per second).
 //!
-//! Against the dev cluster (KUBECONFIG), with the server in-process on a loopback port:
+//! Against the dev cluster (KUBECONFIG), with the server in-process on a loopback port and its
+//! caches (BuildConfigs, webhook Secrets, delivered Builds) listed:
 //! - latency: signed GitHub pushes of distinct commits, one after another, each on a new TLS
 //!   connection (as providers deliver), timed from the first byte sent to the 201 read — this
-//!   includes the BuildConfig and Secret reads, the redelivery lookup, the lastVersion raise and
-//!   the Build creation;
+//!   includes the lookups (from the caches), the lastVersion raise and the Build creation;
 //! - throughput: the verification path alone (HMAC over the raw body, then the payload read and
-//!   the decision), in-process, and signed pings through HTTPS and the API-server lookups.
+//!   the decision), in-process; signed pings through HTTPS (verified, nothing built); and signed
+//!   pushes through HTTPS, each making a Build, to one BuildConfig and spread over 16.
 #![allow(clippy::unwrap_used)] // benchmarks may panic on broken fixtures
 
 #[path = "../tests/support/mod.rs"]
@@ -106,26 +107,69 @@ fn main() {
     runtime.block_on(async {
         let client = client().await;
         let ns = TestNamespace::new(&client, "hookbench").await;
+        // No pods here: an operator running in the cluster would otherwise start a build pod for
+        // each of the bench's Builds (about 1,000), loading the shared cluster it measures.
+        let quota: k8s_openapi::api::core::v1::ResourceQuota = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "no-pods"}, "spec": {"hard": {"pods": "0"}}
+        }))
+        .unwrap();
+        kube::Api::namespaced(client.clone(), &ns.name)
+            .create(&kube::api::PostParams::default(), &quota)
+            .await
+            .unwrap();
         setup(&client, &ns.name, "app", "Parallel").await;
-        let hook = Hook::start(client.clone()).await;
+        for i in 0..16 {
+            setup(&client, &ns.name, &format!("repo{i}"), "Parallel").await;
+        }
+        let scale = setup(&client, &ns.name, "scale", "Parallel").await;
+        let hook = Hook::start_synced(client.clone()).await;
         let path = format!("/webhooks/{}/app/github", ns.name);
 
-        // For scale: one API server round trip (a GET of the BuildConfig) on this machine now. A
-        // delivery that builds makes five: BuildConfig, Secret (beside the redelivery lookup),
-        // then instantiate's read, lastVersion raise and Build creation.
+        // For scale: API server round trips on this machine now. A delivery that builds makes
+        // two writes (the lastVersion raise and the Build creation); its reads come from the
+        // caches.
         let configs: kube::Api<BuildConfig> = kube::Api::namespaced(client.clone(), &ns.name);
-        let mut round_trips = Vec::new();
+        let mut reads = Vec::new();
         for _ in 0..300 {
             let started = Instant::now();
             configs.get("app").await.unwrap();
-            round_trips.push(started.elapsed());
+            reads.push(started.elapsed());
         }
-        round_trips.sort();
-        println!(
-            "for scale, one API server round trip (GET buildconfig): p50 {:.2?}, p99 {:.2?}",
-            percentile(&round_trips, 0.5),
-            percentile(&round_trips, 0.99)
-        );
+        // The floor under a delivery: its two writes, one after the other, made directly.
+        let builds: kube::Api<slipway_crds::Build> = kube::Api::namespaced(client.clone(), &ns.name);
+        let (mut raises, mut creates, mut both) = (Vec::new(), Vec::new(), Vec::new());
+        let mut current = scale;
+        for _ in 0..100 {
+            let started = Instant::now();
+            current.status.get_or_insert_with(Default::default).last_version += 1;
+            current = configs
+                .replace_status("scale", &kube::api::PostParams::default(), &current)
+                .await
+                .unwrap();
+            let raised = started.elapsed();
+            let number = current.status.as_ref().unwrap().last_version;
+            let build = slipway_crds::build::new_build(&current, number, &Default::default());
+            builds
+                .create(&kube::api::PostParams::default(), &build)
+                .await
+                .unwrap();
+            raises.push(raised);
+            creates.push(started.elapsed() - raised);
+            both.push(started.elapsed());
+        }
+        for (what, mut samples) in [
+            ("GET buildconfig", reads),
+            ("PUT buildconfig/status", raises),
+            ("POST build", creates),
+            ("the PUT and the POST, one after the other", both),
+        ] {
+            samples.sort();
+            println!(
+                "for scale, API server round trips ({what}): p50 {:.2?}, p99 {:.2?}",
+                percentile(&samples, 0.5),
+                percentile(&samples, 0.99)
+            );
+        }
 
         // Delivery → Build created, one at a time.
         let deliveries: Vec<Signed> = (0..320)
@@ -163,7 +207,11 @@ fn main() {
             for worker in 0..16 {
                 let (hook, path, headers, ping) = (hook.clone(), path.clone(), headers.clone(), ping.clone());
                 tasks.push(tokio::spawn(async move {
-                    let mut connection = if keep_alive { Some(hook.connect().await) } else { None };
+                    let mut connection = if keep_alive {
+                        Some(hook.connect().await)
+                    } else {
+                        None
+                    };
                     for _ in (worker..n).step_by(16) {
                         let (status, _) = match connection.as_mut() {
                             Some(tls) => Hook::post_on(tls, &path, &headers, &ping).await,
@@ -176,9 +224,53 @@ fn main() {
             for task in tasks {
                 task.await.unwrap();
             }
-            let how = if keep_alive { "kept-alive connections" } else { "a new TLS connection each" };
+            let how = if keep_alive {
+                "kept-alive connections"
+            } else {
+                "a new TLS connection each"
+            };
             rate(
-                &format!("git webhook: verified deliveries over HTTPS, {how} (pings; each reads the BuildConfig and Secret)"),
+                &format!("git webhook: verified deliveries over HTTPS, {how} (pings)"),
+                n,
+                started.elapsed(),
+                1_000.0,
+            );
+        }
+
+        // Pushes that each make a Build, 16 clients at a time on kept-alive connections: to one
+        // BuildConfig (its numbers are taken one at a time), then each client to its own.
+        for spread in [false, true] {
+            let n = 320;
+            let started = Instant::now();
+            let mut tasks = Vec::new();
+            for worker in 0..16 {
+                let hook = hook.clone();
+                let (config, tag) = if spread {
+                    (format!("repo{worker}"), "5b")
+                } else {
+                    ("app".to_string(), "1b")
+                };
+                let path = format!("/webhooks/{}/{config}/github", ns.name);
+                tasks.push(tokio::spawn(async move {
+                    let mut tls = hook.connect().await;
+                    for i in (worker..n).step_by(16) {
+                        let body = github_push("refs/heads/main", &format!("{tag}{i:038x}"));
+                        let headers = signed("github", "push", &body, SECRET);
+                        let (status, answer) = Hook::post_on(&mut tls, &path, &headers, &body).await;
+                        assert_eq!(status, 201, "{answer}");
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.unwrap();
+            }
+            let how = if spread {
+                "16 BuildConfigs, one per client"
+            } else {
+                "one BuildConfig"
+            };
+            rate(
+                &format!("git webhook: pushes → Builds over HTTPS, kept-alive connections, {how}"),
                 n,
                 started.elapsed(),
                 1_000.0,

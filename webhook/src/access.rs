@@ -29,7 +29,7 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::{
 use kube::Client;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls::pki_types::{CertificateDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use serde_json::{Value, json};
@@ -357,10 +357,10 @@ impl ClientCertVerifier for FrontProxyVerifier {
     }
 }
 
-/// A TLS server configuration that serves `cert_pem` and demands the front proxy's certificate.
+/// A TLS server configuration that serves the certificate `resolver` has at each handshake and
+/// demands the front proxy's certificate.
 pub fn tls_config(
-    cert_pem: &str,
-    key_pem: &str,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
     front_proxy: &FrontProxy,
 ) -> anyhow::Result<rustls::ServerConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -377,16 +377,11 @@ pub fn tls_config(
         inner,
         allowed_names: front_proxy.allowed_names.clone(),
     });
-    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading the serving certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).context("reading the serving key")?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS versions")?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .context("the serving certificate")?;
+        .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }

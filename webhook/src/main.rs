@@ -1,8 +1,10 @@
-//! slipway-webhook: makes its certificates, registers its admission hooks with the API server,
-//! and serves them — and the git-provider webhooks, `/webhooks/{namespace}/{buildconfig}/{provider}`
-//! — over HTTPS until SIGTERM.
+//! slipway-webhook: shares its certificates with its other replicas through a Secret (and rotates
+//! them, `certs`), registers its admission hooks with the API server, and serves them — and the
+//! git-provider webhooks, `/webhooks/{namespace}/{buildconfig}/{provider}` — over HTTPS until
+//! SIGTERM.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -36,6 +38,23 @@ struct Args {
     /// as in the dev cluster); otherwise the Service must exist (the Helm chart makes it).
     #[arg(long)]
     access_external_host: Option<String>,
+    /// A ClusterRole to own what this server registers (its webhook configurations and
+    /// APIService), so that deleting it (helm uninstall) removes them.
+    #[arg(long, value_name = "NAME")]
+    owner_cluster_role: Option<String>,
+    /// The Secret, [NAMESPACE/]NAME (the namespace of the client by default: in a pod, its own),
+    /// through which the replicas share one CA and serving certificate, and rotate them.
+    #[arg(long, default_value = slipway_webhook::certs::DEFAULT_SECRET)]
+    tls_secret: String,
+    /// How long a CA is valid (ms, s, m, h, d); the next one is made when a third is left.
+    #[arg(long, default_value = "1825d", value_parser = slipway_webhook::certs::parse_duration)]
+    ca_validity: Duration,
+    /// How long a serving certificate is valid; it is renewed when a third is left.
+    #[arg(long, default_value = "90d", value_parser = slipway_webhook::certs::parse_duration)]
+    cert_validity: Duration,
+    /// How often the Secret is read again (it is also watched).
+    #[arg(long, default_value = "1m", value_parser = slipway_webhook::certs::parse_duration)]
+    cert_check_interval: Duration,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -86,38 +105,78 @@ async fn main() -> anyhow::Result<()> {
             "say where the API server reaches this server: --url https://HOST:PORT or --service NAMESPACE/NAME:PORT"
         ),
     };
+    let settings = slipway_webhook::certs::Settings::new(
+        args.ca_validity,
+        args.cert_validity,
+        args.cert_check_interval,
+    )?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster")?;
-    let access = match args.access_listen {
+    let access_service = match args.access_listen {
         None => None,
-        Some(listen) => {
-            let (namespace, service) = args
-                .access_service
+        Some(_) => Some(
+            args.access_service
                 .split_once('/')
-                .context("--access-service takes NAMESPACE/NAME")?;
-            let running = slipway_webhook::start_access(
-                client.clone(),
-                listen,
-                namespace,
-                service,
-                args.access_external_host.as_deref(),
-            )
-            .await?;
-            tracing::info!(listen = %listen, "serving access.slipway.dev");
-            Some(running)
-        }
+                .context("--access-service takes NAMESPACE/NAME")?,
+        ),
     };
-    let running = slipway_webhook::start(
-        client,
+    // One certificate for both servers, shared with the other replicas.
+    let mut cert_names = names;
+    if let Some((namespace, service)) = access_service {
+        for name in [
+            slipway_webhook::access::service_dns_name(namespace, service),
+            "localhost".into(),
+        ] {
+            if !cert_names.contains(&name) {
+                cert_names.push(name);
+            }
+        }
+    }
+    let (secret_namespace, secret) = match args.tls_secret.split_once('/') {
+        Some((namespace, name)) => (namespace.to_string(), name.to_string()),
+        None => (client.default_namespace().to_string(), args.tls_secret.clone()),
+    };
+    let certs =
+        slipway_webhook::certs::start(client.clone(), &secret_namespace, &secret, cert_names, settings)
+            .await
+            .context("the certificates")?;
+    let running = slipway_webhook::start_with(
+        client.clone(),
         args.listen,
-        &names,
+        certs.tls.clone(),
         &args.configuration_name,
         endpoint,
         None,
     )
     .await?;
     tracing::info!(listen = %args.listen, "serving admission and git webhooks");
+    // The access API waits until the API server reports it available, which needs this pod
+    // Ready, which needs the admission server above listening (the readiness probe's port).
+    let access = match (args.access_listen, access_service) {
+        (Some(listen), Some((namespace, service))) => {
+            let running = slipway_webhook::start_access_with(
+                client.clone(),
+                listen,
+                namespace,
+                service,
+                args.access_external_host.as_deref(),
+                certs.tls.clone(),
+            )
+            .await?;
+            tracing::info!(listen = %listen, "serving access.slipway.dev");
+            Some(running)
+        }
+        _ => None,
+    };
+    if let Some(owner) = &args.owner_cluster_role {
+        let api_service = access.is_some().then_some(slipway_webhook::access::API_SERVICE);
+        slipway_webhook::owner::adopt(&client, owner, &args.configuration_name, api_service)
+            .await
+            .with_context(|| {
+                format!("making clusterrole {owner} the owner of what this server registered")
+            })?;
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = running.server => result??,

@@ -30,7 +30,8 @@ pub struct Registration {
     /// Name of both configurations.
     pub name: String,
     pub endpoint: Endpoint,
-    /// PEM of the CA that signed the serving certificate.
+    /// PEM of the CAs the serving certificate is verified with (around a CA rotation, both the
+    /// old and the new one: `crate::certs`).
     pub ca_pem: String,
     /// Only objects with these labels go through the hooks (tests); all when None.
     pub object_selector: Option<LabelSelector>,

@@ -14,6 +14,7 @@ use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
 
 use crate::admission::{self, Lookups};
+use crate::git::cache::Caches;
 
 /// The API server sends objects of up to about 3 MiB; reviews carry an object and its old self.
 const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
@@ -26,8 +27,8 @@ struct AppState {
     client: Client,
 }
 
-/// The router of the webhook server.
-pub fn router(client: Client) -> Router {
+/// The router of the webhook server; the git webhooks read through `caches`.
+pub fn router(client: Client, caches: Caches) -> Router {
     Router::new()
         .route("/admission/mutate", post(mutate))
         .route("/admission/validate", post(validate))
@@ -38,10 +39,11 @@ pub fn router(client: Client) -> Router {
             client: client.clone(),
         }))
         // Merged after the layer: the git routes read their bodies with their own 3 MiB limit.
-        .merge(crate::git::route::router(client))
+        .merge(crate::git::route::router(client, caches))
 }
 
-/// Serves the router over TLS with the given certificate until the handle shuts it down.
+/// Serves the router over TLS with the given certificate until the handle shuts it down, with
+/// the git webhooks' caches fed by watches as long as it serves.
 pub async fn serve(
     addr: SocketAddr,
     cert_pem: String,
@@ -49,10 +51,55 @@ pub async fn serve(
     client: Client,
     handle: axum_server::Handle<SocketAddr>,
 ) -> std::io::Result<()> {
+    let caches = Caches::start(&client);
+    serve_with(addr, cert_pem, key_pem, client, caches, handle).await
+}
+
+/// [`serve`] with the given caches (a test can watch them fill).
+pub async fn serve_with(
+    addr: SocketAddr,
+    cert_pem: String,
+    key_pem: String,
+    client: Client,
+    caches: Caches,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let serving = crate::tls::Serving { cert_pem, key_pem };
+    let resolver = crate::tls::Resolver::new(&serving).map_err(std::io::Error::other)?;
+    serve_tls_with(addr, Arc::new(resolver), client, caches, handle).await
+}
+
+/// Serves the router over TLS until the handle shuts it down, presenting to each new connection
+/// the certificate `resolver` has then (so a renewed certificate is served without a restart),
+/// with the git webhooks' caches fed by watches as long as it serves.
+pub async fn serve_tls(
+    addr: SocketAddr,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client: Client,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let caches = Caches::start(&client);
+    serve_tls_with(addr, resolver, client, caches, handle).await
+}
+
+/// [`serve_tls`] with the given caches.
+pub async fn serve_tls_with(
+    addr: SocketAddr,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client: Client,
+    caches: Caches,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
     // kube's rustls uses ring; the server uses the same provider (installing twice is harmless).
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config =
-        axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem.into_bytes(), key_pem.into_bytes()).await?;
+    let mut config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
     let mut server = axum_server::bind_rustls(addr, config);
     server
         .http_builder()
@@ -61,7 +108,7 @@ pub async fn serve(
     server
         .first_request_timeout(HEADER_READ_TIMEOUT)
         .handle(handle)
-        .serve(router(client).into_make_service())
+        .serve(router(client, caches).into_make_service())
         .await
 }
 

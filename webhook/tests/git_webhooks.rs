@@ -678,3 +678,130 @@ async fn a_hundred_concurrent_deliveries_collapse_under_serial_latest_only() {
     assert_eq!(with_pods, complete, "only the builds that ran had pods");
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn mirrored_objects_serve_deliveries_and_changes_count_at_once() {
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams, PostParams};
+    use slipway_crds::build::labels;
+    use slipway_webhook::git::{Provider, delivery_key};
+    const SOON: std::time::Duration = std::time::Duration::from_secs(30);
+
+    ensure_crds();
+    let client = client().await;
+    let hook = Hook::start_synced(client.clone()).await;
+    let ns = TestNamespace::new(&client, "hookcache").await;
+    let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns.name);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
+    let path = format!("/webhooks/{}/app/github", ns.name);
+    let push = |n: u32| github_push("refs/heads/main", &format!("{n:040x}"));
+    async fn deliver_to(hook: &Hook, path: &str, body: Vec<u8>, secret: &str) -> (u16, Value) {
+        hook.post(path, &signed("github", "push", &body, secret), &body)
+            .await
+    }
+
+    // A BuildConfig created a moment ago (the mirror may not have it yet) builds.
+    setup(&client, &ns.name, "app", "Parallel").await;
+    let unlabelled = json!({"metadata": {"labels": {labels::WEBHOOK_SECRET: null}}});
+    secrets
+        .patch("hook", &PatchParams::default(), &Patch::Merge(&unlabelled))
+        .await
+        .unwrap();
+    let (status, answer) = deliver_to(&hook, &path, push(1), SECRET).await;
+    assert_eq!(status, 201, "{answer}");
+
+    // Mirrored, the BuildConfig is read from the mirror; its Secret, unlabelled, is not mirrored
+    // (it is read from the API server at each delivery).
+    eventually("the mirror to have the BuildConfig", SOON, || async {
+        hook.caches.config(&ns.name, "app").map(|_| ())
+    })
+    .await;
+    assert!(hook.caches.secret(&ns.name, "hook").is_none());
+    let (status, answer) = deliver_to(&hook, &path, push(2), SECRET).await;
+    assert_eq!(status, 201, "{answer}");
+
+    // Labelled, the Secret is mirrored — its key alone.
+    let label = json!({"metadata": {"labels": {labels::WEBHOOK_SECRET: "true"}}});
+    secrets
+        .patch("hook", &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .unwrap();
+    eventually("the mirror to have the Secret", SOON, || async {
+        (hook.caches.secret(&ns.name, "hook").as_deref() == Some(SECRET.as_bytes())).then_some(())
+    })
+    .await;
+    let (status, answer) = deliver_to(&hook, &path, push(3), SECRET).await;
+    assert_eq!(status, 201, "{answer}");
+
+    // A server whose mirrors stopped just now (they lag as far as they can): what changes
+    // counts at once all the same.
+    let lagging = Hook::start_synced(client.clone()).await;
+    lagging.caches.freeze();
+    assert!(lagging.caches.secret(&ns.name, "hook").is_some());
+
+    // A new secret: the mirrored one does not verify the delivery, so the API server is asked.
+    // (The old one is refused once the watch has brought the change.)
+    let rotated = json!({"stringData": {"WebHookSecretKey": "rotated"}});
+    secrets
+        .patch("hook", &PatchParams::default(), &Patch::Merge(&rotated))
+        .await
+        .unwrap();
+    let (status, fourth) = deliver_to(&lagging, &path, push(4), "rotated").await;
+    assert_eq!(status, 201, "{fourth}");
+    eventually("the mirror to have the new secret", SOON, || async {
+        (hook.caches.secret(&ns.name, "hook").as_deref() == Some(&b"rotated"[..])).then_some(())
+    })
+    .await;
+    let (status, answer) = deliver_to(&hook, &path, push(5), SECRET).await;
+    assert_eq!(status, 401, "{answer}");
+
+    // Another server, started after these Builds, finds a redelivery in its mirror.
+    let other = Hook::start_synced(client.clone()).await;
+    let key = delivery_key(&ns.name, "app", Provider::GitHub, None, &push(4));
+    assert_eq!(
+        other.caches.delivered_build(&ns.name, "app", &key),
+        Some(fourth["build"].as_str().map(String::from))
+    );
+    let (status, answer) = deliver_to(&other, &path, push(4), "rotated").await;
+    assert_eq!((status, &answer["build"]), (200, &fourth["build"]), "{answer}");
+    drop(other);
+
+    // Another lagging server, whose mirrors have the new secret.
+    let lagging = Hook::start_synced(client.clone()).await;
+    lagging.caches.freeze();
+    assert_eq!(
+        lagging.caches.secret(&ns.name, "hook").as_deref(),
+        Some(&b"rotated"[..])
+    );
+
+    // Paused: refused, though the lagging mirror's copy is not paused.
+    let paused = json!({"metadata": {"annotations": {labels::BUILD_CONFIG_PAUSED: "true"}}});
+    configs
+        .patch("app", &PatchParams::default(), &Patch::Merge(&paused))
+        .await
+        .unwrap();
+    let (status, answer) = deliver_to(&lagging, &path, push(6), "rotated").await;
+    assert_eq!(status, 409, "{answer}");
+    let resumed = json!({"metadata": {"annotations": {labels::BUILD_CONFIG_PAUSED: null}}});
+    configs
+        .patch("app", &PatchParams::default(), &Patch::Merge(&resumed))
+        .await
+        .unwrap();
+
+    // The GitHub trigger removed: refused like any delivery without a trigger, though the
+    // lagging mirror's copy still has it (and verifies the delivery with it).
+    let mut current = configs.get("app").await.unwrap();
+    current.spec.triggers.retain(|t| t.github.is_none());
+    configs
+        .replace("app", &PostParams::default(), &current)
+        .await
+        .unwrap();
+    for server in [&lagging, &hook] {
+        let (status, answer) = deliver_to(server, &path, push(7), "rotated").await;
+        assert_eq!(status, 401, "{answer}");
+    }
+
+    assert_eq!(builds(&client, &ns.name).await.len(), 4);
+    assert_eq!(last_version(&client, &ns.name, "app").await, 4);
+    ns.delete().await;
+}

@@ -11,6 +11,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- printf "%s/%s:%s" $root.Values.image.registry (index $root.Values.image $name) (default $root.Chart.AppVersion $root.Values.image.tag) -}}
 {{- end -}}
 
+{{/* A map of labels as k=v,k2=v2 (sorted by key). */}}
+{{- define "slipway.selectorText" -}}
+{{- $pairs := list -}}
+{{- range $k, $v := . }}{{ $pairs = append $pairs (printf "%s=%s" $k $v) }}{{ end -}}
+{{- join "," $pairs -}}
+{{- end -}}
+
 {{- define "slipway.podSecurity" -}}
 runAsNonRoot: true
 runAsUser: 65532

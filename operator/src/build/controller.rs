@@ -459,6 +459,21 @@ async fn finish(
     if !write_status(client, build, status, next.clone()).await? {
         return Ok(());
     }
+    // The commit the build fetched, for builds started without one (ConfigChange, manual):
+    // OpenShift records it in the spec's revision too.
+    let recorded = build.spec.common.revision.as_ref().and_then(|r| r.git.as_ref());
+    if recorded.is_none_or(|g| g.commit.is_empty())
+        && let Some(revision) = pod.and_then(pod::fetched_revision)
+    {
+        let builds: Api<Build> = Api::namespaced(client.clone(), &build.namespace().unwrap_or_default());
+        let patch = json!({"spec": {"revision": revision}});
+        if let Err(e) = builds
+            .patch(&build.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            tracing::warn!(build = %build.name_any(), error = %e, "recording the fetched revision");
+        }
+    }
     let (event_type, reason, note) = match outcome.phase {
         BuildPhase::Complete => (
             EventType::Normal,

@@ -22,6 +22,12 @@ pub enum InstantiateError {
         "buildconfig {namespace}/{name} is paused (annotation slipway.dev/build-config.paused is \"true\"); remove the annotation to build"
     )]
     Paused { namespace: String, name: String },
+    #[error("buildconfig {namespace}/{name} no longer allows this build: {reason}")]
+    Refused {
+        namespace: String,
+        name: String,
+        reason: String,
+    },
     #[error("buildconfig {namespace}/{name} changed too often to take a build number; try again")]
     Contended { namespace: String, name: String },
     #[error("Kubernetes API: {0}")]
@@ -40,11 +46,44 @@ pub async fn instantiate(
     name: &str,
     request: &BuildRequest,
 ) -> Result<Build, InstantiateError> {
+    let raised = take_number(client, namespace, name, None, |_| Ok(())).await?;
+    create_numbered(client, &raised, request).await
+}
+
+/// The first half of [`instantiate`]: raises `status.lastVersion` of `namespace/name` by one and
+/// returns the BuildConfig as raised (its `lastVersion` is the number taken). Give the second half,
+/// [`create_numbered`], the result.
+///
+/// With `known`, a copy of the BuildConfig read earlier (from a watch cache, or the result of the
+/// previous raise), the first attempt raises that copy instead of reading the BuildConfig: one
+/// round trip fewer. A stale copy costs only that round trip back: the raise carries the copy's
+/// resourceVersion, so it conflicts (or finds the BuildConfig gone) and the BuildConfig is read
+/// afresh. Nothing the copy says is acted on unless it is the current state; a copy that says
+/// paused is checked against the API server.
+///
+/// `admit` is asked about the very BuildConfig that is raised (the raise fails if it changed
+/// since): a caller that decided on an older copy checks here that the decision still holds
+/// (Err: why not; nothing is raised and the answer is [`InstantiateError::Refused`]).
+pub async fn take_number(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    known: Option<&BuildConfig>,
+    admit: impl Fn(&BuildConfig) -> Result<(), String>,
+) -> Result<BuildConfig, InstantiateError> {
     let configs: Api<BuildConfig> = Api::namespaced(client.clone(), namespace);
-    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
     let started = tokio::time::Instant::now();
+    let mut known = known
+        .filter(|c| c.resource_version().is_some() && !is_paused(c))
+        .cloned();
     loop {
-        let Some(mut config) = configs.get_opt(name).await? else {
+        let copy = known.take();
+        let from_copy = copy.is_some();
+        let current = match copy {
+            Some(config) => Some(config),
+            None => configs.get_opt(name).await?,
+        };
+        let Some(mut config) = current else {
             return Err(InstantiateError::NotFound {
                 namespace: namespace.into(),
                 name: name.into(),
@@ -56,6 +95,13 @@ pub async fn instantiate(
                 name: name.into(),
             });
         }
+        if let Err(reason) = admit(&config) {
+            return Err(InstantiateError::Refused {
+                namespace: namespace.into(),
+                name: name.into(),
+                reason,
+            });
+        }
         let version = config.status.as_ref().map_or(0, |s| s.last_version) + 1;
         config.status.get_or_insert_with(Default::default).last_version = version;
         // `replace_status` sends the resourceVersion read above: a concurrent raise conflicts.
@@ -63,10 +109,9 @@ pub async fn instantiate(
             .replace_status(name, &PostParams::default(), &config)
             .await
         {
-            Ok(raised) => {
-                let build = new_build(&raised, version, request);
-                return create(&builds, &build).await;
-            }
+            Ok(raised) => return Ok(raised),
+            // A stale copy (changed or deleted since): read the BuildConfig now, without waiting.
+            Err(kube::Error::Api(e)) if from_copy && (e.code == 409 || e.code == 404) => {}
             Err(kube::Error::Api(e)) if e.code == 409 => {
                 if started.elapsed() > CONTENTION_BUDGET {
                     return Err(InstantiateError::Contended {
@@ -80,6 +125,18 @@ pub async fn instantiate(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// The second half of [`instantiate`]: creates build `<config>-<n>` of the BuildConfig `raised`
+/// by [`take_number`] (n is its `status.lastVersion`).
+pub async fn create_numbered(
+    client: &Client,
+    raised: &BuildConfig,
+    request: &BuildRequest,
+) -> Result<Build, InstantiateError> {
+    let builds: Api<Build> = Api::namespaced(client.clone(), &raised.namespace().unwrap_or_default());
+    let version = raised.status.as_ref().map_or(0, |s| s.last_version);
+    create(&builds, &new_build(raised, version, request)).await
 }
 
 /// Creates the Build; a transient failure is retried so that a taken number is not left a gap.

@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SecretVolumeSource, SecurityContext,
-    Volume, VolumeMount,
+    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SeccompProfile, SecretVolumeSource,
+    SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::Deserialize;
@@ -24,6 +24,8 @@ pub struct BuildImages {
     pub builder_tools: String,
     /// The buildah image Docker builds run in.
     pub buildah: String,
+    /// Registries (`host:port`) builds reach over plain http (`INSECURE_REGISTRIES` in the pod).
+    pub insecure_registries: Vec<String>,
 }
 
 impl Default for BuildImages {
@@ -31,6 +33,7 @@ impl Default for BuildImages {
         Self {
             builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
             buildah: "quay.io/buildah/stable:latest".into(),
+            insecure_registries: Vec::new(),
         }
     }
 }
@@ -42,6 +45,48 @@ pub const SOURCE_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/source";
 pub const PUSH_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/push";
 /// The main container's name.
 pub const BUILD_CONTAINER: &str = "build";
+/// buildah's storage in Docker builds (an emptyDir: vfs copies, gone with the pod).
+pub const BUILDAH_STORAGE_DIR: &str = "/var/lib/containers";
+
+/// What buildah needs in a Docker build's main container (tried on the dev cluster's real node,
+/// containerd). Root, to unpack layers with their owners. Without CAP_SYS_ADMIN buildah works
+/// as rootless does: it unpacks and runs each RUN step (chroot isolation) inside a user namespace
+/// of its own, with the capabilities kept here — owners and modes, set-id, chroot, device nodes,
+/// file capabilities, signals — and no others (without them every RUN fails). Making that user
+/// namespace (unshare(CLONE_NEWUSER)) is what the runtime's default seccomp profile refuses, hence
+/// seccomp Unconfined; no privilege escalation, no SYS_ADMIN, not privileged.
+///
+/// Nodes that forbid unprivileged user namespaces need instead CAP_SYS_ADMIN (with the default
+/// capabilities and seccomp profile, also tried) or a privileged pod, as OpenShift's Docker builds.
+pub fn buildah_security_context() -> SecurityContext {
+    let capabilities = [
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "SETUID",
+        "SETGID",
+        "SYS_CHROOT",
+        "SETFCAP",
+        "MKNOD",
+        "KILL",
+    ];
+    SecurityContext {
+        run_as_user: Some(0),
+        run_as_group: Some(0),
+        run_as_non_root: Some(false),
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: Some(capabilities.map(String::from).to_vec()),
+        }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "Unconfined".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
 
 /// The pod of a build: `<build>-build`, as in OpenShift.
 pub fn pod_name(build: &str) -> String {
@@ -198,6 +243,9 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         // The whole Build, as OpenShift passes it: the builder reads its strategy from here.
         env("BUILD", serde_json::to_string(build).unwrap_or_default()),
     ];
+    if !images.insecure_registries.is_empty() {
+        build_env.push(env("INSECURE_REGISTRIES", images.insecure_registries.join(",")));
+    }
     let mut build_mounts = vec![
         mount("tools", TOOLS_DIR, true),
         mount("workspace", WORKSPACE_DIR, false),
@@ -207,6 +255,16 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         build_mounts.push(mount("push-secret", PUSH_SECRET_DIR, true));
         build_env.push(env("PUSH_DOCKERCFG_PATH", PUSH_SECRET_DIR));
     }
+    if strategy == BuildStrategyType::Docker {
+        volumes.push(Volume {
+            name: "buildah-storage".into(),
+            empty_dir: Some(Default::default()),
+            ..Default::default()
+        });
+        build_mounts.push(mount("buildah-storage", BUILDAH_STORAGE_DIR, false));
+        // vfs whatever the image's storage.conf says: overlay would need mounts or fuse.
+        build_env.push(env("STORAGE_DRIVER", "vfs"));
+    }
     build_env.extend(strategy_env);
     let main = Container {
         name: BUILD_CONTAINER.into(),
@@ -215,8 +273,12 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
         env: Some(build_env),
         volume_mounts: Some(build_mounts),
         resources: spec.resources.clone(),
-        // S2I runs the builder image's own user with no way up; buildah needs its defaults.
-        security_context: (strategy != BuildStrategyType::Docker).then_some(unprivileged),
+        // S2I runs the builder image's own user with no way up; buildah needs more.
+        security_context: Some(if strategy == BuildStrategyType::Docker {
+            buildah_security_context()
+        } else {
+            unprivileged
+        }),
         termination_message_policy: Some("File".into()),
         ..Default::default()
     };
@@ -271,6 +333,10 @@ pub struct StageResult {
     pub message: Option<String>,
     #[serde(default)]
     pub commit: Option<String>,
+    #[serde(default)]
+    pub author: Option<slipway_crds::build::SourceControlUser>,
+    #[serde(default)]
+    pub committer: Option<slipway_crds::build::SourceControlUser>,
     /// The pushed image's digest (`sha256:...`).
     #[serde(default, alias = "imageDigest")]
     pub digest: Option<String>,
@@ -307,6 +373,22 @@ impl PodOutcome {
 pub const MESSAGE_POD_DELETED: &str = "The pod for this build was deleted before the build completed.";
 pub const MESSAGE_OOM: &str = "The build pod was killed due to an out of memory condition.";
 pub const MESSAGE_GENERIC_FAILURE: &str = "Generic Build failure - check logs for details.";
+
+/// What the fetch container found: the commit it checked out, its author, committer and message.
+pub fn fetched_revision(pod: &Pod) -> Option<slipway_crds::build::SourceRevision> {
+    let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
+    let fetch = terminated_result(statuses.iter().find(|s| s.name == "fetch")?)?;
+    let commit = fetch.commit.filter(|c| !c.is_empty() && fetch.success)?;
+    Some(slipway_crds::build::SourceRevision {
+        type_: "Git".into(),
+        git: Some(slipway_crds::build::GitSourceRevision {
+            commit,
+            author: fetch.author,
+            committer: fetch.committer,
+            message: fetch.message.unwrap_or_default().chars().take(4096).collect(),
+        }),
+    })
+}
 
 fn terminated_result(status: &ContainerStatus) -> Option<StageResult> {
     let message = status.state.as_ref()?.terminated.as_ref()?.message.as_deref()?;
@@ -517,12 +599,82 @@ mod tests {
     }
 
     #[test]
+    fn the_fetched_revision_comes_from_the_fetch_container() {
+        let result = r#"{"stage":"fetch","success":true,"commit":"abc123","author":{"name":"A","email":"a@x"},"message":"first\n\nbody"}"#;
+        let status = |name: &str, message: &str| ContainerStatus {
+            name: name.into(),
+            state: Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 0,
+                    message: Some(message.into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut pod = Pod {
+            status: Some(PodStatus {
+                init_container_statuses: Some(vec![status("place-tools", ""), status("fetch", result)]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let revision = fetched_revision(&pod).unwrap();
+        let git = revision.git.unwrap();
+        assert_eq!(git.commit, "abc123");
+        assert_eq!(git.author.unwrap().name, "A");
+        assert_eq!(git.message, "first\n\nbody");
+        // A failed fetch, or none yet, records nothing.
+        pod.status = Some(PodStatus {
+            init_container_statuses: Some(vec![status(
+                "fetch",
+                r#"{"stage":"fetch","success":false,"commit":"x"}"#,
+            )]),
+            ..Default::default()
+        });
+        assert!(fetched_revision(&pod).is_none());
+        assert!(fetched_revision(&Pod::default()).is_none());
+    }
+
+    #[test]
     fn docker_pod_runs_buildah() {
         let images = BuildImages::default();
         let pod = build_pod(&build(BuildStrategyType::Docker), &images, &inputs());
         let main = &pod.spec.unwrap().containers[0];
         assert_eq!(main.image.as_deref(), Some(images.buildah.as_str()));
         assert_eq!(main.command.as_ref().unwrap()[1], "docker");
+        let env = main.env.as_ref().unwrap();
+        assert!(env.iter().all(|e| e.name != "INSECURE_REGISTRIES"));
+        assert!(
+            env.iter()
+                .any(|e| e.name == "STORAGE_DRIVER" && e.value.as_deref() == Some("vfs"))
+        );
+        // Root in a user namespace of buildah's own: no SYS_ADMIN, not privileged.
+        let sc = main.security_context.as_ref().unwrap();
+        assert_eq!(sc.run_as_user, Some(0));
+        assert_eq!(sc.privileged, None);
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        let caps = sc.capabilities.as_ref().unwrap();
+        assert_eq!(caps.drop.as_deref(), Some(&["ALL".to_string()][..]));
+        assert!(caps.add.as_ref().unwrap().iter().all(|c| c != "SYS_ADMIN"));
+        assert_eq!(sc.seccomp_profile.as_ref().unwrap().type_, "Unconfined");
+        let storage = main
+            .volume_mounts
+            .iter()
+            .flatten()
+            .find(|m| m.mount_path == BUILDAH_STORAGE_DIR)
+            .unwrap();
+        assert_eq!(storage.name, "buildah-storage");
+
+        let images = BuildImages {
+            insecure_registries: vec!["10.0.0.1:5000".into(), "reg.local:80".into()],
+            ..BuildImages::default()
+        };
+        let pod = build_pod(&build(BuildStrategyType::Source), &images, &inputs());
+        let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
+        let insecure = env.iter().find(|e| e.name == "INSECURE_REGISTRIES").unwrap();
+        assert_eq!(insecure.value.as_deref(), Some("10.0.0.1:5000,reg.local:80"));
     }
 
     fn pod(phase: &str, main: Option<(i32, &str, Option<&str>)>) -> Pod {

@@ -5,8 +5,9 @@
 //! `payload` (what each provider's delivery says), `refs` (which refs start builds) and
 //! [`decide`] (what to do with a verified delivery) — and are unit-tested without a cluster.
 //! `route` is the I/O: reading the body within limits, looking up the BuildConfig and its Secret,
-//! recognising redeliveries and instantiating the Build.
+//! recognising redeliveries and instantiating the Build; `cache` mirrors what it reads.
 
+pub mod cache;
 pub mod payload;
 pub mod provider;
 pub mod refs;

@@ -7,7 +7,9 @@
 //! 409 paused BuildConfig; 413 body over 3 MiB; 415 not JSON; 503 the API server failed.
 //!
 //! The reads of BuildConfigs and Secrets and the Build creation use the server's own client (its
-//! service account), never the caller's claims.
+//! service account), never the caller's claims. BuildConfigs, webhook Secrets and the Builds of
+//! earlier deliveries are read from watch-fed mirrors (`super::cache`) when they have them; a
+//! verified push then costs two round trips: the build number's raise and the Build's creation.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,8 +29,9 @@ use kube::{Client, ResourceExt};
 use serde::Serialize;
 use slipway_crds::build::{WebHookTrigger, labels};
 use slipway_crds::{Build, BuildConfig};
-use slipway_operator::build::instantiate::{InstantiateError, instantiate};
+use slipway_operator::build::instantiate::{InstantiateError, create_numbered, take_number};
 
+use super::cache::Caches;
 use super::verify::{SECRET_KEY, verify};
 use super::{DELIVERY_LABEL, Decision, Delivery, Provider, decide, delivery_key, payload};
 
@@ -47,12 +50,20 @@ const UNAUTHORIZED: &str = "the delivery is not authorized: no webhook trigger o
 #[derive(Clone)]
 pub struct GitHooks {
     client: Client,
+    /// BuildConfigs, webhook Secrets and delivered Builds, mirrored.
+    caches: Caches,
     /// Deliveries being handled, by delivery key: the second copy of a delivery waits for the first
     /// and answers with its Build.
     in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
     /// Deliveries this process handled lately, by key: the Build each made.
     recent: Arc<Mutex<Recent>>,
+    /// Build numbers being taken, by namespace and BuildConfig (see [`GitHooks::instantiate`]).
+    lanes: Arc<Mutex<HashMap<(String, String), Lane>>>,
 }
+
+/// The build numbers of one BuildConfig are taken one at a time in this process; the lane holds
+/// the BuildConfig as the last raise returned it.
+type Lane = Arc<tokio::sync::Mutex<Option<BuildConfig>>>;
 
 /// The last [`Recent::CAPACITY`] deliveries and their Builds, oldest forgotten first.
 #[derive(Default)]
@@ -102,14 +113,16 @@ fn answer(status: StatusCode, message: impl Into<String>, build: Option<String>)
         .into_response()
 }
 
-/// The router of the git webhooks.
-pub fn router(client: Client) -> Router {
+/// The router of the git webhooks, reading through `caches`.
+pub fn router(client: Client, caches: Caches) -> Router {
     Router::new()
         .route("/webhooks/{namespace}/{buildconfig}/{provider}", post(receive))
         .with_state(GitHooks {
             client,
+            caches,
             in_flight: Default::default(),
             recent: Default::default(),
+            lanes: Default::default(),
         })
 }
 
@@ -222,8 +235,8 @@ async fn receive(
         id: delivery_id.clone(),
         key: delivery_key(&namespace, &config_name, provider, generic_extra, &body),
     };
-    let (config, trigger, earlier) = match hooks
-        .authenticate(&namespace, &config_name, provider, &headers, &body, &delivery.key)
+    let (config, trigger) = match hooks
+        .authenticate(&namespace, &config_name, provider, &headers, &body)
         .await
     {
         Ok(Ok(found)) => found,
@@ -262,9 +275,23 @@ async fn receive(
         }
         Decision::Build(request) => request,
     };
-    let (status, message, build) = hooks
-        .build_once(&namespace, &config_name, &delivery.key, &request, earlier)
-        .await;
+    // Run to the end even if the caller hangs up meanwhile (the handler's future is then dropped):
+    // a build number once taken must become its Build, or the numbers would have a gap.
+    let building = tokio::spawn({
+        let (hooks, namespace, key) = (hooks.clone(), namespace.clone(), delivery.key.clone());
+        async move {
+            hooks
+                .build_once(&namespace, &config, (provider, &trigger), &key, &request)
+                .await
+        }
+    });
+    let (status, message, build) = building.await.unwrap_or_else(|e| {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("starting the build failed: {e}"),
+            None,
+        )
+    });
     log(status, &message, build.as_deref());
     answer(status, message, build)
 }
@@ -273,9 +300,9 @@ impl GitHooks {
     /// The BuildConfig and the trigger whose secret verifies the delivery, or (inner Err) why
     /// none does — for the log only. The outer Err is an API failure other than "not found".
     ///
-    /// Once the BuildConfig is known to exist, the Build an earlier copy of the delivery made is
-    /// looked up while the Secret is read (one round trip fewer on the way to a Build); the third
-    /// value is that lookup's answer, None when it failed.
+    /// The mirrored BuildConfig and Secrets are tried first; when they do not verify the delivery
+    /// (or the mirror lacks them) the API server is asked, so that a BuildConfig, trigger or secret
+    /// changed a moment ago is seen.
     async fn authenticate(
         &self,
         namespace: &str,
@@ -283,17 +310,40 @@ impl GitHooks {
         provider: Provider,
         headers: &HeaderMap,
         body: &[u8],
-        key: &str,
-    ) -> Result<Result<(BuildConfig, WebHookTrigger, Option<Option<String>>), String>, kube::Error> {
+    ) -> Result<Result<(Arc<BuildConfig>, WebHookTrigger), String>, kube::Error> {
+        if let Some(config) = self.caches.config(namespace, name)
+            && let Ok(Ok(trigger)) = self
+                .verifying_trigger(namespace, provider, &config, headers, body, true)
+                .await
+        {
+            return Ok(Ok((config, trigger)));
+        }
         let configs: Api<BuildConfig> = Api::namespaced(self.client.clone(), namespace);
         let Some(config) = configs.get_opt(name).await? else {
             return Ok(Err("no such buildconfig".into()));
         };
-        let triggers: Vec<WebHookTrigger> = config
+        let verified = self
+            .verifying_trigger(namespace, provider, &config, headers, body, false)
+            .await?;
+        Ok(verified.map(|trigger| (Arc::new(config), trigger)))
+    }
+
+    /// The first of `config`'s triggers for `provider` whose secret verifies the delivery, or why
+    /// none does. With `mirrored`, Secrets come from the mirror when it has them.
+    async fn verifying_trigger(
+        &self,
+        namespace: &str,
+        provider: Provider,
+        config: &BuildConfig,
+        headers: &HeaderMap,
+        body: &[u8],
+        mirrored: bool,
+    ) -> Result<Result<WebHookTrigger, String>, kube::Error> {
+        let triggers: Vec<&WebHookTrigger> = config
             .spec
             .triggers
             .iter()
-            .filter_map(|t| provider.trigger(t).cloned())
+            .filter_map(|t| provider.trigger(t))
             .collect();
         if triggers.is_empty() {
             return Ok(Err(format!(
@@ -301,36 +351,28 @@ impl GitHooks {
                 provider.segment()
             )));
         }
-        let (verified, earlier) = tokio::join!(
-            self.verifying_trigger(namespace, provider, triggers, headers, body),
-            self.delivered_build(namespace, name, key),
-        );
-        Ok(verified?.map(|trigger| (config, trigger, earlier.ok())))
-    }
-
-    /// The first of `triggers` whose secret verifies the delivery, or why none does.
-    async fn verifying_trigger(
-        &self,
-        namespace: &str,
-        provider: Provider,
-        triggers: Vec<WebHookTrigger>,
-        headers: &HeaderMap,
-        body: &[u8],
-    ) -> Result<Result<WebHookTrigger, String>, kube::Error> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let mut reasons = Vec::new();
         for trigger in triggers {
             let secret = match (&trigger.secret_reference, &trigger.secret) {
-                (Some(reference), _) => match secrets.get_opt(&reference.name).await? {
-                    Some(found) => found
-                        .data
-                        .and_then(|mut data| data.remove(SECRET_KEY))
-                        .map(|bytes| bytes.0),
-                    None => {
-                        reasons.push(format!("secret {} does not exist", reference.name));
-                        continue;
+                (Some(reference), _) => {
+                    match mirrored
+                        .then(|| self.caches.secret(namespace, &reference.name))
+                        .flatten()
+                    {
+                        Some(mirrored) => Some(mirrored.to_vec()),
+                        None => match secrets.get_opt(&reference.name).await? {
+                            Some(found) => found
+                                .data
+                                .and_then(|mut data| data.remove(SECRET_KEY))
+                                .map(|bytes| bytes.0),
+                            None => {
+                                reasons.push(format!("secret {} does not exist", reference.name));
+                                continue;
+                            }
+                        },
                     }
-                },
+                }
                 (None, Some(inline)) => Some(inline.clone().into_bytes()),
                 (None, None) => None,
             };
@@ -341,7 +383,7 @@ impl GitHooks {
                 continue;
             };
             match verify(provider, headers, body, &secret) {
-                Ok(()) => return Ok(Ok(trigger)),
+                Ok(()) => return Ok(Ok(trigger.clone())),
                 Err(e) => reasons.push(e.to_string()),
             }
         }
@@ -365,18 +407,20 @@ impl GitHooks {
 
     /// Starts the build for a delivery unless the delivery already started one: concurrent
     /// copies wait for the first, copies this process handled lately are remembered, and older
-    /// ones are found by label (`earlier`, looked up before; None: look it up now).
+    /// ones are found by label (in the mirror of delivered Builds, else in the API server).
     ///
-    /// `earlier` may have been read while a copy was being handled here; that copy is then in
-    /// the in-flight or the recent map, which are consulted first.
+    /// The mirror lags the API server by a watch event: a copy handled here is in the in-flight
+    /// or the recent map, which are consulted first; a copy handled by another replica within
+    /// that lag may build again (as two copies arriving at two replicas at once always could).
     async fn build_once(
         &self,
         namespace: &str,
-        config: &str,
+        config: &BuildConfig,
+        trigger: (Provider, &WebHookTrigger),
         key: &str,
         request: &slipway_crds::build::BuildRequest,
-        earlier: Option<Option<String>>,
     ) -> (StatusCode, String, Option<String>) {
+        let config_name = config.name_any();
         let cell = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.entry(key.to_string()).or_default().clone()
@@ -384,12 +428,21 @@ impl GitHooks {
         let outcome = {
             let mut slot = cell.lock().await;
             let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(key);
-            let outcome = match (slot.clone().or(recent), earlier) {
+            let known = slot.clone().or(recent);
+            let earlier = known
+                .is_none()
+                .then(|| self.caches.delivered_build(namespace, &config_name, key))
+                .flatten();
+            let outcome = match (known, earlier) {
                 (Some(name), _) | (None, Some(Some(name))) => Ok((false, name)),
-                (None, Some(None)) => instantiate(&self.client, namespace, config, request)
+                (None, Some(None)) => self
+                    .instantiate(namespace, config, trigger, request)
                     .await
                     .map(|build| (true, build.name_any())),
-                (None, None) => self.find_or_instantiate(namespace, config, key, request).await,
+                (None, None) => {
+                    self.find_or_instantiate(namespace, config, trigger, key, request)
+                        .await
+                }
             };
             if let Ok((_, name)) = &outcome {
                 *slot = Some(name.clone());
@@ -419,7 +472,9 @@ impl GitHooks {
                 format!("buildconfig {namespace}/{name} is paused; no build was started"),
                 None,
             ),
-            Err(InstantiateError::NotFound { .. }) => {
+            // Deleted, or the trigger changed, since the delivery was verified (with a copy from the
+            // mirror): as if the delivery had come a moment later.
+            Err(InstantiateError::NotFound { .. } | InstantiateError::Refused { .. }) => {
                 (StatusCode::UNAUTHORIZED, UNAUTHORIZED.to_string(), None)
             }
             Err(e) => (
@@ -434,14 +489,80 @@ impl GitHooks {
     async fn find_or_instantiate(
         &self,
         namespace: &str,
-        config: &str,
+        config: &BuildConfig,
+        trigger: (Provider, &WebHookTrigger),
         key: &str,
         request: &slipway_crds::build::BuildRequest,
     ) -> Result<(bool, String), InstantiateError> {
-        if let Some(name) = self.delivered_build(namespace, config, key).await? {
-            return Ok((false, name));
+        let name = config.name_any();
+        if let Some(build) = self.delivered_build(namespace, &name, key).await? {
+            return Ok((false, build));
         }
-        let build = instantiate(&self.client, namespace, config, request).await?;
+        let build = self.instantiate(namespace, config, trigger, request).await?;
         Ok((true, build.name_any()))
     }
+
+    /// Starts the next build of `config` (`slipway_operator`'s instantiate, in its two halves).
+    ///
+    /// Deliveries to one BuildConfig arriving together would all raise its build number at once,
+    /// and all but one would conflict, read it again and retry, round after round: a hundred of
+    /// them took seconds. So this process takes the numbers of a BuildConfig one at a time, each
+    /// raise starting from the freshest copy at hand (the previous raise's answer, the mirror's,
+    /// the one the delivery was verified with) — usually the current one, so a delivery costs one
+    /// write for its number and one for its Build, and the Builds are created outside the lane.
+    /// Other writers (another replica, the operator, `slip start-build`) still race through the
+    /// conflicts of the raise.
+    ///
+    /// The BuildConfig raised must still have the trigger that verified the delivery (the copy it
+    /// was verified with may be a moment old).
+    async fn instantiate(
+        &self,
+        namespace: &str,
+        config: &BuildConfig,
+        (provider, trigger): (Provider, &WebHookTrigger),
+        request: &slipway_crds::build::BuildRequest,
+    ) -> Result<slipway_crds::Build, InstantiateError> {
+        let still_triggers = |current: &BuildConfig| {
+            let kept = current
+                .spec
+                .triggers
+                .iter()
+                .filter_map(|t| provider.trigger(t))
+                .any(|t| t == trigger);
+            kept.then_some(())
+                .ok_or_else(|| format!("its {} trigger changed", provider.segment()))
+        };
+        let key = (namespace.to_string(), config.name_any());
+        let lane = {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            lanes.entry(key.clone()).or_default().clone()
+        };
+        let raised = {
+            let mut last = lane.lock().await;
+            let mirrored = self.caches.config(namespace, &key.1);
+            let known = freshest([last.as_ref(), mirrored.as_deref(), Some(config)]);
+            let raised = take_number(&self.client, namespace, &key.1, known, still_triggers).await;
+            *last = raised.as_ref().ok().cloned();
+            raised
+        };
+        {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+            // Only the map and this task hold the lane: nobody waits on it.
+            if Arc::strong_count(&lane) == 2 {
+                lanes.remove(&key);
+            }
+        }
+        create_numbered(&self.client, &raised?, request).await
+    }
+}
+
+/// Of copies of one object, the one with the highest resourceVersion. resourceVersions are
+/// opaque to clients; read as numbers (as the API server makes them) they only pick the copy to
+/// try first: a wrong pick costs a conflict and a read, never a wrong number.
+fn freshest<const N: usize>(copies: [Option<&BuildConfig>; N]) -> Option<&BuildConfig> {
+    copies.into_iter().flatten().max_by_key(|c| {
+        c.resource_version()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    })
 }

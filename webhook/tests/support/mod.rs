@@ -23,6 +23,8 @@ pub const SECRET: &str = "s3cr3t-of-the-hook";
 /// The webhook server on a free loopback port, and a client that trusts its certificate.
 pub struct Hook {
     pub addr: SocketAddr,
+    /// The server's watch-fed caches.
+    pub caches: slipway_webhook::git::cache::Caches,
     connector: TlsConnector,
     handle: axum_server::Handle<SocketAddr>,
 }
@@ -32,11 +34,13 @@ impl Hook {
         let addr = slipway_testkit::free_loopback_addr();
         let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
         let handle = axum_server::Handle::new();
-        tokio::spawn(slipway_webhook::server::serve(
+        let caches = slipway_webhook::git::cache::Caches::start(&client);
+        tokio::spawn(slipway_webhook::server::serve_with(
             addr,
             certs.cert_pem,
             certs.key_pem,
             client,
+            caches.clone(),
             handle.clone(),
         ));
         let mut roots = rustls::RootCertStore::empty();
@@ -57,9 +61,22 @@ impl Hook {
         }
         Self {
             addr,
+            caches,
             connector: TlsConnector::from(Arc::new(config)),
             handle,
         }
+    }
+
+    /// The server, once its caches have listed what they mirror.
+    pub async fn start_synced(client: Client) -> Self {
+        let hook = Self::start(client).await;
+        for _ in 0..600 {
+            if hook.caches.synced() {
+                return hook;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the webhook's caches did not list within 30 s");
     }
 
     /// A TLS connection to the server.
@@ -191,13 +208,15 @@ pub fn signed(provider: &str, event: &str, body: &[u8], secret: &str) -> Vec<(St
     headers
 }
 
-/// A Secret `hook` with the webhook secret, and a BuildConfig `name` with a trigger per provider:
+/// A Secret `hook` with the webhook secret (labelled as `slip set triggers` labels its Secrets, so
+/// that the server mirrors it), and a BuildConfig `name` with a trigger per provider:
 /// GitHub on `main` and `release/*`, GitLab and Gitea on the source ref (`main`), Bitbucket on
 /// `release/*`, generic (with env) on anything.
 pub async fn setup(client: &Client, namespace: &str, name: &str, run_policy: &str) -> BuildConfig {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let secret: Secret = serde_json::from_value(json!({
-        "metadata": {"name": "hook"}, "stringData": {"WebHookSecretKey": SECRET}
+        "metadata": {"name": "hook", "labels": {slipway_crds::build::labels::WEBHOOK_SECRET: "true"}},
+        "stringData": {"WebHookSecretKey": SECRET}
     }))
     .unwrap();
     if let Err(e) = secrets.create(&PostParams::default(), &secret).await {

@@ -1,0 +1,159 @@
+//! `slip new-app` against the dev cluster: the objects an app is made of, names already taken
+//! refused before anything is made, and bad input refused with a precise message.
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::process::Output;
+
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::ResourceExt;
+use kube::api::{Api, PostParams};
+use serde_json::json;
+use slipway_crds::{BuildConfig, DeploymentConfig, ImageStream};
+use slipway_testkit::*;
+
+async fn slip(args: &[&str]) -> Output {
+    run_program(env!("CARGO_BIN_EXE_slip"), None, args).await
+}
+
+#[tokio::test]
+async fn an_app_is_made_whole_or_not_at_all() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "slip-new-app").await;
+    let n = ns.name.as_str();
+    let source = "registry.example.com/s2i/busybox:1~https://git.example.com/team/web.git";
+
+    let out = slip(&["-n", n, "new-app", source, "--replicas", "2", "-e", "MODE=prod"]).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("app web created"),
+        "{}",
+        output_text(&out)
+    );
+    let stream = Api::<ImageStream>::namespaced(client.clone(), n)
+        .get("web")
+        .await
+        .unwrap();
+    let bc = Api::<BuildConfig>::namespaced(client.clone(), n)
+        .get("web")
+        .await
+        .unwrap();
+    let dc = Api::<DeploymentConfig>::namespaced(client.clone(), n)
+        .get("web")
+        .await
+        .unwrap();
+    let svc = Api::<Service>::namespaced(client.clone(), n)
+        .get("web")
+        .await
+        .unwrap();
+    let secret = Api::<Secret>::namespaced(client.clone(), n)
+        .get("web-webhook")
+        .await
+        .unwrap();
+    for labels in [
+        stream.labels(),
+        bc.labels(),
+        dc.labels(),
+        svc.labels(),
+        secret.labels(),
+    ] {
+        assert_eq!(labels["app"], "web");
+    }
+    assert_eq!(dc.spec.replicas, 2);
+    let owner = &secret.owner_references()[0];
+    assert_eq!((owner.kind.as_str(), owner.name.as_str()), ("BuildConfig", "web"));
+    assert_eq!(secret.data.unwrap()["WebHookSecretKey"].0.len(), 64);
+
+    // The same app again: refused, nothing changed.
+    let again = slip(&["-n", n, "new-app", source]).await;
+    assert!(!again.status.success());
+    assert!(
+        output_text(&again).contains("already exists"),
+        "{}",
+        output_text(&again)
+    );
+
+    // A name taken by one object of the app (a Service): refused before anything is made.
+    let taken: Service = serde_json::from_value(json!({
+        "metadata": {"name": "api"},
+        "spec": {"ports": [{"port": 80}]}
+    }))
+    .unwrap();
+    Api::<Service>::namespaced(client.clone(), n)
+        .create(&PostParams::default(), &taken)
+        .await
+        .unwrap();
+    let clash = slip(&["-n", n, "new-app", source, "--name", "api"]).await;
+    assert!(!clash.status.success());
+    let text = output_text(&clash);
+    assert!(
+        text.contains("service api already exists") && text.contains("nothing was created"),
+        "{text}"
+    );
+    for missing in [
+        Api::<ImageStream>::namespaced(client.clone(), n)
+            .get_opt("api")
+            .await
+            .unwrap()
+            .is_none(),
+        Api::<BuildConfig>::namespaced(client.clone(), n)
+            .get_opt("api")
+            .await
+            .unwrap()
+            .is_none(),
+        Api::<Secret>::namespaced(client.clone(), n)
+            .get_opt("api-webhook")
+            .await
+            .unwrap()
+            .is_none(),
+    ] {
+        assert!(missing, "a refused app left an object behind");
+    }
+
+    // A builder image stream that is not there.
+    let no_stream = slip(&["-n", n, "new-app", "nodejs:18~https://git.example.com/x.git"]).await;
+    assert!(!no_stream.status.success());
+    assert!(
+        output_text(&no_stream).contains("no image stream"),
+        "{}",
+        output_text(&no_stream)
+    );
+
+    // Malformed and hostile input: a precise message, a non-zero exit, nothing made.
+    let long = "a".repeat(5000);
+    for (args, expected) in [
+        (vec!["new-app", "not a url"], "is not a git URL or an image"),
+        (vec!["new-app", "b/c~ftp://x/y"], "is not a git URL"),
+        (
+            vec!["new-app", source, "--name", "Bad_Name"],
+            "is not a valid app name",
+        ),
+        (
+            vec!["new-app", source, "-e", "1X=y"],
+            "is not a valid variable name",
+        ),
+        (vec!["new-app", source, "--replicas", "5000"], "--replicas"),
+        (vec!["new-app", source, "--port", "70000"], "--port"),
+        (vec!["new-app", &long], "is not a git URL or an image"),
+        (
+            vec!["new-app", "https://git.example.com/x.git", "--strategy", "source"],
+            "needs a builder",
+        ),
+    ] {
+        let mut all = vec!["-n", n];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(!out.status.success(), "{args:?} was accepted");
+        assert!(
+            output_text(&out).contains(expected),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    let streams = Api::<ImageStream>::namespaced(client.clone(), n)
+        .list(&Default::default())
+        .await
+        .unwrap();
+    assert_eq!(streams.items.len(), 1, "only the first app's stream exists");
+    ns.delete().await;
+}

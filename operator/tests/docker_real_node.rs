@@ -1,0 +1,223 @@
+//! A Docker-strategy build on the dev cluster's real node. The build controller (in-process, this
+//! test's namespace only) makes the build pod: `place-tools` and `fetch` from the slipway-builder
+//! image, then the slipway-buildah image (dev/buildah-image.sh) running `slipway-builder docker` —
+//! buildah with chroot isolation and vfs storage, in the securityContext `build_pod` gives it —
+//! on a Dockerfile fetched over http from this machine. The image is pushed to the dev registry at
+//! the node's address, 10.250.0.1:15000, the Build completes with the digest the registry serves,
+//! and the image runs.
+//!
+//! Needs the images of `make images` (dev/images.sh; it records their tag).
+#![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use slipway_crds::build::{BuildPhase, BuildRequest};
+use slipway_crds::{Build, BuildConfig};
+use slipway_operator::build::controller::Settings;
+use slipway_operator::build::instantiate::instantiate;
+use slipway_operator::build::pod::{BUILD_CONTAINER, BuildImages, buildah_security_context, pod_name};
+use slipway_testkit::*;
+
+/// The node's address on the pod bridge: where build pods reach the registry and the git server.
+const NODE_IP: &str = "10.250.0.1";
+const NODE_REGISTRY: &str = "10.250.0.1:15000";
+/// Where containerd on the node pulls Slipway's own images.
+const LOCAL_REGISTRY: &str = "127.0.0.1:15000";
+
+fn git(dir: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.com"])
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", output_text(&out));
+}
+
+/// The digest the registry serves for `repository:tag` (the Docker-Content-Digest of its manifest).
+fn registry_digest(repository: &str, tag: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(LOCAL_REGISTRY).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let accept =
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+    write!(
+        stream,
+        "HEAD /v2/{repository}/manifests/{tag} HTTP/1.0\r\nHost: {LOCAL_REGISTRY}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("docker-content-digest")
+            .then(|| value.trim().to_string())
+    })
+}
+
+#[ignore = "needs `make images`; run with `make e2e`"]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
+    ensure_crds();
+    let client = client().await;
+    let tag = images_tag();
+    let ns = TestNamespace::new(&client, "docker-real").await;
+    let n = ns.name.as_str();
+    // The namespace's pods go to the real node (PodNodeSelector, PodTolerationRestriction).
+    let pinned = json!({"metadata": {"annotations": {
+        "scheduler.alpha.kubernetes.io/node-selector": "slipway.dev/node=real",
+        "scheduler.alpha.kubernetes.io/defaultTolerations":
+            r#"[{"key":"slipway.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#,
+    }}});
+    Api::<Namespace>::all(client.clone())
+        .patch(n, &PatchParams::default(), &Patch::Merge(&pinned))
+        .await
+        .unwrap();
+
+    // A repository with a Dockerfile, served over http where the pod reaches this machine.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("git");
+    let bare = root.join("app.git");
+    std::fs::create_dir_all(&bare).unwrap();
+    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    std::fs::write(
+        work.join("Dockerfile"),
+        format!(
+            "FROM {NODE_REGISTRY}/slipway/busybox:latest\n\
+             RUN echo \"built by buildah as $(id -u)\" > /hello.txt\n\
+             CMD [\"cat\", \"/hello.txt\"]\n"
+        ),
+    )
+    .unwrap();
+    git(&work, &["add", "Dockerfile"]);
+    git(&work, &["commit", "-q", "-m", "a Dockerfile"]);
+    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    let server = git_http::GitHttp::start(&root, format!("{NODE_IP}:0").parse().unwrap())
+        .await
+        .unwrap();
+
+    let repository = format!("slipway-test/{n}");
+    let config: BuildConfig = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig",
+        "metadata": {"name": "app"},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": server.url(NODE_IP, "app"), "ref": "main"}},
+            "strategy": {"type": "Docker", "dockerStrategy": {}},
+            "output": {"to": {"kind": "DockerImage", "name": format!("{NODE_REGISTRY}/{repository}:latest")}},
+            "completionDeadlineSeconds": 600,
+        }
+    }))
+    .unwrap();
+    Api::<BuildConfig>::namespaced(client.clone(), n)
+        .create(&PostParams::default(), &config)
+        .await
+        .unwrap();
+
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let settings = Settings {
+        images: BuildImages {
+            builder_tools: format!("{LOCAL_REGISTRY}/slipway/slipway-builder:{tag}"),
+            buildah: format!("{LOCAL_REGISTRY}/slipway/slipway-buildah:{tag}"),
+            insecure_registries: vec![NODE_REGISTRY.into()],
+        },
+        registry: NODE_REGISTRY.into(),
+        namespace: Some(n.to_string()),
+    };
+    let controller = tokio::spawn(slipway_operator::build::controller::run(ctx, settings));
+
+    let build = instantiate(&client, n, "app", &BuildRequest::default())
+        .await
+        .unwrap();
+    let name = build.name_any();
+    let builds: Api<Build> = Api::namespaced(client.clone(), n);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), n);
+    let status = eventually("the build to end", Duration::from_secs(600), || async {
+        let status = builds.get(&name).await.ok()?.status?;
+        status.phase.is_terminal().then_some(status)
+    })
+    .await;
+    if status.phase != BuildPhase::Complete {
+        let log = pods
+            .logs(
+                &pod_name(&name),
+                &LogParams {
+                    container: Some(BUILD_CONTAINER.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_default();
+        panic!(
+            "{name} {:?}: {:?} {:?}\n{log}",
+            status.phase, status.reason, status.message
+        );
+    }
+
+    // It ran on the real node, as the operator's pod says, and not privileged.
+    let pod = pods.get(&pod_name(&name)).await.unwrap();
+    let spec = pod.spec.unwrap();
+    let node = spec.node_name.clone().unwrap();
+    let real = Api::<k8s_openapi::api::core::v1::Node>::all(client.clone())
+        .list(&ListParams::default().labels("slipway.dev/node=real"))
+        .await
+        .unwrap();
+    assert!(real.items.iter().any(|r| r.name_any() == node), "ran on {node}");
+    let main = spec
+        .containers
+        .iter()
+        .find(|c| c.name == BUILD_CONTAINER)
+        .unwrap();
+    assert_eq!(main.security_context, Some(buildah_security_context()));
+    assert!(
+        main.image
+            .as_deref()
+            .unwrap()
+            .contains("/slipway/slipway-buildah:")
+    );
+
+    // The Build's digest is what the registry serves under the output tag.
+    let digest = status.output.clone().unwrap().to.unwrap().image_digest;
+    println!(
+        "{name} on {node}: pushed {NODE_REGISTRY}/{repository}@{digest}; stages {:?}",
+        status
+            .stages
+            .iter()
+            .map(|s| (s.name.as_str(), s.duration_milliseconds))
+            .collect::<Vec<_>>()
+    );
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert_eq!(
+        registry_digest(&repository, "latest").as_deref(),
+        Some(digest.as_str())
+    );
+
+    // And the image runs: its RUN step's file is there.
+    let run: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "run"},
+        "spec": {"restartPolicy": "Never", "containers": [
+            {"name": "app", "image": format!("{LOCAL_REGISTRY}/{repository}@{digest}")}
+        ]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &run).await.unwrap();
+    let phase = eventually("the built image to run", Duration::from_secs(120), || async {
+        let phase = pods.get("run").await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    assert_eq!(phase, "Succeeded");
+    let log = pods.logs("run", &LogParams::default()).await.unwrap();
+    assert_eq!(log.trim(), "built by buildah as 0");
+    controller.abort();
+    ns.delete().await;
+}
