@@ -183,6 +183,16 @@ impl Metrics {
         }
     }
 
+    /// Whether the initial sync of `controller` is done.
+    pub fn initial_sync_done(&self, controller: &'static str) -> bool {
+        self.sync_done
+            .get_or_create(&ControllerLabels {
+                controller: controller.into(),
+            })
+            .get()
+            == 1
+    }
+
     /// The initial list of one cache of `controller` has come, with `objects`.
     pub fn listed<'a>(&self, controller: &'static str, objects: impl IntoIterator<Item = &'a ObjectMeta>) {
         let Ok(mut syncs) = self.syncs.lock() else {

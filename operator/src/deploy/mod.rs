@@ -13,6 +13,7 @@
 //! at any point neither loses a version nor makes one twice.
 
 pub mod objects;
+mod prefetch;
 pub mod strategy;
 pub mod triggers;
 
@@ -79,6 +80,19 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
     };
     let followers = Arc::new(cache::Followers::default());
     let followers_of = followers.clone();
+    // The watches tell the prefetch of each change before it triggers a reconcile.
+    let prefetch = Arc::new(prefetch::Prefetch::new(CONTROLLER));
+    let (told_rs, told_pod) = (prefetch.clone(), prefetch.clone());
+    let owned = owned.inspect(move |rs| {
+        if let Ok(rs) = rs {
+            told_rs.changed(rs.namespace());
+        }
+    });
+    let hook_pods = hook_pods.inspect(move |pod| {
+        if let Ok(pod) = pod {
+            told_pod.changed(pod.namespace());
+        }
+    });
     cache::controller_after(&ctx, CONTROLLER, dcs, ctx.watcher_config(), listed)
         .owns_stream(owned)
         .watches_stream(hook_pods, |pod: PartialObjectMeta<Pod>| {
@@ -94,7 +108,7 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
                 .collect::<Vec<_>>()
         })
         .run(
-            move |dc, ctx| reconcile(dc, ctx, followers.clone()),
+            move |dc, ctx| reconcile(dc, ctx, followers.clone(), prefetch.clone()),
             error_policy,
             Arc::new(ctx),
         )
@@ -150,7 +164,6 @@ async fn observe_with(
 ) -> Result<Observed, Error> {
     let namespace = dc.namespace().unwrap_or_default();
     let name = dc.name_any();
-    let uid = dc.uid().unwrap_or_default();
     let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
@@ -174,23 +187,10 @@ async fn observe_with(
         }
     };
     let (rs_list, pod_list) = futures::try_join!(replica_sets, pods)?;
-    let mut replica_sets = BTreeMap::new();
-    let mut versions = Vec::new();
-    for rs in rs_list {
-        if !rs.owner_references().iter().any(|o| o.uid == uid) {
-            continue;
-        }
-        if let Some(v) = version_of(&rs) {
-            versions.push(v);
-            replica_sets.insert(rs.name_any(), rs);
-        }
-    }
-    versions.sort_by_key(|v| v.version);
-    let hook_pods = pod_list.into_iter().filter_map(|pod| hook_pod_of(&pod)).collect();
-    let mut images = BTreeMap::new();
+    let mut observed = observed_from(dc, rs_list, &pod_list);
     for params in triggers::image_triggers(&dc.spec) {
         let key = triggers::tag_key(&namespace, params);
-        if images.contains_key(&key) {
+        if observed.images.contains_key(&key) {
             continue;
         }
         let Some((stream_ns, stream_tag)) = key.split_once('/') else {
@@ -208,15 +208,34 @@ async fn observe_with(
             .and_then(|s| s.status)
             .and_then(|s| s.latest(tag).map(|e| e.docker_image_reference.clone()))
         {
-            images.insert(key, latest);
+            observed.images.insert(key, latest);
         }
     }
-    Ok(Observed {
+    Ok(observed)
+}
+
+/// What a DeploymentConfig's ReplicaSets (those it owns) and hook pods say, the images of its
+/// triggers not resolved yet.
+fn observed_from(dc: &DeploymentConfig, rs_list: Vec<ReplicaSet>, pod_list: &[Pod]) -> Observed {
+    let uid = dc.uid().unwrap_or_default();
+    let mut replica_sets = BTreeMap::new();
+    let mut versions = Vec::new();
+    for rs in rs_list {
+        if !rs.owner_references().iter().any(|o| o.uid == uid) {
+            continue;
+        }
+        if let Some(v) = version_of(&rs) {
+            versions.push(v);
+            replica_sets.insert(rs.name_any(), rs);
+        }
+    }
+    versions.sort_by_key(|v| v.version);
+    Observed {
         versions,
         replica_sets,
-        hook_pods,
-        images,
-    })
+        hook_pods: pod_list.iter().filter_map(hook_pod_of).collect(),
+        images: BTreeMap::new(),
+    }
 }
 
 /// A ReplicaSet as a version of the rollout.
@@ -293,14 +312,53 @@ fn hook_pod_of(pod: &Pod) -> Option<HookPod> {
     })
 }
 
+/// Whether the reconcile of `dc` reads nothing but the DeploymentConfig and its ReplicaSets: no
+/// image triggers (streams), no hooks (hook pods).
+fn reads_only_replica_sets(dc: &DeploymentConfig) -> bool {
+    let params = strategy::Params::of(&dc.spec);
+    let hooks = params.pre.is_some() || params.mid.is_some() || params.post.is_some();
+    !hooks && triggers::image_triggers(&dc.spec).next().is_none()
+}
+
+/// Whether the reconcile of `dc`, having observed `observed`, would write nothing and wait for a
+/// change: `reconcile`'s decisions in its order, without its writes (kept in step with it).
+fn at_rest(dc: &DeploymentConfig, observed: &Observed, now: Timestamp) -> bool {
+    if dc.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let namespace = dc.namespace().unwrap_or_default();
+    if !dc.spec.paused && triggers::apply_images(&dc.spec, &namespace, &observed.images).is_some() {
+        return false;
+    }
+    let status = dc.status.clone().unwrap_or_default();
+    let newest = observed.versions.last().map(|v| v.version).unwrap_or(0);
+    if status.latest_version <= newest {
+        let latest_template = observed.versions.last().and_then(|v| v.template.as_ref());
+        if let NextVersion::Roll(_) = triggers::next_version(&dc.spec, latest_template) {
+            return false;
+        }
+    } else if dc.spec.template.is_some() {
+        return false;
+    }
+    let step = strategy::next_step(&dc.spec, &observed.versions, &observed.hook_pods, now);
+    step == Step::Wait(None) && dc.status.as_ref() == Some(&objects::status(dc, &observed.versions))
+}
+
 async fn reconcile(
     cached: Arc<PartialObjectMeta<DeploymentConfig>>,
     ctx: Arc<Context>,
     followers: Arc<cache::Followers>,
+    prefetch: Arc<prefetch::Prefetch>,
 ) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile(CONTROLLER, cached.as_ref());
     let namespace = cached.namespace().unwrap_or_default();
     let name = cached.name_any();
+    // The first reconcile after a start: at rest as its namespace's lists showed it, and
+    // unchanged since (see `prefetch`). It follows no streams (it has no image triggers).
+    if prefetch.at_rest(&ctx, &cached).await {
+        followers.record(&namespace, &name, Vec::new());
+        return Ok(Action::await_change());
+    }
     let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
     // Live: the cache holds metadata only. Its ReplicaSets at the same time (one round trip).
     let (found, replica_sets) =
