@@ -7,6 +7,7 @@ pub mod context;
 pub mod deploy;
 pub mod dynamic;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod leader;
 pub mod metrics;
