@@ -3,9 +3,10 @@
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Client;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 
 use crate::Error;
+use crate::events::{Note, Recorder};
 
 /// Shared by the reconciles of all controllers.
 #[derive(Clone)]
@@ -15,27 +16,40 @@ pub struct Context {
     /// The configuration `client` was made from, to derive impersonating clients.
     config: kube::Config,
     /// Publishes Events for the objects the operator reconciles.
-    pub recorder: Recorder,
+    pub recorder: std::sync::Arc<Recorder>,
     /// Resolves the kinds of objects that templates bring, through cached discovery.
     pub resolver: std::sync::Arc<crate::dynamic::Resolver>,
     /// Counts and times reconciliations (served on /metrics).
     pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// Only objects with these labels are reconciled (the watches of the controllers' own kinds
+    /// select them), e.g. `app=x,tier!=test`; all when None.
+    pub label_selector: Option<String>,
 }
 
 impl Context {
     pub fn new(config: kube::Config) -> Result<Self, Error> {
         let client = Client::try_from(config.clone())?;
-        let reporter = Reporter {
-            controller: "slipway-operator".into(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
         Ok(Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: std::sync::Arc::new(Recorder::new(
+                client.clone(),
+                "slipway-operator",
+                std::env::var("POD_NAME").ok(),
+            )),
             client,
             config,
             metrics: Default::default(),
             resolver: Default::default(),
+            label_selector: None,
         })
+    }
+
+    /// The watcher configuration of a controller's own kind: `label_selector` applied.
+    pub fn watcher_config(&self) -> kube::runtime::watcher::Config {
+        let config = kube::runtime::watcher::Config::default();
+        match &self.label_selector {
+            Some(selector) => config.labels(selector),
+            None => config,
+        }
     }
 
     /// A client that acts as `user` with `groups`, so the API server applies that user's RBAC to
@@ -59,15 +73,15 @@ impl Context {
         reason: &str,
         note: &str,
     ) {
-        let event = Event {
+        // An event note is limited to 1 kB.
+        let note: String = note.chars().take(1000).collect();
+        let note = Note {
             type_,
-            reason: reason.into(),
-            // An event note is limited to 1 kB.
-            note: Some(note.chars().take(1000).collect()),
-            action: action.into(),
-            secondary: None,
+            action,
+            reason,
+            note: &note,
         };
-        if let Err(e) = self.recorder.publish(&event, regarding).await {
+        if let Err(e) = self.recorder.publish(&note, regarding).await {
             tracing::warn!(error = %e, "publishing an event");
         }
     }

@@ -2,10 +2,12 @@
 //! controller name to its `run` function.
 
 pub mod build;
+pub mod cache;
 pub mod context;
 pub mod deploy;
 pub mod dynamic;
 pub mod error;
+pub mod events;
 pub mod image;
 pub mod leader;
 pub mod metrics;

@@ -43,6 +43,11 @@ struct Args {
     /// Watch one namespace only; all namespaces by default.
     #[arg(long)]
     namespace: Option<String>,
+    /// Act only on objects with these labels, e.g. `team=a,env!=test` (the objects a controller
+    /// reconciles: DeploymentConfigs, BuildConfigs, Builds, ImageStreams, workloads with image
+    /// triggers, TemplateInstances, Projects and ProjectRequests); all by default.
+    #[arg(long, value_name = "LABELS")]
+    selector: Option<String>,
     /// The project template, NAMESPACE/NAME of a Template; a built-in quota, limit range and
     /// network policy when absent.
     #[arg(long, value_name = "NAMESPACE/NAME")]
@@ -125,7 +130,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             .collect();
     }
     let config = kube::Config::infer().await?;
-    let ctx = Context::new(config)?;
+    let mut ctx = Context::new(config)?;
+    ctx.label_selector = args.selector.clone();
     let namespace = args.namespace.as_deref();
     let listener = tokio::net::TcpListener::bind(args.metrics_listen)
         .await
@@ -194,7 +200,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                     registry: args.registry.clone(),
                     import_interval: args.image_import_interval,
                     namespace: namespace.map(str::to_owned),
-                    label_selector: None,
+                    label_selector: args.selector.clone(),
                 },
             )),
             _ => unreachable!("only built controllers are selected"),
@@ -249,7 +255,7 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
     Ok(slipway_operator::project::Settings {
         template,
         max_projects_per_user: args.max_projects_per_user,
-        label_selector: None,
+        label_selector: args.selector.clone(),
         namespace_annotations,
     })
 }

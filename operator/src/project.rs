@@ -18,10 +18,11 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::discovery::Scope;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{condition_status, new_condition, set_condition};
@@ -91,19 +92,30 @@ pub async fn run(ctx: Context, settings: Settings) {
         ctx: ctx.clone(),
         settings: settings.clone(),
     });
-    let requests = Controller::new(
+    let requests = crate::cache::controller(
+        &ctx,
+        "project-request",
         Api::<ProjectRequest>::all(ctx.client.clone()),
         settings.watcher_config(),
     )
     .run(reconcile_request, error_policy, state.clone())
     .for_each(|_| async {});
-    let projects = Controller::new(Api::<Project>::all(ctx.client.clone()), settings.watcher_config())
-        .owns(
-            Api::<Namespace>::all(ctx.client.clone()),
-            watcher::Config::default(),
-        )
-        .run(reconcile_project, error_policy, state)
-        .for_each(|_| async {});
+    // Every Project is reconciled after a start, reading its namespace live: the namespaces'
+    // first list triggers nothing, and Projects are listed after it (`cache::quiet_first_list`).
+    let (namespace_changes, namespaces_listed) = crate::cache::quiet_first_list(watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(ctx.client.clone()),
+        watcher::Config::default(),
+    ));
+    let projects = crate::cache::controller_after(
+        &ctx,
+        "project",
+        Api::<Project>::all(ctx.client.clone()),
+        settings.watcher_config(),
+        namespaces_listed,
+    )
+    .owns_stream(namespace_changes)
+    .run(reconcile_project, error_policy, state)
+    .for_each(|_| async {});
     futures::join!(requests, projects);
 }
 
@@ -116,7 +128,7 @@ fn error_policy<K>(_: Arc<K>, error: &Error, state: Arc<State>) -> Action {
 // --- ProjectRequest ---------------------------------------------------------------------------
 
 async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> Result<Action, Error> {
-    let _timer = state.ctx.metrics.reconcile("project-request");
+    let _timer = state.ctx.metrics.reconcile("project-request", request.as_ref());
     let status = request.status.clone().unwrap_or_default();
     if status.phase != ProjectRequestPhase::Pending {
         return Ok(Action::await_change());
@@ -486,7 +498,7 @@ async fn write_request_status(ctx: &Context, name: &str, status: &ProjectRequest
 // --- Project ----------------------------------------------------------------------------------
 
 async fn reconcile_project(project: Arc<Project>, state: Arc<State>) -> Result<Action, Error> {
-    let _timer = state.ctx.metrics.reconcile("project");
+    let _timer = state.ctx.metrics.reconcile("project", project.as_ref());
     let ctx = &state.ctx;
     let name = project.name_any();
     let projects: Api<Project> = Api::all(ctx.client.clone());

@@ -19,9 +19,8 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::Scope;
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{Condition, ObjectReference, condition_status, new_condition, set_condition};
@@ -51,7 +50,7 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
-    Controller::new(api, watcher::Config::default())
+    crate::cache::controller(&ctx, "template", api, ctx.watcher_config())
         .run(reconcile, error_policy, Arc::new(ctx))
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -68,7 +67,7 @@ fn error_policy(_: Arc<TemplateInstance>, error: &Error, ctx: Arc<Context>) -> A
 }
 
 async fn reconcile(instance: Arc<TemplateInstance>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile("template");
+    let _timer = ctx.metrics.reconcile("template", instance.as_ref());
     let status = instance.status.clone().unwrap_or_default();
     if has_condition(&status, INSTANTIATE_FAILURE, condition_status::TRUE) {
         // The spec cannot change, so a failed instance stays failed.

@@ -277,6 +277,48 @@ async fn nothing_is_written_when_nothing_changed() {
     env.stop().await;
 }
 
+/// After a start, the first reconciles of a namespace share one read of its DeploymentConfigs and
+/// ReplicaSets; what changed while the operator was down is still acted on, and what did not
+/// stays unwritten.
+#[tokio::test]
+async fn changes_made_while_the_operator_was_down_are_acted_on_beside_those_at_rest() {
+    let mut env = Env::start("dep-down").await;
+    for name in ["web", "api", "db"] {
+        env.create_dc(name, 2, json!({"type": "Rolling"}), json!({}))
+            .await;
+    }
+    for name in ["web", "api", "db"] {
+        env.wait_complete(name, 1, 2).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    env.controller.abort();
+    let _ = (&mut env.controller).await;
+    // While it is down: web's template changes, api's version is scaled down behind its back.
+    env.set_env("web", "2").await;
+    env.rs_api()
+        .patch(
+            "api-1",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 0}})),
+        )
+        .await
+        .unwrap();
+    let before = (
+        env.dc("db").await.resource_version(),
+        env.rs("db-1").await.resource_version(),
+    );
+    env.controller = Env::controller(&env.ns.name).await;
+    env.wait_complete("web", 2, 2).await;
+    env.wait_available("api-1", 2).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = (
+        env.dc("db").await.resource_version(),
+        env.rs("db-1").await.resource_version(),
+    );
+    assert_eq!(before, after, "a DeploymentConfig at rest was written");
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn paused_makes_no_new_version_until_resumed() {
     let env = Env::start("dep-pause").await;

@@ -4,6 +4,8 @@
 //! own image controller, limited to the test's namespace.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod deploy_support;
+
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
@@ -50,6 +52,32 @@ async fn push_image(repository: &str, tag: &str) -> String {
         .digest
 }
 
+/// The image controller of one namespace, importing scheduled tags every second.
+async fn image_controller(namespace: &str) -> tokio::task::JoinHandle<()> {
+    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let settings = Settings {
+        registry: REGISTRY.into(),
+        import_interval: Duration::from_secs(1),
+        namespace: Some(namespace.to_string()),
+        label_selector: None,
+    };
+    tokio::spawn(slipway_operator::image::run(ctx, settings))
+}
+
+/// A stream `name` whose `latest` follows `REGISTRY/<source>:v1`, imported on a schedule.
+fn scheduled_stream(name: &str, source: &str) -> ImageStream {
+    serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream",
+        "metadata": {"name": name},
+        "spec": {"tags": [{
+            "name": "latest",
+            "from": {"kind": "DockerImage", "name": format!("{REGISTRY}/{source}:v1")},
+            "importPolicy": {"scheduled": true, "insecure": true}
+        }]}
+    }))
+    .unwrap()
+}
+
 struct Run {
     client: Client,
     ns: TestNamespace,
@@ -61,14 +89,7 @@ impl Run {
         ensure_crds();
         let client = client().await;
         let ns = TestNamespace::new(&client, prefix).await;
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
-        let settings = Settings {
-            registry: REGISTRY.into(),
-            import_interval: Duration::from_secs(1),
-            namespace: Some(ns.name.clone()),
-            label_selector: None,
-        };
-        let controller = tokio::spawn(slipway_operator::image::run(ctx, settings));
+        let controller = image_controller(&ns.name).await;
         Self {
             client,
             ns,
@@ -229,15 +250,10 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
     let ns = run.ns.name.clone();
     let source = format!("{ns}/upstream");
     let first = push_image(&source, "v1").await;
-    run.create_stream(
-        "app",
-        json!([{
-            "name": "latest",
-            "from": {"kind": "DockerImage", "name": format!("{REGISTRY}/{source}:v1")},
-            "importPolicy": {"scheduled": true, "insecure": true}
-        }]),
-    )
-    .await;
+    run.streams()
+        .create(&PostParams::default(), &scheduled_stream("app", &source))
+        .await
+        .unwrap();
     let stream = run.tag_is("app", "latest", &first).await;
     let status = stream.status.unwrap();
     assert_eq!(status.docker_image_repository, format!("{REGISTRY}/{ns}/app"));
@@ -278,6 +294,60 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
         "a scheduled import of the same digest writes nothing"
     );
     run.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
+    // The deploy controller (deploy_support) and the image controller, in one namespace.
+    let env = deploy_support::Env::start("img-sched-dc").await;
+    let images = image_controller(&env.ns.name).await;
+    let source = format!("{}/upstream", env.ns.name);
+    let first = push_image(&source, "v1").await;
+    Api::<ImageStream>::namespaced(env.client.clone(), &env.ns.name)
+        .create(&PostParams::default(), &scheduled_stream("app", &source))
+        .await
+        .unwrap();
+    let triggers = json!([
+        {"type": "ConfigChange"},
+        {"type": "ImageChange", "imageChangeParams": {"automatic": true, "containerNames": ["web"],
+            "from": {"kind": "ImageStreamTag", "name": "app:latest"}}}
+    ]);
+    env.create_dc(
+        "web",
+        1,
+        json!({"type": "Rolling"}),
+        json!({"triggers": triggers}),
+    )
+    .await;
+    env.wait_complete("web", 1, 1).await;
+    assert_eq!(
+        env.image_of("web-1").await,
+        format!("{REGISTRY}/{source}@{first}")
+    );
+
+    // A new image pushed under the same tag: the scheduled import records the new digest, and
+    // the DeploymentConfig rolls a new version with it.
+    let second = push_image(&source, "v1").await;
+    assert_ne!(first, second);
+    let second_ref = format!("{REGISTRY}/{source}@{second}");
+    env.wait_complete("web", 2, 1).await;
+    assert_eq!(env.image_of("web-2").await, second_ref);
+    assert_eq!(env.replicas("web-1").await, 0, "the old version scaled down");
+    let dc = env.dc("web").await;
+    let cause = &dc.status.unwrap().details.unwrap().causes[0];
+    assert_eq!(cause.type_, "ImageChange");
+    assert_eq!(cause.image_trigger.as_ref().unwrap().from.name, "app:latest");
+    let params = dc.spec.triggers.unwrap()[1].image_change_params.clone().unwrap();
+    assert_eq!(params.last_triggered_image.as_deref(), Some(second_ref.as_str()));
+
+    // Imports of the unchanged digest (every second) roll nothing more.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        env.rs_opt("web-3").await.is_none(),
+        "no version without a new digest"
+    );
+    images.abort();
+    env.stop().await;
 }
 
 #[tokio::test]

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -74,9 +74,10 @@ pub async fn run(ctx: Context, settings: Settings) {
         ),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
-    let controller = Controller::new(builds.clone(), watcher::Config::default());
+    let controller = crate::cache::controller(&ctx, "build", builds.clone(), ctx.watcher_config());
     let store = controller.store();
     let siblings_of = store.clone();
+    let ctx_watcher_config = ctx.watcher_config();
     let state = Arc::new(State {
         ctx,
         settings,
@@ -86,7 +87,7 @@ pub async fn run(ctx: Context, settings: Settings) {
     controller
         .owns(pods, watcher::Config::default().labels(labels::BUILD))
         // A build that ends (or goes) lets the queued builds of its BuildConfig move.
-        .watches(builds, watcher::Config::default(), move |changed: Build| {
+        .watches(builds, ctx_watcher_config, move |changed: Build| {
             let waiting: Vec<ObjectRef<Build>> = siblings(&siblings_of, &changed)
                 .into_iter()
                 .filter(|b| b.status.as_ref().is_none_or(|s| s.phase == BuildPhase::New))
@@ -127,7 +128,7 @@ fn error_policy(_: Arc<Build>, error: &Error, state: Arc<State>) -> Action {
 }
 
 async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error> {
-    let _timer = state.ctx.metrics.reconcile("build");
+    let _timer = state.ctx.metrics.reconcile("build", build.as_ref());
     let status = build.status.clone().unwrap_or_default();
     let namespace = build.namespace().unwrap_or_default();
     let client = &state.ctx.client;

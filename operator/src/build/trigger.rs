@@ -14,10 +14,11 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use slipway_crds::build::{
@@ -33,17 +34,28 @@ use crate::{Context, Error};
 
 /// Runs the trigger controller; `namespace` limits it to one namespace.
 pub async fn run(ctx: Context, namespace: Option<String>) {
-    let (configs, streams): (Api<BuildConfig>, Api<ImageStream>) = match &namespace {
+    let (configs, streams): (Api<BuildConfig>, Api<PartialObjectMeta<ImageStream>>) = match &namespace {
         Some(ns) => (
             Api::namespaced(ctx.client.clone(), ns),
             Api::namespaced(ctx.client.clone(), ns),
         ),
         None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
     };
-    let controller = Controller::new(configs, watcher::Config::default());
+    // Every BuildConfig is reconciled after a start, reading its streams live: their first list
+    // triggers nothing, and BuildConfigs are listed after it (`cache::quiet_first_list`).
+    let (stream_changes, streams_listed) =
+        crate::cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+    let controller = crate::cache::controller_trimmed(
+        &ctx,
+        "build-trigger",
+        configs,
+        ctx.watcher_config(),
+        streams_listed,
+        trim,
+    );
     let store = controller.store();
     controller
-        .watches(streams, watcher::Config::default(), move |is: ImageStream| {
+        .watches_stream(stream_changes, move |is: PartialObjectMeta<ImageStream>| {
             let ns = is.namespace();
             let name = is.name_any();
             let followers: Vec<ObjectRef<BuildConfig>> = store
@@ -69,7 +81,7 @@ pub async fn run(ctx: Context, namespace: Option<String>) {
 }
 
 fn error_policy(_: Arc<BuildConfig>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failure("trigger", error);
+    ctx.metrics.failure("build-trigger", error);
     tracing::warn!(error = %error, "buildconfig reconcile failed; retrying");
     Action::requeue(Duration::from_secs(2))
 }
@@ -97,6 +109,43 @@ pub fn followed(bc: &BuildConfig) -> Vec<ImageReference> {
         })
         .filter(|from| from.kind == ImageReferenceKind::ImageStreamTag)
         .collect()
+}
+
+/// Removes from a cached BuildConfig what the reconcile reads live anyway: everything but its
+/// triggers, the strategy's image ([`followed`]), `lastVersion` and the metadata.
+fn trim(bc: &mut BuildConfig) {
+    let common = &mut bc.spec.common;
+    common.source = Default::default();
+    common.revision = None;
+    common.output = Default::default();
+    common.resources = None;
+    common.post_commit = None;
+    common.node_selector = None;
+    if let Some(s) = common.strategy.source_strategy.as_mut() {
+        s.env = Vec::new();
+        s.scripts = None;
+    }
+    if let Some(s) = common.strategy.docker_strategy.as_mut() {
+        s.env = Vec::new();
+    }
+    if let Some(status) = bc.status.as_mut() {
+        status.image_change_triggers = Vec::new();
+        status.conditions = Vec::new();
+    }
+}
+
+/// Whether a trigger of `bc` could start a build: an image change trigger, or a ConfigChange
+/// trigger before the first build. Decided on the cached object without reading it live:
+/// `lastVersion` only rises, so a cached one above 0 is above 0 live too. (Spares a restart a
+/// read per BuildConfig that only git webhooks start.)
+pub fn may_trigger(bc: &BuildConfig) -> bool {
+    let last_version = bc.status.as_ref().map_or(0, |s| s.last_version);
+    let config_change = bc
+        .spec
+        .triggers
+        .iter()
+        .any(|t| t.type_ == BuildTriggerType::ConfigChange);
+    !followed(bc).is_empty() || (config_change && last_version == 0)
 }
 
 /// One followed image: what it points at now and what last started a build.
@@ -161,8 +210,11 @@ fn recorded(followed: &[Followed], only: Option<&ImageReference>) -> Vec<ImageCh
 }
 
 async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile("trigger");
+    let _timer = ctx.metrics.reconcile("build-trigger", cached.as_ref());
     if is_paused(&cached) {
+        return Ok(Action::await_change());
+    }
+    if !may_trigger(&cached) {
         return Ok(Action::await_change());
     }
     let namespace = cached.namespace().unwrap_or_default();
@@ -307,6 +359,30 @@ mod tests {
             current: current.map(String::from),
             last_triggered: last.map(String::from),
         }
+    }
+
+    #[test]
+    fn only_image_triggers_and_a_first_config_change_may_trigger() {
+        let bc = |triggers: serde_json::Value, last_version: i64| -> BuildConfig {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": "b"},
+                "spec": {"strategy": {"type": "Source", "sourceStrategy": {
+                    "from": {"kind": "ImageStreamTag", "name": "builder:latest"}}},
+                    "triggers": triggers},
+                "status": {"lastVersion": last_version}
+            }))
+            .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let webhooks =
+            serde_json::json!([{"type": "Generic", "generic": {"secretReference": {"name": "s"}}}]);
+        assert!(!may_trigger(&bc(webhooks, 0)));
+        let config = serde_json::json!([{"type": "ConfigChange"}]);
+        assert!(may_trigger(&bc(config.clone(), 0)));
+        assert!(!may_trigger(&bc(config, 1)));
+        let image = serde_json::json!([{"type": "ImageChange", "imageChange": {}}]);
+        assert!(may_trigger(&bc(image, 4)));
+        let paused = serde_json::json!([{"type": "ImageChange", "imageChange": {"paused": true}}]);
+        assert!(!may_trigger(&bc(paused, 4)));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! at any point neither loses a version nor makes one twice.
 
 pub mod objects;
+mod prefetch;
 pub mod strategy;
 pub mod triggers;
 
@@ -26,7 +27,8 @@ use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -38,7 +40,7 @@ use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
 
 use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
 use self::triggers::NextVersion;
-use crate::{Context, Error};
+use crate::{Context, Error, cache};
 
 const CONTROLLER: &str = "deploy";
 
@@ -47,11 +49,13 @@ const CONTROLLER: &str = "deploy";
 pub async fn run(ctx: Context, namespace: Option<&str>) {
     let client = ctx.client.clone();
     let (dcs, rss, pods, streams) = match namespace {
+        // The reconciles read DeploymentConfigs live; the cache holds their metadata only (the
+        // largest part of the operator's memory otherwise), the other kinds only trigger.
         Some(ns) => (
-            Api::<DeploymentConfig>::namespaced(client.clone(), ns),
-            Api::<ReplicaSet>::namespaced(client.clone(), ns),
-            Api::<Pod>::namespaced(client.clone(), ns),
-            Api::<ImageStream>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<DeploymentConfig>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<ReplicaSet>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<Pod>>::namespaced(client.clone(), ns),
+            Api::<PartialObjectMeta<ImageStream>>::namespaced(client.clone(), ns),
         ),
         None => (
             Api::all(client.clone()),
@@ -60,35 +64,54 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
             Api::all(client.clone()),
         ),
     };
-    let controller = Controller::new(dcs, watcher::Config::default());
-    let store = controller.store();
-    controller
-        .owns(rss, watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG))
-        .watches(
-            pods,
-            watcher::Config::default().labels(labels::HOOK_FOR),
-            |pod: Pod| {
-                let dc = pod.labels().get(labels::DEPLOYMENT_CONFIG)?.clone();
-                Some(ObjectRef::new(&dc).within(&pod.namespace()?))
-            },
-        )
-        .watches(streams, watcher::Config::default(), move |stream: ImageStream| {
-            let namespace = stream.namespace().unwrap_or_default();
-            let name = stream.name_any();
-            store
-                .state()
+    // After a start every DeploymentConfig is reconciled once, reading its ReplicaSets, hook
+    // pods and streams live: the first lists of those watches trigger nothing, and the
+    // DeploymentConfigs are listed after them (see `cache::quiet_first_list`).
+    let (owned, rss_listed) = cache::quiet_first_list(watcher(
+        rss,
+        watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG),
+    ));
+    let (hook_pods, pods_listed) =
+        cache::quiet_first_list(watcher(pods, watcher::Config::default().labels(labels::HOOK_FOR)));
+    let (stream_changes, streams_listed) =
+        cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+    let listed = async {
+        futures::join!(rss_listed, pods_listed, streams_listed);
+    };
+    let followers = Arc::new(cache::Followers::default());
+    let followers_of = followers.clone();
+    // The watches tell the prefetch of each change before it triggers a reconcile.
+    let prefetch = Arc::new(prefetch::Prefetch::new(CONTROLLER));
+    let (told_rs, told_pod) = (prefetch.clone(), prefetch.clone());
+    let owned = owned.inspect(move |rs| {
+        if let Ok(rs) = rs {
+            told_rs.changed(rs.namespace());
+        }
+    });
+    let hook_pods = hook_pods.inspect(move |pod| {
+        if let Ok(pod) = pod {
+            told_pod.changed(pod.namespace());
+        }
+    });
+    cache::controller_after(&ctx, CONTROLLER, dcs, ctx.watcher_config(), listed)
+        .owns_stream(owned)
+        .watches_stream(hook_pods, |pod: PartialObjectMeta<Pod>| {
+            let dc = pod.labels().get(labels::DEPLOYMENT_CONFIG)?.clone();
+            Some(ObjectRef::new(&dc).within(&pod.namespace()?))
+        })
+        .watches_stream(stream_changes, move |stream: PartialObjectMeta<ImageStream>| {
+            let key = format!("{}/{}", stream.namespace().unwrap_or_default(), stream.name_any());
+            followers_of
+                .of(&key)
                 .into_iter()
-                .filter(|dc| {
-                    let own = dc.namespace().unwrap_or_default();
-                    triggers::image_triggers(&dc.spec).any(|p| {
-                        let key = triggers::tag_key(&own, p);
-                        key.starts_with(&format!("{namespace}/{name}:"))
-                    })
-                })
-                .map(|dc| ObjectRef::from_obj(&*dc))
+                .map(|(namespace, name)| ObjectRef::new(&name).within(&namespace))
                 .collect::<Vec<_>>()
         })
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(
+            move |dc, ctx| reconcile(dc, ctx, followers.clone(), prefetch.clone()),
+            error_policy,
+            Arc::new(ctx),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "deployment config reconcile");
@@ -97,7 +120,7 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         .await;
 }
 
-fn error_policy(_: Arc<DeploymentConfig>, error: &Error, ctx: Arc<Context>) -> Action {
+fn error_policy(_: Arc<PartialObjectMeta<DeploymentConfig>>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failure(CONTROLLER, error);
     // A conflict means someone else (or a stale cache) moved first: look again at once.
     if let Error::Kube(kube::Error::Api(status)) = error
@@ -117,35 +140,57 @@ struct Observed {
     images: BTreeMap<String, String>,
 }
 
+/// The ReplicaSets of the DeploymentConfig `namespace/name` (its own among them: the caller
+/// checks the owner).
+async fn list_replica_sets(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<Vec<ReplicaSet>, kube::Error> {
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), namespace);
+    let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
+    Ok(rs_api.list(&ListParams::default().labels(&selector)).await?.items)
+}
+
 async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error> {
+    observe_with(dc, ctx, None).await
+}
+
+/// As [`observe`], with the ReplicaSets when they have been listed already.
+async fn observe_with(
+    dc: &DeploymentConfig,
+    ctx: &Context,
+    listed: Option<Vec<ReplicaSet>>,
+) -> Result<Observed, Error> {
     let namespace = dc.namespace().unwrap_or_default();
     let name = dc.name_any();
-    let uid = dc.uid().unwrap_or_default();
     let selector = format!("{}={name}", labels::DEPLOYMENT_CONFIG);
-    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
     let pod_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
     let hook_selector = format!("{selector},{}", labels::HOOK_FOR);
-    // Both lists at once: a reconcile's latency is mostly round trips.
-    let rs_params = ListParams::default().labels(&selector);
+    // Both lists at once: a reconcile's latency is mostly round trips. Hook pods matter only to
+    // a strategy with hooks (a restart of thousands of DeploymentConfigs without hooks is spared
+    // a list each).
     let pod_params = ListParams::default().labels(&hook_selector);
-    let (rs_list, pod_list) = futures::try_join!(rs_api.list(&rs_params), pod_api.list(&pod_params))?;
-    let mut replica_sets = BTreeMap::new();
-    let mut versions = Vec::new();
-    for rs in rs_list {
-        if !rs.owner_references().iter().any(|o| o.uid == uid) {
-            continue;
+    let params = strategy::Params::of(&dc.spec);
+    let hooks = params.pre.is_some() || params.mid.is_some() || params.post.is_some();
+    let pods = async {
+        if hooks {
+            pod_api.list(&pod_params).await.map(|l| l.items)
+        } else {
+            Ok(Vec::new())
         }
-        if let Some(v) = version_of(&rs) {
-            versions.push(v);
-            replica_sets.insert(rs.name_any(), rs);
+    };
+    let replica_sets = async {
+        match listed {
+            Some(list) => Ok(list),
+            None => list_replica_sets(ctx, &namespace, &name).await,
         }
-    }
-    versions.sort_by_key(|v| v.version);
-    let hook_pods = pod_list.into_iter().filter_map(|pod| hook_pod_of(&pod)).collect();
-    let mut images = BTreeMap::new();
+    };
+    let (rs_list, pod_list) = futures::try_join!(replica_sets, pods)?;
+    let mut observed = observed_from(dc, rs_list, &pod_list);
     for params in triggers::image_triggers(&dc.spec) {
         let key = triggers::tag_key(&namespace, params);
-        if images.contains_key(&key) {
+        if observed.images.contains_key(&key) {
             continue;
         }
         let Some((stream_ns, stream_tag)) = key.split_once('/') else {
@@ -163,15 +208,34 @@ async fn observe(dc: &DeploymentConfig, ctx: &Context) -> Result<Observed, Error
             .and_then(|s| s.status)
             .and_then(|s| s.latest(tag).map(|e| e.docker_image_reference.clone()))
         {
-            images.insert(key, latest);
+            observed.images.insert(key, latest);
         }
     }
-    Ok(Observed {
+    Ok(observed)
+}
+
+/// What a DeploymentConfig's ReplicaSets (those it owns) and hook pods say, the images of its
+/// triggers not resolved yet.
+fn observed_from(dc: &DeploymentConfig, rs_list: Vec<ReplicaSet>, pod_list: &[Pod]) -> Observed {
+    let uid = dc.uid().unwrap_or_default();
+    let mut replica_sets = BTreeMap::new();
+    let mut versions = Vec::new();
+    for rs in rs_list {
+        if !rs.owner_references().iter().any(|o| o.uid == uid) {
+            continue;
+        }
+        if let Some(v) = version_of(&rs) {
+            versions.push(v);
+            replica_sets.insert(rs.name_any(), rs);
+        }
+    }
+    versions.sort_by_key(|v| v.version);
+    Observed {
         versions,
         replica_sets,
-        hook_pods,
-        images,
-    })
+        hook_pods: pod_list.iter().filter_map(hook_pod_of).collect(),
+        images: BTreeMap::new(),
+    }
 }
 
 /// A ReplicaSet as a version of the rollout.
@@ -248,15 +312,73 @@ fn hook_pod_of(pod: &Pod) -> Option<HookPod> {
     })
 }
 
-async fn reconcile(dc: Arc<DeploymentConfig>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile(CONTROLLER);
+/// Whether the reconcile of `dc` reads nothing but the DeploymentConfig and its ReplicaSets: no
+/// image triggers (streams), no hooks (hook pods).
+fn reads_only_replica_sets(dc: &DeploymentConfig) -> bool {
+    let params = strategy::Params::of(&dc.spec);
+    let hooks = params.pre.is_some() || params.mid.is_some() || params.post.is_some();
+    !hooks && triggers::image_triggers(&dc.spec).next().is_none()
+}
+
+/// Whether the reconcile of `dc`, having observed `observed`, would write nothing and wait for a
+/// change: `reconcile`'s decisions in its order, without its writes (kept in step with it).
+fn at_rest(dc: &DeploymentConfig, observed: &Observed, now: Timestamp) -> bool {
+    if dc.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let namespace = dc.namespace().unwrap_or_default();
+    if !dc.spec.paused && triggers::apply_images(&dc.spec, &namespace, &observed.images).is_some() {
+        return false;
+    }
+    let status = dc.status.clone().unwrap_or_default();
+    let newest = observed.versions.last().map(|v| v.version).unwrap_or(0);
+    if status.latest_version <= newest {
+        let latest_template = observed.versions.last().and_then(|v| v.template.as_ref());
+        if let NextVersion::Roll(_) = triggers::next_version(&dc.spec, latest_template) {
+            return false;
+        }
+    } else if dc.spec.template.is_some() {
+        return false;
+    }
+    let step = strategy::next_step(&dc.spec, &observed.versions, &observed.hook_pods, now);
+    step == Step::Wait(None) && dc.status.as_ref() == Some(&objects::status(dc, &observed.versions))
+}
+
+async fn reconcile(
+    cached: Arc<PartialObjectMeta<DeploymentConfig>>,
+    ctx: Arc<Context>,
+    followers: Arc<cache::Followers>,
+    prefetch: Arc<prefetch::Prefetch>,
+) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile(CONTROLLER, cached.as_ref());
+    let namespace = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    // The first reconcile after a start: at rest as its namespace's lists showed it, and
+    // unchanged since (see `prefetch`). It follows no streams (it has no image triggers).
+    if prefetch.at_rest(&ctx, &cached).await {
+        followers.record(&namespace, &name, Vec::new());
+        return Ok(Action::await_change());
+    }
+    let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Live: the cache holds metadata only. Its ReplicaSets at the same time (one round trip).
+    let (found, replica_sets) =
+        futures::try_join!(dcs.get_opt(&name), list_replica_sets(&ctx, &namespace, &name))?;
+    let Some(mut dc) = found else {
+        followers.record(&namespace, &name, Vec::new());
+        return Ok(Action::await_change());
+    };
+    // The streams its image triggers follow (`namespace/stream`), so a moved tag wakes it.
+    let followed = triggers::image_triggers(&dc.spec)
+        .filter_map(|p| {
+            let key = triggers::tag_key(&namespace, p);
+            key.split_once(':').map(|(stream, _)| stream.to_string())
+        })
+        .collect();
+    followers.record(&namespace, &name, followed);
     if dc.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let mut dc = (*dc).clone();
-    let namespace = dc.namespace().unwrap_or_default();
-    let dcs: Api<DeploymentConfig> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut observed = observe(&dc, &ctx).await?;
+    let mut observed = observe_with(&dc, &ctx, Some(replica_sets)).await?;
     let reference = dc.object_ref(&());
 
     let mut events: Vec<(&str, &str, String)> = Vec::new();

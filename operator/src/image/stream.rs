@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -291,7 +291,7 @@ pub async fn run(ctx: Context, settings: Settings) {
         settings: settings.clone(),
         imported: Mutex::default(),
     });
-    let controller = Controller::new(api.clone(), settings.watcher_config());
+    let controller = crate::cache::controller(&state.ctx, "image", api.clone(), settings.watcher_config());
     let store = controller.store();
     // A stream that changes wakes the streams of its namespace that follow it.
     controller
@@ -330,7 +330,7 @@ fn error_policy(_: Arc<ImageStream>, error: &Error, state: Arc<State>) -> Action
 }
 
 async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action, Error> {
-    let _timer = state.ctx.metrics.reconcile("image");
+    let _timer = state.ctx.metrics.reconcile("image", stream.as_ref());
     let ctx = &state.ctx;
     let namespace = stream.namespace().unwrap_or_default();
     let name = stream.name_any();

@@ -16,7 +16,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::api::{Api, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
+use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
@@ -344,7 +344,8 @@ where
         ),
         None => (Api::<K>::all(client.clone()), Api::<ImageStream>::all(client)),
     };
-    let controller = Controller::new(workloads, settings.watcher_config());
+    let controller =
+        crate::cache::controller(&state.ctx, "image-trigger", workloads, settings.watcher_config());
     let store = controller.store();
     controller
         .watches(streams, Default::default(), move |stream: ImageStream| {
@@ -360,7 +361,7 @@ where
         .run(
             move |object, state| reconcile(object, state, kind),
             |_, error, state: Arc<State>| {
-                state.ctx.metrics.failure("trigger", error);
+                state.ctx.metrics.failure("image-trigger", error);
                 tracing::warn!(error = %error, "image trigger reconcile failed; retrying");
                 Action::requeue(Duration::from_secs(5))
             },
@@ -378,7 +379,7 @@ where
         + DeserializeOwned
         + serde::Serialize,
 {
-    let _timer = state.ctx.metrics.reconcile("trigger");
+    let _timer = state.ctx.metrics.reconcile("image-trigger", object.as_ref());
     let ctx = &state.ctx;
     let uid = object.uid().unwrap_or_default();
     let namespace = object.namespace().unwrap_or_default();
