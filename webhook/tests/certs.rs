@@ -6,7 +6,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -363,29 +362,16 @@ async fn a_damaged_secret_is_replaced_not_crashed_on() {
 /// The chart's Role for the Secret (with `values` set), bound to a ServiceAccount of a test
 /// namespace.
 async fn bind_the_charts_role(client: &Client, namespace: &str, values: &[&str]) -> String {
-    let mut helm = Command::new(dev_tool("helm"));
-    helm.args([
-        "template",
-        "slipway",
-        "charts/slipway",
-        "--skip-crds",
-        "--kube-version",
-        "1.35.4",
-    ])
-    .args(["--namespace", namespace])
-    .args(["--show-only", "templates/rbac-webhook.yaml"])
-    .current_dir(repo_root());
-    for value in values {
-        helm.args(["--set", value]);
-    }
-    let out = helm.output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let objects = yaml_documents(&String::from_utf8(out.stdout).unwrap());
+    let objects = render_chart(namespace, values);
     let in_namespace = |kind: &str| {
         objects
             .iter()
-            .find(|o| o["kind"] == kind && o["metadata"]["namespace"] == namespace)
-            .unwrap_or_else(|| panic!("no {kind} in the release namespace"))
+            .find(|o| {
+                o["kind"] == kind
+                    && o["metadata"]["namespace"] == namespace
+                    && o["metadata"]["name"] == "slipway-webhook"
+            })
+            .unwrap_or_else(|| panic!("no {kind} slipway-webhook in the release namespace"))
             .clone()
     };
     let role: Role = serde_json::from_value(in_namespace("Role")).unwrap();
