@@ -163,9 +163,9 @@ awk -v t="$served" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+
 created=$(sed -n 's/^build-created //p' "$marks" | head -n 1)
 pushed_at=$(sed -n 's/^image-pushed //p' "$marks" | head -n 1)
 # The builder's own stages in the pod (pull, assemble, commit, push, ...), from the Build's status.
-stages=$(kubectl get -n "$project" build/web-2 -o json |
-  jq -r '[.status.stages[]? | "\(.name) \(.durationMilliseconds / 1000)s"] | join(", ")')
-in_pod=$(kubectl get -n "$project" build/web-2 -o json | jq '[.status.stages[]?.durationMilliseconds] | add // 0 | . / 1000')
+build=$(kubectl get -n "$project" build/web-2 -o json)
+stages=$(jq -r '[.status.stages[]? | "\(.name) \(.durationMilliseconds / 1000)s"] | join(", ")' <<<"$build")
+in_pod=$(jq '[.status.stages[]?.durationMilliseconds] | add // 0 | . / 1000' <<<"$build")
 bud=$work/bud
 mkdir -p "$bud/context"
 cp -R "$work/web/." "$bud/context/" && rm -rf "$bud/context/.git"

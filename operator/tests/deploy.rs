@@ -176,11 +176,7 @@ async fn an_ignored_hook_failure_lets_the_rollout_complete() {
 async fn a_tag_update_in_an_image_stream_rolls_the_deployment_config() {
     let env = Env::start("dep-img").await;
     env.create_image_stream("app").await;
-    let triggers = json!([
-        {"type": "ConfigChange"},
-        {"type": "ImageChange", "imageChangeParams": {"automatic": true, "containerNames": ["web"],
-            "from": {"kind": "ImageStreamTag", "name": "app:latest"}}}
-    ]);
+    let triggers = config_and_image_triggers("app:latest");
     env.create_dc(
         "web",
         1,

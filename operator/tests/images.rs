@@ -307,11 +307,7 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
         .create(&PostParams::default(), &scheduled_stream("app", &source))
         .await
         .unwrap();
-    let triggers = json!([
-        {"type": "ConfigChange"},
-        {"type": "ImageChange", "imageChangeParams": {"automatic": true, "containerNames": ["web"],
-            "from": {"kind": "ImageStreamTag", "name": "app:latest"}}}
-    ]);
+    let triggers = deploy_support::config_and_image_triggers("app:latest");
     env.create_dc(
         "web",
         1,

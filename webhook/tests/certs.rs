@@ -23,7 +23,7 @@ use serde_json::json;
 use slipway_testkit::*;
 use slipway_webhook::certs::{self, Settings, State};
 use slipway_webhook::register::{Endpoint, Registration, register, unregister};
-use slipway_webhook::tls::{Ca, Serving};
+use slipway_webhook::tls::{Ca, Serving, Tls};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -68,6 +68,20 @@ async fn registered_bundle(client: &Client, id: &str) -> String {
 
 fn certificates_in(bundle: &str) -> usize {
     CertificateDer::pem_slice_iter(bundle.as_bytes()).count()
+}
+
+/// The webhook server on `addr` with `tls`, registered as `id` for the objects `selector(id)` picks.
+async fn serve(client: &Client, addr: SocketAddr, tls: &Tls, id: &str) -> slipway_webhook::Running {
+    slipway_webhook::start_with(
+        client.clone(),
+        addr,
+        tls.clone(),
+        id,
+        url(addr),
+        Some(selector(id)),
+    )
+    .await
+    .unwrap()
 }
 
 /// The certificate the server at `addr` presents, if it verifies with `bundle` for 127.0.0.1.
@@ -190,26 +204,8 @@ async fn two_replicas_share_one_certificate_that_the_registered_bundle_verifies(
     // Two servers register the same hooks, each with its own address, as replicas do (here the
     // last registration names B).
     let (addr_a, addr_b) = (free_loopback_addr(), free_loopback_addr());
-    let running_a = slipway_webhook::start_with(
-        client.clone(),
-        addr_a,
-        a.tls.clone(),
-        &id,
-        url(addr_a),
-        Some(selector(&id)),
-    )
-    .await
-    .unwrap();
-    let running_b = slipway_webhook::start_with(
-        client.clone(),
-        addr_b,
-        b.tls.clone(),
-        &id,
-        url(addr_b),
-        Some(selector(&id)),
-    )
-    .await
-    .unwrap();
+    let running_a = serve(&client, addr_a, &a.tls, &id).await;
+    let running_b = serve(&client, addr_b, &b.tls, &id).await;
     let bundle = registered_bundle(&client, &id).await;
     let cert_a = presented(addr_a, &bundle).await.unwrap();
     let cert_b = presented(addr_b, &bundle).await.unwrap();
@@ -242,16 +238,7 @@ async fn certificates_about_to_expire_are_renewed_and_served_without_a_restart()
     let rotating = certs::start(client.clone(), &ns.name, SECRET, names(), quick())
         .await
         .unwrap();
-    let running = slipway_webhook::start_with(
-        client.clone(),
-        addr,
-        rotating.tls.clone(),
-        &id,
-        url(addr),
-        Some(selector(&id)),
-    )
-    .await
-    .unwrap();
+    let running = serve(&client, addr, &rotating.tls, &id).await;
 
     // Through two CA lifetimes' worth of renewals, whatever the server presents verifies with
     // the caBundle registered at that moment.
@@ -595,16 +582,7 @@ async fn certificates_cert_manager_writes_are_served_followed_and_never_written(
     assert_eq!(rotating.tls.resolver.current(), first);
     assert_eq!(*rotating.tls.ca_bundle.borrow(), bundle_of(&ca));
     let addr = free_loopback_addr();
-    let running = slipway_webhook::start_with(
-        client.clone(),
-        addr,
-        rotating.tls.clone(),
-        &id,
-        url(addr),
-        Some(selector(&id)),
-    )
-    .await
-    .unwrap();
+    let running = serve(&client, addr, &rotating.tls, &id).await;
     assert_eq!(registered_bundle(&client, &id).await, bundle_of(&ca));
     assert_eq!(presented(addr, &ca.cert_pem).await.unwrap(), leaf(&first));
     await_stamped(&client, &id).await;

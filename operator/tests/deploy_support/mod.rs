@@ -211,6 +211,16 @@ impl Env {
     }
 }
 
+/// OpenShift's usual triggers: ConfigChange, and an automatic ImageChange of container `web`
+/// from the ImageStreamTag `tag`.
+pub fn config_and_image_triggers(tag: &str) -> serde_json::Value {
+    serde_json::json!([
+        {"type": "ConfigChange"},
+        {"type": "ImageChange", "imageChangeParams": {"automatic": true, "containerNames": ["web"],
+            "from": {"kind": "ImageStreamTag", "name": tag}}}
+    ])
+}
+
 pub fn container(value: &str) -> serde_json::Value {
     json!({"name": "web", "image": "registry.invalid/app:1", "env": [{"name": "V", "value": value}]})
 }
