@@ -88,10 +88,12 @@ integration: cluster-up clean-test-namespaces
 
 # The product end to end on the real node: the chart installed with the images just built, a
 # project, slip new-app, a hook-driven push, a rolling update under load, a corpus template,
-# helm upgrade and uninstall (cli/tests/e2e.rs); and a Dockerfile build with the slipway-buildah
-# image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
+# helm upgrade and uninstall (cli/tests/e2e.rs); a Dockerfile build with the slipway-buildah
+# image on the real node (operator/tests/docker_real_node.rs); and every BuildConfig field built
+# on the real node and observed in the image (operator/tests/build_fields_real_node.rs). All need
+# the images just built.
 e2e: cluster-up images clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
 test: prereqs lint unit integration e2e

@@ -1,6 +1,7 @@
 //! `docker`: Dockerfile builds through buildah (chroot isolation, no daemon), then a push with
 //! buildah whose digest is checked against the registry, and the same result as `s2i`.
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -60,13 +61,74 @@ pub struct DockerArgs {
     /// Where the JSON result goes.
     #[arg(long, env = "RESULT_FILE", default_value = "/dev/termination-log")]
     pub result_file: PathBuf,
+    /// What only the Build says (read from `BUILD`).
+    #[arg(skip)]
+    pub extras: DockerExtras,
+}
+
+/// What the Build adds to the flags.
+#[derive(Debug, Clone, Default)]
+pub struct DockerExtras {
+    /// Labels of the image (`io.openshift.build.*`, `output.imageLabels`).
+    pub labels: BTreeMap<String, String>,
+    /// Secrets and ConfigMaps placed in the context for the build.
+    pub inputs: Vec<slipway_crds::contract::BuildInput>,
+    /// `ENV` after every FROM.
+    pub env: Vec<(String, String)>,
+    /// An inline Dockerfile (`source.dockerfile`), written to `dockerfile` in the context.
+    pub inline_dockerfile: Option<String>,
+    /// Replaces the image of the last FROM (the strategy's resolved `from`).
+    pub last_from: Option<String>,
+    /// The post-commit hook, run in the built image before the push.
+    pub hook: Option<slipway_crds::contract::Hook>,
+    /// The new layers squashed into one (`imageOptimizationPolicy: SkipLayers`).
+    pub squash: bool,
+    /// A layer per step (`imageOptimizationPolicy: None`, the Build's default).
+    pub layered: bool,
+    /// Pull the base images even when present.
+    pub force_pull: bool,
+    /// The strategy's pull secret (docker config JSON).
+    pub pull_config: Option<PathBuf>,
+}
+
+impl DockerArgs {
+    /// The flags as the Build in `BUILD` says, or as given when there is none.
+    pub fn from_build(&self) -> Result<Self, BuildError> {
+        let Some(loaded) = crate::contract::Loaded::from_env()? else {
+            return Ok(self.clone());
+        };
+        let plan = &loaded.plan;
+        let mut args = self.clone();
+        args.context = loaded.context(&self.context)?;
+        args.dockerfile = plan.dockerfile_path.clone();
+        args.build_args = plan.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        args.no_cache = plan.no_cache;
+        args.commit = loaded.commit().or(args.commit);
+        // The resolved `from` replaces the last FROM (OpenShift's rule), not buildah's first.
+        args.extras.last_from = args.from.take().filter(|_| plan.replace_from);
+        args.extras.labels = loaded.labels();
+        args.extras.inputs = plan.inputs.clone();
+        args.extras.env = loaded.env().into_iter().map(|(k, v, _)| (k, v)).collect();
+        args.extras.inline_dockerfile = plan.dockerfile.clone();
+        args.extras.hook = plan.post_commit.clone();
+        args.extras.squash = plan.layers == slipway_crds::contract::Layers::Squash;
+        args.extras.layered = plan.layers == slipway_crds::contract::Layers::Keep;
+        args.extras.force_pull = plan.force_pull;
+        args.extras.pull_config = plan
+            .pull_secret
+            .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        Ok(args)
+    }
 }
 
 /// Runs `docker`; the exit code of the subcommand.
 pub fn run(args: &DockerArgs) -> u8 {
     let progress = Progress::new(STAGE);
     let mut result = StageResult::success(STAGE);
-    let code = match build(args, &progress, &mut result) {
+    let outcome = args
+        .from_build()
+        .and_then(|args| build(&args, &progress, &mut result));
+    let code = match outcome {
         Ok(()) => 0,
         Err(e) => {
             let message = progress.redact(&e.message);
@@ -115,9 +177,58 @@ pub fn registries_conf(insecure: &[String]) -> String {
     s
 }
 
-fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Result<(), BuildError> {
+/// buildah with the build's storage, registries and credentials.
+struct Buildah<'a> {
+    args: &'a DockerArgs,
+    conf: PathBuf,
+    auth: Option<PathBuf>,
+}
+
+impl Buildah<'_> {
+    fn cmd(&self, sub: &[&str]) -> Command {
+        let mut c = Command::new("buildah");
+        if let Some(r) = &self.args.storage_root {
+            c.arg("--root").arg(r);
+        }
+        if let Some(r) = &self.args.run_root {
+            c.arg("--runroot").arg(r);
+        }
+        c.args(sub)
+            .env("CONTAINERS_REGISTRIES_CONF", &self.conf)
+            .env("BUILDAH_ISOLATION", "chroot");
+        c
+    }
+
+    /// A subcommand that talks to registries: with the authfile.
+    fn with_auth(&self, sub: &[&str]) -> Command {
+        let mut c = self.cmd(sub);
+        if let Some(a) = &self.auth {
+            c.arg("--authfile").arg(a);
+        }
+        c
+    }
+
+    /// Runs a subcommand and returns its standard output.
+    fn output(&self, sub: &[&str]) -> Result<String, String> {
+        let out = self
+            .cmd(sub)
+            .output()
+            .map_err(|e| format!("cannot start buildah: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "buildah {}: {}",
+                sub.first().unwrap_or(&""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+/// The Dockerfile to build, in the context (checked to stay inside it), after the inline
+/// Dockerfile replaced it.
+fn dockerfile_in_context(args: &DockerArgs) -> Result<PathBuf, BuildError> {
     let generic = failed(FailureReason::DockerBuildFailed);
-    let push_failed = failed(FailureReason::PushImageToRegistryFailed);
     let dockerfile = Path::new(&args.dockerfile);
     if dockerfile.is_absolute() || dockerfile.components().any(|c| c == Component::ParentDir) {
         return Err(generic(format!(
@@ -125,95 +236,99 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
             args.dockerfile
         )));
     }
-    if !args.context.join(dockerfile).is_file() {
+    let path = args.context.join(dockerfile);
+    if let Some(text) = &args.extras.inline_dockerfile {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| generic(format!("{}: {e}", parent.display())))?;
+        }
+        std::fs::write(&path, text).map_err(|e| generic(format!("writing {}: {e}", args.dockerfile)))?;
+    }
+    if !path.is_file() {
         return Err(generic(format!("no {} in the context", args.dockerfile)));
     }
+    Ok(path)
+}
+
+/// The registries.conf and the authfile (push and pull credentials in one) in `work`.
+fn prepare(
+    args: &DockerArgs,
+    work: &Path,
+    progress: &Progress,
+) -> Result<(PathBuf, Option<PathBuf>), BuildError> {
+    let generic = failed(FailureReason::DockerBuildFailed);
+    let mut credentials = match &args.docker_config {
+        Some(p) => Credentials::load(p).map_err(failed(FailureReason::PushImageToRegistryFailed))?,
+        None => Credentials::default(),
+    };
+    if let Some(p) = &args.extras.pull_config {
+        let pull = Credentials::load(p).map_err(failed(FailureReason::PullBuilderImageFailed))?;
+        credentials = credentials.merge(pull);
+    }
+    for s in credentials.secrets() {
+        progress.add_secret(&s);
+    }
+    let conf = work.join("registries.conf");
+    std::fs::write(&conf, registries_conf(&args.insecure_registries)).map_err(|e| generic(e.to_string()))?;
+    let auth = if args.extras.pull_config.is_some() {
+        let path = work.join("auth.json");
+        std::fs::write(&path, credentials.to_docker_config()).map_err(|e| generic(e.to_string()))?;
+        Some(path)
+    } else {
+        args.docker_config.as_deref().and_then(authfile)
+    };
+    Ok((conf, auth))
+}
+
+fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Result<(), BuildError> {
+    let generic = failed(FailureReason::DockerBuildFailed);
+    let push_failed = failed(FailureReason::PushImageToRegistryFailed);
     for kv in &args.build_args {
         if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
             return Err(generic(format!("--build-arg {kv:?}: not NAME=value")));
         }
     }
     let output = registry::parse_reference(&args.output_image).map_err(&push_failed)?;
-    let credentials = match &args.docker_config {
-        Some(p) => Credentials::load(p).map_err(&push_failed)?,
-        None => Credentials::default(),
-    };
-    for s in credentials.secrets() {
-        progress.add_secret(&s);
-    }
+    let mut dockerfile = dockerfile_in_context(args)?;
+    let placed = crate::contract::place_inputs(&args.extras.inputs, &args.context)?;
     let work = tempfile::Builder::new()
         .prefix("slipway-docker-")
         .tempdir()
         .map_err(|e| generic(format!("work directory: {e}")))?;
-    let conf = work.path().join("registries.conf");
-    std::fs::write(&conf, registries_conf(&args.insecure_registries)).map_err(|e| generic(e.to_string()))?;
-    let auth = args.docker_config.as_deref().and_then(authfile);
-    let buildah = |sub: &[&str]| {
-        let mut c = Command::new("buildah");
-        if let Some(r) = &args.storage_root {
-            c.arg("--root").arg(r);
-        }
-        if let Some(r) = &args.run_root {
-            c.arg("--runroot").arg(r);
-        }
-        c.args(sub)
-            .env("CONTAINERS_REGISTRIES_CONF", &conf)
-            .env("BUILDAH_ISOLATION", "chroot");
-        if let Some(a) = &auth {
-            c.arg("--authfile").arg(a);
-        }
-        c
-    };
+    let (conf, auth) = prepare(args, work.path(), progress)?;
+    if args.extras.last_from.is_some() || !args.extras.env.is_empty() {
+        let text = std::fs::read_to_string(&dockerfile).map_err(|e| generic(e.to_string()))?;
+        let rewritten = crate::dockerfile::rewrite(&text, args.extras.last_from.as_deref(), &args.extras.env)
+            .map_err(|e| generic(format!("{}: {e}", args.dockerfile)))?;
+        dockerfile = work.path().join("Dockerfile");
+        std::fs::write(&dockerfile, rewritten).map_err(|e| generic(e.to_string()))?;
+    }
+    let buildah = Buildah { args, conf, auth };
     let local = format!("localhost/slipway-build-{:016x}:latest", rand::random::<u64>());
 
     let t = Instant::now();
-    let mut cmd = buildah(&[
-        "build",
-        "--isolation",
-        "chroot",
-        "--pull=missing",
-        "-t",
-        &local,
-        "-f",
-    ]);
-    cmd.arg(args.context.join(dockerfile));
-    for kv in &args.build_args {
-        cmd.arg("--build-arg").arg(kv);
-    }
-    if args.no_cache {
-        cmd.arg("--no-cache");
-    }
-    if let Some(f) = &args.from {
-        cmd.arg("--from").arg(f);
-    }
-    if let Some(cache) = &args.layer_cache {
-        cmd.args(["--layers", "--cache-from", cache, "--cache-to", cache]);
-    }
-    cmd.arg(&args.context);
-    progress.line(format!("building {} with buildah", args.dockerfile));
-    let status = run_logged(cmd, progress).map_err(&generic)?;
+    let status = run_logged(build_command(&buildah, &dockerfile, &local), progress).map_err(&generic)?;
+    crate::contract::remove_inputs(&placed).map_err(&generic)?;
     if !status.success() {
         return Err(generic(format!("buildah build exited with {status}")));
     }
     record(result, progress, "build", t);
+    if let Some(hook) = &args.extras.hook {
+        let t = Instant::now();
+        let hooked = post_commit(&buildah, &local, hook, progress);
+        if hooked.is_err() {
+            let _ = buildah.cmd(&["rmi", "-f", &local]).output();
+        }
+        hooked?;
+        record(result, progress, "post-commit", t);
+    }
 
     let t = Instant::now();
-    let digest_file = work.path().join("digest");
-    let mut cmd = buildah(&["push", "--digestfile"]);
-    cmd.arg(&digest_file)
-        .arg(&local)
-        .arg(format!("docker://{}", args.output_image));
-    let status = run_logged(cmd, progress).map_err(&push_failed)?;
-    // The local image is not needed any more, whatever the push did.
-    let _ = buildah(&["rmi", "-f", &local]).output();
-    if !status.success() {
-        return Err(push_failed(format!("buildah push exited with {status}")));
-    }
-    let pushed = std::fs::read_to_string(&digest_file)
-        .map_err(|e| push_failed(format!("buildah wrote no digest: {e}")))?
-        .trim()
-        .to_owned();
-    let reg = Registry::new(credentials, &args.insecure_registries).map_err(&push_failed)?;
+    let pushed = push(&buildah, &local, work.path(), progress)?;
+    let reg = Registry::new(
+        Credentials::load_optional(args.docker_config.as_deref()).map_err(&push_failed)?,
+        &args.insecure_registries,
+    )
+    .map_err(&push_failed)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -236,6 +351,103 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
     result.digest = Some(pushed);
     result.commit = args.commit.clone();
     Ok(())
+}
+
+/// `buildah build` as the flags and the Build say.
+fn build_command(buildah: &Buildah<'_>, dockerfile: &Path, local: &str) -> Command {
+    let args = buildah.args;
+    let pull = if args.extras.force_pull {
+        "--pull=always"
+    } else {
+        "--pull=missing"
+    };
+    let mut cmd = buildah.with_auth(&["build", "--isolation", "chroot", pull, "-t", local, "-f"]);
+    cmd.arg(dockerfile);
+    for kv in &args.build_args {
+        cmd.arg("--build-arg").arg(kv);
+    }
+    for (k, v) in &args.extras.labels {
+        cmd.arg("--label").arg(format!("{k}={v}"));
+    }
+    if args.no_cache {
+        cmd.arg("--no-cache");
+    }
+    // OpenShift's imageOptimizationPolicy: SkipLayers squashes the new layers into one; None
+    // keeps a layer per step (buildah's own default would be one layer either way).
+    if args.extras.squash {
+        cmd.arg("--squash");
+    } else if args.extras.layered && args.layer_cache.is_none() {
+        cmd.arg("--layers");
+    }
+    if let Some(f) = &args.from {
+        cmd.arg("--from").arg(f);
+    }
+    if let Some(cache) = &args.layer_cache {
+        cmd.args(["--layers", "--cache-from", cache, "--cache-to", cache]);
+    }
+    cmd.arg(&args.context);
+    cmd
+}
+
+/// Runs the post-commit hook in a container of the built image; its failure fails the build.
+fn post_commit(
+    buildah: &Buildah<'_>,
+    local: &str,
+    hook: &slipway_crds::contract::Hook,
+    progress: &Progress,
+) -> Result<(), BuildError> {
+    let failed = failed(FailureReason::PostCommitHookFailed);
+    let entrypoint: Vec<String> = buildah
+        .output(&[
+            "inspect",
+            "--type",
+            "image",
+            "--format",
+            "{{json .OCIv1.Config.Entrypoint}}",
+            local,
+        ])
+        .ok()
+        .and_then(|j| serde_json::from_str::<Option<Vec<String>>>(&j).ok())
+        .flatten()
+        .unwrap_or_default();
+    let argv = hook.argv(&entrypoint);
+    if argv.is_empty() {
+        return Err(failed(
+            "the hook has only arguments and the image has no entrypoint".into(),
+        ));
+    }
+    let container = buildah
+        .output(&["from", "--pull-never", local])
+        .map_err(&failed)?;
+    progress.line("running the post-commit hook");
+    let mut cmd = buildah.cmd(&["run", "--isolation", "chroot", &container, "--"]);
+    cmd.args(&argv);
+    let status = run_logged(cmd, progress);
+    let _ = buildah.cmd(&["rm", &container]).output();
+    let status = status.map_err(&failed)?;
+    if !status.success() {
+        return Err(failed(format!("the post-commit hook exited with {status}")));
+    }
+    Ok(())
+}
+
+/// Pushes the local image; its digest as buildah wrote it. The local image goes either way.
+fn push(buildah: &Buildah<'_>, local: &str, work: &Path, progress: &Progress) -> Result<String, BuildError> {
+    let push_failed = failed(FailureReason::PushImageToRegistryFailed);
+    let digest_file = work.join("digest");
+    let mut cmd = buildah.with_auth(&["push", "--digestfile"]);
+    cmd.arg(&digest_file)
+        .arg(local)
+        .arg(format!("docker://{}", buildah.args.output_image));
+    let status = run_logged(cmd, progress).map_err(&push_failed)?;
+    let _ = buildah.cmd(&["rmi", "-f", local]).output();
+    if !status.success() {
+        return Err(push_failed(format!("buildah push exited with {status}")));
+    }
+    Ok(std::fs::read_to_string(&digest_file)
+        .map_err(|e| push_failed(format!("buildah wrote no digest: {e}")))?
+        .trim()
+        .to_owned())
 }
 
 fn record(result: &mut StageResult, progress: &Progress, step: &str, started: Instant) {

@@ -53,6 +53,9 @@ pub struct FetchArgs {
     /// Where the JSON result goes.
     #[arg(long, env = "RESULT_FILE", default_value = "/dev/termination-log")]
     pub result_file: PathBuf,
+    /// A second copy of the result, for the build container (its image labels).
+    #[arg(long, env = "FETCH_RECORD")]
+    pub record: Option<PathBuf>,
 }
 
 /// Why fetching failed.
@@ -97,6 +100,8 @@ pub struct FetchedSource {
     pub committer: Person,
     /// The commit message, at most 4 KiB.
     pub message: String,
+    /// The committer's date (RFC 3339, UTC).
+    pub date: String,
     /// The context directory inside the clone.
     pub context_path: PathBuf,
 }
@@ -181,6 +186,7 @@ pub fn run(args: &FetchArgs) -> u8 {
             r.author = Some(src.author.clone());
             r.committer = Some(src.committer.clone());
             r.message = Some(src.message.clone());
+            r.commit_date = Some(src.date.clone());
             r.durations.insert(
                 STAGE.to_owned(),
                 elapsed.as_millis().try_into().unwrap_or(u64::MAX),
@@ -198,12 +204,14 @@ pub fn run(args: &FetchArgs) -> u8 {
             r
         }
     };
-    if let Err(e) = write_result(&args.result_file, &result) {
-        eprintln!(
-            "slipway-builder fetch: cannot write the result to {}: {e}",
-            args.result_file.display()
-        );
-        return 2;
+    for path in std::iter::once(&args.result_file).chain(&args.record) {
+        if let Err(e) = write_result(path, &result) {
+            eprintln!(
+                "slipway-builder fetch: cannot write the result to {}: {e}",
+                path.display()
+            );
+            return 2;
+        }
     }
     if outcome.is_ok() { 0 } else { 1 }
 }
@@ -369,6 +377,7 @@ pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, Fet
         author: person(commit.author()),
         committer: person(commit.committer()),
         message: truncated(message.trim_end(), MAX_COMMIT_MESSAGE_BYTES),
+        date: crate::image::rfc3339(u64::try_from(commit.time().seconds()).unwrap_or(0)),
         context_path,
     })
 }

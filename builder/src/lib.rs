@@ -1,6 +1,8 @@
 //! slipway-builder's library: what the build pod's steps do. `main.rs` only parses arguments.
 
+pub mod contract;
 pub mod docker;
+pub mod dockerfile;
 pub mod fetch;
 pub mod image;
 pub mod known_hosts;

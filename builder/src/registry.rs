@@ -59,6 +59,11 @@ impl Credentials {
         Self::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
     }
 
+    /// [`Credentials::load`] of a path, or none without one.
+    pub fn load_optional(path: Option<&Path>) -> Result<Self, String> {
+        path.map_or_else(|| Ok(Self::default()), Self::load)
+    }
+
     /// Parses a docker config JSON: `{"auths": {"host": {"auth": base64(user:pass)}}}` or with
     /// `username`/`password`; the old `.dockercfg` shape (hosts at the top level) too.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -99,6 +104,24 @@ impl Credentials {
             Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
             None => RegistryAuth::Anonymous,
         }
+    }
+
+    /// These credentials, plus `other`'s for the registries these have none for.
+    pub fn merge(mut self, other: Self) -> Self {
+        for (host, pair) in other.by_registry {
+            self.by_registry.entry(host).or_insert(pair);
+        }
+        self
+    }
+
+    /// A docker config JSON with these credentials (for tools that read one file).
+    pub fn to_docker_config(&self) -> String {
+        let auths: serde_json::Map<String, Value> = self
+            .by_registry
+            .iter()
+            .map(|(host, (u, p))| (host.clone(), serde_json::json!({"username": u, "password": p})))
+            .collect();
+        serde_json::json!({ "auths": auths }).to_string()
     }
 
     /// Every secret, to be masked in logs.

@@ -83,6 +83,81 @@ pub struct S2iArgs {
     /// Where the JSON result goes.
     #[arg(long, env = "RESULT_FILE", default_value = "/dev/termination-log")]
     pub result_file: PathBuf,
+    /// What only the Build says (read from `BUILD`).
+    #[arg(skip)]
+    pub extras: Extras,
+}
+
+/// What the Build adds to the flags: labels, inputs, variables for the build only, the hook and
+/// the pull secret.
+#[derive(Debug, Clone, Default)]
+pub struct Extras {
+    /// Labels of the image (`io.openshift.build.*`, `output.imageLabels`).
+    pub labels: BTreeMap<String, String>,
+    /// Secrets and ConfigMaps placed in the source for assemble, and taken out before commit.
+    pub inputs: Vec<slipway_crds::contract::BuildInput>,
+    /// Variables for assemble and the hook that never go into the image (`valueFrom`).
+    pub build_env: Vec<(String, String)>,
+    /// The post-commit hook.
+    pub hook: Option<slipway_crds::contract::Hook>,
+    /// The strategy's pull secret (docker config JSON).
+    pub pull_config: Option<PathBuf>,
+}
+
+impl S2iArgs {
+    /// The flags as the Build in `BUILD` says, or as given when there is none.
+    pub fn from_build(&self) -> Result<Self, BuildError> {
+        let Some(loaded) = crate::contract::Loaded::from_env()? else {
+            return Ok(self.clone());
+        };
+        let mut args = self.clone();
+        let plan = &loaded.plan;
+        args.source = loaded.context(&self.source)?;
+        args.scripts_url = plan.scripts_url.clone().or(args.scripts_url);
+        args.incremental = plan.incremental;
+        for (k, v, into_image) in loaded.env() {
+            if into_image {
+                args.env.push(format!("{k}={v}"));
+            } else {
+                args.extras.build_env.push((k, v));
+            }
+        }
+        args.commit = loaded.commit().or(args.commit);
+        args.source_uri = loaded
+            .build
+            .spec
+            .common
+            .source
+            .git
+            .as_ref()
+            .map(|g| g.uri.clone());
+        args.extras.labels = loaded.labels();
+        args.extras.inputs = plan.inputs.clone();
+        args.extras.hook = plan.post_commit.clone();
+        args.extras.pull_config = plan
+            .pull_secret
+            .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        Ok(args)
+    }
+
+    /// The post-commit hook: the Build's, else the flags'.
+    fn hook(&self) -> Option<slipway_crds::contract::Hook> {
+        use slipway_crds::contract::Hook;
+        self.extras.hook.clone().or_else(|| {
+            if let Some(script) = &self.post_commit_script {
+                Some(Hook::Shell {
+                    script: script.clone(),
+                    args: Vec::new(),
+                })
+            } else if !self.post_commit_command.is_empty() {
+                Some(Hook::Exec {
+                    argv: self.post_commit_command.clone(),
+                })
+            } else {
+                None
+            }
+        })
+    }
 }
 
 /// Why a build failed.
@@ -115,7 +190,9 @@ fn generic(m: impl Into<String>) -> BuildError {
 pub fn run(args: &S2iArgs) -> u8 {
     let progress = Progress::new(STAGE);
     let mut result = StageResult::success(STAGE);
-    let outcome = build(args, &progress, &mut result);
+    let outcome = args
+        .from_build()
+        .and_then(|args| build(&args, &progress, &mut result));
     let code = match outcome {
         Ok(()) => 0,
         Err(e) => {
@@ -472,12 +549,17 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         .enable_all()
         .build()
         .map_err(|e| generic(format!("cannot start the runtime: {e}")))?;
-    let credentials = match &args.docker_config {
+    let mut credentials = match &args.docker_config {
         Some(p) => {
             Credentials::load(p).map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?
         }
         None => Credentials::default(),
     };
+    if let Some(p) = &args.extras.pull_config {
+        let pull =
+            Credentials::load(p).map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
+        credentials = credentials.merge(pull);
+    }
     for s in credentials.secrets() {
         progress.add_secret(&s);
     }
@@ -525,6 +607,9 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         env.retain(|(n, _)| n != k);
         env.push((k.to_owned(), v.to_owned()));
     }
+    // What goes into the image; `valueFrom` variables are for the build only.
+    let image_env = env.clone();
+    env.extend(args.extras.build_env.iter().cloned());
     let user = resolve_user(root, image::user(&builder.config));
     let workdir = builder
         .config
@@ -550,6 +635,14 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         "copied {files} source files to {}/src",
         destination.display()
     ));
+    let placed = crate::contract::place_inputs(&args.extras.inputs, &destination.join("src"))?;
+    if !args.extras.inputs.is_empty() {
+        progress.line(format!(
+            "placed {} build input files in {}/src",
+            placed.len(),
+            destination.display()
+        ));
+    }
     let mut paths: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (name, s) in &scripts.by_name {
         let path = match s {
@@ -597,6 +690,8 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         ));
     }
     timer.record("assemble", t);
+    // Build inputs are for assemble only: out before the image is committed, as in OpenShift.
+    crate::contract::remove_inputs(&placed).map_err(generic)?;
 
     let t = Instant::now();
     let after = layer::snapshot(root, &excluded).map_err(|e| generic(format!("snapshot: {e}")))?;
@@ -637,14 +732,23 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         timer.record("save-artifacts", t);
     }
 
-    if args.post_commit_script.is_some() || !args.post_commit_command.is_empty() {
+    if let Some(hook) = args.hook() {
         let t = Instant::now();
-        let cmd = if let Some(script) = &args.post_commit_script {
-            command(Path::new("/bin/sh"), &["-c", script])
-        } else {
-            let argv: Vec<&str> = args.post_commit_command.iter().map(String::as_str).collect();
-            command(Path::new(argv[0]), &argv[1..])
+        let entrypoint: Vec<String> = builder
+            .config
+            .pointer("/config/Entrypoint")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        let argv = hook.argv(&entrypoint);
+        let Some((program, rest)) = argv.split_first() else {
+            return Err(BuildError::new(
+                FailureReason::PostCommitHookFailed,
+                "the post-commit hook has only arguments and the image has no entrypoint",
+            ));
         };
+        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let cmd = command(Path::new(program), &rest);
         progress.line("running the post-commit hook");
         let status =
             run_logged(cmd, progress).map_err(|e| BuildError::new(FailureReason::PostCommitHookFailed, e))?;
@@ -671,6 +775,7 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
             crate::source_url::mask_url(u),
         );
     }
+    labels.extend(args.extras.labels.clone());
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -680,7 +785,7 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         &builder.config,
         &written.diff_id,
         &run_path.to_string_lossy(),
-        &env,
+        &image_env,
         &labels,
         &image::rfc3339(now),
     );

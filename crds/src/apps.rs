@@ -22,7 +22,8 @@ use crate::common::{Condition, ImageReference};
     category = "slipway",
     scale(
         spec_replicas_path = ".spec.replicas",
-        status_replicas_path = ".status.replicas"
+        status_replicas_path = ".status.replicas",
+        label_selector_path = ".status.selector"
     ),
     printcolumn(
         name = "Revision",
@@ -314,6 +315,10 @@ pub struct DeploymentConfigStatus {
     /// Why the latest version was made.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<DeploymentDetails>,
+    /// The pods' label selector as a string (`app=web,deploymentconfig=web`): the scale
+    /// subresource's, so a HorizontalPodAutoscaler can find the pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// Available, Progressing and ReplicaFailure.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
@@ -321,6 +326,23 @@ pub struct DeploymentConfigStatus {
     /// addition, for the printer column; see [`trigger_summary`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger_summary: Option<String>,
+}
+
+/// The selector of a DeploymentConfig's pods as a string (`k=v,k2=v2`): its `selector`, else its
+/// template's labels (OpenShift's default).
+pub fn selector_string(spec: &DeploymentConfigSpec) -> Option<String> {
+    let labels = spec
+        .selector
+        .clone()
+        .filter(|s| !s.is_empty())
+        .or_else(|| spec.template.as_ref()?.metadata.as_ref()?.labels.clone())?;
+    (!labels.is_empty()).then(|| {
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    })
 }
 
 /// The triggers of a DeploymentConfig in one line: `config` for a config change,

@@ -362,7 +362,7 @@ pub enum BuildStrategyType {
     Source,
     /// A Dockerfile build (through buildah).
     Docker,
-    /// A custom builder image (accepted for compatibility; Slipway does not run it).
+    /// A custom builder image, run with the Build in `BUILD`.
     Custom,
     /// A Jenkins pipeline (accepted for compatibility; Slipway does not run it).
     #[serde(rename = "JenkinsPipeline")]
@@ -452,13 +452,42 @@ pub struct DockerBuildStrategy {
     pub image_optimization_policy: Option<String>,
 }
 
-/// A custom build (accepted so OpenShift objects load; not run by Slipway).
+/// A custom build: the custom builder image runs with the Build in `BUILD`, the push secret
+/// mounted (`PUSH_DOCKERCFG_PATH`) and the source secret mounted, as OpenShift runs it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomBuildStrategy {
+    /// The custom builder image.
     pub from: ImageReference,
+    /// Environment of the custom builder.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 256))]
     pub env: Vec<EnvVar>,
+    /// Credentials to pull the custom builder image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_secret: Option<LocalObjectReference>,
+    /// Pull the custom builder image even when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force_pull: Option<bool>,
+    /// Refused: Slipway never mounts a container runtime socket into a build.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_docker_socket: Option<bool>,
+    /// Secrets mounted into the custom builder (refused for now; use source.secrets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub secrets: Vec<SecretSpec>,
+    /// The Build API version the custom builder expects in `BUILD`.
+    #[serde(default, rename = "buildAPIVersion", skip_serializing_if = "Option::is_none")]
+    pub build_api_version: Option<String>,
+}
+
+/// A Secret mounted into a custom builder.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretSpec {
+    pub secret_source: LocalObjectReference,
+    #[schemars(length(max = 4096))]
+    pub mount_path: String,
 }
 
 /// A Jenkins pipeline (accepted so OpenShift objects load; not run by Slipway).

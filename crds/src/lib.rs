@@ -10,6 +10,7 @@
 pub mod apps;
 pub mod build;
 pub mod common;
+pub mod contract;
 pub mod crdgen;
 pub mod image;
 pub mod process;

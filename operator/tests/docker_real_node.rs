@@ -9,58 +9,19 @@
 //! Needs the images of `make images` (dev/images.sh; it records their tag).
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 use slipway_crds::build::{BuildPhase, BuildRequest};
 use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::controller::Settings;
 use slipway_operator::build::instantiate::instantiate;
 use slipway_operator::build::pod::{BUILD_CONTAINER, BuildImages, buildah_security_context, pod_name};
+use slipway_testkit::real_node::*;
 use slipway_testkit::*;
-
-/// The node's address on the pod bridge: where build pods reach the registry and the git server.
-const NODE_IP: &str = "10.250.0.1";
-const NODE_REGISTRY: &str = "10.250.0.1:15000";
-/// Where containerd on the node pulls Slipway's own images.
-const LOCAL_REGISTRY: &str = "127.0.0.1:15000";
-
-fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(["-c", "user.name=Alice", "-c", "user.email=alice@example.com"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", output_text(&out));
-}
-
-/// The digest the registry serves for `repository:tag` (the Docker-Content-Digest of its manifest).
-fn registry_digest(repository: &str, tag: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(LOCAL_REGISTRY).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let accept =
-        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
-    write!(
-        stream,
-        "HEAD /v2/{repository}/manifests/{tag} HTTP/1.0\r\nHost: {LOCAL_REGISTRY}\r\nAccept: {accept}\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("docker-content-digest")
-            .then(|| value.trim().to_string())
-    })
-}
 
 #[ignore = "needs `make images`; run with `make e2e`"]
 #[tokio::test(flavor = "multi_thread")]
@@ -70,38 +31,20 @@ async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
     let tag = images_tag();
     let ns = TestNamespace::new(&client, "docker-real").await;
     let n = ns.name.as_str();
-    // The namespace's pods go to the real node (PodNodeSelector, PodTolerationRestriction).
-    let pinned = json!({"metadata": {"annotations": {
-        "scheduler.alpha.kubernetes.io/node-selector": "slipway.dev/node=real",
-        "scheduler.alpha.kubernetes.io/defaultTolerations":
-            r#"[{"key":"slipway.dev/node","operator":"Equal","value":"real","effect":"NoSchedule"}]"#,
-    }}});
-    Api::<Namespace>::all(client.clone())
-        .patch(n, &PatchParams::default(), &Patch::Merge(&pinned))
-        .await
-        .unwrap();
+    pin_to_real_node(&client, n).await;
 
     // A repository with a Dockerfile, served over http where the pod reaches this machine.
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("git");
-    let bare = root.join("app.git");
-    std::fs::create_dir_all(&bare).unwrap();
-    git(&bare, &["init", "-q", "--bare", "-b", "main"]);
-    let work = dir.path().join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    git(&work, &["init", "-q", "-b", "main"]);
-    std::fs::write(
-        work.join("Dockerfile"),
+    let files = std::collections::BTreeMap::from([(
+        "Dockerfile",
         format!(
             "FROM {NODE_REGISTRY}/slipway/busybox:latest\n\
              RUN echo \"built by buildah as $(id -u)\" > /hello.txt\n\
              CMD [\"cat\", \"/hello.txt\"]\n"
         ),
-    )
-    .unwrap();
-    git(&work, &["add", "Dockerfile"]);
-    git(&work, &["commit", "-q", "-m", "a Dockerfile"]);
-    git(&work, &["push", "-q", bare.to_str().unwrap(), "main"]);
+    )]);
+    git_repository(&root, "app", &files);
     let server = git_http::GitHttp::start(&root, format!("{NODE_IP}:0").parse().unwrap())
         .await
         .unwrap();
@@ -202,21 +145,14 @@ async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
     );
 
     // And the image runs: its RUN step's file is there.
-    let run: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "run"},
-        "spec": {"restartPolicy": "Never", "containers": [
-            {"name": "app", "image": format!("{LOCAL_REGISTRY}/{repository}@{digest}")}
-        ]}
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &run).await.unwrap();
-    let phase = eventually("the built image to run", Duration::from_secs(120), || async {
-        let phase = pods.get("run").await.ok()?.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
+    let (phase, log) = run_in_image(
+        &pods,
+        "run",
+        &format!("{LOCAL_REGISTRY}/{repository}@{digest}"),
+        &[],
+    )
     .await;
     assert_eq!(phase, "Succeeded");
-    let log = pods.logs("run", &LogParams::default()).await.unwrap();
     assert_eq!(log.trim(), "built by buildah as 0");
     controller.abort();
     ns.delete().await;

@@ -3,6 +3,7 @@
 //! no trace. Internal to the workspace; never published.
 
 pub mod git_http;
+pub mod real_node;
 
 use std::sync::OnceLock;
 use std::time::Duration;

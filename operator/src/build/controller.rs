@@ -257,6 +257,17 @@ async fn act_on(
         }
         Admission::Run => {}
     }
+    if let Err(refused) = slipway_crds::contract::plan(&build.spec.common) {
+        let fields: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        let outcome = PodOutcome {
+            phase: BuildPhase::Failed,
+            reason: Some(slipway_crds::contract::UNSUPPORTED_REASON.into()),
+            message: Some(format!("Slipway does not carry out {}", fields.join("; "))),
+            result: None,
+        };
+        finish(state, build, status, outcome, None).await?;
+        return Ok(Action::await_change());
+    }
     let namespace = build.namespace().unwrap_or_default();
     let inputs = match resolve_inputs(client, &state.settings, build, &namespace).await? {
         Ok(inputs) => inputs,
@@ -311,12 +322,14 @@ async fn resolve_inputs(
     namespace: &str,
 ) -> Result<Result<PodInputs, (&'static str, String)>, Error> {
     let strategy = &build.spec.common.strategy;
-    // The image the build starts from: the S2I builder, or a Docker build's FROM override.
+    // The image the build starts from: the S2I builder, a Docker build's FROM override, or the
+    // custom builder.
     let base = strategy
         .source_strategy
         .as_ref()
         .map(|s| &s.from)
-        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()));
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()))
+        .or_else(|| strategy.custom_strategy.as_ref().map(|c| &c.from));
     let builder_image = match base {
         None => String::new(),
         Some(from) => match resolve_image(client, settings, from, namespace).await? {

@@ -2,20 +2,22 @@
 //! (`observe_pod`). Both pure.
 //!
 //! The pod: init container `place-tools` copies `slipway-builder` from the builder tools image into
-//! a shared volume; init container `fetch` clones the source into the workspace; the main
-//! container `build` is the builder image itself (Source) or a buildah image (Docker) running the
-//! placed `slipway-builder s2i|docker`. Each reports a JSON result through its termination message.
+//! a shared volume; init container `fetch` clones the source into the workspace (when there is a
+//! repository); the main container `build` is the builder image itself (Source) or a buildah image
+//! (Docker) running the placed `slipway-builder s2i|docker`, which reads the Build from `BUILD`
+//! (`slipway_crds::contract`). Each reports a JSON result through its termination message. A
+//! Custom build is one container: the custom builder image, run as OpenShift runs it.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerStatus, EnvVar, Pod, PodSpec, SeccompProfile, SecretVolumeSource,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, ConfigMapVolumeSource, Container, ContainerStatus, EnvVar, LocalObjectReference, Pod,
+    PodSpec, SeccompProfile, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use serde::Deserialize;
 use slipway_crds::Build;
 use slipway_crds::build::{BuildPhase, BuildStrategyType, labels};
+use slipway_crds::contract::{self, BuildPlan, InputKind, env, paths};
 
 /// The images and registry the operator builds with (operator flags).
 #[derive(Clone, Debug)]
@@ -38,11 +40,11 @@ impl Default for BuildImages {
     }
 }
 
-/// Where the pieces go inside the pod.
+/// Where the pieces go inside the pod (the contract's paths).
 pub const TOOLS_DIR: &str = "/slipway/tools";
-pub const WORKSPACE_DIR: &str = "/workspace";
-pub const SOURCE_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/source";
-pub const PUSH_SECRET_DIR: &str = "/var/run/secrets/slipway.dev/push";
+pub const WORKSPACE_DIR: &str = paths::WORKSPACE;
+pub const SOURCE_SECRET_DIR: &str = paths::SOURCE_SECRET;
+pub const PUSH_SECRET_DIR: &str = paths::PUSH_SECRET;
 /// The main container's name.
 pub const BUILD_CONTAINER: &str = "build";
 /// buildah's storage in Docker builds (an emptyDir: vfs copies, gone with the pod).
@@ -88,17 +90,28 @@ pub fn buildah_security_context() -> SecurityContext {
     }
 }
 
+/// The containers that run the tools and S2I builds: no capabilities, no way up.
+fn unprivileged() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        ..Default::default()
+    }
+}
+
 /// The pod of a build: `<build>-build`, as in OpenShift.
 pub fn pod_name(build: &str) -> String {
     format!("{build}-build")
 }
 
-/// What the pod is made from besides the Build itself: the resolved builder image (Source) and
-/// where the image goes.
+/// What the pod is made from besides the Build itself: the resolved builder image (Source), base
+/// image (Docker `from`) or custom builder image, and where the image goes.
 #[derive(Clone, Debug, Default)]
 pub struct PodInputs {
-    /// The builder image (Source) or the FROM override (Docker), resolved: an ImageStreamTag
-    /// becomes its digest reference. The Docker build reads it from `BUILDER_IMAGE`.
+    /// Resolved: an ImageStreamTag becomes its digest reference (`BUILDER_IMAGE`).
     pub builder_image: String,
     /// The pull spec the build pushes to (empty: no push).
     pub output_image: String,
@@ -121,78 +134,103 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
-/// The build pod of `build`, owned by it.
-pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod {
-    let name = build.metadata.name.clone().unwrap_or_default();
-    let spec = &build.spec.common;
-    let strategy = spec.strategy.type_;
-    let tools = format!("{TOOLS_DIR}/slipway-builder");
-
-    let mut volumes = vec![
-        Volume {
-            name: "tools".into(),
-            empty_dir: Some(Default::default()),
-            ..Default::default()
-        },
-        Volume {
-            name: "workspace".into(),
-            empty_dir: Some(Default::default()),
-            ..Default::default()
-        },
-    ];
-    let secret_volume = |volume: &str, secret: &str| Volume {
+/// A Secret as a volume, readable by the build's non-root user. `optional`: a missing one is an
+/// empty directory, which the builder reports by name instead of the pod waiting for it forever.
+fn secret_volume(volume: &str, secret: &str, optional: bool) -> Volume {
+    Volume {
         name: volume.into(),
         secret: Some(SecretVolumeSource {
             secret_name: Some(secret.into()),
-            default_mode: Some(0o400),
+            default_mode: Some(0o444),
+            optional: optional.then_some(true),
             ..Default::default()
         }),
         ..Default::default()
-    };
-
-    // fetch
-    let git = spec.source.git.as_ref();
-    let commit = spec
-        .revision
-        .as_ref()
-        .and_then(|r| r.git.as_ref())
-        .map(|g| g.commit.clone())
-        .filter(|c| !c.is_empty());
-    let mut fetch_env = vec![
-        env("SOURCE_URI", git.map(|g| g.uri.clone()).unwrap_or_default()),
-        env(
-            "SOURCE_REF",
-            commit.unwrap_or_else(|| git.and_then(|g| g.ref_.clone()).unwrap_or_default()),
-        ),
-        env(
-            "SOURCE_CONTEXT_DIR",
-            spec.source.context_dir.clone().unwrap_or_default(),
-        ),
-        env("SOURCE_DEST", format!("{WORKSPACE_DIR}/source")),
-    ];
-    let mut fetch_mounts = vec![mount("workspace", WORKSPACE_DIR, false)];
-    if let Some(secret) = &spec.source.source_secret {
-        volumes.push(secret_volume("source-secret", &secret.name));
-        fetch_mounts.push(mount("source-secret", SOURCE_SECRET_DIR, true));
-        fetch_env.push(env("SOURCE_SECRET_DIR", SOURCE_SECRET_DIR));
     }
-    for (var, value) in [
-        ("HTTP_PROXY", git.and_then(|g| g.http_proxy.clone())),
-        ("HTTPS_PROXY", git.and_then(|g| g.https_proxy.clone())),
-        ("NO_PROXY", git.and_then(|g| g.no_proxy.clone())),
-    ] {
-        if let Some(value) = value {
-            fetch_env.push(env(var, value));
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(Default::default()),
+        ..Default::default()
+    }
+}
+
+/// The volumes of a pod and the mounts of its build container, collected as the pod is made.
+#[derive(Default)]
+struct Parts {
+    volumes: Vec<Volume>,
+    build_mounts: Vec<VolumeMount>,
+    build_env: Vec<EnvVar>,
+}
+
+impl Parts {
+    /// A Secret mounted in the build container.
+    fn secret(&mut self, volume: &str, secret: &str, path: &str, optional: bool) {
+        self.volumes.push(secret_volume(volume, secret, optional));
+        self.build_mounts.push(mount(volume, path, true));
+    }
+
+    /// The build inputs of `source.secrets` and `source.configMaps`, each at its contract path.
+    fn inputs(&mut self, plan: &BuildPlan) {
+        for (i, input) in plan.inputs.iter().enumerate() {
+            let volume = format!("input-{i}");
+            match input.kind {
+                InputKind::Secret => self.volumes.push(secret_volume(&volume, &input.name, true)),
+                InputKind::ConfigMap => self.volumes.push(Volume {
+                    name: volume.clone(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: input.name.clone(),
+                        default_mode: Some(0o444),
+                        optional: Some(true),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            }
+            self.build_mounts.push(mount(&volume, &input.mount, true));
         }
     }
-    let unprivileged = SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            add: None,
-        }),
-        ..Default::default()
-    };
+
+    /// The strategy's `valueFrom` variables, under the contract's prefix.
+    fn value_from_env(&mut self, strategy: &slipway_crds::build::BuildStrategy) {
+        let vars = strategy
+            .source_strategy
+            .as_ref()
+            .map(|s| &s.env)
+            .or_else(|| strategy.docker_strategy.as_ref().map(|d| &d.env))
+            .or_else(|| strategy.custom_strategy.as_ref().map(|c| &c.env));
+        for var in vars.into_iter().flatten().filter(|v| v.value_from.is_some()) {
+            self.build_env.push(EnvVar {
+                name: format!("{}{}", env::VALUE_FROM_PREFIX, var.name),
+                value: None,
+                value_from: var.value_from.clone(),
+            });
+        }
+    }
+}
+
+/// The strategy's pull secret.
+fn pull_secret(build: &Build) -> Option<&str> {
+    let s = &build.spec.common.strategy;
+    s.source_strategy
+        .as_ref()
+        .and_then(|s| s.pull_secret.as_ref())
+        .or_else(|| s.docker_strategy.as_ref().and_then(|d| d.pull_secret.as_ref()))
+        .or_else(|| s.custom_strategy.as_ref().and_then(|c| c.pull_secret.as_ref()))
+        .map(|r| r.name.as_str())
+}
+
+/// `place-tools` and `fetch` (when there is a repository): the init containers of Source and
+/// Docker builds.
+fn init_containers(
+    build: &Build,
+    images: &BuildImages,
+    plan: &BuildPlan,
+    volumes: &mut Vec<Volume>,
+) -> Vec<Container> {
+    let spec = &build.spec.common;
     let place_tools = Container {
         name: "place-tools".into(),
         image: Some(images.builder_tools.clone()),
@@ -202,89 +240,188 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             TOOLS_DIR.into(),
         ]),
         volume_mounts: Some(vec![mount("tools", TOOLS_DIR, false)]),
-        security_context: Some(unprivileged.clone()),
+        security_context: Some(unprivileged()),
         ..Default::default()
     };
+    let Some(git) = spec.source.git.as_ref().filter(|_| plan.git) else {
+        return vec![place_tools];
+    };
+    let commit = spec
+        .revision
+        .as_ref()
+        .and_then(|r| r.git.as_ref())
+        .map(|g| g.commit.clone())
+        .filter(|c| !c.is_empty());
+    let mut fetch_env = vec![
+        env("SOURCE_URI", git.uri.clone()),
+        env(
+            "SOURCE_REF",
+            commit.unwrap_or_else(|| git.ref_.clone().unwrap_or_default()),
+        ),
+        env("SOURCE_CONTEXT_DIR", plan.context_dir.clone()),
+        env("SOURCE_DEST", paths::SOURCE),
+        env("FETCH_RECORD", paths::FETCH_RECORD),
+    ];
+    let mut fetch_mounts = vec![mount("workspace", WORKSPACE_DIR, false)];
+    if let Some(secret) = &spec.source.source_secret {
+        volumes.push(secret_volume("source-secret", &secret.name, false));
+        fetch_mounts.push(mount("source-secret", SOURCE_SECRET_DIR, true));
+        fetch_env.push(env("SOURCE_SECRET_DIR", SOURCE_SECRET_DIR));
+    }
+    for (var, value) in [
+        ("HTTP_PROXY", &git.http_proxy),
+        ("HTTPS_PROXY", &git.https_proxy),
+        ("NO_PROXY", &git.no_proxy),
+    ] {
+        if let Some(value) = value {
+            fetch_env.push(env(var, value.clone()));
+        }
+    }
     let fetch = Container {
         name: "fetch".into(),
         image: Some(images.builder_tools.clone()),
         command: Some(vec!["slipway-builder".into(), "fetch".into()]),
         env: Some(fetch_env),
         volume_mounts: Some(fetch_mounts),
-        security_context: Some(unprivileged.clone()),
+        security_context: Some(unprivileged()),
         ..Default::default()
     };
+    vec![place_tools, fetch]
+}
 
-    // build
-    let (image, subcommand, strategy_env) = match strategy {
-        BuildStrategyType::Docker => (
-            images.buildah.clone(),
-            "docker",
-            spec.strategy
-                .docker_strategy
-                .as_ref()
-                .map(|d| d.env.clone())
-                .unwrap_or_default(),
-        ),
-        _ => (
-            inputs.builder_image.clone(),
-            "s2i",
-            spec.strategy
-                .source_strategy
-                .as_ref()
-                .map(|s| s.env.clone())
-                .unwrap_or_default(),
-        ),
-    };
-    let mut build_env = vec![
-        env("SOURCE_DEST", format!("{WORKSPACE_DIR}/source")),
-        env("OUTPUT_IMAGE", inputs.output_image.clone()),
-        env("BUILDER_IMAGE", inputs.builder_image.clone()),
-        // The whole Build, as OpenShift passes it: the builder reads its strategy from here.
-        env("BUILD", serde_json::to_string(build).unwrap_or_default()),
+/// The build pod of `build`, owned by it. The Build itself travels in `BUILD`; the builder reads
+/// every field from there (`slipway_crds::contract`).
+pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod {
+    let spec = &build.spec.common;
+    // The controller refuses a Build without a plan before it makes a pod.
+    let plan = contract::plan(spec).unwrap_or_default();
+    let strategy = spec.strategy.type_;
+    let mut parts = Parts::default();
+    parts.build_env = vec![
+        env(env::OUTPUT_IMAGE, inputs.output_image.clone()),
+        env(env::BUILDER_IMAGE, inputs.builder_image.clone()),
+        env(env::BUILD, serde_json::to_string(build).unwrap_or_default()),
     ];
     if !images.insecure_registries.is_empty() {
-        build_env.push(env("INSECURE_REGISTRIES", images.insecure_registries.join(",")));
+        parts.build_env.push(env(
+            env::INSECURE_REGISTRIES,
+            images.insecure_registries.join(","),
+        ));
     }
-    let mut build_mounts = vec![
+    parts.value_from_env(&spec.strategy);
+    parts.inputs(&plan);
+    if let Some(secret) = &spec.output.push_secret {
+        parts.secret("push-secret", &secret.name, PUSH_SECRET_DIR, false);
+        parts
+            .build_env
+            .push(env(env::PUSH_DOCKERCFG_PATH, PUSH_SECRET_DIR));
+    }
+    if let Some(secret) = pull_secret(build) {
+        parts.secret("pull-secret", secret, paths::PULL_SECRET, false);
+        parts
+            .build_env
+            .push(env(env::PULL_DOCKERCFG_PATH, paths::PULL_SECRET));
+    }
+    let (init, main) = match strategy {
+        BuildStrategyType::Custom => (Vec::new(), custom_container(build, inputs, &plan, &mut parts)),
+        _ => {
+            parts.volumes.extend([empty_dir("tools"), empty_dir("workspace")]);
+            let init = init_containers(build, images, &plan, &mut parts.volumes);
+            (init, build_container(strategy, images, inputs, &mut parts))
+        }
+    };
+    let main = Container {
+        resources: spec.resources.clone(),
+        termination_message_policy: Some("File".into()),
+        image_pull_policy: plan.force_pull.then(|| "Always".into()),
+        ..main
+    };
+    pod_around(build, init, main, parts.volumes)
+}
+
+/// The main container of Source and Docker builds: the placed `slipway-builder`.
+fn build_container(
+    strategy: BuildStrategyType,
+    images: &BuildImages,
+    inputs: &PodInputs,
+    parts: &mut Parts,
+) -> Container {
+    let docker = strategy == BuildStrategyType::Docker;
+    parts.build_mounts.extend([
         mount("tools", TOOLS_DIR, true),
         mount("workspace", WORKSPACE_DIR, false),
-    ];
-    if let Some(secret) = &spec.output.push_secret {
-        volumes.push(secret_volume("push-secret", &secret.name));
-        build_mounts.push(mount("push-secret", PUSH_SECRET_DIR, true));
-        build_env.push(env("PUSH_DOCKERCFG_PATH", PUSH_SECRET_DIR));
-    }
-    if strategy == BuildStrategyType::Docker {
-        volumes.push(Volume {
-            name: "buildah-storage".into(),
-            empty_dir: Some(Default::default()),
-            ..Default::default()
-        });
-        build_mounts.push(mount("buildah-storage", BUILDAH_STORAGE_DIR, false));
+    ]);
+    if docker {
+        parts.volumes.push(empty_dir("buildah-storage"));
+        parts
+            .build_mounts
+            .push(mount("buildah-storage", BUILDAH_STORAGE_DIR, false));
         // vfs whatever the image's storage.conf says: overlay would need mounts or fuse.
-        build_env.push(env("STORAGE_DRIVER", "vfs"));
+        parts.build_env.push(env("STORAGE_DRIVER", "vfs"));
     }
-    build_env.extend(strategy_env);
-    let main = Container {
+    Container {
         name: BUILD_CONTAINER.into(),
-        image: Some(image),
-        command: Some(vec![tools, subcommand.into()]),
-        env: Some(build_env),
-        volume_mounts: Some(build_mounts),
-        resources: spec.resources.clone(),
+        image: Some(if docker {
+            images.buildah.clone()
+        } else {
+            inputs.builder_image.clone()
+        }),
+        command: Some(vec![
+            format!("{TOOLS_DIR}/slipway-builder"),
+            if docker { "docker" } else { "s2i" }.into(),
+        ]),
+        env: Some(std::mem::take(&mut parts.build_env)),
+        volume_mounts: Some(std::mem::take(&mut parts.build_mounts)),
         // S2I runs the builder image's own user with no way up; buildah needs more.
-        security_context: Some(if strategy == BuildStrategyType::Docker {
+        security_context: Some(if docker {
             buildah_security_context()
         } else {
-            unprivileged
+            unprivileged()
         }),
-        termination_message_policy: Some("File".into()),
         ..Default::default()
-    };
+    }
+}
 
+/// A Custom build's only container: the custom builder image with its own entrypoint, the Build
+/// in `BUILD`, the secrets mounted, and OpenShift's variables for the source and the output.
+fn custom_container(build: &Build, inputs: &PodInputs, plan: &BuildPlan, parts: &mut Parts) -> Container {
+    let spec = &build.spec.common;
+    let git = spec.source.git.as_ref();
+    let registry = inputs.output_image.split('/').next().unwrap_or_default();
+    parts.build_env.extend([
+        env("OUTPUT_REGISTRY", registry),
+        env(
+            "SOURCE_REPOSITORY",
+            git.map(|g| g.uri.clone()).unwrap_or_default(),
+        ),
+        env("SOURCE_URI", git.map(|g| g.uri.clone()).unwrap_or_default()),
+        env("SOURCE_REF", git.and_then(|g| g.ref_.clone()).unwrap_or_default()),
+        env("SOURCE_CONTEXT_DIR", plan.context_dir.clone()),
+    ]);
+    for (k, v) in &plan.env {
+        parts.build_env.push(env(k, v.clone()));
+    }
+    if let Some(secret) = &spec.source.source_secret {
+        parts.secret("source-secret", &secret.name, SOURCE_SECRET_DIR, false);
+        parts.build_env.push(env("SOURCE_SECRET_DIR", SOURCE_SECRET_DIR));
+    }
+    Container {
+        name: BUILD_CONTAINER.into(),
+        image: Some(inputs.builder_image.clone()),
+        env: Some(std::mem::take(&mut parts.build_env)),
+        volume_mounts: Some(std::mem::take(&mut parts.build_mounts)),
+        security_context: Some(unprivileged()),
+        ..Default::default()
+    }
+}
+
+/// The pod itself: name, owner, labels, and the Build's pod settings.
+fn pod_around(build: &Build, init: Vec<Container>, main: Container, volumes: Vec<Volume>) -> Pod {
+    let name = build.metadata.name.clone().unwrap_or_default();
+    let spec = &build.spec.common;
     let labels = BTreeMap::from([(labels::BUILD.to_string(), name.clone())]);
     let annotations = BTreeMap::from([(labels::BUILD.to_string(), name.clone())]);
+    let pull_secrets = pull_secret(build).map(|s| vec![LocalObjectReference { name: s.to_string() }]);
     Pod {
         metadata: ObjectMeta {
             name: Some(pod_name(&name)),
@@ -304,50 +441,22 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             ..Default::default()
         },
         spec: Some(PodSpec {
-            init_containers: Some(vec![place_tools, fetch]),
+            init_containers: (!init.is_empty()).then_some(init),
             containers: vec![main],
             volumes: Some(volumes),
             restart_policy: Some("Never".into()),
             service_account_name: spec.service_account.clone(),
             node_selector: spec.node_selector.clone(),
             active_deadline_seconds: spec.completion_deadline_seconds,
+            image_pull_secrets: pull_secrets,
             ..Default::default()
         }),
         status: None,
     }
 }
 
-/// The JSON result a builder stage writes to its termination message (builder/src/result.rs).
-/// Parsed leniently here: unknown fields are ignored and the reason is any string, so a newer
-/// builder's reasons pass through to the Build unchanged.
-#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct StageResult {
-    #[serde(default)]
-    pub stage: String,
-    #[serde(default)]
-    pub success: bool,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-    #[serde(default)]
-    pub commit: Option<String>,
-    #[serde(default)]
-    pub author: Option<slipway_crds::build::SourceControlUser>,
-    #[serde(default)]
-    pub committer: Option<slipway_crds::build::SourceControlUser>,
-    /// The pushed image's digest (`sha256:...`).
-    #[serde(default, alias = "imageDigest")]
-    pub digest: Option<String>,
-    /// The pushed image's reference.
-    #[serde(default, alias = "imageReference", alias = "image")]
-    pub image_ref: Option<String>,
-    #[serde(default)]
-    pub durations: BTreeMap<String, u64>,
-    #[serde(default)]
-    pub log_tail: Vec<String>,
-}
+/// The JSON result a builder stage writes to its termination message: the contract's type.
+pub use slipway_crds::contract::result::StageResult;
 
 /// What the pod says about the build.
 #[derive(Clone, Debug, PartialEq)]
@@ -430,7 +539,7 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
                     result: result.clone(),
                     ..PodOutcome::new(
                         BuildPhase::Failed,
-                        r.reason.as_deref().unwrap_or("GenericBuildFailed"),
+                        r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
                         r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
                     )
                 },
@@ -469,7 +578,7 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
                     result: result.clone(),
                     ..PodOutcome::new(
                         BuildPhase::Failed,
-                        r.reason.as_deref().unwrap_or("GenericBuildFailed"),
+                        r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
                         r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
                     )
                 },
@@ -525,6 +634,10 @@ mod tests {
             node_selector: Some([("pool".to_string(), "builds".to_string())].into()),
             ..Default::default()
         };
+        common.source.git = Some(slipway_crds::build::GitBuildSource {
+            uri: "https://git.example.com/app.git".into(),
+            ..Default::default()
+        });
         common.source.source_secret = Some(LocalObjectReference::new("git-creds"));
         common.output.push_secret = Some(LocalObjectReference::new("push-creds"));
         match strategy {
@@ -592,10 +705,131 @@ mod tests {
             .iter()
             .map(|e| e.name.clone())
             .collect();
-        assert!(env.contains(&"A".to_string()) && env.contains(&"PUSH_DOCKERCFG_PATH".to_string()));
+        // The strategy's variables travel in BUILD, never as the container's own: a tenant's
+        // variable cannot replace one the builder reads.
+        assert!(!env.contains(&"A".to_string()) && env.contains(&"PUSH_DOCKERCFG_PATH".to_string()));
+        assert!(env.contains(&"BUILD".to_string()));
         let volumes: Vec<_> = spec.volumes.unwrap().iter().map(|v| v.name.clone()).collect();
         assert!(volumes.contains(&"source-secret".into()) && volumes.contains(&"push-secret".into()));
         assert_eq!(pod.metadata.owner_references.unwrap()[0].kind, "Build");
+    }
+
+    fn env_of(pod: &Pod) -> BTreeMap<String, EnvVar> {
+        pod.spec.as_ref().unwrap().containers[0]
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.clone(), e.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_tenants_variables_never_replace_the_builders() {
+        let mut b = build(BuildStrategyType::Source);
+        let strategy = b.spec.common.strategy.source_strategy.as_mut().unwrap();
+        strategy.env = vec![
+            env("OUTPUT_IMAGE", "attacker.example.com/x:latest"),
+            env("INSECURE_REGISTRIES", "attacker.example.com"),
+            EnvVar {
+                name: "TOKEN".into(),
+                value_from: Some(k8s_openapi::api::core::v1::EnvVarSource {
+                    secret_key_ref: Some(k8s_openapi::api::core::v1::SecretKeySelector {
+                        name: "s".into(),
+                        key: "k".into(),
+                        optional: None,
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        ];
+        let pod = build_pod(&b, &BuildImages::default(), &inputs());
+        let env = env_of(&pod);
+        assert_eq!(env["OUTPUT_IMAGE"].value.as_deref(), Some("reg/team/app:latest"));
+        assert!(!env.contains_key("INSECURE_REGISTRIES"));
+        assert!(env["SLIPWAY_BUILD_ENV_TOKEN"].value_from.is_some());
+        assert!(!env.contains_key("TOKEN"));
+    }
+
+    #[test]
+    fn inputs_pull_secrets_and_force_pull_reach_the_pod() {
+        let mut b = build(BuildStrategyType::Source);
+        b.spec.common.source.secrets = vec![slipway_crds::build::SecretBuildSource {
+            secret: LocalObjectReference::new("certs"),
+            destination_dir: Some("etc".into()),
+        }];
+        b.spec.common.source.config_maps = vec![slipway_crds::build::ConfigMapBuildSource {
+            config_map: LocalObjectReference::new("settings"),
+            destination_dir: None,
+        }];
+        let strategy = b.spec.common.strategy.source_strategy.as_mut().unwrap();
+        strategy.pull_secret = Some(LocalObjectReference::new("pull-creds"));
+        strategy.force_pull = Some(true);
+        let pod = build_pod(&b, &BuildImages::default(), &inputs());
+        let spec = pod.spec.clone().unwrap();
+        assert_eq!(spec.image_pull_secrets.unwrap()[0].name, "pull-creds");
+        let main = &spec.containers[0];
+        assert_eq!(main.image_pull_policy.as_deref(), Some("Always"));
+        let mounts: BTreeMap<_, _> = main
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| (m.mount_path.clone(), m.name.clone()))
+            .collect();
+        assert!(mounts.contains_key("/var/run/secrets/slipway.dev/inputs/secret-0"));
+        assert!(mounts.contains_key("/var/run/secrets/slipway.dev/inputs/configmap-0"));
+        assert!(mounts.contains_key(paths::PULL_SECRET));
+        let volumes = spec.volumes.unwrap();
+        let secret = volumes.iter().find(|v| v.name == "input-0").unwrap();
+        // Optional: a missing one is reported by the builder, by name, not waited for.
+        assert_eq!(secret.secret.as_ref().unwrap().optional, Some(true));
+        assert_eq!(
+            volumes
+                .iter()
+                .find(|v| v.name == "input-1")
+                .unwrap()
+                .config_map
+                .as_ref()
+                .unwrap()
+                .name,
+            "settings"
+        );
+        // Readable by the non-root fetch and builder users.
+        let git = volumes.iter().find(|v| v.name == "source-secret").unwrap();
+        assert_eq!(git.secret.as_ref().unwrap().default_mode, Some(0o444));
+        assert_eq!(
+            env_of(&pod)[env::PULL_DOCKERCFG_PATH].value.as_deref(),
+            Some(paths::PULL_SECRET)
+        );
+    }
+
+    #[test]
+    fn a_custom_build_runs_the_custom_image_as_openshift_does() {
+        let mut b = build(BuildStrategyType::Custom);
+        b.spec.common.strategy.custom_strategy = Some(slipway_crds::build::CustomBuildStrategy {
+            from: ImageReference::image_stream_tag("custom:latest"),
+            env: vec![env("MODE", "fast")],
+            pull_secret: None,
+            force_pull: None,
+            expose_docker_socket: None,
+            secrets: vec![],
+            build_api_version: None,
+        });
+        let pod = build_pod(&b, &BuildImages::default(), &inputs());
+        let spec = pod.spec.clone().unwrap();
+        assert!(spec.init_containers.is_none());
+        let main = &spec.containers[0];
+        assert_eq!(main.image.as_deref(), Some("reg/team/builder@sha256:1"));
+        assert!(main.command.is_none(), "the custom image's own entrypoint runs");
+        let env = env_of(&pod);
+        assert_eq!(env["MODE"].value.as_deref(), Some("fast"));
+        assert_eq!(env["OUTPUT_REGISTRY"].value.as_deref(), Some("reg"));
+        assert_eq!(
+            env["SOURCE_URI"].value.as_deref(),
+            Some("https://git.example.com/app.git")
+        );
+        assert!(env.contains_key("BUILD") && env.contains_key("PUSH_DOCKERCFG_PATH"));
+        assert!(env.contains_key("SOURCE_SECRET_DIR"));
     }
 
     #[test]

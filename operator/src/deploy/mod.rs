@@ -473,6 +473,7 @@ async fn reconcile(
             "readyReplicas": wanted.ready_replicas,
             "conditions": wanted.conditions,
             "triggerSummary": wanted.trigger_summary,
+            "selector": wanted.selector,
         }});
         dcs.patch_status(&dc.name_any(), &patch_params(), &Patch::Merge(&patch))
             .await?;

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::api::core::v1::{Pod, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use slipway_crds::apps::{DeploymentDetails, DeploymentPhase, ExecNewPodHook, labels, trigger_summary};
+use slipway_crds::apps::{
+    DeploymentDetails, DeploymentPhase, ExecNewPodHook, labels, selector_string, trigger_summary,
+};
 use slipway_crds::common::{condition_status, new_condition, set_condition};
 use slipway_crds::{DeploymentConfig, DeploymentConfigStatus};
 
@@ -182,6 +184,7 @@ pub fn status(dc: &DeploymentConfig, versions: &[Version]) -> DeploymentConfigSt
     status.unavailable_replicas = (desired - status.available_replicas).max(0);
     status.observed_generation = dc.metadata.generation.unwrap_or(0);
     status.trigger_summary = Some(trigger_summary(spec));
+    status.selector = selector_string(spec);
     let generation = dc.metadata.generation;
     let params = Params::of(spec);
     let minimum = if params.rolling {
