@@ -88,6 +88,26 @@ pub fn buildah_security_context() -> SecurityContext {
     }
 }
 
+/// What the build pod's other containers (and a Source build's main one) run with: the image's
+/// own non-root user, nothing more. It passes Pod Security's `restricted` level: no privilege
+/// escalation, every capability dropped, non-root (the image's user must be numeric), the
+/// runtime's default seccomp profile.
+pub fn unprivileged_security_context() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".into()]),
+            add: None,
+        }),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
+        }),
+        ..Default::default()
+    }
+}
+
 /// The pod of a build: `<build>-build`, as in OpenShift.
 pub fn pod_name(build: &str) -> String {
     format!("{build}-build")
@@ -185,14 +205,7 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             fetch_env.push(env(var, value));
         }
     }
-    let unprivileged = SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities {
-            drop: Some(vec!["ALL".into()]),
-            add: None,
-        }),
-        ..Default::default()
-    };
+    let unprivileged = unprivileged_security_context();
     let place_tools = Container {
         name: "place-tools".into(),
         image: Some(images.builder_tools.clone()),
@@ -309,6 +322,8 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             volumes: Some(volumes),
             restart_policy: Some("Never".into()),
             service_account_name: spec.service_account.clone(),
+            // The builder never calls the API server.
+            automount_service_account_token: Some(false),
             node_selector: spec.node_selector.clone(),
             active_deadline_seconds: spec.completion_deadline_seconds,
             ..Default::default()

@@ -17,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -295,7 +296,7 @@ pub async fn run(ctx: Context, settings: Settings) {
     let store = controller.store();
     // A stream that changes wakes the streams of its namespace that follow it.
     controller
-        .watches(api, settings.watcher_config(), move |changed: ImageStream| {
+        .watches_stream(crate::cache::watch(api, settings.watcher_config()).touched_objects(), move |changed: ImageStream| {
             let namespace = changed.namespace().unwrap_or_default();
             let name = changed.name_any();
             store

@@ -18,6 +18,7 @@ use k8s_openapi::api::batch::v1::CronJob;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::Deserialize;
@@ -348,7 +349,7 @@ where
         crate::cache::controller(&state.ctx, "image-trigger", workloads, settings.watcher_config());
     let store = controller.store();
     controller
-        .watches(streams, Default::default(), move |stream: ImageStream| {
+        .watches_stream(crate::cache::watch(streams, Default::default()).touched_objects(), move |stream: ImageStream| {
             let namespace = stream.namespace();
             let name = stream.name_any();
             store
