@@ -114,16 +114,35 @@ mod tests {
         assert!(!verify(&[OTHER.to_vec()], &stamp, &proof));
         let masters = vec!["system:masters".to_string()];
         for forged in [
-            Stamp { username: "bob", ..stamp.clone() },
-            Stamp { name: "other", ..stamp.clone() },
-            Stamp { namespace: "n", ..stamp.clone() },
-            Stamp { uid: "u-2", ..stamp.clone() },
-            Stamp { groups: &masters, ..stamp.clone() },
+            Stamp {
+                username: "bob",
+                ..stamp.clone()
+            },
+            Stamp {
+                name: "other",
+                ..stamp.clone()
+            },
+            Stamp {
+                namespace: "n",
+                ..stamp.clone()
+            },
+            Stamp {
+                uid: "u-2",
+                ..stamp.clone()
+            },
+            Stamp {
+                groups: &masters,
+                ..stamp.clone()
+            },
         ] {
             assert!(!verify(&[KEY.to_vec()], &forged, &proof), "{forged:?}");
         }
         // Fields do not bleed into each other.
-        let shifted = Stamp { namespace: "n", name: "sweb", ..stamp.clone() };
+        let shifted = Stamp {
+            namespace: "n",
+            name: "sweb",
+            ..stamp.clone()
+        };
         assert!(!verify(&[KEY.to_vec()], &shifted, &proof));
         for junk in ["", "v1:", "v1:zz", &proof[3..], "v2:00"] {
             assert!(!verify(&[KEY.to_vec()], &stamp, junk), "{junk}");
@@ -132,7 +151,11 @@ mod tests {
 
     #[test]
     fn keys_are_lines_of_at_least_32_bytes() {
-        let text = format!("\n  {}  \n{}\n", String::from_utf8_lossy(KEY), String::from_utf8_lossy(OTHER));
+        let text = format!(
+            "\n  {}  \n{}\n",
+            String::from_utf8_lossy(KEY),
+            String::from_utf8_lossy(OTHER)
+        );
         assert_eq!(parse_keys(&text).unwrap(), vec![KEY.to_vec(), OTHER.to_vec()]);
         let err = parse_keys("short\n").unwrap_err();
         assert!(err.contains("line 1") && err.contains("32"), "{err}");

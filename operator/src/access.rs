@@ -8,11 +8,9 @@
 //! and `system:image-pusher` roles grant. A reference within the object's own namespace needs no
 //! check.
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-};
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use kube::Client;
+use kube::api::{Api, PostParams};
 
 use crate::Error;
 
@@ -161,7 +159,10 @@ mod tests {
     #[test]
     fn the_refusal_names_the_right_and_the_role() {
         let message = refusal(&ServiceAccount::new("a", "builder"), "v", ImageAccess::Pull);
-        assert!(message.contains("may not get imagestreams/layers in namespace v"), "{message}");
+        assert!(
+            message.contains("may not get imagestreams/layers in namespace v"),
+            "{message}"
+        );
         assert!(message.contains("system:image-puller"), "{message}");
     }
 }

@@ -145,7 +145,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let mut ctx = Context::new(config)?;
     ctx.label_selector = args.selector.clone();
     if let Some(path) = &args.requester_keys {
-        ctx.requester_keys = std::sync::Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
+        ctx.requester_keys =
+            std::sync::Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
     }
     let namespace = args.namespace.as_deref();
     let listener = tokio::net::TcpListener::bind(args.metrics_listen)

@@ -704,7 +704,11 @@ mod tests {
         assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
         assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
         assert_eq!(labels[PROJECT_LABEL], "team-a");
-        assert!(pod_security_labels("strict", "restricted").unwrap_err().contains("\"strict\""));
+        assert!(
+            pod_security_labels("strict", "restricted")
+                .unwrap_err()
+                .contains("\"strict\"")
+        );
         assert_eq!(objects[2]["subjects"][0]["name"], "alice");
         assert!(
             objects[9..]

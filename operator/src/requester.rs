@@ -33,9 +33,8 @@ impl RequesterKeys {
             Self::None => Ok(Vec::new()),
             Self::Fixed(keys) => Ok(keys.clone()),
             Self::File(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::RequesterKeys(format!("reading {}: {e}", path.display()))
-                })?;
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| Error::RequesterKeys(format!("reading {}: {e}", path.display())))?;
                 parse_keys(&text).map_err(Error::RequesterKeys)
             }
         }
@@ -56,9 +55,8 @@ pub const PROTECTED_NAMESPACE_PREFIXES: [&str; 1] = ["kube-"];
 /// `system:admin`, `system:anonymous`, the control plane's components) except service accounts;
 /// and the service accounts of `kube-*` namespaces and of the operator's own namespace.
 pub fn refused_identity(username: &str, groups: &[String], own_namespace: &str) -> Option<String> {
-    let protected = |ns: &str| {
-        ns == own_namespace || PROTECTED_NAMESPACE_PREFIXES.iter().any(|p| ns.starts_with(p))
-    };
+    let protected =
+        |ns: &str| ns == own_namespace || PROTECTED_NAMESPACE_PREFIXES.iter().any(|p| ns.starts_with(p));
     for group in groups {
         let Some(rest) = group.strip_prefix("system:") else {
             continue;
@@ -87,9 +85,7 @@ pub fn refused_identity(username: &str, groups: &[String], own_namespace: &str) 
                 ));
             }
             None => {
-                return Some(format!(
-                    "Slipway does not act as the system user {username:?}"
-                ));
+                return Some(format!("Slipway does not act as the system user {username:?}"));
             }
         }
     }
@@ -114,7 +110,9 @@ pub fn verify_stamp(
         ));
     };
     if keys.is_empty() {
-        return Err("the operator has no requester keys (--requester-keys), so it can verify no requester".into());
+        return Err(
+            "the operator has no requester keys (--requester-keys), so it can verify no requester".into(),
+        );
     }
     let stamp = Stamp {
         namespace,
@@ -159,10 +157,7 @@ mod tests {
             ("system:serviceaccount:slipway-system:slipway-operator", vec![]),
             ("system:serviceaccount:", vec![]),
         ] {
-            assert!(
-                refused_identity(user, &groups(&g), own).is_some(),
-                "{user} {g:?}"
-            );
+            assert!(refused_identity(user, &groups(&g), own).is_some(), "{user} {g:?}");
         }
         assert!(
             refused_identity("alice", &groups(&["system:masters"]), own)

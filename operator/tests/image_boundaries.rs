@@ -1,9 +1,9 @@
 //! Image references across projects, played as an attacker: a tenant's Build or DeploymentConfig
 //! names another project's ImageStream. The operator (in-process, limited to the attacker's
 //! namespace, with the test's cluster-admin rights) must ask as the tenant's service account and
-//! refuse, leaving the victim's ImageStream exactly as it was; once the victim binds OpenShift's
-//! `system:image-pusher` / `system:image-puller` (rendered from the chart) to that account, the
-//! same reference goes through.
+//! refuse, leaving the victim's ImageStream exactly as it was; once the victim binds the rules of
+//! OpenShift's `system:image-pusher` / `system:image-puller` (as the chart renders them) to that
+//! account, the same reference goes through.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -29,36 +29,32 @@ const WAIT: Duration = Duration::from_secs(120);
 const REGISTRY: &str = "127.0.0.1:15000";
 const DIGEST: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
 
-/// The chart's `system:image-puller` and `system:image-pusher`, applied to the cluster.
-async fn install_image_roles(client: &Client) {
-    let roles: Api<ClusterRole> = Api::all(client.clone());
-    for doc in render_chart("slipway-system", &[]) {
-        let name = doc["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        if doc["kind"] != "ClusterRole" || !name.starts_with("system:image-") {
-            continue;
-        }
-        let role: ClusterRole = serde_json::from_value(doc).unwrap();
-        roles
-            .patch(
-                &name,
-                &PatchParams::apply("slipway-tests").force(),
-                &Patch::Apply(&role),
-            )
-            .await
-            .unwrap();
+/// The rules of the chart's ClusterRole `role` (`system:image-puller` or `system:image-pusher`),
+/// as a Role of `namespace` (a ClusterRole would outlive the test and clash with the chart's).
+async fn chart_role_in(client: &Client, namespace: &str, role: &str) -> String {
+    let rendered = render_chart("slipway-system", &[])
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == role)
+        .unwrap_or_else(|| panic!("the chart has no ClusterRole {role}"));
+    let name = role.replace(':', "-");
+    let local: Role = serde_json::from_value(json!({
+        "metadata": {"name": name}, "rules": rendered["rules"],
+    }))
+    .unwrap();
+    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+    if roles.get_opt(&name).await.unwrap().is_none() {
+        roles.create(&PostParams::default(), &local).await.unwrap();
     }
-    for name in ["system:image-puller", "system:image-pusher"] {
-        assert!(roles.get_opt(name).await.unwrap().is_some(), "the chart has no {name}");
-    }
+    name
 }
 
-/// Binds ClusterRole `role` in `namespace` to `account`, and waits until the API server's
-/// authorizer says so (it reads RBAC from a cache).
+/// Binds the chart's ClusterRole `role`'s rules in `namespace` to `account`, and waits until the
+/// API server's authorizer says so (it reads RBAC from a cache).
 async fn grant(client: &Client, namespace: &str, role: &str, account: &ServiceAccount, access: ImageAccess) {
-    install_image_roles(client).await;
+    let local = chart_role_in(client, namespace, role).await;
     let binding: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": format!("{}-{}", account.namespace, access.verb())},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": local},
         "subjects": [{"kind": "ServiceAccount", "name": account.name, "namespace": account.namespace}],
     }))
     .unwrap();
@@ -89,10 +85,7 @@ async fn victim_stream(client: &Client, namespace: &str, name: &str) {
         "latest",
         TagEvent {
             created: Time(k8s_openapi::jiff::Timestamp::now()),
-            docker_image_reference: format!(
-                "{REGISTRY}/{namespace}/{name}@sha256:{}",
-                "1".repeat(64)
-            ),
+            docker_image_reference: format!("{REGISTRY}/{namespace}/{name}@sha256:{}", "1".repeat(64)),
             image: format!("sha256:{}", "1".repeat(64)),
             generation: 1,
         },
@@ -216,7 +209,8 @@ fn source_from_docker_image() -> Value {
 async fn a_build_cannot_push_into_another_project_until_its_builder_may() {
     let run = Builds::start("iso-out").await;
     let before = snapshot(&run.client, &run.victim.name, "web").await;
-    let output = json!({"to": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name}});
+    let output =
+        json!({"to": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name}});
     run.config("evil", source_from_docker_image(), output).await;
 
     let refused = run.start_build("evil").await;
@@ -275,7 +269,8 @@ async fn a_build_cannot_start_from_another_projects_image_until_its_builder_may(
     let before = snapshot(&run.client, &run.victim.name, "web").await;
     let strategy = json!({"type": "Source", "sourceStrategy": {"from": {
         "kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name}}});
-    let output = json!({"to": {"kind": "DockerImage", "name": format!("{REGISTRY}/{}/out:1", run.attacker.name)}});
+    let output =
+        json!({"to": {"kind": "DockerImage", "name": format!("{REGISTRY}/{}/out:1", run.attacker.name)}});
     run.config("steal", strategy, output).await;
 
     let refused = run.start_build("steal").await;
@@ -331,8 +326,13 @@ async fn a_deployment_configs_trigger_cannot_follow_another_projects_stream_unti
     let triggers = json!([{"type": "ImageChange", "imageChangeParams": {"automatic": true,
         "containerNames": ["web"],
         "from": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": victim.name}}}]);
-    env.create_dc("web", 1, json!({"type": "Recreate"}), json!({"triggers": triggers}))
-        .await;
+    env.create_dc(
+        "web",
+        1,
+        json!({"type": "Recreate"}),
+        json!({"triggers": triggers}),
+    )
+    .await;
     let dcs = env.dcs();
     let condition = eventually("the ImageAccess condition", WAIT, || async {
         let dc = dcs.get("web").await.ok()?;
@@ -343,14 +343,15 @@ async fn a_deployment_configs_trigger_cannot_follow_another_projects_stream_unti
     assert_eq!(condition.status, "False");
     assert_eq!(condition.reason, "ImagePullForbidden");
     assert!(
-        condition
-            .message
-            .contains("may not get imagestreams/layers")
+        condition.message.contains("may not get imagestreams/layers")
             && condition.message.contains(&victim.name),
         "{}",
         condition.message
     );
-    assert!(env.rs_opt("web-1").await.is_none(), "a refused trigger rolls nothing out");
+    assert!(
+        env.rs_opt("web-1").await.is_none(),
+        "a refused trigger rolls nothing out"
+    );
     assert_eq!(snapshot(&env.client, &victim.name, "web").await, before);
 
     let account = ServiceAccount::new(&env.ns.name, "default");

@@ -72,7 +72,13 @@ async fn a_restricted_namespace_admits_source_build_pods_and_refuses_docker_ones
         json!({"type": "Source", "sourceStrategy": {"from": {"kind": "DockerImage", "name": "example.com/builder:1"}}}),
     )
     .await;
-    config(&client, &ns.name, "docker", json!({"type": "Docker", "dockerStrategy": {}})).await;
+    config(
+        &client,
+        &ns.name,
+        "docker",
+        json!({"type": "Docker", "dockerStrategy": {}}),
+    )
+    .await;
     let s2i = start(&client, &ns.name, "s2i").await;
     let docker = start(&client, &ns.name, "docker").await;
 

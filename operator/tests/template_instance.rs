@@ -466,10 +466,29 @@ async fn a_forged_requester_is_not_acted_on_without_admissions_proof() {
     assert!(message.contains("carries no proof"), "{message}");
 
     // A proof made with a key the operator does not hold, or for another instance.
-    let wrong_key = proof(b"not-the-operators-key-0123456789abcdef", &ns.name, "wrong-key", &forged);
-    create_annotated(&client, &ns.name, "wrong-key", spec.clone(), json!({PROOF_ANNOTATION: wrong_key})).await;
+    let wrong_key = proof(
+        b"not-the-operators-key-0123456789abcdef",
+        &ns.name,
+        "wrong-key",
+        &forged,
+    );
+    create_annotated(
+        &client,
+        &ns.name,
+        "wrong-key",
+        spec.clone(),
+        json!({PROOF_ANNOTATION: wrong_key}),
+    )
+    .await;
     let copied = proof(TEST_KEY, &ns.name, "elsewhere", &forged);
-    create_annotated(&client, &ns.name, "copied", spec, json!({PROOF_ANNOTATION: copied})).await;
+    create_annotated(
+        &client,
+        &ns.name,
+        "copied",
+        spec,
+        json!({PROOF_ANNOTATION: copied}),
+    )
+    .await;
     for name in ["wrong-key", "copied"] {
         let (reason, message) = failure(&api, name).await;
         assert_eq!(reason, "RequesterUnverified", "{name}");

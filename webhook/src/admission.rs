@@ -36,7 +36,10 @@ fn requester_keys() -> Vec<Vec<u8>> {
     let Some(path) = REQUESTER_KEYS.get() else {
         return Vec::new();
     };
-    match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| parse_keys(&t)) {
+    match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| parse_keys(&t))
+    {
         Ok(keys) => keys,
         Err(e) => {
             tracing::warn!(path = %path.display(), error = %e, "requester keys; stamping without proof");
@@ -327,7 +330,8 @@ mod tests {
     #[test]
     fn a_template_instance_stamp_carries_a_proof_the_operator_can_verify() {
         let key = b"0123456789abcdef0123456789abcdef".to_vec();
-        let object = json!({"metadata": {"name": "t", "namespace": "ns"}, "spec": {"templateRef": {"name": "x"}}});
+        let object =
+            json!({"metadata": {"name": "t", "namespace": "ns"}, "spec": {"templateRef": {"name": "x"}}});
         let mut request = review("TemplateInstance", "CREATE", object, None, "alice");
         request.namespace = Some("ns".into());
         let response = mutate_with(&request, std::slice::from_ref(&key));
@@ -357,11 +361,24 @@ mod tests {
         assert!(!patch_of(&response).to_string().contains("requester-proof"));
         // A client-given proof is refused; so is a nameless (generateName) instance.
         let forged = json!({"metadata": {"name": "t", "annotations": {"slipway.dev/requester-proof": "v1:00"}}, "spec": {}});
-        assert!(!mutate_with(&review("TemplateInstance", "CREATE", forged, None, "alice"), &[key.clone()]).allowed);
+        assert!(
+            !mutate_with(
+                &review("TemplateInstance", "CREATE", forged, None, "alice"),
+                &[key.clone()]
+            )
+            .allowed
+        );
         let nameless = json!({"metadata": {"name": "", "generateName": "t-"}, "spec": {}});
-        let response = mutate_with(&review("TemplateInstance", "CREATE", nameless, None, "alice"), &[key]);
+        let response = mutate_with(
+            &review("TemplateInstance", "CREATE", nameless, None, "alice"),
+            &[key],
+        );
         assert!(!response.allowed);
-        assert!(response.result.message.contains("generateName"), "{}", response.result.message);
+        assert!(
+            response.result.message.contains("generateName"),
+            "{}",
+            response.result.message
+        );
     }
 
     #[test]

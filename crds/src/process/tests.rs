@@ -516,12 +516,17 @@ fn output_is_bounded_however_often_a_value_is_referenced() {
 #[test]
 fn generator_expressions_are_bounded() {
     use super::generator::Expression;
-    let long = Expression::parse(&"[a-z]{255}".repeat(17)).unwrap_err().to_string();
+    let long = Expression::parse(&"[a-z]{255}".repeat(17))
+        .unwrap_err()
+        .to_string();
     assert!(
         long.contains("it generates 4335 characters, more than the limit of 4096"),
         "{long}"
     );
     let huge = Expression::parse(&"a".repeat(2000)).unwrap_err().to_string();
-    assert!(huge.contains("2000 bytes long, more than the limit of 1024"), "{huge}");
+    assert!(
+        huge.contains("2000 bytes long, more than the limit of 1024"),
+        "{huge}"
+    );
     assert!(Expression::parse(&"[a-z]{255}".repeat(16)).is_ok());
 }

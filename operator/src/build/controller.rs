@@ -14,9 +14,9 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
@@ -91,12 +91,12 @@ pub async fn run(ctx: Context, settings: Settings) {
         .watches_stream(
             crate::cache::watch(builds, ctx_watcher_config).touched_objects(),
             move |changed: Build| {
-            let waiting: Vec<ObjectRef<Build>> = siblings(&siblings_of, &changed)
-                .into_iter()
-                .filter(|b| b.status.as_ref().is_none_or(|s| s.phase == BuildPhase::New))
-                .map(|b| ObjectRef::from_obj(b.as_ref()))
-                .collect();
-            waiting
+                let waiting: Vec<ObjectRef<Build>> = siblings(&siblings_of, &changed)
+                    .into_iter()
+                    .filter(|b| b.status.as_ref().is_none_or(|s| s.phase == BuildPhase::New))
+                    .map(|b| ObjectRef::from_obj(b.as_ref()))
+                    .collect();
+                waiting
             },
         )
         .run(reconcile, error_policy, state)
@@ -338,8 +338,13 @@ pub fn build_account(build: &Build) -> access::ServiceAccount {
 
 /// The namespace an ImageStream reference of a build names, when it names one (not DockerImage).
 fn stream_namespace<'a>(reference: &'a ImageReference, own: &'a str) -> Option<&'a str> {
-    (reference.kind != ImageReferenceKind::DockerImage)
-        .then(|| reference.namespace.as_deref().filter(|ns| !ns.is_empty()).unwrap_or(own))
+    (reference.kind != ImageReferenceKind::DockerImage).then(|| {
+        reference
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(own)
+    })
 }
 
 /// Whether the build's service account may pull its `from` and push its output, when they name
@@ -354,7 +359,12 @@ async fn forbidden(client: &Client, build: &Build) -> Result<Option<(&'static st
         .map(|s| &s.from)
         .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()));
     let checks = [
-        (base, access::ImageAccess::Pull, "BuilderImageForbidden", "builder image"),
+        (
+            base,
+            access::ImageAccess::Pull,
+            "BuilderImageForbidden",
+            "builder image",
+        ),
         (
             build.spec.common.output.to.as_ref(),
             access::ImageAccess::Push,
@@ -368,7 +378,10 @@ async fn forbidden(client: &Client, build: &Build) -> Result<Option<(&'static st
         };
         if let Err(refusal) = access::check(client, &account, ns, right).await? {
             let name = reference.map(|r| r.name.as_str()).unwrap_or_default();
-            return Ok(Some((reason, format!("The {what} {ns}/{name} is refused: {refusal}."))));
+            return Ok(Some((
+                reason,
+                format!("The {what} {ns}/{name} is refused: {refusal}."),
+            )));
         }
     }
     Ok(None)

@@ -75,8 +75,10 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         rss,
         watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG),
     ));
-    let (hook_pods, pods_listed) =
-        cache::quiet_first_list(cache::watch(pods, watcher::Config::default().labels(labels::HOOK_FOR)));
+    let (hook_pods, pods_listed) = cache::quiet_first_list(cache::watch(
+        pods,
+        watcher::Config::default().labels(labels::HOOK_FOR),
+    ));
     let (stream_changes, streams_listed) =
         cache::quiet_first_list(cache::watch(streams, watcher::Config::default()));
     let listed = async {
@@ -203,10 +205,12 @@ async fn observe_with(
             continue;
         };
         let (stream, tag) = split_stream_tag(stream_tag);
-        if let Err(refusal) = access::check(&ctx.client, &account_of(dc), stream_ns, ImageAccess::Pull).await? {
-            observed
-                .forbidden
-                .push(format!("the image trigger on {stream_ns}/{stream_tag} is refused: {refusal}"));
+        if let Err(refusal) =
+            access::check(&ctx.client, &account_of(dc), stream_ns, ImageAccess::Pull).await?
+        {
+            observed.forbidden.push(format!(
+                "the image trigger on {stream_ns}/{stream_tag} is refused: {refusal}"
+            ));
             continue;
         }
         let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), stream_ns);
@@ -852,7 +856,9 @@ async fn run_hook(
             .clone()
             .filter(|ns| !ns.is_empty())
             .unwrap_or_else(|| namespace.clone());
-        if let Err(refusal) = access::check(&ctx.client, &account_of(dc), &stream_ns, ImageAccess::Push).await? {
+        if let Err(refusal) =
+            access::check(&ctx.client, &account_of(dc), &stream_ns, ImageAccess::Push).await?
+        {
             failure = Some(format!(
                 "ImagePushForbidden: tagging {image} into {stream_ns}/{} is refused: {refusal}",
                 tag.to.name
