@@ -354,7 +354,11 @@ mod tests {
             uid: "uid-7",
             groups: &groups,
         };
-        assert!(slipway_crds::requester::verify(&[key.clone()], &stamp, &proof));
+        assert!(slipway_crds::requester::verify(
+            std::slice::from_ref(&key),
+            &stamp,
+            &proof
+        ));
         // Without keys: stamped, without proof (the operator refuses it).
         let response = mutate_with(&request, &[]);
         assert!(response.allowed);
@@ -364,7 +368,7 @@ mod tests {
         assert!(
             !mutate_with(
                 &review("TemplateInstance", "CREATE", forged, None, "alice"),
-                &[key.clone()]
+                std::slice::from_ref(&key)
             )
             .allowed
         );
