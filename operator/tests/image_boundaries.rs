@@ -430,3 +430,52 @@ async fn a_tag_images_hook_cannot_tag_into_another_project_until_it_may() {
     env.stop().await;
     victim.delete().await;
 }
+
+#[tokio::test]
+async fn a_push_right_revoked_while_the_build_runs_leaves_the_tag_alone() {
+    let run = Builds::start("iso-revoke").await;
+    let output =
+        json!({"to": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name}});
+    run.config("evil", source_from_docker_image(), output).await;
+    grant(
+        &run.client,
+        &run.victim.name,
+        "system:image-pusher",
+        &run.builder(),
+        ImageAccess::Push,
+    )
+    .await;
+    let build = run.start_build("evil").await;
+    run.await_phase(&build, BuildPhase::Running).await;
+    // The victim takes the right back while the build runs.
+    Api::<RoleBinding>::namespaced(run.client.clone(), &run.victim.name)
+        .delete(&format!("{}-update", run.attacker.name), &Default::default())
+        .await
+        .unwrap();
+    let reviews: Api<SubjectAccessReview> = Api::all(run.client.clone());
+    eventually("the revocation to take effect", WAIT, || async {
+        let review = access::review(&run.builder(), &run.victim.name, ImageAccess::Push);
+        let answer = reviews.create(&PostParams::default(), &review).await.ok()?;
+        (!answer.status?.allowed).then_some(())
+    })
+    .await;
+    let before = snapshot(&run.client, &run.victim.name, "web").await;
+    let result = json!({"stage": "s2i", "success": true, "digest": DIGEST}).to_string();
+    Api::<Pod>::namespaced(run.client.clone(), &run.attacker.name)
+        .patch(
+            &format!("{build}-build"),
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {
+                "kwok.slipway.dev/outcome": "Succeeded",
+                "kwok.slipway.dev/termination-message": result}}})),
+        )
+        .await
+        .unwrap();
+    let failed = run.await_phase(&build, BuildPhase::Failed).await;
+    assert_eq!(
+        failed.status.unwrap().reason.as_deref(),
+        Some("OutputImageForbidden")
+    );
+    assert_eq!(snapshot(&run.client, &run.victim.name, "web").await, before);
+    run.stop().await;
+}
