@@ -15,6 +15,7 @@ pub mod crdgen;
 pub mod image;
 pub mod process;
 pub mod project;
+pub mod requester;
 pub mod template;
 
 pub use apps::{DeploymentConfig, DeploymentConfigSpec, DeploymentConfigStatus};

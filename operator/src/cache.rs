@@ -2,12 +2,20 @@
 //! objects without their managedFields, which no reconcile reads and which are often the largest
 //! part of an object, so that thousands of objects fit in a small operator; and the controller's
 //! initial sync is followed in the metrics ([`crate::metrics`]).
+//!
+//! Every watch goes through [`watch`]: an object that the API server accepted but that does not
+//! decode as the operator's type (a field of the wrong type, an older or newer operator's
+//! schema) is logged and left out, instead of failing the list and stalling the controller for
+//! every other object of the kind (kube's `DeserializeGuard`).
 
+use std::borrow::Cow;
 use std::fmt::Debug;
 
 use futures::{Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use kube::api::Api;
+use kube::core::{DeserializeGuard, DynamicResourceScope};
 use kube::runtime::controller::Controller;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use serde::de::DeserializeOwned;
@@ -60,6 +68,97 @@ impl Followers {
     }
 }
 
+/// An object of kind `K` as a watch reads it: decoded, or why not (with its metadata). As
+/// [`DeserializeGuard`], with a dynamic scope so that one function serves namespaced and
+/// cluster-scoped kinds, and metadata-only kinds stay metadata-only.
+#[derive(Clone, Debug)]
+pub struct Guarded<K>(pub DeserializeGuard<K>);
+
+impl<K: Resource> Resource for Guarded<K> {
+    type DynamicType = K::DynamicType;
+    type Scope = DynamicResourceScope;
+
+    fn kind(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::kind(dt)
+    }
+
+    fn group(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::group(dt)
+    }
+
+    fn version(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::version(dt)
+    }
+
+    fn plural(dt: &Self::DynamicType) -> Cow<'_, str> {
+        K::plural(dt)
+    }
+
+    fn metadata_api() -> bool {
+        K::metadata_api()
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        self.0.meta()
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.0.meta_mut()
+    }
+}
+
+impl<'de, K> serde::Deserialize<'de> for Guarded<K>
+where
+    K: serde::Deserialize<'de> + Resource,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        DeserializeGuard::deserialize(deserializer).map(Guarded)
+    }
+}
+
+/// The object of an event, or None (logged) when it did not decode.
+fn decoded<K: Resource<DynamicType = ()>>(guarded: Guarded<K>) -> Option<K> {
+    match guarded.0.0 {
+        Ok(object) => Some(object),
+        Err(invalid) => {
+            tracing::warn!(
+                kind = %K::kind(&()),
+                namespace = invalid.metadata.namespace.as_deref().unwrap_or_default(),
+                name = invalid.metadata.name.as_deref().unwrap_or_default(),
+                error = %invalid.error,
+                "an object that does not decode is left out"
+            );
+            None
+        }
+    }
+}
+
+/// `watcher(api, config)`, with objects that do not decode left out (see the module docs).
+pub fn watch<K>(
+    api: Api<K>,
+    config: watcher::Config,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let client = api.clone().into_client();
+    let guarded: Api<Guarded<K>> = match api.namespace() {
+        Some(ns) => Api::namespaced_with(client, ns, &()),
+        None => Api::all_with(client, &()),
+    };
+    watcher(guarded, config).filter_map(|event| {
+        use watcher::Event;
+        futures::future::ready(match event {
+            Err(e) => Some(Err(e)),
+            Ok(Event::Init) => Some(Ok(Event::Init)),
+            Ok(Event::InitDone) => Some(Ok(Event::InitDone)),
+            Ok(Event::InitApply(o)) => decoded(o).map(|o| Ok(Event::InitApply(o))),
+            Ok(Event::Apply(o)) => decoded(o).map(|o| Ok(Event::Apply(o))),
+            Ok(Event::Delete(o)) => decoded(o).map(|o| Ok(Event::Delete(o))),
+        })
+    })
+}
+
 /// A Controller of `api`'s kind, selected by `config`, named `name` in the metrics.
 ///
 /// As `Controller::new`, but the cache is lean (see [`lean`]), at most [`CONCURRENCY`]
@@ -109,7 +208,7 @@ where
     // Small pages: a page of full objects is parsed whole, and the allocator keeps the peak.
     let config = config.page_size(PAGE_SIZE);
     let stream = futures::stream::once(after)
-        .flat_map(move |()| watcher(api.clone(), config.clone()))
+        .flat_map(move |()| watch(api.clone(), config.clone()))
         .modify(move |object| {
             lean(object);
             trim(object);

@@ -24,6 +24,10 @@ pub struct Context {
     /// Only objects with these labels are reconciled (the watches of the controllers' own kinds
     /// select them), e.g. `app=x,tier!=test`; all when None.
     pub label_selector: Option<String>,
+    /// The keys that verify requester stamps ([`crate::requester`]); none by default.
+    pub requester_keys: std::sync::Arc<crate::requester::RequesterKeys>,
+    /// The operator's own namespace (`POD_NAMESPACE`), whose service accounts it never acts as.
+    pub own_namespace: String,
 }
 
 impl Context {
@@ -40,6 +44,8 @@ impl Context {
             metrics: Default::default(),
             resolver: Default::default(),
             label_selector: None,
+            requester_keys: Default::default(),
+            own_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "slipway-system".into()),
         })
     }
 

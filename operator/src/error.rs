@@ -10,6 +10,9 @@ pub enum Error {
     /// A client for a requester could not be built.
     #[error("impersonating {user}: {message}")]
     Impersonation { user: String, message: String },
+    /// The requester keys cannot be read.
+    #[error("requester keys: {0}")]
+    RequesterKeys(String),
 }
 
 impl Error {
@@ -18,6 +21,7 @@ impl Error {
         match self {
             Self::Kube(_) => "kube",
             Self::Impersonation { .. } => "impersonation",
+            Self::RequesterKeys(_) => "requester_keys",
         }
     }
 }

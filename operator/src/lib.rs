@@ -1,6 +1,7 @@
 //! Slipway's controllers, one module per controller. The binary (`main.rs`) is a table from
 //! controller name to its `run` function.
 
+pub mod access;
 pub mod build;
 pub mod cache;
 pub mod context;
@@ -12,6 +13,7 @@ pub mod image;
 pub mod leader;
 pub mod metrics;
 pub mod project;
+pub mod requester;
 pub mod template_instance;
 
 pub use context::Context;

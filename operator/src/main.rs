@@ -56,6 +56,14 @@ struct Args {
     /// scheduler.alpha.kubernetes.io/node-selector=pool=apps for a default node selector.
     #[arg(long = "project-namespace-annotation", value_name = "KEY=VALUE")]
     project_namespace_annotations: Vec<String>,
+    /// The Pod Security Admission level every new project's namespace enforces (privileged,
+    /// baseline, restricted); none when absent. Docker builds need `privileged`.
+    #[arg(long, value_name = "LEVEL")]
+    project_pod_security: Option<String>,
+    /// The level new projects warn and audit at (`pod-security.kubernetes.io/warn`, `/audit`);
+    /// `restricted` by default when --project-pod-security is given.
+    #[arg(long, value_name = "LEVEL", default_value = "restricted")]
+    project_pod_security_warn: String,
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
@@ -88,6 +96,10 @@ struct Args {
     /// The name of the Lease.
     #[arg(long, default_value = "slipway-operator")]
     leader_election_id: String,
+    /// The file of keys that verify the requester stamps of Slipway's admission webhook (one per
+    /// line; the mounted Secret `slipway-requester-keys`). Without it no TemplateInstance is acted on.
+    #[arg(long, value_name = "FILE")]
+    requester_keys: Option<std::path::PathBuf>,
     /// List the controllers and exit.
     #[arg(long)]
     list: bool,
@@ -132,6 +144,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config = kube::Config::infer().await?;
     let mut ctx = Context::new(config)?;
     ctx.label_selector = args.selector.clone();
+    if let Some(path) = &args.requester_keys {
+        ctx.requester_keys =
+            std::sync::Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
+    }
     let namespace = args.namespace.as_deref();
     let listener = tokio::net::TcpListener::bind(args.metrics_listen)
         .await
@@ -252,11 +268,17 @@ async fn project_settings(ctx: &Context, args: &Args) -> anyhow::Result<slipway_
         };
         namespace_annotations.insert(key.to_string(), value.to_string());
     }
+    let namespace_labels = match &args.project_pod_security {
+        None => Default::default(),
+        Some(level) => slipway_operator::project::pod_security_labels(level, &args.project_pod_security_warn)
+            .map_err(|e| anyhow::anyhow!("--project-pod-security: {e}"))?,
+    };
     Ok(slipway_operator::project::Settings {
         template,
         max_projects_per_user: args.max_projects_per_user,
         label_selector: args.selector.clone(),
         namespace_annotations,
+        namespace_labels,
     })
 }
 

@@ -22,7 +22,7 @@ use kube::core::PartialObjectMeta;
 use kube::discovery::Scope;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{condition_status, new_condition, set_condition};
@@ -61,6 +61,29 @@ pub struct Settings {
     /// Annotations every new project's namespace gets besides its own, such as a default node
     /// selector (`scheduler.alpha.kubernetes.io/node-selector`, OpenShift's defaultNodeSelector).
     pub namespace_annotations: BTreeMap<String, String>,
+    /// Labels every new project's namespace gets, such as its Pod Security levels
+    /// ([`pod_security_labels`]); the namespace's own (`slipway.dev/project`) win.
+    pub namespace_labels: BTreeMap<String, String>,
+}
+
+/// The Pod Security Admission levels.
+pub const POD_SECURITY_LEVELS: [&str; 3] = ["privileged", "baseline", "restricted"];
+
+/// The namespace labels of Pod Security Admission: `enforce` refuses pods above it; `warn` and
+/// `audit` tell of pods above them (the stricter of the two levels given, usually `restricted`).
+pub fn pod_security_labels(enforce: &str, warn: &str) -> Result<BTreeMap<String, String>, String> {
+    for level in [enforce, warn] {
+        if !POD_SECURITY_LEVELS.contains(&level) {
+            return Err(format!(
+                "pod security level {level:?} is none of privileged, baseline, restricted"
+            ));
+        }
+    }
+    Ok(BTreeMap::from([
+        ("pod-security.kubernetes.io/enforce".into(), enforce.into()),
+        ("pod-security.kubernetes.io/warn".into(), warn.into()),
+        ("pod-security.kubernetes.io/audit".into(), warn.into()),
+    ]))
 }
 
 impl Settings {
@@ -102,7 +125,7 @@ pub async fn run(ctx: Context, settings: Settings) {
     .for_each(|_| async {});
     // Every Project is reconciled after a start, reading its namespace live: the namespaces'
     // first list triggers nothing, and Projects are listed after it (`cache::quiet_first_list`).
-    let (namespace_changes, namespaces_listed) = crate::cache::quiet_first_list(watcher(
+    let (namespace_changes, namespaces_listed) = crate::cache::quiet_first_list(crate::cache::watch(
         Api::<PartialObjectMeta<Namespace>>::all(ctx.client.clone()),
         watcher::Config::default(),
     ));
@@ -186,7 +209,8 @@ async fn reconcile_request(request: Arc<ProjectRequest>, state: Arc<State>) -> R
         .settings
         .template()
         .and_then(|template| plan_project(&request, &requester, &template))
-        .map(|objects| annotate_namespace(objects, &state.settings.namespace_annotations));
+        .map(|objects| annotate_namespace(objects, &state.settings.namespace_annotations))
+        .map(|objects| label_namespace(objects, &state.settings.namespace_labels));
     let objects = match planned {
         Ok(objects) => objects,
         Err(message) => {
@@ -267,6 +291,20 @@ pub fn annotate_namespace(mut objects: Vec<Value>, extra: &BTreeMap<String, Stri
     {
         for (k, v) in extra {
             annotations.entry(k.clone()).or_insert_with(|| json!(v));
+        }
+    }
+    objects
+}
+
+/// Adds `extra` to the namespace's labels (the first object), keeping its own where both name the
+/// same key.
+pub fn label_namespace(mut objects: Vec<Value>, extra: &BTreeMap<String, String>) -> Vec<Value> {
+    if let Some(labels) = objects
+        .first_mut()
+        .and_then(|ns| ns["metadata"]["labels"].as_object_mut())
+    {
+        for (k, v) in extra {
+            labels.entry(k.clone()).or_insert_with(|| json!(v));
         }
     }
     objects
@@ -658,6 +696,18 @@ mod tests {
             ns[annotations::REQUESTER],
             "alice",
             "a configured annotation never replaces the project's own"
+        );
+        let levels = pod_security_labels("baseline", "restricted").unwrap();
+        let labelled = label_namespace(objects.clone(), &levels);
+        let labels = &labelled[0]["metadata"]["labels"];
+        assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+        assert_eq!(labels["pod-security.kubernetes.io/warn"], "restricted");
+        assert_eq!(labels["pod-security.kubernetes.io/audit"], "restricted");
+        assert_eq!(labels[PROJECT_LABEL], "team-a");
+        assert!(
+            pod_security_labels("strict", "restricted")
+                .unwrap_err()
+                .contains("\"strict\"")
         );
         assert_eq!(objects[2]["subjects"][0]["name"], "alice");
         assert!(

@@ -25,6 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{Condition, ObjectReference, condition_status, new_condition, set_condition};
 use slipway_crds::process::{ProcessOptions, process};
+use slipway_crds::requester::PROOF_ANNOTATION;
 use slipway_crds::template::{
     TemplateFields, TemplateInstance, TemplateInstanceObject, TemplateInstanceRequester,
     TemplateInstanceStatus,
@@ -32,7 +33,7 @@ use slipway_crds::template::{
 use slipway_crds::{FIELD_MANAGER, Template};
 
 use crate::dynamic::{self, Refused, Resolver, api_message};
-use crate::{Context, Error};
+use crate::{Context, Error, requester};
 
 /// The label every object made by a TemplateInstance carries: the instance's name.
 pub const INSTANCE_LABEL: &str = "slipway.dev/template-instance";
@@ -79,6 +80,10 @@ async fn reconcile(instance: Arc<TemplateInstance>, ctx: Arc<Context>) -> Result
         fail(&instance, &ctx, status, "NoRequester", message).await?;
         return Ok(Action::await_change());
     };
+    if let Some((reason, message)) = unverified(&instance, &ctx, &requester)? {
+        fail(&instance, &ctx, status, reason, &message).await?;
+        return Ok(Action::await_change());
+    }
     let as_requester = ctx.impersonating(&requester.username, &requester.groups)?;
 
     if status.objects.is_empty() {
@@ -86,6 +91,23 @@ async fn reconcile(instance: Arc<TemplateInstance>, ctx: Arc<Context>) -> Result
     } else {
         check_readiness(&instance, &ctx, &as_requester, status).await
     }
+}
+
+/// Why the operator will not act as the instance's requester: a stamp without a valid proof
+/// (`RequesterUnverified`), or an identity it never acts as (`RequesterRefused`).
+fn unverified(
+    instance: &TemplateInstance,
+    ctx: &Context,
+    requester: &TemplateInstanceRequester,
+) -> Result<Option<(&'static str, String)>, Error> {
+    let keys = ctx.requester_keys.load()?;
+    let proof = instance.annotations().get(PROOF_ANNOTATION).map(String::as_str);
+    let namespace = instance.namespace().unwrap_or_default();
+    if let Err(message) = requester::verify_stamp(&keys, &namespace, &instance.name_any(), requester, proof) {
+        return Ok(Some(("RequesterUnverified", message)));
+    }
+    let refused = requester::refused_identity(&requester.username, &requester.groups, &ctx.own_namespace);
+    Ok(refused.map(|message| ("RequesterRefused", message)))
 }
 
 async fn instantiate(

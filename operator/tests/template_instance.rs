@@ -1,7 +1,8 @@
 //! The TemplateInstance controller against the dev cluster: objects come up as the requester and
 //! the instance becomes Ready; deleting it removes them; a requester without rights gets
-//! InstantiateFailure and nothing is created. Each test runs its own controller, limited to the
-//! test's namespace.
+//! InstantiateFailure and nothing is created; a requester stamp without a valid proof, or naming
+//! a privileged group, is never acted on. Each test runs its own controller, limited to the test's
+//! namespace, with a test key standing in for the requester keys admission and the operator share.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::time::Duration;
@@ -11,22 +12,65 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use slipway_crds::TemplateInstance;
+use slipway_crds::requester::{PROOF_ANNOTATION, Stamp};
+use slipway_operator::requester::RequesterKeys;
 use slipway_operator::template_instance::{INSTANCE_LABEL, INSTANTIATE_FAILURE, READY};
 use slipway_testkit::*;
 
-/// Runs the controller for one namespace until the returned guard is dropped.
+/// The requester key of the tests (what the Secret `slipway-requester-keys` holds in a cluster).
+const TEST_KEY: &[u8] = b"slipway-tests-requester-key-0123456789";
+
+/// Runs the controller for one namespace, verifying stamps with [`TEST_KEY`].
 async fn controller(namespace: &str) -> tokio::task::JoinHandle<()> {
     let config = kube::Config::infer().await.unwrap();
-    let ctx = slipway_operator::Context::new(config).unwrap();
+    let mut ctx = slipway_operator::Context::new(config).unwrap();
+    ctx.requester_keys = std::sync::Arc::new(RequesterKeys::Fixed(vec![TEST_KEY.to_vec()]));
     let namespace = namespace.to_string();
     tokio::spawn(async move { slipway_operator::template_instance::run(ctx, Some(&namespace)).await })
 }
 
-/// The user the dev cluster's admin kubeconfig authenticates as.
-const ADMIN: (&str, &[&str]) = ("slipway-admin", &["system:masters"]);
+/// A user who may do anything in the namespace (and nothing elsewhere); the operator never acts
+/// as the dev cluster's own admin (`system:masters`).
+const ADMIN: (&str, &[&str]) = ("ti-admin", &["system:authenticated"]);
+
+/// Lets [`ADMIN`] do anything in `namespace`.
+async fn admin_in(client: &kube::Client, namespace: &str) {
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": "everything"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "ti-admin"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "everything"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": ADMIN.0}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+}
 
 fn requester(user: &str, groups: &[&str]) -> Value {
     json!({"username": user, "groups": groups})
+}
+
+/// The proof admission would add to an instance `namespace/name` of `requester`, under `key`.
+fn proof(key: &[u8], namespace: &str, name: &str, requester: &Value) -> String {
+    let groups: Vec<String> = serde_json::from_value(requester["groups"].clone()).unwrap_or_default();
+    let stamp = Stamp {
+        namespace,
+        name,
+        username: requester["username"].as_str().unwrap(),
+        uid: requester["uid"].as_str().unwrap_or_default(),
+        groups: &groups,
+    };
+    slipway_crds::requester::sign(key, &stamp)
 }
 
 fn inline_template() -> Value {
@@ -51,9 +95,26 @@ fn inline_template() -> Value {
     })
 }
 
+/// Creates the instance as admission would stamp it: its requester with a proof under [`TEST_KEY`].
 async fn create_instance(client: &kube::Client, ns: &str, name: &str, spec: Value) -> Api<TemplateInstance> {
+    let annotations = match spec.get("requester") {
+        Some(requester) => json!({PROOF_ANNOTATION: proof(TEST_KEY, ns, name, requester)}),
+        None => json!({}),
+    };
+    create_annotated(client, ns, name, spec, annotations).await
+}
+
+/// Creates the instance with these annotations, as a client would with admission out of the way.
+async fn create_annotated(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    spec: Value,
+    annotations: Value,
+) -> Api<TemplateInstance> {
     let api: Api<TemplateInstance> = Api::namespaced(client.clone(), ns);
-    let object = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "TemplateInstance", "metadata": {"name": name}, "spec": spec});
+    let object = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "TemplateInstance",
+                        "metadata": {"name": name, "annotations": annotations}, "spec": spec});
     api.create(&PostParams::default(), &serde_json::from_value(object).unwrap())
         .await
         .unwrap();
@@ -106,6 +167,7 @@ async fn an_instance_brings_up_its_objects_becomes_ready_and_takes_them_away() {
     ensure_crds();
     let client = client().await;
     let ns = TestNamespace::new(&client, "ti-ready").await;
+    admin_in(&client, &ns.name).await;
     let running = controller(&ns.name).await;
     let (user, groups) = ADMIN;
     let api = create_instance(
@@ -205,6 +267,7 @@ async fn a_stored_template_with_parameters_from_a_secret() {
     ensure_crds();
     let client = client().await;
     let ns = TestNamespace::new(&client, "ti-stored").await;
+    admin_in(&client, &ns.name).await;
     let running = controller(&ns.name).await;
     let mut template = inline_template();
     template["apiVersion"] = "slipway.dev/v1alpha1".into();
@@ -246,6 +309,7 @@ async fn what_cannot_be_instantiated_says_why() {
     ensure_crds();
     let client = client().await;
     let ns = TestNamespace::new(&client, "ti-broken").await;
+    admin_in(&client, &ns.name).await;
     let running = controller(&ns.name).await;
     let (user, groups) = ADMIN;
     let missing_template = create_instance(
@@ -349,4 +413,148 @@ async fn alice_cannot_reach_into_a_namespace_she_does_not_own() {
     running.abort();
     mine.delete().await;
     theirs.delete().await;
+}
+
+/// A template that makes its requester cluster-admin: what an attacker would instantiate.
+fn escalation(user: &str) -> Value {
+    json!({
+        "objects": [{
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": format!("{user}-is-cluster-admin")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+        }]
+    })
+}
+
+/// The InstantiateFailure condition's reason and message, once it is True.
+async fn failure(api: &Api<TemplateInstance>, name: &str) -> (String, String) {
+    condition(api, name, INSTANTIATE_FAILURE, "True").await;
+    let ti = api.get(name).await.unwrap();
+    assert!(ti.status.as_ref().unwrap().objects.is_empty());
+    let c = ti
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == INSTANTIATE_FAILURE)
+        .unwrap();
+    (c.reason, c.message)
+}
+
+async fn cluster_role_binding_exists(client: &kube::Client, name: &str) -> bool {
+    Api::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>::all(client.clone())
+        .get_opt(name)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+#[tokio::test]
+async fn a_forged_requester_is_not_acted_on_without_admissions_proof() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-forged").await;
+    let running = controller(&ns.name).await;
+    // No admission configuration is in the way here: the attacker writes the requester itself.
+    let user = unique_name("mallory");
+    let forged = requester(&user, &["system:masters"]);
+    let spec = json!({"template": escalation(&user), "requester": forged});
+    let api = create_annotated(&client, &ns.name, "no-proof", spec.clone(), json!({})).await;
+    let (reason, message) = failure(&api, "no-proof").await;
+    assert_eq!(reason, "RequesterUnverified");
+    assert!(message.contains("carries no proof"), "{message}");
+
+    // A proof made with a key the operator does not hold, or for another instance.
+    let wrong_key = proof(
+        b"not-the-operators-key-0123456789abcdef",
+        &ns.name,
+        "wrong-key",
+        &forged,
+    );
+    create_annotated(
+        &client,
+        &ns.name,
+        "wrong-key",
+        spec.clone(),
+        json!({PROOF_ANNOTATION: wrong_key}),
+    )
+    .await;
+    let copied = proof(TEST_KEY, &ns.name, "elsewhere", &forged);
+    create_annotated(
+        &client,
+        &ns.name,
+        "copied",
+        spec,
+        json!({PROOF_ANNOTATION: copied}),
+    )
+    .await;
+    for name in ["wrong-key", "copied"] {
+        let (reason, message) = failure(&api, name).await;
+        assert_eq!(reason, "RequesterUnverified", "{name}");
+        assert!(message.contains("does not match its proof"), "{name}: {message}");
+    }
+    assert!(!cluster_role_binding_exists(&client, &format!("{user}-is-cluster-admin")).await);
+    running.abort();
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_stamped_requester_in_system_masters_is_refused() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-masters").await;
+    let running = controller(&ns.name).await;
+    let user = unique_name("root");
+    // Even a valid stamp (a cluster admin's own instance) is not acted on with these groups.
+    for (name, groups) in [
+        ("masters", vec!["system:masters", "system:authenticated"]),
+        ("nodes", vec!["system:nodes"]),
+    ] {
+        let spec = json!({"template": escalation(&user), "requester": requester(&user, &groups)});
+        let api = create_instance(&client, &ns.name, name, spec).await;
+        let (reason, message) = failure(&api, name).await;
+        assert_eq!(reason, "RequesterRefused", "{name}");
+        assert!(message.contains(groups[0]), "{name}: {message}");
+    }
+    let spec = json!({"template": escalation(&user), "requester": requester("system:admin", &[])});
+    let api = create_instance(&client, &ns.name, "system-user", spec).await;
+    let (reason, message) = failure(&api, "system-user").await;
+    assert_eq!(reason, "RequesterRefused");
+    assert!(message.contains("system:admin"), "{message}");
+    assert!(!cluster_role_binding_exists(&client, &format!("{user}-is-cluster-admin")).await);
+    running.abort();
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn a_template_that_would_make_gigabytes_is_refused_with_a_clear_error() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "ti-huge").await;
+    admin_in(&client, &ns.name).await;
+    let running = controller(&ns.name).await;
+    // 150,000 references to a 100 kB value: 15 GB, from an instance of about 1 MB.
+    let references = "${BIG}".repeat(1000);
+    let data: serde_json::Map<String, Value> = (0..150)
+        .map(|i| (format!("k{i}"), Value::String(references.clone())))
+        .collect();
+    let template = json!({
+        "parameters": [{"name": "BIG", "required": true}],
+        "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "huge"}, "data": data}]
+    });
+    let (user, groups) = ADMIN;
+    let api = create_instance(
+        &client,
+        &ns.name,
+        "huge",
+        json!({"template": template, "parameters": {"BIG": "x".repeat(100_000)}, "requester": requester(user, groups)}),
+    )
+    .await;
+    let (reason, message) = failure(&api, "huge").await;
+    assert_eq!(reason, "ProcessingFailed");
+    assert!(message.contains("more than 4194304 bytes (4 MiB)"), "{message}");
+    assert_eq!(made_by(&client, &ns.name, "huge").await, 0);
+    running.abort();
+    ns.delete().await;
 }

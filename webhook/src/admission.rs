@@ -5,12 +5,48 @@
 //! `slipway.dev/requester` (and a TemplateInstance's `spec.requester`) from the authenticated
 //! user of the request and refuses any value a client set itself; the validating hook checks that
 //! the stamp is the user's, and that a ProjectRequest does not name an existing namespace.
+//!
+//! A TemplateInstance's stamp also gets a proof (`slipway.dev/requester-proof`, an HMAC under the
+//! requester keys only this server and the operator can read, see `slipway_crds::requester`): the
+//! operator acts as the requester only when it verifies the proof itself, so a stamp written
+//! while this hook was not registered is never acted on.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use json_patch::{AddOperation, Patch, PatchOperation};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::{Value, json};
 use slipway_crds::project::annotations::REQUESTER;
+use slipway_crds::requester::{PROOF_ANNOTATION, Stamp, parse_keys, sign};
+
+/// The file of requester keys (`--requester-keys`), read at each stamp so a rotated key is used
+/// at once.
+static REQUESTER_KEYS: OnceLock<PathBuf> = OnceLock::new();
+
+/// Signs TemplateInstance stamps with the first key of `path` from now on (once per process).
+pub fn use_requester_keys(path: PathBuf) {
+    let _ = REQUESTER_KEYS.set(path);
+}
+
+/// The requester keys now; none (stamps without proof, which the operator refuses) when no file
+/// is configured or it cannot be read.
+fn requester_keys() -> Vec<Vec<u8>> {
+    let Some(path) = REQUESTER_KEYS.get() else {
+        return Vec::new();
+    };
+    match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| parse_keys(&t))
+    {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "requester keys; stamping without proof");
+            Vec::new()
+        }
+    }
+}
 
 /// The kinds whose requester Slipway stamps.
 pub const STAMPED_KINDS: [&str; 3] = ["ProjectRequest", "Project", "TemplateInstance"];
@@ -26,8 +62,17 @@ fn requester_of(object: Option<&DynamicObject>) -> Option<String> {
         .cloned()
 }
 
-/// The mutating decision: stamp the requester on creation, refuse client-set values and changes.
+/// The mutating decision with the configured requester keys (see [`mutate_with`]).
 pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+    if !is_stamped_kind(request) {
+        return AdmissionResponse::from(request);
+    }
+    mutate_with(request, &requester_keys())
+}
+
+/// The mutating decision: stamp the requester on creation (a TemplateInstance's with a proof
+/// under the first of `keys`), refuse client-set values and changes.
+pub fn mutate_with(request: &AdmissionRequest<DynamicObject>, keys: &[Vec<u8>]) -> AdmissionResponse {
     let response = AdmissionResponse::from(request);
     if !is_stamped_kind(request) {
         return response;
@@ -39,6 +84,11 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
             let Some(object) = request.object.as_ref() else {
                 return response;
             };
+            if let Some(value) = annotation(Some(object), PROOF_ANNOTATION) {
+                return response.deny(format!(
+                    "{PROOF_ANNOTATION} is set by Slipway and cannot be given (found {value:?}); remove it"
+                ));
+            }
             if let Some(value) = requester_of(Some(object)) {
                 return response.deny(format!(
                     "{REQUESTER} is set by Slipway from your identity and cannot be given (found {value:?}); remove it"
@@ -74,6 +124,14 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
                     requester["extra"] = json!(extra);
                 }
                 operations.push(add("/spec/requester", requester));
+                match proof(request, keys) {
+                    Ok(Some(proof)) => operations.push(add(
+                        &format!("/metadata/annotations/{}", escape(PROOF_ANNOTATION)),
+                        json!(proof),
+                    )),
+                    Ok(None) => {}
+                    Err(message) => return response.deny(message),
+                }
             }
             match response.with_patch(Patch(operations)) {
                 Ok(response) => response,
@@ -83,14 +141,47 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
         Operation::Update => {
             let old = requester_of(request.old_object.as_ref());
             let new = requester_of(request.object.as_ref());
+            let old_proof = annotation(request.old_object.as_ref(), PROOF_ANNOTATION);
             if old != new {
                 response.deny(format!("{REQUESTER} cannot change (it was {old:?})"))
+            } else if old_proof != annotation(request.object.as_ref(), PROOF_ANNOTATION) {
+                response.deny(format!("{PROOF_ANNOTATION} cannot change"))
             } else {
                 response
             }
         }
         _ => response,
     }
+}
+
+fn annotation(object: Option<&DynamicObject>, key: &str) -> Option<String> {
+    object
+        .and_then(|o| o.metadata.annotations.as_ref())
+        .and_then(|a| a.get(key))
+        .cloned()
+}
+
+/// The proof of a TemplateInstance's stamp under the first key; None without keys.
+fn proof(request: &AdmissionRequest<DynamicObject>, keys: &[Vec<u8>]) -> Result<Option<String>, String> {
+    let Some(key) = keys.first() else {
+        return Ok(None);
+    };
+    if request.name.is_empty() {
+        return Err(
+            "a TemplateInstance needs a name (generateName is not supported: the requester's proof is bound to the name)"
+                .into(),
+        );
+    }
+    let user = &request.user_info;
+    let groups = user.groups.clone().unwrap_or_default();
+    let stamp = Stamp {
+        namespace: request.namespace.as_deref().unwrap_or_default(),
+        name: &request.name,
+        username: user.username.as_deref().unwrap_or_default(),
+        uid: user.uid.as_deref().unwrap_or_default(),
+        groups: &groups,
+    };
+    Ok(Some(sign(key, &stamp)))
 }
 
 /// What the validating decision needs besides the request.
@@ -233,6 +324,64 @@ mod tests {
         assert_eq!(
             patch[1]["value"]["groups"],
             json!(["team-a", "system:authenticated"])
+        );
+    }
+
+    #[test]
+    fn a_template_instance_stamp_carries_a_proof_the_operator_can_verify() {
+        let key = b"0123456789abcdef0123456789abcdef".to_vec();
+        let object =
+            json!({"metadata": {"name": "t", "namespace": "ns"}, "spec": {"templateRef": {"name": "x"}}});
+        let mut request = review("TemplateInstance", "CREATE", object, None, "alice");
+        request.namespace = Some("ns".into());
+        let response = mutate_with(&request, std::slice::from_ref(&key));
+        assert!(response.allowed);
+        let patch = patch_of(&response);
+        let proof = patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|op| op["path"] == "/metadata/annotations/slipway.dev~1requester-proof")
+            .expect("a proof")["value"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let groups = vec!["team-a".to_string(), "system:authenticated".to_string()];
+        let stamp = Stamp {
+            namespace: "ns",
+            name: "t",
+            username: "alice",
+            uid: "uid-7",
+            groups: &groups,
+        };
+        assert!(slipway_crds::requester::verify(
+            std::slice::from_ref(&key),
+            &stamp,
+            &proof
+        ));
+        // Without keys: stamped, without proof (the operator refuses it).
+        let response = mutate_with(&request, &[]);
+        assert!(response.allowed);
+        assert!(!patch_of(&response).to_string().contains("requester-proof"));
+        // A client-given proof is refused; so is a nameless (generateName) instance.
+        let forged = json!({"metadata": {"name": "t", "annotations": {"slipway.dev/requester-proof": "v1:00"}}, "spec": {}});
+        assert!(
+            !mutate_with(
+                &review("TemplateInstance", "CREATE", forged, None, "alice"),
+                std::slice::from_ref(&key)
+            )
+            .allowed
+        );
+        let nameless = json!({"metadata": {"name": "", "generateName": "t-"}, "spec": {}});
+        let response = mutate_with(
+            &review("TemplateInstance", "CREATE", nameless, None, "alice"),
+            &[key],
+        );
+        assert!(!response.allowed);
+        assert!(
+            response.result.message.contains("generateName"),
+            "{}",
+            response.result.message
         );
     }
 

@@ -59,6 +59,10 @@ struct Args {
     /// How often the Secret is read again (it is also watched).
     #[arg(long, default_value = "1m", value_parser = slipway_webhook::certs::parse_duration)]
     cert_check_interval: Duration,
+    /// The file of requester keys (one per line; the mounted Secret `slipway-requester-keys`):
+    /// TemplateInstance stamps are signed with the first, so the operator can verify them.
+    #[arg(long, value_name = "FILE")]
+    requester_keys: Option<std::path::PathBuf>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -169,6 +173,9 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.check_flags {
         return Ok(());
+    }
+    if let Some(path) = &args.requester_keys {
+        slipway_webhook::admission::use_requester_keys(path.clone());
     }
     let client = kube::Client::try_default()
         .await

@@ -12,6 +12,12 @@ pub enum ProcessError {
     #[error("template is {size} bytes, more than the limit of {limit} bytes (8 MiB)")]
     TooLarge { size: usize, limit: usize },
 
+    /// Substitution would make more than [`super::MAX_OUTPUT_BYTES`] of objects.
+    #[error(
+        "processing would produce more than {limit} bytes (4 MiB) of objects: parameter values are substituted too often or are too long"
+    )]
+    OutputTooLarge { limit: usize },
+
     /// The input is neither valid YAML nor valid JSON.
     #[error("template is not valid {format}: {message}")]
     Syntax { format: &'static str, message: String },

@@ -33,6 +33,12 @@ use super::ProcessError;
 /// The longest run a single token may produce.
 pub const MAX_TOKEN_LENGTH: u32 = 255;
 
+/// The longest expression, in bytes.
+pub const MAX_EXPRESSION_BYTES: usize = 1024;
+
+/// The longest value an expression may generate, in bytes.
+pub const MAX_GENERATED_BYTES: usize = 4096;
+
 /// Generates a value from `expression` with the thread's CSPRNG.
 pub fn generate(expression: &str) -> Result<String, ProcessError> {
     Ok(Expression::parse(expression)?.generate(&mut rand::rng()))
@@ -58,20 +64,35 @@ enum Part {
 impl Expression {
     /// Parses `expression`; errors quote it and say what is wrong.
     pub fn parse(expression: &str) -> Result<Self, ProcessError> {
-        Parser {
+        let invalid = |reason: String| ProcessError::InvalidExpression {
+            parameter: None,
+            // A long expression is quoted by its start only.
+            expression: expression.chars().take(64).collect(),
+            reason,
+        };
+        if expression.len() > MAX_EXPRESSION_BYTES {
+            return Err(invalid(format!(
+                "it is {} bytes long, more than the limit of {MAX_EXPRESSION_BYTES}",
+                expression.len()
+            )));
+        }
+        let parts = Parser {
             source: expression,
             chars: expression.char_indices().peekable(),
         }
         .parse()
-        .map(|parts| Expression {
+        .map_err(invalid)?;
+        let parsed = Expression {
             source: expression.to_owned(),
             parts,
-        })
-        .map_err(|reason| ProcessError::InvalidExpression {
-            parameter: None,
-            expression: expression.to_owned(),
-            reason,
-        })
+        };
+        if parsed.max_len() > MAX_GENERATED_BYTES {
+            return Err(invalid(format!(
+                "it generates {} characters, more than the limit of {MAX_GENERATED_BYTES}",
+                parsed.max_len()
+            )));
+        }
+        Ok(parsed)
     }
 
     /// The expression as written.

@@ -54,6 +54,11 @@ use crate::template::{Parameter, TemplateFields};
 use substitute::Substitutions;
 use translate::{ServicePorts, object_label, translate_with_services};
 
+/// The most JSON processing produces: the objects and the message, and also the bytes that
+/// substitution inserts (counted as it goes, so a template that would make gigabytes stops
+/// early). Every object must fit in etcd (1.5 MiB) anyway.
+pub const MAX_OUTPUT_BYTES: usize = 4 * 1024 * 1024;
+
 /// How to process a template.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessOptions {
@@ -165,6 +170,15 @@ pub(crate) fn process_with_rng<R: rand::CryptoRng + ?Sized>(
         .message
         .as_deref()
         .map(|message| substitutions.text(message).into_owned());
+    let size = objects
+        .iter()
+        .map(|o| serde_json::to_vec(o).map(|v| v.len()).unwrap_or(usize::MAX))
+        .fold(message.as_ref().map_or(0, String::len), usize::saturating_add);
+    if substitutions.exceeded() || size > MAX_OUTPUT_BYTES {
+        return Err(ProcessError::OutputTooLarge {
+            limit: MAX_OUTPUT_BYTES,
+        });
+    }
     Ok(ProcessedTemplate {
         objects,
         parameters,

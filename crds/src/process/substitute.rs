@@ -2,8 +2,13 @@
 //!
 //! Substitution is a single pass: a value that itself contains `${OTHER}` is inserted as is and
 //! not expanded again, as in OpenShift, so a user's value can never pull in another parameter.
+//!
+//! What substitution adds is bounded: once the values inserted reach the budget (a value
+//! referenced a million times would otherwise make gigabytes), nothing more is inserted and
+//! [`Substitutions::exceeded`] says so; processing then fails.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use serde_json::{Map, Value};
@@ -11,12 +16,41 @@ use serde_json::{Map, Value};
 /// Parameter names and their final values.
 pub(crate) struct Substitutions<'a> {
     values: HashMap<&'a str, &'a str>,
+    /// Bytes of values that may still be inserted.
+    budget: Cell<usize>,
+    exceeded: Cell<bool>,
 }
 
 impl<'a> Substitutions<'a> {
+    /// Substitutions that insert at most [`super::MAX_OUTPUT_BYTES`] bytes of values.
     pub(crate) fn new(values: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self::with_budget(values, super::MAX_OUTPUT_BYTES)
+    }
+
+    pub(crate) fn with_budget(values: impl IntoIterator<Item = (&'a str, &'a str)>, budget: usize) -> Self {
         Substitutions {
             values: values.into_iter().collect(),
+            budget: Cell::new(budget),
+            exceeded: Cell::new(false),
+        }
+    }
+
+    /// Whether a value was left out because the budget was spent.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.get()
+    }
+
+    /// Takes `len` bytes from the budget; false (and nothing taken) when they are not left.
+    fn spend(&self, len: usize) -> bool {
+        match self.budget.get().checked_sub(len) {
+            Some(left) => {
+                self.budget.set(left);
+                true
+            }
+            None => {
+                self.exceeded.set(true);
+                false
+            }
         }
     }
 
@@ -35,7 +69,9 @@ impl<'a> Substitutions<'a> {
             rest = &rest[start..];
             match self.reference_at(rest) {
                 Some((value, consumed)) => {
-                    out.push_str(value);
+                    if self.spend(value.len()) {
+                        out.push_str(value);
+                    }
                     rest = &rest[consumed..];
                 }
                 None => {
@@ -73,6 +109,9 @@ impl<'a> Substitutions<'a> {
     /// object...), or the value as a string when it is not JSON. Anything else is text.
     pub(crate) fn string_value(&self, text: &str) -> Value {
         if let Some(value) = self.whole_non_string_reference(text) {
+            if !self.spend(value.len()) {
+                return Value::Null;
+            }
             return serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
         }
         Value::String(self.text(text).into_owned())

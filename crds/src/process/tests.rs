@@ -476,3 +476,57 @@ fn measure_processing_time() {
     let mean = start.elapsed() / runs;
     println!("processing 100 objects with 20 generated parameters: mean {mean:?} over {runs} runs");
 }
+
+/// A template whose substitution would produce about 4 GB: a 4,080-character generated value
+/// referenced a million times (an input of 4 MB).
+fn gigabytes() -> TemplateFields {
+    let references = "${BIG}".repeat(1000);
+    let data: serde_json::Map<String, Value> = (0..1000)
+        .map(|i| (format!("k{i}"), Value::String(references.clone())))
+        .collect();
+    let mut fields = fields_with_objects(
+        vec![json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": data})],
+        &[],
+    );
+    fields.parameters = vec![crate::template::Parameter {
+        name: "BIG".into(),
+        generate: Some("expression".into()),
+        from: Some("[a-z]{255}".repeat(16)),
+        ..Default::default()
+    }];
+    fields
+}
+
+#[test]
+fn output_is_bounded_however_often_a_value_is_referenced() {
+    let message = process_error(&gigabytes());
+    assert_eq!(
+        message,
+        "processing would produce more than 4194304 bytes (4 MiB) of objects: parameter values are substituted too often or are too long"
+    );
+    // A given value (not generated) is bounded the same way.
+    let mut fields = gigabytes();
+    fields.parameters[0].generate = None;
+    fields.parameters[0].from = None;
+    let big = "x".repeat(1 << 20);
+    let error = process(&fields, &values(&[("BIG", &big)]), &ProcessOptions::default()).unwrap_err();
+    assert!(matches!(error, ProcessError::OutputTooLarge { .. }), "{error}");
+}
+
+#[test]
+fn generator_expressions_are_bounded() {
+    use super::generator::Expression;
+    let long = Expression::parse(&"[a-z]{255}".repeat(17))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        long.contains("it generates 4335 characters, more than the limit of 4096"),
+        "{long}"
+    );
+    let huge = Expression::parse(&"a".repeat(2000)).unwrap_err().to_string();
+    assert!(
+        huge.contains("2000 bytes long, more than the limit of 1024"),
+        "{huge}"
+    );
+    assert!(Expression::parse(&"[a-z]{255}".repeat(16)).is_ok());
+}

@@ -14,6 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -31,7 +32,7 @@ use slipway_crds::{Build, BuildConfig, ImageStream};
 
 use super::pod::{self, BuildImages, PodInputs, PodOutcome};
 use super::policy::{self, Admission, Sibling};
-use crate::{Context, Error};
+use crate::{Context, Error, access};
 
 /// The build controller's settings (operator flags).
 #[derive(Clone, Debug)]
@@ -87,14 +88,17 @@ pub async fn run(ctx: Context, settings: Settings) {
     controller
         .owns(pods, watcher::Config::default().labels(labels::BUILD))
         // A build that ends (or goes) lets the queued builds of its BuildConfig move.
-        .watches(builds, ctx_watcher_config, move |changed: Build| {
-            let waiting: Vec<ObjectRef<Build>> = siblings(&siblings_of, &changed)
-                .into_iter()
-                .filter(|b| b.status.as_ref().is_none_or(|s| s.phase == BuildPhase::New))
-                .map(|b| ObjectRef::from_obj(b.as_ref()))
-                .collect();
-            waiting
-        })
+        .watches_stream(
+            crate::cache::watch(builds, ctx_watcher_config).touched_objects(),
+            move |changed: Build| {
+                let waiting: Vec<ObjectRef<Build>> = siblings(&siblings_of, &changed)
+                    .into_iter()
+                    .filter(|b| b.status.as_ref().is_none_or(|s| s.phase == BuildPhase::New))
+                    .map(|b| ObjectRef::from_obj(b.as_ref()))
+                    .collect();
+                waiting
+            },
+        )
         .run(reconcile, error_policy, state)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -163,6 +167,14 @@ async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error
     }
     if outcome.phase.is_terminal() {
         finish(&state, &build, &status, outcome, pod.as_ref()).await?;
+        // A pod that can never start is not left pending.
+        let pending = pod
+            .as_ref()
+            .and_then(|p| p.status.as_ref()?.phase.as_deref())
+            .is_some_and(|p| p == "Pending");
+        if pending {
+            let _ = pods.delete(&pod_name, &Default::default()).await;
+        }
     } else {
         let mut next = status.clone();
         next.phase = outcome.phase;
@@ -270,13 +282,23 @@ async fn act_on(
     }
     let namespace = build.namespace().unwrap_or_default();
     let inputs = match resolve_inputs(client, &state.settings, build, &namespace).await? {
-        Ok(inputs) => inputs,
-        Err((reason, message)) => {
+        Resolved::Inputs(inputs) => inputs,
+        Resolved::Unresolved(reason, message) => {
             let mut next = status.clone();
             next.reason = Some(reason.into());
             next.message = Some(message);
             write_status(client, build, status, next).await?;
             return Ok(Action::requeue(UNRESOLVED_RETRY));
+        }
+        Resolved::Forbidden(reason, message) => {
+            let outcome = PodOutcome {
+                phase: BuildPhase::Failed,
+                reason: Some(reason.into()),
+                message: Some(message),
+                result: None,
+            };
+            finish(state, build, status, outcome, None).await?;
+            return Ok(Action::await_change());
         }
     };
     let pod = pod::build_pod(build, &state.settings.images, &inputs);
@@ -285,12 +307,7 @@ async fn act_on(
         // Ours from an earlier attempt whose status write was lost.
         Err(kube::Error::Api(e)) if e.code == 409 => {}
         Err(kube::Error::Api(e)) if e.code < 500 && e.code != 429 => {
-            let outcome = PodOutcome {
-                phase: BuildPhase::Error,
-                reason: Some("CannotCreateBuildPod".into()),
-                message: Some(format!("Failed creating build pod: {}", e.message)),
-                result: None,
-            };
+            let outcome = refused_pod(build, &e.message);
             finish(state, build, status, outcome, None).await?;
             return Ok(Action::await_change());
         }
@@ -314,13 +331,120 @@ async fn act_on(
     Ok(Action::await_change())
 }
 
-/// The builder image and the output pull spec, or why they cannot be resolved (reason, message).
+/// What a New build's images resolve to.
+enum Resolved {
+    /// The pull spec of the image it starts from and the one it pushes to.
+    Inputs(PodInputs),
+    /// Not yet (reason, message): looked at again after [`UNRESOLVED_RETRY`].
+    Unresolved(&'static str, String),
+    /// Refused for good (reason, message): the build fails.
+    Forbidden(&'static str, String),
+}
+
+/// The service account a build's images are checked with: its own, `builder` when unset.
+pub fn build_account(build: &Build) -> access::ServiceAccount {
+    access::ServiceAccount::new(
+        build.namespace().unwrap_or_default(),
+        build
+            .spec
+            .common
+            .service_account
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "builder".into()),
+    )
+}
+
+/// The namespace an ImageStream reference of a build names, when it names one (not DockerImage).
+fn stream_namespace<'a>(reference: &'a ImageReference, own: &'a str) -> Option<&'a str> {
+    (reference.kind != ImageReferenceKind::DockerImage).then(|| {
+        reference
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(own)
+    })
+}
+
+/// Whether the build's service account may pull its `from` and push its output, when they name
+/// ImageStreams of another namespace: Some((reason, message)) when it may not.
+async fn forbidden(client: &Client, build: &Build) -> Result<Option<(&'static str, String)>, Error> {
+    let namespace = build.namespace().unwrap_or_default();
+    let account = build_account(build);
+    let strategy = &build.spec.common.strategy;
+    let base = strategy
+        .source_strategy
+        .as_ref()
+        .map(|s| &s.from)
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()));
+    let checks = [
+        (
+            base,
+            access::ImageAccess::Pull,
+            "BuilderImageForbidden",
+            "builder image",
+        ),
+        (
+            build.spec.common.output.to.as_ref(),
+            access::ImageAccess::Push,
+            "OutputImageForbidden",
+            "output image",
+        ),
+    ];
+    for (reference, right, reason, what) in checks {
+        let Some(ns) = reference.and_then(|r| stream_namespace(r, &namespace)) else {
+            continue;
+        };
+        if let Err(refusal) = access::check(client, &account, ns, right).await? {
+            let name = reference.map(|r| r.name.as_str()).unwrap_or_default();
+            return Ok(Some((
+                reason,
+                format!("The {what} {ns}/{name} is refused: {refusal}."),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// A build whose pod the API server refused: an Error, with Pod Security's refusal told as such.
+fn refused_pod(build: &Build, message: &str) -> PodOutcome {
+    let (reason, message) = if message.contains("violates PodSecurity") {
+        let docker = build.spec.common.strategy.type_ == slipway_crds::build::BuildStrategyType::Docker;
+        let advice = if docker {
+            " Docker builds run buildah as root with seccomp Unconfined, which only the `privileged` \
+             level allows: a platform admin labels the namespace \
+             pod-security.kubernetes.io/enforce=privileged, or use a Source build."
+        } else {
+            " A Source build's builder image must run as a numeric non-root user."
+        };
+        (
+            "PodSecurityForbidden",
+            format!("The namespace's Pod Security level refuses the build pod: {message}.{advice}"),
+        )
+    } else {
+        (
+            "CannotCreateBuildPod",
+            format!("Failed creating build pod: {message}"),
+        )
+    };
+    PodOutcome {
+        phase: BuildPhase::Error,
+        reason: Some(reason.into()),
+        message: Some(message),
+        result: None,
+    }
+}
+
+/// The builder image and the output pull spec, or why they cannot be resolved.
 async fn resolve_inputs(
     client: &Client,
     settings: &Settings,
     build: &Build,
     namespace: &str,
-) -> Result<Result<PodInputs, (&'static str, String)>, Error> {
+) -> Result<Resolved, Error> {
+    if let Some((reason, message)) = forbidden(client, build).await? {
+        return Ok(Resolved::Forbidden(reason, message));
+    }
     let strategy = &build.spec.common.strategy;
     // The image the build starts from: the S2I builder, a Docker build's FROM override, or the
     // custom builder.
@@ -335,14 +459,14 @@ async fn resolve_inputs(
         Some(from) => match resolve_image(client, settings, from, namespace).await? {
             Some(image) => image,
             None => {
-                return Ok(Err((
+                return Ok(Resolved::Unresolved(
                     "InvalidImageReference",
                     format!(
                         "Referenced image could not be resolved: {} {} has no image yet.",
                         kind_str(from.kind),
                         from.name
                     ),
-                )));
+                ));
             }
         },
     };
@@ -356,17 +480,17 @@ async fn resolve_inputs(
             match streams.get_opt(stream).await? {
                 Some(is) => format!("{}:{tag}", repository(settings, &is, ns, stream)),
                 None => {
-                    return Ok(Err((
+                    return Ok(Resolved::Unresolved(
                         "InvalidOutputReference",
                         format!(
                             "Output image could not be resolved: imagestream {ns}/{stream} does not exist."
                         ),
-                    )));
+                    ));
                 }
             }
         }
     };
-    Ok(Ok(PodInputs {
+    Ok(Resolved::Inputs(PodInputs {
         builder_image,
         output_image,
     }))
@@ -425,10 +549,18 @@ async fn finish(
     state: &State,
     build: &Build,
     status: &BuildStatus,
-    outcome: PodOutcome,
+    mut outcome: PodOutcome,
     pod: Option<&Pod>,
 ) -> Result<(), Error> {
     let client = &state.ctx.client;
+    // Checked again before the output tag is written: a right revoked while the build ran.
+    if outcome.phase == BuildPhase::Complete
+        && let Some((reason, message)) = forbidden(client, build).await?
+    {
+        outcome.phase = BuildPhase::Failed;
+        outcome.reason = Some(reason.into());
+        outcome.message = Some(message);
+    }
     let mut next = status.clone();
     let completed = now();
     let started = next

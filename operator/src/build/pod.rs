@@ -90,13 +90,21 @@ pub fn buildah_security_context() -> SecurityContext {
     }
 }
 
-/// The containers that run the tools and S2I builds: no capabilities, no way up.
-fn unprivileged() -> SecurityContext {
+/// What the build pod's other containers (and a Source build's main one) run with: the image's
+/// own non-root user, nothing more. It passes Pod Security's `restricted` level: no privilege
+/// escalation, every capability dropped, non-root (the image's user must be numeric), the
+/// runtime's default seccomp profile.
+pub fn unprivileged_security_context() -> SecurityContext {
     SecurityContext {
         allow_privilege_escalation: Some(false),
         capabilities: Some(Capabilities {
             drop: Some(vec!["ALL".into()]),
             add: None,
+        }),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            localhost_profile: None,
         }),
         ..Default::default()
     }
@@ -240,7 +248,7 @@ fn init_containers(
             TOOLS_DIR.into(),
         ]),
         volume_mounts: Some(vec![mount("tools", TOOLS_DIR, false)]),
-        security_context: Some(unprivileged()),
+        security_context: Some(unprivileged_security_context()),
         ..Default::default()
     };
     let Some(git) = spec.source.git.as_ref().filter(|_| plan.git) else {
@@ -283,7 +291,7 @@ fn init_containers(
         command: Some(vec!["slipway-builder".into(), "fetch".into()]),
         env: Some(fetch_env),
         volume_mounts: Some(fetch_mounts),
-        security_context: Some(unprivileged()),
+        security_context: Some(unprivileged_security_context()),
         ..Default::default()
     };
     vec![place_tools, fetch]
@@ -376,7 +384,7 @@ fn build_container(
         security_context: Some(if docker {
             buildah_security_context()
         } else {
-            unprivileged()
+            unprivileged_security_context()
         }),
         ..Default::default()
     }
@@ -410,7 +418,12 @@ fn custom_container(build: &Build, inputs: &PodInputs, plan: &BuildPlan, parts: 
         image: Some(inputs.builder_image.clone()),
         env: Some(std::mem::take(&mut parts.build_env)),
         volume_mounts: Some(std::mem::take(&mut parts.build_mounts)),
-        security_context: Some(unprivileged()),
+        // The custom image's own user, root included (as OpenShift runs custom builders), with
+        // no capabilities and no way up.
+        security_context: Some(SecurityContext {
+            run_as_non_root: None,
+            ..unprivileged_security_context()
+        }),
         ..Default::default()
     }
 }
@@ -446,6 +459,8 @@ fn pod_around(build: &Build, init: Vec<Container>, main: Container, volumes: Vec
             volumes: Some(volumes),
             restart_policy: Some("Never".into()),
             service_account_name: spec.service_account.clone(),
+            // The builder never calls the API server.
+            automount_service_account_token: Some(false),
             node_selector: spec.node_selector.clone(),
             active_deadline_seconds: spec.completion_deadline_seconds,
             image_pull_secrets: pull_secrets,
@@ -607,9 +622,17 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
                     )
                 })
             });
-            match waiting {
-                Some(message) => PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message),
-                None => PodOutcome::new(BuildPhase::Pending, "", ""),
+            // A container the kubelet will not start as configured (e.g. `runAsNonRoot` with a
+            // builder image whose user is root) never starts: the build fails, saying why.
+            let refused = init.iter().chain(&main).find_map(|s| {
+                let w = s.state.as_ref()?.waiting.as_ref()?;
+                (w.reason.as_deref() == Some("CreateContainerConfigError"))
+                    .then(|| format!("{}: {}", s.name, w.message.clone().unwrap_or_default()))
+            });
+            match (waiting, refused) {
+                (_, Some(message)) => PodOutcome::new(BuildPhase::Failed, "CannotStartBuildContainer", &message),
+                (Some(message), None) => PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message),
+                (None, None) => PodOutcome::new(BuildPhase::Pending, "", ""),
             }
         }
     }

@@ -18,7 +18,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher::{self, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use slipway_crds::build::{
@@ -44,7 +44,7 @@ pub async fn run(ctx: Context, namespace: Option<String>) {
     // Every BuildConfig is reconciled after a start, reading its streams live: their first list
     // triggers nothing, and BuildConfigs are listed after it (`cache::quiet_first_list`).
     let (stream_changes, streams_listed) =
-        crate::cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+        crate::cache::quiet_first_list(crate::cache::watch(streams, watcher::Config::default()));
     let controller = crate::cache::controller_trimmed(
         &ctx,
         "build-trigger",

@@ -40,9 +40,13 @@ use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
 
 use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
 use self::triggers::NextVersion;
+use crate::access::{self, ImageAccess};
 use crate::{Context, Error, cache};
 
 const CONTROLLER: &str = "deploy";
+
+/// How often an image trigger refused across namespaces is checked again.
+const REFUSED_RETRY: Duration = Duration::from_secs(15);
 
 /// Runs the controller until the stream ends. `namespace` limits it to one namespace (tests run
 /// one controller per namespace); all namespaces otherwise.
@@ -67,14 +71,16 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
     // After a start every DeploymentConfig is reconciled once, reading its ReplicaSets, hook
     // pods and streams live: the first lists of those watches trigger nothing, and the
     // DeploymentConfigs are listed after them (see `cache::quiet_first_list`).
-    let (owned, rss_listed) = cache::quiet_first_list(watcher(
+    let (owned, rss_listed) = cache::quiet_first_list(cache::watch(
         rss,
         watcher::Config::default().labels(labels::DEPLOYMENT_CONFIG),
     ));
-    let (hook_pods, pods_listed) =
-        cache::quiet_first_list(watcher(pods, watcher::Config::default().labels(labels::HOOK_FOR)));
+    let (hook_pods, pods_listed) = cache::quiet_first_list(cache::watch(
+        pods,
+        watcher::Config::default().labels(labels::HOOK_FOR),
+    ));
     let (stream_changes, streams_listed) =
-        cache::quiet_first_list(watcher(streams, watcher::Config::default()));
+        cache::quiet_first_list(cache::watch(streams, watcher::Config::default()));
     let listed = async {
         futures::join!(rss_listed, pods_listed, streams_listed);
     };
@@ -138,6 +144,8 @@ struct Observed {
     replica_sets: BTreeMap<String, ReplicaSet>,
     hook_pods: Vec<HookPod>,
     images: BTreeMap<String, String>,
+    /// Why image triggers that follow another namespace's streams may not read them.
+    forbidden: Vec<String>,
 }
 
 /// The ReplicaSets of the DeploymentConfig `namespace/name` (its own among them: the caller
@@ -197,6 +205,14 @@ async fn observe_with(
             continue;
         };
         let (stream, tag) = split_stream_tag(stream_tag);
+        if let Err(refusal) =
+            access::check(&ctx.client, &account_of(dc), stream_ns, ImageAccess::Pull).await?
+        {
+            observed.forbidden.push(format!(
+                "the image trigger on {stream_ns}/{stream_tag} is refused: {refusal}"
+            ));
+            continue;
+        }
         let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), stream_ns);
         let found = match streams.get_opt(stream).await {
             Ok(found) => found,
@@ -235,6 +251,7 @@ fn observed_from(dc: &DeploymentConfig, rs_list: Vec<ReplicaSet>, pod_list: &[Po
         replica_sets,
         hook_pods: pod_list.iter().filter_map(hook_pod_of).collect(),
         images: BTreeMap::new(),
+        forbidden: Vec::new(),
     }
 }
 
@@ -341,7 +358,43 @@ fn at_rest(dc: &DeploymentConfig, observed: &Observed, now: Timestamp) -> bool {
         return false;
     }
     let step = strategy::next_step(&dc.spec, &observed.versions, &observed.hook_pods, now);
-    step == Step::Wait(None) && dc.status.as_ref() == Some(&objects::status(dc, &observed.versions))
+    step == Step::Wait(None) && dc.status.as_ref() == Some(&wanted_status(dc, observed))
+}
+
+/// The service account a DeploymentConfig's images are checked with: its pods' (`default` when
+/// the template names none).
+pub fn account_of(dc: &DeploymentConfig) -> access::ServiceAccount {
+    let name = dc
+        .spec
+        .template
+        .as_ref()
+        .and_then(|t| t.spec.as_ref())
+        .and_then(|s| s.service_account_name.clone())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".into());
+    access::ServiceAccount::new(dc.namespace().unwrap_or_default(), name)
+}
+
+/// The condition that says which cross-namespace image triggers are refused.
+pub const IMAGE_ACCESS: &str = "ImageAccess";
+
+/// [`objects::status`], with the condition [`IMAGE_ACCESS`] while an image trigger is refused.
+fn wanted_status(dc: &DeploymentConfig, observed: &Observed) -> slipway_crds::apps::DeploymentConfigStatus {
+    let mut status = objects::status(dc, &observed.versions);
+    if observed.forbidden.is_empty() {
+        status.conditions.retain(|c| c.type_ != IMAGE_ACCESS);
+    } else {
+        let condition = slipway_crds::common::new_condition(
+            IMAGE_ACCESS,
+            slipway_crds::common::condition_status::FALSE,
+            "ImagePullForbidden",
+            &observed.forbidden.join("; "),
+            dc.metadata.generation,
+        );
+        // Keeps the transition time while the refusal stands.
+        slipway_crds::common::set_condition(&mut status.conditions, condition);
+    }
+    status
 }
 
 async fn reconcile(
@@ -462,7 +515,7 @@ async fn reconcile(
     }
 
     // Status: only when it changed.
-    let wanted = objects::status(&dc, &observed.versions);
+    let wanted = wanted_status(&dc, &observed);
     if dc.status.as_ref() != Some(&wanted) {
         let patch = json!({"status": {
             "observedGeneration": wanted.observed_generation,
@@ -480,6 +533,8 @@ async fn reconcile(
     }
     Ok(match step {
         _ if acted => Action::requeue(Duration::from_millis(50)),
+        // A refused image trigger is asked about again: nothing wakes it when the right is granted.
+        _ if !observed.forbidden.is_empty() => Action::requeue(REFUSED_RETRY),
         Step::Wait(Some(after)) => Action::requeue(after),
         _ => Action::await_change(),
     })
@@ -660,9 +715,17 @@ async fn act(dc: &DeploymentConfig, ctx: &Context, observed: &Observed, step: &S
             reason,
             message,
         } => {
+            // A hook that said why it failed keeps its words.
+            let said = observed
+                .versions
+                .iter()
+                .find(|v| v.name == *version)
+                .and_then(|v| v.status_reason.clone())
+                .filter(|r| r.starts_with(&format!("{reason}: ")));
+            let cause = said.unwrap_or_else(|| format!("{reason}: {message}"));
             annotate(
                 version,
-                json!({labels::DEPLOYMENT_PHASE: "Failed", labels::STATUS_REASON: format!("{reason}: {message}")}),
+                json!({labels::DEPLOYMENT_PHASE: "Failed", labels::STATUS_REASON: cause}),
             )
             .await?;
             ctx.publish(
@@ -788,7 +851,21 @@ async fn run_hook(
             ));
             break;
         };
-        let stream_ns = tag.to.namespace.clone().unwrap_or_else(|| namespace.clone());
+        let stream_ns = tag
+            .to
+            .namespace
+            .clone()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or_else(|| namespace.clone());
+        if let Err(refusal) =
+            access::check(&ctx.client, &account_of(dc), &stream_ns, ImageAccess::Push).await?
+        {
+            failure = Some(format!(
+                "ImagePushForbidden: tagging {image} into {stream_ns}/{} is refused: {refusal}",
+                tag.to.name
+            ));
+            break;
+        }
         let (stream, tag_name) = split_stream_tag(&tag.to.name);
         let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &stream_ns);
         let result = async {
@@ -826,7 +903,16 @@ async fn run_hook(
                 // Tried again after the error policy's pause, not in a tight loop.
                 return Err(Error::Kube(kube::Error::Service(message.into())));
             }
-            record("Failed").await?;
+            // The version's failure names why (Step::Fail keeps it).
+            let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
+            let annotations = json!({key: "Failed", labels::STATUS_REASON: format!("HookFailed: {message}")});
+            rs_api
+                .patch(
+                    version,
+                    &patch_params(),
+                    &Patch::Merge(&json!({"metadata": {"annotations": annotations}})),
+                )
+                .await?;
         }
     }
     Ok(())

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -295,24 +296,27 @@ pub async fn run(ctx: Context, settings: Settings) {
     let store = controller.store();
     // A stream that changes wakes the streams of its namespace that follow it.
     controller
-        .watches(api, settings.watcher_config(), move |changed: ImageStream| {
-            let namespace = changed.namespace().unwrap_or_default();
-            let name = changed.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
-                .filter(|s| {
-                    s.spec.tags.iter().any(|t| match tag_source(&namespace, t) {
-                        TagSource::Tag { stream, .. } | TagSource::Image { stream, .. } => {
-                            stream == name && s.name_any() != name
-                        }
-                        _ => false,
+        .watches_stream(
+            crate::cache::watch(api, settings.watcher_config()).touched_objects(),
+            move |changed: ImageStream| {
+                let namespace = changed.namespace().unwrap_or_default();
+                let name = changed.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|s| s.namespace().as_deref() == Some(namespace.as_str()))
+                    .filter(|s| {
+                        s.spec.tags.iter().any(|t| match tag_source(&namespace, t) {
+                            TagSource::Tag { stream, .. } | TagSource::Image { stream, .. } => {
+                                stream == name && s.name_any() != name
+                            }
+                            _ => false,
+                        })
                     })
-                })
-                .map(|s| ObjectRef::from_obj(s.as_ref()))
-                .collect::<Vec<_>>()
-        })
+                    .map(|s| ObjectRef::from_obj(s.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .run(reconcile, error_policy, state)
         .for_each(|_| async {})
         .await;

@@ -16,6 +16,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
 use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -348,16 +349,19 @@ where
         crate::cache::controller(&state.ctx, "image-trigger", workloads, settings.watcher_config());
     let store = controller.store();
     controller
-        .watches(streams, Default::default(), move |stream: ImageStream| {
-            let namespace = stream.namespace();
-            let name = stream.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|w| w.namespace() == namespace && follows(w.as_ref(), &name))
-                .map(|w| ObjectRef::from_obj(w.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(
+            crate::cache::watch(streams, Default::default()).touched_objects(),
+            move |stream: ImageStream| {
+                let namespace = stream.namespace();
+                let name = stream.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|w| w.namespace() == namespace && follows(w.as_ref(), &name))
+                    .map(|w| ObjectRef::from_obj(w.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .run(
             move |object, state| reconcile(object, state, kind),
             |_, error, state: Arc<State>| {

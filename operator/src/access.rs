@@ -1,0 +1,168 @@
+//! Image references that cross projects, checked as the tenant.
+//!
+//! A Build's output, a Source or Docker strategy's `from`, a DeploymentConfig's image-change
+//! trigger and its `tagImages` hook may name an ImageStream in another namespace. The operator may
+//! read and write every ImageStream, so it never decides with its own rights: it asks the API
+//! server, with a SubjectAccessReview, whether the object's service account may `get` (pull) or
+//! `update` (push) `imagestreams/layers` in that namespace, as OpenShift's `system:image-puller`
+//! and `system:image-pusher` roles grant. A reference within the object's own namespace needs no
+//! check.
+
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use kube::Client;
+use kube::api::{Api, PostParams};
+
+use crate::Error;
+
+/// The API group of Slipway's ImageStreams, which the review names.
+pub const IMAGE_GROUP: &str = "slipway.dev";
+
+/// What a reference does with the other namespace's images.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageAccess {
+    /// Pull: `get imagestreams/layers` (`system:image-puller`).
+    Pull,
+    /// Push or tag: `update imagestreams/layers` (`system:image-pusher`).
+    Push,
+}
+
+impl ImageAccess {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Pull => "get",
+            Self::Push => "update",
+        }
+    }
+
+    /// The ClusterRole that grants it.
+    pub fn role(self) -> &'static str {
+        match self {
+            Self::Pull => "system:image-puller",
+            Self::Push => "system:image-pusher",
+        }
+    }
+}
+
+/// The service account whose rights a reference is checked with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAccount {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl ServiceAccount {
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+
+    /// `system:serviceaccount:NS:NAME`, the user name the API server gives its tokens.
+    pub fn user(&self) -> String {
+        format!("system:serviceaccount:{}:{}", self.namespace, self.name)
+    }
+
+    /// The groups every token of the account carries.
+    pub fn groups(&self) -> Vec<String> {
+        vec![
+            "system:serviceaccounts".into(),
+            format!("system:serviceaccounts:{}", self.namespace),
+            "system:authenticated".into(),
+        ]
+    }
+}
+
+/// The review that asks whether `account` may `access` the image streams of `namespace` (pure).
+pub fn review(account: &ServiceAccount, namespace: &str, access: ImageAccess) -> SubjectAccessReview {
+    SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(account.user()),
+            groups: Some(account.groups()),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(IMAGE_GROUP.into()),
+                resource: Some("imagestreams".into()),
+                subresource: Some("layers".into()),
+                namespace: Some(namespace.into()),
+                verb: Some(access.verb().into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// Why `account` may not `access` the image streams of `namespace`, for a status message.
+pub fn refusal(account: &ServiceAccount, namespace: &str, access: ImageAccess) -> String {
+    format!(
+        "service account {}/{} may not {} imagestreams/layers in namespace {namespace} \
+         (bind the ClusterRole {} to it there)",
+        account.namespace,
+        account.name,
+        access.verb(),
+        access.role()
+    )
+}
+
+/// Ok when `account` may `access` the image streams of `namespace` (always within its own
+/// namespace); Err with the refusal otherwise. The outer error is a failure to ask.
+pub async fn check(
+    client: &Client,
+    account: &ServiceAccount,
+    namespace: &str,
+    access: ImageAccess,
+) -> Result<Result<(), String>, Error> {
+    if namespace == account.namespace {
+        return Ok(Ok(()));
+    }
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let answer = reviews
+        .create(&PostParams::default(), &review(account, namespace, access))
+        .await?;
+    let allowed = answer.status.is_some_and(|s| s.allowed && s.denied != Some(true));
+    Ok(if allowed {
+        Ok(())
+    } else {
+        Err(refusal(account, namespace, access))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_review_names_the_account_its_groups_and_the_layers() {
+        let account = ServiceAccount::new("attacker", "builder");
+        let review = review(&account, "victim", ImageAccess::Push);
+        assert_eq!(
+            review.spec.user.as_deref(),
+            Some("system:serviceaccount:attacker:builder")
+        );
+        assert_eq!(
+            review.spec.groups.unwrap_or_default(),
+            vec![
+                "system:serviceaccounts",
+                "system:serviceaccounts:attacker",
+                "system:authenticated"
+            ]
+        );
+        let attrs = review.spec.resource_attributes.unwrap_or_default();
+        assert_eq!(attrs.resource.as_deref(), Some("imagestreams"));
+        assert_eq!(attrs.subresource.as_deref(), Some("layers"));
+        assert_eq!(attrs.namespace.as_deref(), Some("victim"));
+        assert_eq!(attrs.verb.as_deref(), Some("update"));
+        assert_eq!(attrs.group.as_deref(), Some(IMAGE_GROUP));
+    }
+
+    #[test]
+    fn the_refusal_names_the_right_and_the_role() {
+        let message = refusal(&ServiceAccount::new("a", "builder"), "v", ImageAccess::Pull);
+        assert!(
+            message.contains("may not get imagestreams/layers in namespace v"),
+            "{message}"
+        );
+        assert!(message.contains("system:image-puller"), "{message}");
+    }
+}
