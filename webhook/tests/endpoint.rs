@@ -182,7 +182,7 @@ async fn the_same_delivery_to_two_replicas_at_once_makes_one_build() {
     let (a, b) = tokio::join!(Hook::start(client.clone()), Hook::start(client.clone()));
     let path = format!("/webhooks/{}/app/github", ns.name);
     for round in 0..5 {
-        let body = github_push("refs/heads/main", &format!("{round:040x}"));
+        let body = github_push("refs/heads/main", &format!("{:040x}", 0xc0ffee + round));
         let headers = signed("github", "push", &body, SECRET);
         let copies = (0..8).map(|i| {
             let hook = if i % 2 == 0 { &a } else { &b };
@@ -281,7 +281,7 @@ async fn a_flood_of_the_git_listener_leaves_admission_answering() {
         assert_eq!(response["uid"], uid, "{answer}");
         assert_eq!(response["allowed"], true, "{answer}");
         assert!(
-            response["patch"].is_string(),
+            !response["patch"].is_null(),
             "the requester is stamped: {answer}"
         );
     }

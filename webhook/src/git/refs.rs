@@ -102,7 +102,7 @@ fn glob(pattern: &str, text: &str) -> bool {
                 next.add(&tokens, i + 1);
             }
         }
-        if next.live.is_empty() {
+        if next.live.is_empty() && !next.on[tokens.len()] {
             return false;
         }
         std::mem::swap(&mut states, &mut next);
@@ -230,9 +230,13 @@ mod tests {
         assert!(glob(&stars_a, &(segmented.clone() + "b")));
         // A 60,000-character pattern (what the CRD refuses, should one get past it) against a ref
         // as long as a delivery can carry: one byte per step, no recursion.
-        let huge = "*".repeat(60_000);
+        let huge = "*".repeat(60_000); // stars in pairs: one `**`
         assert!(matches(&[huge.clone()], &format!("refs/heads/{long_a}")));
-        assert!(!matches(&[huge], &format!("refs/heads/{long_a}/x")));
+        assert!(matches(&[huge], &format!("refs/heads/{long_a}/x")));
+        let huge_stars = "*a".repeat(30_000);
+        let short_a = "a".repeat(2_000);
+        assert!(!matches(&[huge_stars.clone()], &format!("refs/heads/{short_a}")));
+        assert!(!matches(&[huge_stars], &format!("refs/heads/{short_a}b")));
         let huge_literal = "a".repeat(60_000);
         assert!(!matches(&[huge_literal.clone()], &format!("refs/heads/{long_a}")));
         let exact = "a".repeat(60_000);
