@@ -280,10 +280,7 @@ async fn a_flood_of_the_git_listener_leaves_admission_answering() {
         let response = &answer["response"];
         assert_eq!(response["uid"], uid, "{answer}");
         assert_eq!(response["allowed"], true, "{answer}");
-        assert!(
-            !response["patch"].is_null(),
-            "the requester is stamped: {answer}"
-        );
+        assert!(!response["patch"].is_null(), "the requester is stamped: {answer}");
     }
     drop(idle);
     ns.delete().await;

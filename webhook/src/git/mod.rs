@@ -122,15 +122,15 @@ pub fn decide(
 
 /// The build of `push`, unless its environment sets a reserved variable.
 fn build(provider: Provider, trigger: &WebHookTrigger, push: Push, delivery: &Delivery) -> Decision {
-    let reserved: Vec<&str> = env_allowed(provider, trigger)
-        .then(|| {
-            push.env
-                .iter()
-                .map(|(name, _)| name.as_str())
-                .filter(|name| slipway_crds::build::is_reserved_env(name))
-                .collect()
-        })
-        .unwrap_or_default();
+    let reserved: Vec<&str> = if env_allowed(provider, trigger) {
+        push.env
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| slipway_crds::build::is_reserved_env(name))
+            .collect()
+    } else {
+        Vec::new()
+    };
     if !reserved.is_empty() {
         return Decision::Refuse(format!(
             "the delivery's env sets {}, which the builder or the platform reads; allowEnv lets a \

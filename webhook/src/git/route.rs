@@ -681,7 +681,7 @@ impl GitHooks {
         match (raised, duplicate) {
             (Err(InstantiateError::Refused { .. }), Some(build)) => Ok(Instantiated::Recorded(build)),
             (raised, _) => Ok(Instantiated::Created(
-                create_numbered(&self.client, &raised?, request).await?,
+                create_numbered(&self.client, &raised?, request).await?.name_any(),
             )),
         }
     }
@@ -689,8 +689,8 @@ impl GitHooks {
 
 /// What [`GitHooks::instantiate`] did.
 enum Instantiated {
-    /// Started this Build.
-    Created(slipway_crds::Build),
+    /// Started the Build of this name.
+    Created(String),
     /// Nothing: the BuildConfig had recorded the delivery, with the name of the Build it started.
     Recorded(String),
 }
@@ -699,7 +699,7 @@ impl Instantiated {
     /// (created, name of the Build).
     fn outcome(self) -> (bool, String) {
         match self {
-            Self::Created(build) => (true, build.name_any()),
+            Self::Created(name) => (true, name),
             Self::Recorded(name) => (false, name),
         }
     }
