@@ -285,3 +285,44 @@ async fn a_flood_of_the_git_listener_leaves_admission_answering() {
     drop(idle);
     ns.delete().await;
 }
+
+/// One HTTP/2 frame: length, type, flags, stream and payload.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// HTTP/2 has no header timeout in hyper: a client that completes one request, then begins a
+/// second stream's headers and goes silent, is cut off by the git listener's limits.
+#[tokio::test]
+async fn an_http2_client_that_stops_inside_its_headers_is_cut_off() {
+    let client = client().await;
+    let hook = Hook::start(client).await;
+    let mut tls = hook.connect().await;
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[])); // SETTINGS
+    // GET /healthz, whole (END_STREAM | END_HEADERS): HPACK with static-table names.
+    let mut block = vec![0x82, 0x87, 0x44, 8];
+    block.extend_from_slice(b"/healthz");
+    block.extend_from_slice(&[0x41, 9]);
+    block.extend_from_slice(b"127.0.0.1");
+    hello.extend(h2_frame(0x1, 0x5, 1, &block));
+    // Stream 3: the start of a header block, without END_HEADERS, and nothing more.
+    hello.extend(h2_frame(0x1, 0x0, 3, &block[..3]));
+    tls.write_all(&hello).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut rest),
+    )
+    .await;
+    assert!(
+        closed.is_ok(),
+        "the server kept a half-sent HTTP/2 header block open"
+    );
+    assert!(!rest.is_empty(), "the first request was answered before");
+}
