@@ -81,6 +81,33 @@ pub struct BuildConfigStatus {
     pub image_change_triggers: Vec<ImageChangeTriggerStatus>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The git webhook deliveries that started builds lately, newest last: a delivery is recorded
+    /// in the same write that takes its build number, so a redelivery — after its Build was
+    /// pruned, or to another webhook replica at the same moment — starts no second build. Kept
+    /// for [`WEBHOOK_DELIVERY_RETENTION_SECONDS`], at most [`MAX_WEBHOOK_DELIVERIES`] of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100))]
+    pub webhook_deliveries: Vec<WebHookDeliveryRecord>,
+}
+
+/// How long a git webhook delivery is remembered (seven days: GitHub keeps deliveries for
+/// redelivery three days, GitLab and Gitea retry within minutes).
+pub const WEBHOOK_DELIVERY_RETENTION_SECONDS: i64 = 7 * 24 * 3600;
+/// The most deliveries a BuildConfig remembers (the oldest is forgotten first).
+pub const MAX_WEBHOOK_DELIVERIES: usize = 100;
+
+/// A git webhook delivery that started a build.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WebHookDeliveryRecord {
+    /// The delivery's key: a hash of where it was sent and its signed body.
+    #[schemars(length(max = 64))]
+    pub key: String,
+    /// The Build it started.
+    #[schemars(length(max = 253))]
+    pub build: String,
+    /// When it was received.
+    pub time: Time,
 }
 
 /// The last image an image change trigger acted on.
@@ -585,9 +612,10 @@ pub struct WebHookTrigger {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_env: Option<bool>,
     /// Refs that start a build (a Slipway addition): branch names or globs such as `release/*`,
-    /// and `refs/tags/*` for tags. Empty means the BuildConfig's `source.git.ref`.
+    /// and `refs/tags/*` for tags. Empty means the BuildConfig's `source.git.ref`. At most 32
+    /// patterns of at most 256 characters each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32))]
+    #[schemars(length(max = 32), inner(length(min = 1, max = 256)))]
     pub refs: Vec<String>,
 }
 
@@ -833,6 +861,56 @@ pub struct BuildRequest {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// Environment variables that the builder, the tools it runs (git, buildah, the dynamic loader)
+/// or the platform read, which a generic webhook's caller may never set through `allowEnv`: with
+/// them a caller could redirect the output image, trust an attacker's registry or swap the
+/// scripts a build runs. Compared without regard to case (`http_proxy` is read as `HTTP_PROXY`
+/// is). A unit test of the builder checks that each of its flags' variables is here, and one
+/// below that each variable the operator gives a build pod is.
+pub const RESERVED_ENV: &[&str] = &[
+    "BUILD",
+    "BUILDER_IMAGE",
+    "OUTPUT_IMAGE",
+    "FROM_IMAGE",
+    "DOCKERFILE_PATH",
+    "NO_CACHE",
+    "LAYER_CACHE",
+    "INCREMENTAL",
+    "INSECURE_REGISTRIES",
+    "PUSH_DOCKERCFG_PATH",
+    "SCRIPTS_URL",
+    "TOOLS_DIR",
+    "RESULT_FILE",
+    "STORAGE_DRIVER",
+    "REGISTRY_AUTH_FILE",
+    "DOCKER_CONFIG",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "PATH",
+    "HOME",
+    "TMPDIR",
+];
+
+/// Prefixes of [`RESERVED_ENV`]: every variable starting with one is reserved too.
+pub const RESERVED_ENV_PREFIXES: &[&str] = &[
+    "SOURCE_",
+    "BUILDAH_",
+    "CONTAINERS_",
+    "POST_COMMIT_",
+    "SSL_CERT_",
+    "GIT_",
+    "LD_",
+    "SLIPWAY_",
+];
+
+/// Whether `name` is reserved ([`RESERVED_ENV`], [`RESERVED_ENV_PREFIXES`]).
+pub fn is_reserved_env(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    RESERVED_ENV.contains(&upper.as_str()) || RESERVED_ENV_PREFIXES.iter().any(|p| upper.starts_with(p))
+}
+
 /// The name of build number `version` of `config`: `<config>-<version>`, as in OpenShift.
 pub fn build_name(config: &str, version: i64) -> String {
     format!("{config}-{version}")
@@ -1004,5 +1082,56 @@ mod instantiate_tests {
         bc.metadata.annotations =
             Some([(labels::BUILD_CONFIG_PAUSED.to_string(), "true".to_string())].into());
         assert!(is_paused(&bc));
+    }
+}
+
+#[cfg(test)]
+mod reserved_env_tests {
+    use super::*;
+
+    #[test]
+    fn reserved_names_and_prefixes_whatever_the_case() {
+        for name in [
+            "OUTPUT_IMAGE",
+            "output_image",
+            "http_proxy",
+            "SOURCE_URI",
+            "BUILDAH_ISOLATION",
+            "LD_PRELOAD",
+            "PATH",
+        ] {
+            assert!(is_reserved_env(name), "{name}");
+        }
+        for name in ["GREETING", "NODE_ENV", "APP_PATH", "OUTPUT"] {
+            assert!(!is_reserved_env(name), "{name}");
+        }
+    }
+
+    /// Each variable the operator gives a build pod (`env("NAME", ...)` and the proxy settings in
+    /// operator/src/build/pod.rs) is reserved: the list cannot drift from what the pod carries.
+    #[test]
+    fn every_variable_of_the_build_pod_is_reserved() {
+        let pod = include_str!("../../operator/src/build/pod.rs");
+        let production = pod.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut names = Vec::new();
+        for piece in production.split("(\"").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            if name.len() > 1 && piece[name.len()..].starts_with('"') {
+                names.push(name);
+            }
+        }
+        assert!(
+            names.iter().any(|n| n == "OUTPUT_IMAGE"),
+            "the scan found {names:?}"
+        );
+        assert!(
+            names.iter().any(|n| n == "HTTP_PROXY"),
+            "the scan found {names:?}"
+        );
+        let missing: Vec<_> = names.iter().filter(|n| !is_reserved_env(n)).collect();
+        assert!(missing.is_empty(), "not in RESERVED_ENV: {missing:?}");
     }
 }

@@ -303,6 +303,26 @@ fn invalid_objects() -> Vec<Invalid> {
             expect: &["spec.triggers[0]", "github is set exactly when type is GitHub"],
         },
         Invalid {
+            what: "BuildConfig trigger with a 60,000-character ref pattern",
+            object: bc(json!({"strategy": source_strategy(), "triggers": [
+                {"type": "GitHub", "github": {"refs": ["*a".repeat(30_000)]}}
+            ]})),
+            expect: &[
+                "spec.triggers[0].github.refs[0]",
+                "Too long: may not be more than 256 bytes",
+            ],
+        },
+        Invalid {
+            what: "BuildConfig trigger with 33 ref patterns",
+            object: bc(json!({"strategy": source_strategy(), "triggers": [
+                {"type": "Generic", "generic": {"refs": vec!["main"; 33]}}
+            ]})),
+            expect: &[
+                "spec.triggers[0].generic.refs",
+                "Too many: 33: must have at most 32 items",
+            ],
+        },
+        Invalid {
             what: "BuildConfig Git source without git",
             object: bc(json!({"strategy": source_strategy(), "source": {"type": "Git"}})),
             expect: &["spec.source", "source.git is required when source.type is Git"],

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod certs;
 pub mod git;
 pub mod image_lookup;
+pub mod limits;
 pub mod owner;
 pub mod register;
 pub mod server;
@@ -27,8 +28,8 @@ pub struct Running {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
-/// Makes certificates for `names` (this process's alone), serves on `listen`, waits until the
-/// port accepts connections, then registers the hooks as `configuration_name`, reached at
+/// Makes certificates for `names` (this process's alone), serves admission on `listen`, waits
+/// until the port accepts connections, then registers the hooks as `configuration_name`, reached at
 /// `endpoint` (limited to objects matching `object_selector`, if given).
 pub async fn start(
     client: kube::Client,
@@ -128,6 +129,36 @@ where
         }
     }
     std::future::pending().await
+}
+
+/// Serves the git webhooks on `listen` (their own listener, apart from admission) with the
+/// certificates of `tls`, their caches fed by watches (of the webhook Secrets too with
+/// `cache_secrets`); returns once the port accepts connections.
+pub async fn start_git(
+    client: kube::Client,
+    listen: SocketAddr,
+    tls: &tls::Tls,
+    cache_secrets: bool,
+) -> anyhow::Result<Running> {
+    let handle = axum_server::Handle::new();
+    let caches = git::cache::Caches::start_with(&client, cache_secrets);
+    let server = tokio::spawn(server::serve_git_tls(
+        listen,
+        tls.resolver.clone(),
+        client,
+        caches,
+        handle.clone(),
+    ));
+    let local = SocketAddr::from(([127, 0, 0, 1], listen.port()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(local).await.is_err() {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline && !server.is_finished(),
+            "the git webhook server did not start listening on {listen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(Running { handle, server })
 }
 
 /// A running `access.slipway.dev` server, registered as an APIService.

@@ -1,7 +1,7 @@
 //! slipway-webhook: shares its certificates with its other replicas through a Secret (and rotates
 //! them, `certs`; or serves the ones cert-manager writes into it), registers its admission hooks
-//! with the API server, and serves them — and the git-provider webhooks,
-//! `/webhooks/{namespace}/{buildconfig}/{provider}` — over HTTPS until SIGTERM.
+//! with the API server, and serves them on one listener and the git-provider webhooks,
+//! `/webhooks/{namespace}/{buildconfig}/{provider}`, on another, over HTTPS until SIGTERM.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -16,10 +16,14 @@ use slipway_webhook::register::Endpoint;
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Address to listen on.
+    /// Address to serve the git providers' webhooks on (public; limited as a public endpoint).
     #[arg(long, default_value = "0.0.0.0:8443")]
     listen: SocketAddr,
-    /// Where the API server reaches this server: an https URL (outside the cluster) ...
+    /// Address to serve admission on (for the API server alone; its own listener and limits, so
+    /// that a flood of the git webhooks leaves admission answering).
+    #[arg(long, default_value = "0.0.0.0:8445")]
+    admission_listen: SocketAddr,
+    /// Where the API server reaches the admission listener: an https URL (outside the cluster) ...
     #[arg(long, conflicts_with = "service")]
     url: Option<String>,
     /// ... or a Service, NAMESPACE/NAME:PORT (in the cluster).
@@ -63,6 +67,10 @@ struct Args {
     /// TemplateInstance stamps are signed with the first, so the operator can verify them.
     #[arg(long, value_name = "FILE")]
     requester_keys: Option<std::path::PathBuf>,
+    /// Watch the Secrets labelled slipway.dev/webhook-secret (needs list and watch on Secrets);
+    /// without it, each git delivery reads the Secret its trigger names (get only).
+    #[arg(long)]
+    cache_secrets: bool,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -171,6 +179,10 @@ async fn main() -> anyhow::Result<()> {
             called.push(access);
         }
     }
+    anyhow::ensure!(
+        args.listen.port() != args.admission_listen.port(),
+        "--listen and --admission-listen must be different ports"
+    );
     if args.check_flags {
         return Ok(());
     }
@@ -203,14 +215,16 @@ async fn main() -> anyhow::Result<()> {
     .context("the certificates")?;
     let running = slipway_webhook::start_with(
         client.clone(),
-        args.listen,
+        args.admission_listen,
         certs.tls.clone(),
         &args.configuration_name,
         endpoint,
         None,
     )
     .await?;
-    tracing::info!(listen = %args.listen, "serving admission and git webhooks");
+    tracing::info!(listen = %args.admission_listen, "serving admission");
+    let git = slipway_webhook::start_git(client.clone(), args.listen, &certs.tls, args.cache_secrets).await?;
+    tracing::info!(listen = %args.listen, "serving git webhooks");
     // The access API waits until the API server reports it available, which needs this pod
     // Ready, which needs the admission server above listening (the readiness probe's port).
     let access = match (args.access_listen, access_service) {
@@ -238,10 +252,17 @@ async fn main() -> anyhow::Result<()> {
             })?;
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let handles = [running.handle.clone(), git.handle.clone()];
+    let stop = || {
+        for handle in &handles {
+            handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        }
+    };
     tokio::select! {
         result = running.server => result??,
-        _ = term.recv() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
-        _ = tokio::signal::ctrl_c() => running.handle.graceful_shutdown(Some(std::time::Duration::from_secs(5))),
+        result = git.server => result??,
+        _ = term.recv() => stop(),
+        _ = tokio::signal::ctrl_c() => stop(),
     }
     if let Some(access) = access {
         access

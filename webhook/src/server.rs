@@ -1,8 +1,10 @@
-//! The HTTPS server: admission endpoints for the API server, git-provider webhooks
-//! (`crate::git`), and health.
+//! The HTTPS servers: admission endpoints for the API server on one listener, git-provider
+//! webhooks (`crate::git`) on another, each with health and its own connection limits
+//! (`crate::limits`), so that a flood on the public git listener leaves admission answering.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::routing::{get, post};
@@ -15,47 +17,43 @@ use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview
 
 use crate::admission::{self, Lookups};
 use crate::git::cache::Caches;
+use crate::limits::{Guard, Limits};
 
 /// The API server sends objects of up to about 3 MiB; reviews carry an object and its old self.
 const MAX_REVIEW_BYTES: usize = 8 * 1024 * 1024;
-/// How long a client may take to send a request's headers (slow clients are cut off; the TLS
-/// handshake has axum-server's own 10 s bound, and bodies `git::route::BODY_READ_TIMEOUT`).
-pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long a client may take to send a request's headers over HTTP/1, and its first request
+/// over either protocol (slow clients are cut off; the TLS handshake has its own 10 s bound,
+/// bodies `git::route::BODY_READ_TIMEOUT`, and an HTTP/2 stream's headers the listener's idle
+/// limit, `crate::limits`).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// HTTP/2: a PING this often on a quiet connection, and the connection closed when its answer
+/// takes longer than [`HTTP2_KEEP_ALIVE_TIMEOUT`].
+pub const HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone)]
 struct AppState {
     client: Client,
 }
 
-/// The router of the webhook server; the git webhooks read through `caches`.
-pub fn router(client: Client, caches: Caches) -> Router {
+/// The router of the admission listener.
+pub fn admission_router(client: Client) -> Router {
     Router::new()
         .route("/admission/mutate", post(mutate))
         .route("/admission/validate", post(validate))
         .route("/admission/image-lookup", post(image_lookup))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
-        .with_state(Arc::new(AppState {
-            client: client.clone(),
-        }))
-        // Merged after the layer: the git routes read their bodies with their own 3 MiB limit.
-        .merge(crate::git::route::router(client, caches))
+        .with_state(Arc::new(AppState { client }))
 }
 
-/// Serves the router over TLS with the given certificate until the handle shuts it down, with
-/// the git webhooks' caches fed by watches as long as it serves.
-pub async fn serve(
-    addr: SocketAddr,
-    cert_pem: String,
-    key_pem: String,
-    client: Client,
-    handle: axum_server::Handle<SocketAddr>,
-) -> std::io::Result<()> {
-    let caches = Caches::start(&client);
-    serve_with(addr, cert_pem, key_pem, client, caches, handle).await
+/// The router of the git webhook listener; the git webhooks read through `caches`.
+pub fn git_router(client: Client, caches: Caches) -> Router {
+    crate::git::route::router(client, caches).route("/healthz", get(|| async { "ok" }))
 }
 
-/// [`serve`] with the given caches (a test can watch them fill).
+/// Serves the git webhooks over TLS with the given certificate until the handle shuts it down,
+/// with their caches (a test can watch them fill).
 pub async fn serve_with(
     addr: SocketAddr,
     cert_pem: String,
@@ -66,28 +64,47 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let serving = crate::tls::Serving { cert_pem, key_pem };
     let resolver = crate::tls::Resolver::new(&serving).map_err(std::io::Error::other)?;
-    serve_tls_with(addr, Arc::new(resolver), client, caches, handle).await
+    serve_git_tls(addr, Arc::new(resolver), client, caches, handle).await
 }
 
-/// Serves the router over TLS until the handle shuts it down, presenting to each new connection
+/// Serves the git webhooks over TLS until the handle shuts it down, presenting to each new
+/// connection the certificate `resolver` has then, with [`Limits::GIT`].
+pub async fn serve_git_tls(
+    addr: SocketAddr,
+    resolver: Arc<dyn rustls::server::ResolvesServerCert>,
+    client: Client,
+    caches: Caches,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    let router = git_router(client, caches);
+    serve_router(addr, resolver, router, Limits::GIT, handle).await
+}
+
+/// Serves admission over TLS until the handle shuts it down, presenting to each new connection
 /// the certificate `resolver` has then (so a renewed certificate is served without a restart),
-/// with the git webhooks' caches fed by watches as long as it serves.
+/// with [`Limits::ADMISSION`].
 pub async fn serve_tls(
     addr: SocketAddr,
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
     client: Client,
     handle: axum_server::Handle<SocketAddr>,
 ) -> std::io::Result<()> {
-    let caches = Caches::start(&client);
-    serve_tls_with(addr, resolver, client, caches, handle).await
+    serve_router(
+        addr,
+        resolver,
+        admission_router(client),
+        Limits::ADMISSION,
+        handle,
+    )
+    .await
 }
 
-/// [`serve_tls`] with the given caches.
-pub async fn serve_tls_with(
+/// Serves `router` over TLS on `addr` with `limits` until the handle shuts it down.
+pub async fn serve_router(
     addr: SocketAddr,
     resolver: Arc<dyn rustls::server::ResolvesServerCert>,
-    client: Client,
-    caches: Caches,
+    router: Router,
+    limits: Limits,
     handle: axum_server::Handle<SocketAddr>,
 ) -> std::io::Result<()> {
     // kube's rustls uses ring; the server uses the same provider (installing twice is harmless).
@@ -100,15 +117,22 @@ pub async fn serve_tls_with(
             .with_cert_resolver(resolver);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let config = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(config));
-    let mut server = axum_server::bind_rustls(addr, config);
-    server
-        .http_builder()
-        .http1()
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(config)
+        .handshake_timeout(HEADER_READ_TIMEOUT)
+        .acceptor(Guard::new(limits));
+    let mut server = axum_server::bind(addr).acceptor(acceptor);
+    let builder = server.http_builder();
+    builder.http1().header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http2()
+        .keep_alive_interval(HTTP2_KEEP_ALIVE_INTERVAL)
+        .keep_alive_timeout(HTTP2_KEEP_ALIVE_TIMEOUT)
+        .max_concurrent_streams(limits.max_streams)
+        .max_header_list_size(limits.max_header_bytes);
     server
         .first_request_timeout(HEADER_READ_TIMEOUT)
         .handle(handle)
-        .serve(router(client, caches).into_make_service())
+        .serve(router.into_make_service())
         .await
 }
 

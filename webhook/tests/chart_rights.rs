@@ -143,3 +143,119 @@ fn the_webhook_takes_the_charts_flags() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The rows of the README's rights table: (role, resources, verbs, why).
+fn rights_table() -> Vec<[String; 4]> {
+    let readme = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/slipway/README.md"
+    ))
+    .unwrap();
+    let section = readme
+        .split("## Rights of each component")
+        .nth(1)
+        .expect("the README has a section 'Rights of each component'");
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().to_string()).collect();
+            [
+                cells[1].clone(),
+                cells[2].clone(),
+                cells[3].clone(),
+                cells[4].clone(),
+            ]
+        })
+        .collect()
+}
+
+/// Every Role and ClusterRole the chart renders, with any values that add rights: no wildcard
+/// verb, resource or API group, and `escalate`, `bind` or `impersonate` only where the README's
+/// table names the role, the resource and the verb and gives a reason.
+#[test]
+fn the_chart_grants_no_wildcard_and_no_unexplained_escalation() {
+    let table = rights_table();
+    let explained = |role: &str, resource: &str, verb: &str| {
+        table.iter().any(|[r, resources, verbs, why]| {
+            r.contains(&format!("`{role}`"))
+                && resources.contains(&format!("`{resource}`"))
+                && verbs.contains(&format!("`{verb}`"))
+                && why.len() > 20
+        })
+    };
+    let mut failures = Vec::new();
+    let mut roles = 0;
+    for values in [
+        vec![],
+        vec!["webhook.cacheSecrets=true"],
+        vec!["webhook.certManager.enabled=true"],
+        vec![
+            "registry.enabled=true",
+            "ingress.enabled=true",
+            "ingress.host=hooks.example.com",
+        ],
+    ] {
+        for object in render_chart("slipway-system", &values) {
+            if object["kind"] != "Role" && object["kind"] != "ClusterRole" {
+                continue;
+            }
+            roles += 1;
+            let role = object["metadata"]["name"].as_str().unwrap().to_string();
+            for rule in object["rules"].as_array().into_iter().flatten() {
+                let list = |key: &str| -> Vec<String> {
+                    rule[key]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|v| v.as_str().unwrap().to_string())
+                        .collect()
+                };
+                for key in ["verbs", "resources", "apiGroups", "nonResourceURLs"] {
+                    if list(key).iter().any(|v| v.contains('*')) {
+                        failures.push(format!("{values:?} {role}: a wildcard in {key}: {rule}"));
+                    }
+                }
+                for verb in list("verbs")
+                    .iter()
+                    .filter(|v| ["escalate", "bind", "impersonate"].contains(&v.as_str()))
+                {
+                    for resource in list("resources") {
+                        if !explained(&role, &resource, verb) {
+                            failures.push(format!(
+                                "{values:?} {role}: {verb} on {resource} has no reason in the README's rights table"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(roles > 5, "only {roles} roles rendered");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The webhook may change only its own admission configurations and APIService, and without
+/// `webhook.cacheSecrets` may only get Secrets (not list or watch them).
+#[test]
+fn the_webhook_changes_only_its_own_registrations_and_gets_secrets_by_name() {
+    let rules = webhook_rules(&[]);
+    for rule in rules.as_array().unwrap() {
+        let has = |key: &str, value: &str| rule[key].as_array().unwrap().iter().any(|v| v == value);
+        let named = rule.get("resourceNames").is_some();
+        for kind in [
+            "mutatingwebhookconfigurations",
+            "validatingwebhookconfigurations",
+            "apiservices",
+        ] {
+            if has("resources", kind) {
+                for verb in ["patch", "update", "delete"] {
+                    assert!(!has("verbs", verb) || named, "{verb} on every {kind}: {rule}");
+                }
+            }
+        }
+        if has("resources", "secrets") {
+            assert!(!has("verbs", "list") && !has("verbs", "watch"), "{rule}");
+        }
+    }
+}

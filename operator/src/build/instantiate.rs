@@ -63,13 +63,15 @@ pub async fn instantiate(
 ///
 /// `admit` is asked about the very BuildConfig that is raised (the raise fails if it changed
 /// since): a caller that decided on an older copy checks here that the decision still holds
-/// (Err: why not; nothing is raised and the answer is [`InstantiateError::Refused`]).
+/// (Err: why not; nothing is raised and the answer is [`InstantiateError::Refused`]). It may also
+/// change the BuildConfig's status, which is then written in the same raise (the git webhook
+/// records the delivery that takes the number so, atomically with it).
 pub async fn take_number(
     client: &Client,
     namespace: &str,
     name: &str,
     known: Option<&BuildConfig>,
-    admit: impl Fn(&BuildConfig) -> Result<(), String>,
+    mut admit: impl FnMut(&mut BuildConfig) -> Result<(), String>,
 ) -> Result<BuildConfig, InstantiateError> {
     let configs: Api<BuildConfig> = Api::namespaced(client.clone(), namespace);
     let started = tokio::time::Instant::now();
@@ -95,7 +97,7 @@ pub async fn take_number(
                 name: name.into(),
             });
         }
-        if let Err(reason) = admit(&config) {
+        if let Err(reason) = admit(&mut config) {
             return Err(InstantiateError::Refused {
                 namespace: namespace.into(),
                 name: name.into(),

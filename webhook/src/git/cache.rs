@@ -41,6 +41,8 @@ pub struct Caches {
     configs: Arc<Mirror<Arc<BuildConfig>>>,
     secrets: Arc<Mirror<Arc<[u8]>>>,
     deliveries: Arc<Mirror<Delivered>>,
+    /// Whether the webhook Secrets are watched at all.
+    watch_secrets: bool,
     watches: Arc<Watches>,
 }
 
@@ -56,23 +58,22 @@ impl Caches {
     /// on buildconfigs, builds and secrets. Without a right, that mirror stays empty and every
     /// read goes to the API server.
     pub fn start(client: &Client) -> Self {
+        Self::start_with(client, true)
+    }
+
+    /// [`Caches::start`]; without `watch_secrets`, no Secret is watched (the server needs only
+    /// `get` on Secrets) and each delivery reads its Secret from the API server.
+    pub fn start_with(client: &Client, watch_secrets: bool) -> Self {
         let configs = Arc::new(Mirror::default());
         let secrets = Arc::new(Mirror::default());
         let deliveries = Arc::new(Mirror::default());
-        let watches = vec![
+        let mut watches = vec![
             tokio::spawn(feed(
                 Api::<DeserializeGuard<BuildConfig>>::all(client.clone()),
                 watcher::Config::default(),
                 configs.clone(),
                 config_entry,
                 "buildconfigs",
-            )),
-            tokio::spawn(feed(
-                Api::<Secret>::all(client.clone()),
-                watcher::Config::default().labels(labels::WEBHOOK_SECRET),
-                secrets.clone(),
-                secret_entry,
-                "webhook secrets",
             )),
             tokio::spawn(feed(
                 Api::<PartialObjectMeta<Build>>::all(client.clone()),
@@ -82,10 +83,20 @@ impl Caches {
                 "webhook builds",
             )),
         ];
+        if watch_secrets {
+            watches.push(tokio::spawn(feed(
+                Api::<Secret>::all(client.clone()),
+                watcher::Config::default().labels(labels::WEBHOOK_SECRET),
+                secrets.clone(),
+                secret_entry,
+                "webhook secrets",
+            )));
+        }
         Self {
             configs,
             secrets,
             deliveries,
+            watch_secrets,
             watches: Arc::new(Watches(watches)),
         }
     }
@@ -111,7 +122,7 @@ impl Caches {
 
     /// Whether every mirror has listed its objects and is watching (for tests and benchmarks).
     pub fn synced(&self) -> bool {
-        self.configs.is_live() && self.secrets.is_live() && self.deliveries.is_live()
+        self.configs.is_live() && (!self.watch_secrets || self.secrets.is_live()) && self.deliveries.is_live()
     }
 
     /// Stops the watches but keeps the mirrors answering with what they have: mirrors that lag

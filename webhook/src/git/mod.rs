@@ -37,6 +37,9 @@ pub enum Decision {
     Skip(String),
     /// Start a build with this request.
     Build(Box<BuildRequest>),
+    /// The delivery asks for what it may not (a reserved environment variable): 400 with the
+    /// reason, nothing built.
+    Refuse(String),
 }
 
 /// A delivery as far as the decision needs it.
@@ -97,7 +100,7 @@ pub fn decide(
     for push in pushes {
         let Some(git_ref) = push.git_ref.as_deref() else {
             // A generic delivery without a ref builds the BuildConfig's own ref.
-            return Decision::Build(Box::new(request(provider, trigger, push, delivery)));
+            return build(provider, trigger, push, delivery);
         };
         let patterns = refs::effective_patterns(&trigger.refs, source_ref, push.default_branch.as_deref());
         if !refs::matches(&patterns, git_ref) {
@@ -108,13 +111,39 @@ pub fn decide(
         } else if push.deleted {
             reasons.push(format!("{git_ref} was deleted; there is nothing to build"));
         } else {
-            return Decision::Build(Box::new(request(provider, trigger, push, delivery)));
+            return build(provider, trigger, push, delivery);
         }
     }
     if reasons.is_empty() {
         reasons.push("the push changed no refs".into());
     }
     Decision::Skip(format!("no build: {}", reasons.join("; ")))
+}
+
+/// The build of `push`, unless its environment sets a reserved variable.
+fn build(provider: Provider, trigger: &WebHookTrigger, push: Push, delivery: &Delivery) -> Decision {
+    let reserved: Vec<&str> = if env_allowed(provider, trigger) {
+        push.env
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| slipway_crds::build::is_reserved_env(name))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    if !reserved.is_empty() {
+        return Decision::Refuse(format!(
+            "the delivery's env sets {}, which the builder or the platform reads; allowEnv lets a \
+             caller set other variables only (no build was started)",
+            reserved.join(", ")
+        ));
+    }
+    Decision::Build(Box::new(request(provider, trigger, push, delivery)))
+}
+
+/// Whether a delivery's `env` reaches the build: generic webhooks with `allowEnv` only.
+fn env_allowed(provider: Provider, trigger: &WebHookTrigger) -> bool {
+    provider == Provider::Generic && trigger.allow_env == Some(true)
 }
 
 fn request(provider: Provider, trigger: &WebHookTrigger, push: Push, delivery: &Delivery) -> BuildRequest {
@@ -126,7 +155,7 @@ fn request(provider: Provider, trigger: &WebHookTrigger, push: Push, delivery: &
         revision: revision.clone(),
         delivery_id: delivery.id.clone(),
     });
-    let env = if provider == Provider::Generic && trigger.allow_env == Some(true) {
+    let env = if env_allowed(provider, trigger) {
         push.env
             .into_iter()
             .map(|(name, value)| EnvVar {
@@ -300,6 +329,44 @@ mod tests {
             panic!("no build")
         };
         assert_eq!(request.env[0].name, "K");
+    }
+
+    #[test]
+    fn reserved_variables_are_refused_by_name_only_when_env_is_allowed() {
+        let with_env = || Push {
+            env: vec![
+                ("GREETING".into(), "hi".into()),
+                ("OUTPUT_IMAGE".into(), "evil.example/x".into()),
+                ("https_proxy".into(), "http://evil.example".into()),
+            ],
+            ..Default::default()
+        };
+        let mut trigger = WebHookTrigger {
+            allow_env: Some(true),
+            ..Default::default()
+        };
+        let decision = decide(
+            Provider::Generic,
+            &trigger,
+            &config(None),
+            Event::Push(vec![with_env()]),
+            &delivery(),
+        );
+        let Decision::Refuse(reason) = decision else {
+            panic!("not refused: {decision:?}")
+        };
+        assert!(reason.contains("OUTPUT_IMAGE, https_proxy"), "{reason}");
+        assert!(!reason.contains("GREETING"), "{reason}");
+        // Without allowEnv the env is dropped, so nothing is refused.
+        trigger.allow_env = None;
+        let decision = decide(
+            Provider::Generic,
+            &trigger,
+            &config(None),
+            Event::Push(vec![with_env()]),
+            &delivery(),
+        );
+        assert!(matches!(decision, Decision::Build(r) if r.env.is_empty()));
     }
 
     #[test]

@@ -2,9 +2,16 @@
 //! redelivery detection, and the Build.
 //!
 //! Answers: 201 with the new Build's name; 200 for a ping or a redelivery (naming the Build it
-//! already made); 202 with the reason when the push builds nothing; 400 malformed payload;
-//! 401 for an unknown BuildConfig, a missing trigger or a bad signature alike; 408 body too slow;
-//! 409 paused BuildConfig; 413 body over 3 MiB; 415 not JSON; 503 the API server failed.
+//! already made); 202 with the reason when the push builds nothing; 400 malformed payload, or an
+//! `env` that sets a reserved variable; 401 for an unknown BuildConfig, a missing trigger or a bad
+//! signature alike; 408 body too slow; 409 paused BuildConfig; 413 body over 3 MiB; 415 not JSON;
+//! 503 the API server failed, or too many deliveries are being read at once.
+//!
+//! Before the body is read, the BuildConfig, its trigger for the provider and the trigger's Secret
+//! are looked up, and the headers checked against it (a token compared; a signature header
+//! present and well-formed): a delivery to a BuildConfig that does not exist, or without
+//! credentials, is answered 401 without reading its body. Bodies are then read within a budget
+//! shared by all deliveries ([`MAX_BODIES_BYTES`], [`MAX_DELIVERIES`]); past it, 503 at once.
 //!
 //! The reads of BuildConfigs and Secrets and the Build creation use the server's own client (its
 //! service account), never the caller's claims. BuildConfigs, webhook Secrets and the Builds of
@@ -22,7 +29,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, StatusCode, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
@@ -32,7 +39,7 @@ use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::instantiate::{InstantiateError, create_numbered, take_number};
 
 use super::cache::Caches;
-use super::verify::{SECRET_KEY, verify};
+use super::verify::{SECRET_KEY, check_headers, verify};
 use super::{DELIVERY_LABEL, Decision, Delivery, Provider, decide, delivery_key, payload};
 
 /// The largest delivery accepted (GitHub caps its payloads at 25 MB, but a push that large is not
@@ -40,6 +47,14 @@ use super::{DELIVERY_LABEL, Decision, Delivery, Provider, decide, delivery_key, 
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// How long a client may take to send the body once the headers are in.
 pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Deliveries handled at once; more are answered 503 at once (providers redeliver).
+pub const MAX_DELIVERIES: usize = 128;
+/// Bytes of bodies held at once by all deliveries (each reserves its Content-Length, or
+/// [`MAX_BODY_BYTES`] when it declares none, before reading): with the chart's 128 Mi memory
+/// limit, slow uploads cannot take the process down; past it, 503 at once.
+pub const MAX_BODIES_BYTES: usize = 24 * 1024 * 1024;
+/// The body budget is counted in units of this many bytes.
+const BUDGET_UNIT: usize = 1024;
 /// The optional header a generic caller sets to make otherwise identical deliveries distinct.
 pub const GENERIC_DELIVERY_HEADER: &str = "x-slipway-delivery";
 /// The one answer to every failed authentication, so that nothing tells whether the BuildConfig
@@ -59,6 +74,10 @@ pub struct GitHooks {
     recent: Arc<Mutex<Recent>>,
     /// Build numbers being taken, by namespace and BuildConfig (see [`GitHooks::instantiate`]).
     lanes: Arc<Mutex<HashMap<(String, String), Lane>>>,
+    /// One permit per delivery being handled ([`MAX_DELIVERIES`]).
+    deliveries: Arc<tokio::sync::Semaphore>,
+    /// One permit per [`BUDGET_UNIT`] of body being read or held ([`MAX_BODIES_BYTES`]).
+    body_budget: Arc<tokio::sync::Semaphore>,
 }
 
 /// The build numbers of one BuildConfig are taken one at a time in this process; the lane holds
@@ -123,7 +142,57 @@ pub fn router(client: Client, caches: Caches) -> Router {
             in_flight: Default::default(),
             recent: Default::default(),
             lanes: Default::default(),
+            deliveries: Arc::new(tokio::sync::Semaphore::new(MAX_DELIVERIES)),
+            body_budget: Arc::new(tokio::sync::Semaphore::new(MAX_BODIES_BYTES / BUDGET_UNIT)),
         })
+}
+
+/// 503, at once: the server is at its limit.
+fn busy(what: &str) -> Response {
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what}; the provider may redeliver later"),
+        None,
+    )
+}
+
+/// Reads the body, at most `limit` bytes within [`BODY_READ_TIMEOUT`], into one buffer.
+async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<bytes::Bytes, Response> {
+    let too_large = || {
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the delivery is larger than {MAX_BODY_BYTES} bytes"),
+            None,
+        )
+    };
+    let reading = async {
+        let mut body = body;
+        let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| {
+                answer(
+                    StatusCode::BAD_REQUEST,
+                    format!("reading the delivery: {e}"),
+                    None,
+                )
+            })?;
+            if let Ok(data) = frame.into_data() {
+                if buffer.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes::Bytes::from(buffer))
+    };
+    match tokio::time::timeout(BODY_READ_TIMEOUT, reading).await {
+        Ok(read) => read,
+        Err(_) => Err(answer(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
+            None,
+        )),
+    }
 }
 
 fn is_json(headers: &HeaderMap) -> Option<bool> {
@@ -162,39 +231,53 @@ async fn receive(
             None,
         );
     }
-    let too_large = || {
-        answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the delivery is larger than {MAX_BODY_BYTES} bytes"),
-            None,
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return too_large();
+        return answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the delivery is larger than {MAX_BODY_BYTES} bytes"),
+            None,
+        );
     }
-    let body =
-        match tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(body, MAX_BODY_BYTES).collect()).await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
-            Ok(Err(e)) => {
-                return answer(
-                    StatusCode::BAD_REQUEST,
-                    format!("reading the delivery: {e}"),
-                    None,
-                );
-            }
-            Err(_) => {
-                return answer(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!("the body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
-                    None,
-                );
-            }
-        };
+    let declared = declared.and_then(|len| usize::try_from(len).ok());
+    let Ok(_delivery_slot) = hooks.deliveries.clone().try_acquire_owned() else {
+        return busy(&format!("{MAX_DELIVERIES} deliveries are being handled"));
+    };
+    // Before the body: the BuildConfig, its trigger and what the headers alone can prove.
+    match hooks
+        .check_before_body(&namespace, &config_name, provider, &headers)
+        .await
+    {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => {
+            tracing::info!(namespace = %namespace, buildconfig = %config_name, provider = provider.segment(),
+                status = 401, detail = %why, "git webhook (body not read)");
+            return answer(StatusCode::UNAUTHORIZED, UNAUTHORIZED, None);
+        }
+        Err(e) => {
+            tracing::info!(namespace = %namespace, buildconfig = %config_name, status = 503,
+                detail = %e, "git webhook (body not read)");
+            return answer(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the delivery could not be checked because the Kubernetes API failed; the provider may redeliver it",
+                None,
+            );
+        }
+    }
+    let limit = declared.unwrap_or(MAX_BODY_BYTES);
+    let units = u32::try_from(limit.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+    let Ok(_body_permit) = hooks.body_budget.clone().try_acquire_many_owned(units) else {
+        return busy(&format!(
+            "the deliveries being read hold {MAX_BODIES_BYTES} bytes, the most this server holds"
+        ));
+    };
+    let body = match read_body(body, limit, declared).await {
+        Ok(body) => body,
+        Err(refused) => return refused,
+    };
     if json.is_none() && !body.is_empty() {
         return answer(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -273,6 +356,10 @@ async fn receive(
             log(StatusCode::ACCEPTED, &reason, None);
             return answer(StatusCode::ACCEPTED, reason, None);
         }
+        Decision::Refuse(reason) => {
+            log(StatusCode::BAD_REQUEST, &reason, None);
+            return answer(StatusCode::BAD_REQUEST, reason, None);
+        }
         Decision::Build(request) => request,
     };
     // Run to the end even if the caller hangs up meanwhile (the handler's future is then dropped):
@@ -311,9 +398,10 @@ impl GitHooks {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Result<(Arc<BuildConfig>, WebHookTrigger), String>, kube::Error> {
+        let check = |secret: &[u8]| verify(provider, headers, body, secret);
         if let Some(config) = self.caches.config(namespace, name)
             && let Ok(Ok(trigger)) = self
-                .verifying_trigger(namespace, provider, &config, headers, body, true)
+                .verifying_trigger(namespace, provider, &config, check, true)
                 .await
         {
             return Ok(Ok((config, trigger)));
@@ -323,20 +411,48 @@ impl GitHooks {
             return Ok(Err("no such buildconfig".into()));
         };
         let verified = self
-            .verifying_trigger(namespace, provider, &config, headers, body, false)
+            .verifying_trigger(namespace, provider, &config, check, false)
             .await?;
         Ok(verified.map(|trigger| (Arc::new(config), trigger)))
     }
 
-    /// The first of `config`'s triggers for `provider` whose secret verifies the delivery, or why
-    /// none does. With `mirrored`, Secrets come from the mirror when it has them.
+    /// Whether the headers alone may come from a trigger of the BuildConfig (`check_headers`),
+    /// or (inner Err) why not, for the log: what is checked before the body is read. The outer
+    /// Err is an API failure other than "not found".
+    async fn check_before_body(
+        &self,
+        namespace: &str,
+        name: &str,
+        provider: Provider,
+        headers: &HeaderMap,
+    ) -> Result<Result<(), String>, kube::Error> {
+        let check = |secret: &[u8]| check_headers(provider, headers, secret);
+        if let Some(config) = self.caches.config(namespace, name)
+            && let Ok(Ok(_)) = self
+                .verifying_trigger(namespace, provider, &config, check, true)
+                .await
+        {
+            return Ok(Ok(()));
+        }
+        let configs: Api<BuildConfig> = Api::namespaced(self.client.clone(), namespace);
+        let Some(config) = configs.get_opt(name).await? else {
+            return Ok(Err("no such buildconfig".into()));
+        };
+        let checked = self
+            .verifying_trigger(namespace, provider, &config, check, false)
+            .await?;
+        Ok(checked.map(|_| ()))
+    }
+
+    /// The first of `config`'s triggers for `provider` whose secret passes `check` (the
+    /// delivery verified, or its headers checked), or why none does. With `mirrored`, Secrets come
+    /// from the mirror when they are in it.
     async fn verifying_trigger(
         &self,
         namespace: &str,
         provider: Provider,
         config: &BuildConfig,
-        headers: &HeaderMap,
-        body: &[u8],
+        check: impl Fn(&[u8]) -> Result<(), super::verify::VerifyError>,
         mirrored: bool,
     ) -> Result<Result<WebHookTrigger, String>, kube::Error> {
         let triggers: Vec<&WebHookTrigger> = config
@@ -382,7 +498,7 @@ impl GitHooks {
                 ));
                 continue;
             };
-            match verify(provider, headers, body, &secret) {
+            match check(&secret) {
                 Ok(()) => return Ok(Ok(trigger.clone())),
                 Err(e) => reasons.push(e.to_string()),
             }
@@ -436,9 +552,9 @@ impl GitHooks {
             let outcome = match (known, earlier) {
                 (Some(name), _) | (None, Some(Some(name))) => Ok((false, name)),
                 (None, Some(None)) => self
-                    .instantiate(namespace, config, trigger, request)
+                    .instantiate(namespace, config, trigger, key, request)
                     .await
-                    .map(|build| (true, build.name_any())),
+                    .map(Instantiated::outcome),
                 (None, None) => {
                     self.find_or_instantiate(namespace, config, trigger, key, request)
                         .await
@@ -498,8 +614,8 @@ impl GitHooks {
         if let Some(build) = self.delivered_build(namespace, &name, key).await? {
             return Ok((false, build));
         }
-        let build = self.instantiate(namespace, config, trigger, request).await?;
-        Ok((true, build.name_any()))
+        let instantiated = self.instantiate(namespace, config, trigger, key, request).await?;
+        Ok(instantiated.outcome())
     }
 
     /// Starts the next build of `config` (`slipway_operator`'s instantiate, in its two halves).
@@ -514,23 +630,33 @@ impl GitHooks {
     /// conflicts of the raise.
     ///
     /// The BuildConfig raised must still have the trigger that verified the delivery (the copy it
-    /// was verified with may be a moment old).
+    /// was verified with may be a moment old), and must not have recorded the delivery: the raise
+    /// records it (`status.webhookDeliveries`, [`record_delivery`]) in the same write, so of two
+    /// copies of a delivery racing through two replicas one raises and the other, re-reading after
+    /// its conflict, finds the record; and a copy arriving after its Build was pruned finds it too.
     async fn instantiate(
         &self,
         namespace: &str,
         config: &BuildConfig,
         (provider, trigger): (Provider, &WebHookTrigger),
+        delivery: &str,
         request: &slipway_crds::build::BuildRequest,
-    ) -> Result<slipway_crds::Build, InstantiateError> {
-        let still_triggers = |current: &BuildConfig| {
+    ) -> Result<Instantiated, InstantiateError> {
+        let mut duplicate = None;
+        let still_triggers = |current: &mut BuildConfig| {
             let kept = current
                 .spec
                 .triggers
                 .iter()
                 .filter_map(|t| provider.trigger(t))
                 .any(|t| t == trigger);
-            kept.then_some(())
-                .ok_or_else(|| format!("its {} trigger changed", provider.segment()))
+            if !kept {
+                return Err(format!("its {} trigger changed", provider.segment()));
+            }
+            record_delivery(current, delivery).map_err(|build| {
+                duplicate = Some(build);
+                "the delivery was recorded before".to_string()
+            })
         };
         let key = (namespace.to_string(), config.name_any());
         let lane = {
@@ -552,8 +678,60 @@ impl GitHooks {
                 lanes.remove(&key);
             }
         }
-        create_numbered(&self.client, &raised?, request).await
+        match (raised, duplicate) {
+            (Err(InstantiateError::Refused { .. }), Some(build)) => Ok(Instantiated::Recorded(build)),
+            (raised, _) => Ok(Instantiated::Created(
+                create_numbered(&self.client, &raised?, request).await?.name_any(),
+            )),
+        }
     }
+}
+
+/// What [`GitHooks::instantiate`] did.
+enum Instantiated {
+    /// Started the Build of this name.
+    Created(String),
+    /// Nothing: the BuildConfig had recorded the delivery, with the name of the Build it started.
+    Recorded(String),
+}
+
+impl Instantiated {
+    /// (created, name of the Build).
+    fn outcome(self) -> (bool, String) {
+        match self {
+            Self::Created(name) => (true, name),
+            Self::Recorded(name) => (false, name),
+        }
+    }
+}
+
+/// Records the delivery `key` in `config`'s status with the name of the Build the raise is about
+/// to number (`lastVersion` + 1), forgetting deliveries older than the retention window and the
+/// oldest beyond the count; Err with the Build's name when the delivery is recorded already.
+pub fn record_delivery(config: &mut BuildConfig, key: &str) -> Result<(), String> {
+    use slipway_crds::build::{MAX_WEBHOOK_DELIVERIES, WEBHOOK_DELIVERY_RETENTION_SECONDS};
+    let name = config.name_any();
+    let status = config.status.get_or_insert_with(Default::default);
+    if let Some(earlier) = status.webhook_deliveries.iter().find(|r| r.key == key) {
+        return Err(earlier.build.clone());
+    }
+    let now = k8s_openapi::jiff::Timestamp::now();
+    status
+        .webhook_deliveries
+        .retain(|r| now.as_second() - r.time.0.as_second() < WEBHOOK_DELIVERY_RETENTION_SECONDS);
+    status
+        .webhook_deliveries
+        .push(slipway_crds::build::WebHookDeliveryRecord {
+            key: key.to_string(),
+            build: slipway_crds::build::build_name(&name, status.last_version + 1),
+            time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now),
+        });
+    let excess = status
+        .webhook_deliveries
+        .len()
+        .saturating_sub(MAX_WEBHOOK_DELIVERIES);
+    status.webhook_deliveries.drain(..excess);
+    Ok(())
 }
 
 /// Of copies of one object, the one with the highest resourceVersion. resourceVersions are

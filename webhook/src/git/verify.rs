@@ -67,6 +67,57 @@ pub fn verify(
     }
 }
 
+/// What can be checked of a delivery before its body is read: a token (GitLab's, the generic
+/// webhook's secret header) is compared with the secret; a signature header must be present and
+/// well-formed (`sha256=` and 64 hex digits; Gitea's without the prefix) — the signature itself is
+/// checked by [`verify`] once the body is in. A delivery that fails here is refused without
+/// reading its body.
+pub fn check_headers(
+    provider: super::Provider,
+    headers: &HeaderMap,
+    secret: &[u8],
+) -> Result<(), VerifyError> {
+    use super::Provider::*;
+    match provider {
+        GitHub => prefixed_form(headers, "x-hub-signature-256"),
+        Bitbucket => prefixed_form(headers, "x-hub-signature"),
+        Gitea => {
+            let name = ["x-gitea-signature", "x-forgejo-signature"]
+                .into_iter()
+                .find(|name| headers.contains_key(*name))
+                .ok_or(VerifyError::MissingHeader("X-Gitea-Signature"))?;
+            hex_form(header(headers, name)?, name)
+        }
+        GitLab => token_matches(header(headers, "x-gitlab-token")?.as_bytes(), secret),
+        Generic => {
+            if headers.contains_key(GENERIC_SIGNATURE_HEADER) {
+                prefixed_form(headers, GENERIC_SIGNATURE_HEADER)
+            } else if headers.contains_key(GENERIC_SECRET_HEADER) {
+                token_matches(header(headers, GENERIC_SECRET_HEADER)?.as_bytes(), secret)
+            } else {
+                Err(VerifyError::MissingHeader("X-Slipway-Signature-256"))
+            }
+        }
+    }
+}
+
+fn prefixed_form(headers: &HeaderMap, name: &'static str) -> Result<(), VerifyError> {
+    let value = header(headers, name)?;
+    hex_form(
+        value
+            .strip_prefix("sha256=")
+            .ok_or(VerifyError::Malformed(name))?,
+        name,
+    )
+}
+
+/// 64 hex digits: the length of an HMAC-SHA256.
+fn hex_form(value: &str, name: &'static str) -> Result<(), VerifyError> {
+    (value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(())
+        .ok_or(VerifyError::Malformed(name))
+}
+
 /// The hex HMAC-SHA256 signature of `body` with `secret` (what providers put in their headers).
 pub fn sign_hex(body: &[u8], secret: &[u8]) -> String {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret);
@@ -198,6 +249,30 @@ mod tests {
         // A GitHub header does not satisfy GitLab, nor the other way round.
         let h = headers(&[("x-hub-signature-256", &format!("sha256={sig}"))]);
         assert!(verify(Provider::GitLab, &h, BODY, SECRET).is_err());
+    }
+
+    #[test]
+    fn headers_are_checked_before_the_body() {
+        let sig = sign_hex(BODY, SECRET);
+        let secret = std::str::from_utf8(SECRET).unwrap();
+        let good = headers(&[("x-hub-signature-256", &format!("sha256={sig}"))]);
+        assert_eq!(check_headers(Provider::GitHub, &good, b"any"), Ok(()));
+        for value in ["sha256=zz", "sha1=0123", &sig, "sha256=0123"] {
+            let h = headers(&[("x-hub-signature-256", value)]);
+            assert!(check_headers(Provider::GitHub, &h, SECRET).is_err(), "{value}");
+        }
+        assert!(check_headers(Provider::GitHub, &HeaderMap::new(), SECRET).is_err());
+        assert_eq!(
+            check_headers(Provider::Gitea, &headers(&[("x-gitea-signature", &sig)]), SECRET),
+            Ok(())
+        );
+        // Tokens are compared at once.
+        let token = headers(&[("x-gitlab-token", secret)]);
+        assert_eq!(check_headers(Provider::GitLab, &token, SECRET), Ok(()));
+        assert!(check_headers(Provider::GitLab, &token, b"another").is_err());
+        let generic = headers(&[(GENERIC_SECRET_HEADER, "wrong")]);
+        assert!(check_headers(Provider::Generic, &generic, SECRET).is_err());
+        assert!(check_headers(Provider::Generic, &HeaderMap::new(), SECRET).is_err());
     }
 
     #[test]

@@ -37,12 +37,43 @@ impl Hook {
         let caches = slipway_webhook::git::cache::Caches::start(&client);
         tokio::spawn(slipway_webhook::server::serve_with(
             addr,
-            certs.cert_pem,
-            certs.key_pem,
+            certs.cert_pem.clone(),
+            certs.key_pem.clone(),
             client,
             caches.clone(),
             handle.clone(),
         ));
+        Self::connected(addr, &certs, caches, handle).await
+    }
+
+    /// The admission listener (not registered with the API server: requests are posted to it
+    /// directly) on a free loopback port, and a client that trusts its certificate.
+    pub async fn admission(client: Client) -> Self {
+        let addr = slipway_testkit::free_loopback_addr();
+        let certs = slipway_webhook::tls::generate(&["127.0.0.1".to_string()]).unwrap();
+        let handle = axum_server::Handle::new();
+        let serving = slipway_webhook::tls::Serving {
+            cert_pem: certs.cert_pem.clone(),
+            key_pem: certs.key_pem.clone(),
+        };
+        let resolver = slipway_webhook::tls::Resolver::new(&serving).unwrap();
+        let caches = slipway_webhook::git::cache::Caches::start(&client);
+        caches.freeze();
+        tokio::spawn(slipway_webhook::server::serve_tls(
+            addr,
+            Arc::new(resolver),
+            client,
+            handle.clone(),
+        ));
+        Self::connected(addr, &certs, caches, handle).await
+    }
+
+    async fn connected(
+        addr: SocketAddr,
+        certs: &slipway_webhook::tls::Certificates,
+        caches: slipway_webhook::git::cache::Caches,
+        handle: axum_server::Handle<SocketAddr>,
+    ) -> Self {
         let mut roots = rustls::RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(certs.ca_pem.as_bytes()) {
             roots.add(cert.unwrap()).unwrap();
