@@ -76,15 +76,6 @@ pub struct CancelBuildArgs {
     builds: Vec<String>,
 }
 
-#[derive(Args, Debug)]
-pub struct LogsArgs {
-    /// build/NAME, or bc/NAME for its latest build.
-    target: String,
-    /// Keep streaming while the build runs.
-    #[arg(short = 'f', long)]
-    follow: bool,
-}
-
 /// What `slip set triggers bc/NAME` was given (parsed by the `set` command in images.rs).
 #[derive(Debug)]
 pub struct TriggersArgs {
@@ -385,7 +376,7 @@ async fn wait_for(client: &Client, ns: &str, name: &str, follow: bool) -> anyhow
 const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 
 /// The build pod's containers' logs, in order (place-tools, fetch, build).
-async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
+pub(crate) async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{build}-build");
     // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
@@ -520,38 +511,6 @@ pub fn cancel_build(args: CancelBuildArgs, namespace: Option<&str>) -> anyhow::R
             bail!("{}", failures.join("; "));
         }
         Ok(())
-    })?
-}
-
-pub fn logs(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    let Some((kind, name)) = args.target.split_once('/') else {
-        bail!("slip logs takes build/NAME or bc/NAME, not {:?}", args.target);
-    };
-    if !valid_name(name) {
-        bail!("{name:?} is not a valid name");
-    }
-    block_on(async {
-        let (client, ns) = client(namespace).await?;
-        let build = match kind {
-            "build" | "builds" => name.to_string(),
-            "bc" | "buildconfig" | "buildconfigs" => {
-                let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
-                let Some(bc) = configs.get_opt(name).await.map_err(api_error)? else {
-                    bail!("buildconfig {name} not found in {ns}");
-                };
-                let last = bc.status.map(|s| s.last_version).unwrap_or(0);
-                if last == 0 {
-                    bail!("buildconfig {name} has no builds yet");
-                }
-                format!("{name}-{last}")
-            }
-            other => bail!("slip logs shows builds: use build/NAME or bc/NAME, not {other}/"),
-        };
-        let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
-        if builds.get_opt(&build).await.map_err(api_error)?.is_none() {
-            bail!("build {build} not found in {ns}");
-        }
-        stream_logs(&client, &ns, &build, args.follow).await
     })?
 }
 

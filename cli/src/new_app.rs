@@ -1,11 +1,14 @@
 //! `slip new-app`: an application from source or from an image, in one command: an ImageStream,
-//! a BuildConfig with git webhook triggers (source), a DeploymentConfig that rolls out every new
-//! image, and a Service. Every object is labelled `app=NAME`; when one cannot be made, those made
-//! before it are deleted again, so a failure leaves nothing half-made.
+//! a BuildConfig with git webhook triggers (source), a Deployment whose image trigger annotation
+//! (`image.openshift.io/triggers`, resolved by the operator) rolls out every new image — or a
+//! DeploymentConfig with `--as-deployment-config` — and a Service. Every object is labelled
+//! `app=NAME`; when one cannot be made, those made before it are deleted again, so a failure
+//! leaves nothing half-made.
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
@@ -67,6 +70,9 @@ pub struct NewAppArgs {
     /// registry.
     #[arg(long)]
     insecure_registry: bool,
+    /// Make a DeploymentConfig instead of a Deployment (OpenShift deprecated them in 4.14).
+    #[arg(long)]
+    as_deployment_config: bool,
     /// Print the objects instead of creating them.
     #[arg(short = 'o', long, value_enum)]
     output: Option<Output>,
@@ -164,7 +170,6 @@ fn objects(
     let env = parse_env(&args.env, "--env")?;
     let build_env = parse_env(&args.build_env, "--build-env")?;
     let labels = json!({"app": name});
-    let selector = json!({"deploymentconfig": name});
     let mut out = Vec::new();
 
     // The image stream the app runs from.
@@ -248,9 +253,31 @@ fn objects(
     if args.drain_seconds > 0 {
         container["lifecycle"] = json!({"preStop": {"sleep": {"seconds": args.drain_seconds}}});
     }
+    let (workload, selector) = if args.as_deployment_config {
+        deployment_config(args, name, &labels, container)
+    } else {
+        deployment(args, name, &labels, container)
+    };
+    out.push(workload);
+    if args.port != 0 {
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": selector,
+                "ports": [{"name": format!("{}-tcp", args.port), "port": args.port, "targetPort": args.port}],
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// A DeploymentConfig whose ImageChange trigger follows `NAME:latest`, and its pods' selector.
+fn deployment_config(args: &NewAppArgs, name: &str, labels: &Value, container: Value) -> (Value, Value) {
+    let selector = json!({"deploymentconfig": name});
     let mut pod_labels = labels.clone();
     pod_labels["deploymentconfig"] = json!(name);
-    out.push(json!({
+    let dc = json!({
         "apiVersion": slipway_crds::API_VERSION, "kind": "DeploymentConfig",
         "metadata": {"name": name, "labels": labels},
         "spec": {
@@ -272,18 +299,39 @@ fn objects(
                 },
             },
         }
-    }));
-    if args.port != 0 {
-        out.push(json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "selector": selector,
-                "ports": [{"name": format!("{}-tcp", args.port), "port": args.port, "targetPort": args.port}],
-            }
-        }));
-    }
-    Ok(out)
+    });
+    (dc, selector)
+}
+
+/// A Deployment whose `image.openshift.io/triggers` annotation sets the container's image to
+/// `NAME:latest`'s each time the tag moves (until then the image is a placeholder, as `oc
+/// new-app` writes it), and its pods' selector.
+fn deployment(args: &NewAppArgs, name: &str, labels: &Value, container: Value) -> (Value, Value) {
+    let selector = json!({"deployment": name});
+    let mut pod_labels = labels.clone();
+    pod_labels["deployment"] = json!(name);
+    let triggers = json!([{
+        "from": {"kind": "ImageStreamTag", "name": format!("{name}:latest")},
+        "fieldPath": format!("spec.template.spec.containers[?(@.name==\"{name}\")].image"),
+    }]);
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels,
+            "annotations": {"image.openshift.io/triggers": triggers.to_string()}},
+        "spec": {
+            "replicas": args.replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 30 + args.drain_seconds,
+                },
+            },
+        }
+    });
+    (deployment, selector)
 }
 
 fn webhook_secret_name(app: &str) -> String {
@@ -367,6 +415,7 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                 "Secret" => exists::<Secret>(&client, &ns, &webhook_secret_name(&name)).await?,
                 "BuildConfig" => exists::<BuildConfig>(&client, &ns, &name).await?,
                 "DeploymentConfig" => exists::<DeploymentConfig>(&client, &ns, &name).await?,
+                "Deployment" => exists::<Deployment>(&client, &ns, &name).await?,
                 "Service" => exists::<Service>(&client, &ns, &name).await?,
                 _ => false,
             };
@@ -386,6 +435,7 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                     "Secret" => delete::<Secret>(&client, &ns, &webhook_secret_name(&name)).await,
                     "BuildConfig" => delete::<BuildConfig>(&client, &ns, &name).await,
                     "DeploymentConfig" => delete::<DeploymentConfig>(&client, &ns, &name).await,
+                    "Deployment" => delete::<Deployment>(&client, &ns, &name).await,
                     _ => delete::<Service>(&client, &ns, &name).await,
                 }
             }
@@ -403,7 +453,8 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                 webhook_secret_name(&name)
             );
         }
-        println!("Rollout: slip rollout status dc/{name}");
+        let workload = if args.as_deployment_config { "dc" } else { "deployment" };
+        println!("Rollout: slip rollout status {workload}/{name}");
         Ok(())
     })?
 }
@@ -463,6 +514,10 @@ async fn create_all(
                     .await
                     .with_context(what)?;
                 made.push("DeploymentConfig");
+            }
+            "Deployment" => {
+                create::<Deployment>(client, ns, object).await.with_context(what)?;
+                made.push("Deployment");
             }
             "Service" => {
                 create::<Service>(client, ns, object).await.with_context(what)?;
@@ -548,6 +603,7 @@ mod tests {
             "B=2",
             "--replicas",
             "2",
+            "--as-deployment-config",
         ]);
         let source = parse_source(&a.source).unwrap();
         let objects = objects(&a, &source, "web", "s3cret").unwrap();
@@ -596,8 +652,30 @@ mod tests {
     }
 
     #[test]
+    fn the_workload_is_a_deployment_with_an_image_trigger_by_default() {
+        let a = args(&["quay.io/team/web:1", "--replicas", "3"]);
+        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ImageStream", "Deployment", "Service"]);
+        let deployment = &made[1];
+        let triggers: Value =
+            serde_json::from_str(deployment["metadata"]["annotations"]["image.openshift.io/triggers"].as_str().unwrap())
+                .unwrap();
+        assert_eq!(
+            triggers,
+            json!([{"from": {"kind": "ImageStreamTag", "name": "web:latest"},
+                    "fieldPath": "spec.template.spec.containers[?(@.name==\"web\")].image"}])
+        );
+        assert_eq!(deployment["spec"]["replicas"], 3);
+        assert_eq!(deployment["spec"]["selector"]["matchLabels"], json!({"deployment": "web"}));
+        assert_eq!(deployment["spec"]["template"]["metadata"]["labels"]["deployment"], "web");
+        assert_eq!(made[2]["spec"]["selector"], json!({"deployment": "web"}));
+        let _: Deployment = serde_json::from_value(deployment.clone()).unwrap();
+    }
+
+    #[test]
     fn other_kinds_of_app() {
-        let a = args(&["https://g/web.git", "--port", "0", "--drain-seconds", "0"]);
+        let a = args(&["https://g/web.git", "--port", "0", "--drain-seconds", "0", "--as-deployment-config"]);
         let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
@@ -617,7 +695,7 @@ mod tests {
         assert_eq!(bc["strategy"]["sourceStrategy"]["from"]["kind"], "ImageStreamTag");
         assert_eq!(bc["triggers"][3]["type"], "ImageChange");
 
-        let a = args(&["quay.io/team/web:1", "--insecure-registry"]);
+        let a = args(&["quay.io/team/web:1", "--insecure-registry", "--as-deployment-config"]);
         let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "DeploymentConfig", "Service"]);
