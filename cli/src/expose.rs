@@ -54,7 +54,9 @@ fn port_value(text: &str) -> anyhow::Result<Value> {
     }
     let valid = !text.is_empty()
         && text.len() <= 15
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && text.chars().any(|c| c.is_ascii_lowercase());
     if !valid {
         bail!("--port {text:?} is neither a port number (1-65535) nor a port name");
@@ -113,7 +115,10 @@ fn service_for(args: &ExposeArgs, kind: Kind, name: &str, workload: &Value) -> a
     let source = workload["metadata"]["name"].as_str().unwrap_or_default();
     let labels = workload["spec"]["template"]["metadata"]["labels"].clone();
     if labels.as_object().is_none_or(serde_json::Map::is_empty) {
-        bail!("{}/{source} has no pod template labels to select its pods by", kind.short());
+        bail!(
+            "{}/{source} has no pod template labels to select its pods by",
+            kind.short()
+        );
     }
     let first_port = workload["spec"]["template"]["spec"]["containers"]
         .as_array()
@@ -129,7 +134,11 @@ fn service_for(args: &ExposeArgs, kind: Kind, name: &str, workload: &Value) -> a
             kind.short()
         ),
     };
-    let port = if target.is_number() { target.clone() } else { json!(80) };
+    let port = if target.is_number() {
+        target.clone()
+    } else {
+        json!(80)
+    };
     Ok(json!({
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "labels": workload["metadata"]["labels"].clone()},
@@ -175,8 +184,14 @@ pub fn expose(args: ExposeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
                 dry_run: DryRun::Server,
                 ..args.write
             };
-            check.create(&services, &service_object).await.context("checking the Service")?;
-            check.create(&ingresses, &ingress_object).await.context("checking the Ingress")?;
+            check
+                .create(&services, &service_object)
+                .await
+                .context("checking the Service")?;
+            check
+                .create(&ingresses, &ingress_object)
+                .await
+                .context("checking the Ingress")?;
         }
         let written = args.write.create(&services, &service_object).await?;
         args.write.report(&written, "exposed")?;
@@ -207,7 +222,16 @@ mod tests {
         let service = json!({"metadata": {"name": "web", "labels": {"app": "web"}},
             "spec": {"ports": [{"name": "http", "port": 80}, {"name": "admin", "port": 9000}]}});
         let made = ingress(
-            &args(&["--hostname", "w.example.com", "--path", "/api", "--port", "admin", "--tls-secret", "tls"]),
+            &args(&[
+                "--hostname",
+                "w.example.com",
+                "--path",
+                "/api",
+                "--port",
+                "admin",
+                "--tls-secret",
+                "tls",
+            ]),
             "web",
             &service,
         )
@@ -216,7 +240,10 @@ mod tests {
         assert_eq!(made["spec"]["rules"][0]["host"], "w.example.com");
         assert_eq!(path["path"], "/api");
         assert_eq!(path["backend"]["service"]["port"]["number"], 9000);
-        assert_eq!(made["spec"]["tls"], json!([{"hosts": ["w.example.com"], "secretName": "tls"}]));
+        assert_eq!(
+            made["spec"]["tls"],
+            json!([{"hosts": ["w.example.com"], "secretName": "tls"}])
+        );
         assert_eq!(made["metadata"]["labels"]["app"], "web");
         let err = ingress(&args(&["--port", "8443"]), "web", &service).unwrap_err();
         assert_eq!(err.to_string(), "service web has no port 8443");

@@ -31,7 +31,13 @@ pub struct LogsArgs {
     previous: bool,
 }
 
-const KINDS: [Kind; 5] = [Kind::Build, Kind::BuildConfig, Kind::Pod, Kind::DeploymentConfig, Kind::Deployment];
+const KINDS: [Kind; 5] = [
+    Kind::Build,
+    Kind::BuildConfig,
+    Kind::Pod,
+    Kind::DeploymentConfig,
+    Kind::Deployment,
+];
 
 pub fn logs(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let (kind, name) = parse_target(&args.target, &KINDS, "slip logs")?;
@@ -96,13 +102,20 @@ async fn version_pods(client: &Client, ns: &str, kind: Kind, name: &str) -> anyh
             bail!("dc/{name} has no version yet (are its image triggers resolved?)");
         }
         let rs = format!("{name}-{version}");
-        vec![format!("{}={rs}", labels::HOOK_FOR), format!("{}={rs}", labels::DEPLOYMENT)]
+        vec![
+            format!("{}={rs}", labels::HOOK_FOR),
+            format!("{}={rs}", labels::DEPLOYMENT),
+        ]
     } else {
         vec![deployment_selector(client, ns, name).await?]
     };
     let mut out = Vec::new();
     for selector in selectors {
-        let mut found = pods.list(&ListParams::default().labels(&selector)).await.map_err(api_error)?.items;
+        let mut found = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(api_error)?
+            .items;
         found.sort_by_key(|p| p.name_any());
         out.extend(found);
     }
@@ -137,8 +150,17 @@ async fn deployment_selector(client: &Client, ns: &str, name: &str) -> anyhow::R
     let labels = newest
         .spec
         .and_then(|s| s.selector.match_labels)
-        .with_context(|| format!("replicaset {} selects no labels", newest.metadata.name.clone().unwrap_or_default()))?;
-    Ok(labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .with_context(|| {
+            format!(
+                "replicaset {} selects no labels",
+                newest.metadata.name.clone().unwrap_or_default()
+            )
+        })?;
+    Ok(labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(","))
 }
 
 /// The container to read in `pod`: the one asked for, or its only one.
@@ -151,9 +173,15 @@ fn container_of(pod: &Pod, wanted: Option<&str>) -> anyhow::Result<String> {
     let pod_name = pod.name_any();
     match wanted {
         Some(c) if names.iter().any(|n| n == c) => Ok(c.to_string()),
-        Some(c) => bail!("pod {pod_name} has no container {c:?} (it has {})", names.join(", ")),
+        Some(c) => bail!(
+            "pod {pod_name} has no container {c:?} (it has {})",
+            names.join(", ")
+        ),
         None if names.len() == 1 => Ok(names[0].clone()),
-        None => bail!("pod {pod_name} has several containers: choose one with -c ({})", names.join(", ")),
+        None => bail!(
+            "pod {pod_name} has several containers: choose one with -c ({})",
+            names.join(", ")
+        ),
     }
 }
 
@@ -175,8 +203,17 @@ async fn pod_logs(pods: &Api<Pod>, list: &[Pod], args: &LogsArgs) -> anyhow::Res
             .await
             .map_err(api_error)
             .with_context(|| format!("logs of pod {pod_name}"))?;
-        let prefix = if list.len() > 1 { format!("[pod/{pod_name}] ") } else { String::new() };
-        streams.push(reader.lines().map(move |line| line.map(|l| format!("{prefix}{l}"))).boxed());
+        let prefix = if list.len() > 1 {
+            format!("[pod/{pod_name}] ")
+        } else {
+            String::new()
+        };
+        streams.push(
+            reader
+                .lines()
+                .map(move |line| line.map(|l| format!("{prefix}{l}")))
+                .boxed(),
+        );
     }
     let mut merged = futures::stream::select_all(streams);
     while let Some(line) = merged.try_next().await? {

@@ -453,7 +453,11 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                 webhook_secret_name(&name)
             );
         }
-        let workload = if args.as_deployment_config { "dc" } else { "deployment" };
+        let workload = if args.as_deployment_config {
+            "dc"
+        } else {
+            "deployment"
+        };
         println!("Rollout: slip rollout status {workload}/{name}");
         Ok(())
     })?
@@ -516,7 +520,9 @@ async fn create_all(
                 made.push("DeploymentConfig");
             }
             "Deployment" => {
-                create::<Deployment>(client, ns, object).await.with_context(what)?;
+                create::<Deployment>(client, ns, object)
+                    .await
+                    .with_context(what)?;
                 made.push("Deployment");
             }
             "Service" => {
@@ -658,24 +664,40 @@ mod tests {
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "Deployment", "Service"]);
         let deployment = &made[1];
-        let triggers: Value =
-            serde_json::from_str(deployment["metadata"]["annotations"]["image.openshift.io/triggers"].as_str().unwrap())
-                .unwrap();
+        let triggers: Value = serde_json::from_str(
+            deployment["metadata"]["annotations"]["image.openshift.io/triggers"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
         assert_eq!(
             triggers,
             json!([{"from": {"kind": "ImageStreamTag", "name": "web:latest"},
                     "fieldPath": "spec.template.spec.containers[?(@.name==\"web\")].image"}])
         );
         assert_eq!(deployment["spec"]["replicas"], 3);
-        assert_eq!(deployment["spec"]["selector"]["matchLabels"], json!({"deployment": "web"}));
-        assert_eq!(deployment["spec"]["template"]["metadata"]["labels"]["deployment"], "web");
+        assert_eq!(
+            deployment["spec"]["selector"]["matchLabels"],
+            json!({"deployment": "web"})
+        );
+        assert_eq!(
+            deployment["spec"]["template"]["metadata"]["labels"]["deployment"],
+            "web"
+        );
         assert_eq!(made[2]["spec"]["selector"], json!({"deployment": "web"}));
         let _: Deployment = serde_json::from_value(deployment.clone()).unwrap();
     }
 
     #[test]
     fn other_kinds_of_app() {
-        let a = args(&["https://g/web.git", "--port", "0", "--drain-seconds", "0", "--as-deployment-config"]);
+        let a = args(&[
+            "https://g/web.git",
+            "--port",
+            "0",
+            "--drain-seconds",
+            "0",
+            "--as-deployment-config",
+        ]);
         let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
@@ -695,7 +717,11 @@ mod tests {
         assert_eq!(bc["strategy"]["sourceStrategy"]["from"]["kind"], "ImageStreamTag");
         assert_eq!(bc["triggers"][3]["type"], "ImageChange");
 
-        let a = args(&["quay.io/team/web:1", "--insecure-registry", "--as-deployment-config"]);
+        let a = args(&[
+            "quay.io/team/web:1",
+            "--insecure-registry",
+            "--as-deployment-config",
+        ]);
         let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "DeploymentConfig", "Service"]);

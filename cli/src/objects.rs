@@ -61,14 +61,20 @@ impl Kind {
 /// Splits `KIND/NAME` and checks the kind is one of `allowed` (pure). `verb` names the command
 /// in the message.
 pub fn parse_target(text: &str, allowed: &[Kind], verb: &str) -> anyhow::Result<(Kind, String)> {
-    let choices = allowed.iter().map(|k| format!("{}/NAME", k.short())).collect::<Vec<_>>();
+    let choices = allowed
+        .iter()
+        .map(|k| format!("{}/NAME", k.short()))
+        .collect::<Vec<_>>();
     let Some((kind, name)) = text.split_once('/') else {
         bail!("{verb}: {text:?} is not KIND/NAME; use {}", choices.join(", "));
     };
     let lower = kind.to_ascii_lowercase();
     let base = lower.split('.').next().unwrap_or_default();
     let Some(kind) = allowed.iter().copied().find(|k| k.aliases().contains(&base)) else {
-        bail!("{verb}: unknown kind {kind:?} in {text:?}; use {}", choices.join(", "));
+        bail!(
+            "{verb}: unknown kind {kind:?} in {text:?}; use {}",
+            choices.join(", ")
+        );
     };
     check_name(name)?;
     Ok((kind, name.to_string()))
@@ -205,7 +211,12 @@ pub fn api(client: &kube::Client, kind: Kind, namespace: &str) -> Api<DynamicObj
 }
 
 /// Reads `kind/name`; a precise error when it does not exist.
-pub async fn get(api: &Api<DynamicObject>, kind: Kind, name: &str, namespace: &str) -> anyhow::Result<DynamicObject> {
+pub async fn get(
+    api: &Api<DynamicObject>,
+    kind: Kind,
+    name: &str,
+    namespace: &str,
+) -> anyhow::Result<DynamicObject> {
     match api.get_opt(name).await.map_err(crate::cluster::api_error)? {
         Some(object) => Ok(object),
         None => bail!("{}/{name} not found in namespace {namespace}", kind.short()),
@@ -241,15 +252,28 @@ mod tests {
             err.to_string(),
             "slip set env: unknown kind \"bc\" in \"bc/web\"; use dc/NAME, deployment/NAME"
         );
-        assert!(parse_target("web", &allowed, "x").unwrap_err().to_string().contains("not KIND/NAME"));
-        assert!(parse_target("dc/Web", &allowed, "x").unwrap_err().to_string().contains("not a valid name"));
+        assert!(
+            parse_target("web", &allowed, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("not KIND/NAME")
+        );
+        assert!(
+            parse_target("dc/Web", &allowed, "x")
+                .unwrap_err()
+                .to_string()
+                .contains("not a valid name")
+        );
     }
 
     #[test]
     fn names_are_kind_group_slash_name() {
         let dc = serde_json::json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "DeploymentConfig", "metadata": {"name": "web"}});
         assert_eq!(object_name(&dc), "deploymentconfig.slipway.dev/web");
-        assert_eq!(render(&dc, Output::Name).unwrap(), "deploymentconfig.slipway.dev/web\n");
+        assert_eq!(
+            render(&dc, Output::Name).unwrap(),
+            "deploymentconfig.slipway.dev/web\n"
+        );
         let svc = serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}});
         assert_eq!(object_name(&svc), "service/web");
     }

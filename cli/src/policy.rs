@@ -85,7 +85,14 @@ pub fn run(args: PolicyArgs, namespace: Option<&str>) -> anyhow::Result<()> {
 /// The RBAC subject for a user or group name (pure).
 fn subject(kind: SubjectKind, name: &str) -> anyhow::Result<Subject> {
     if name.trim().is_empty() {
-        bail!("an empty {} name", if kind == SubjectKind::User { "user" } else { "group" });
+        bail!(
+            "an empty {} name",
+            if kind == SubjectKind::User {
+                "user"
+            } else {
+                "group"
+            }
+        );
     }
     if kind == SubjectKind::User
         && let Some(rest) = name.strip_prefix("system:serviceaccount:")
@@ -102,7 +109,12 @@ fn subject(kind: SubjectKind, name: &str) -> anyhow::Result<Subject> {
         });
     }
     Ok(Subject {
-        kind: if kind == SubjectKind::User { "User" } else { "Group" }.into(),
+        kind: if kind == SubjectKind::User {
+            "User"
+        } else {
+            "Group"
+        }
+        .into(),
         name: name.into(),
         api_group: Some(RBAC_GROUP.into()),
         namespace: None,
@@ -116,7 +128,12 @@ fn same_subject(a: &Subject, b: &Subject) -> bool {
 fn role_ref(args: &MemberArgs) -> RoleRef {
     RoleRef {
         api_group: RBAC_GROUP.into(),
-        kind: if args.role_namespace.is_some() { "Role" } else { "ClusterRole" }.into(),
+        kind: if args.role_namespace.is_some() {
+            "Role"
+        } else {
+            "ClusterRole"
+        }
+        .into(),
         name: args.role.clone(),
     }
 }
@@ -159,7 +176,12 @@ fn members(args: MemberArgs, kind: SubjectKind, add: bool, namespace: Option<&st
         let names: Vec<String> = args.names.iter().map(|n| format!("{n:?}")).collect();
         let verb = if add { "added" } else { "removed" };
         if args.write.output.is_none() {
-            println!("{} {verb}: {}{}", role_label(&role), names.join(", "), dry_suffix(args.write.dry_run));
+            println!(
+                "{} {verb}: {}{}",
+                role_label(&role),
+                names.join(", "),
+                dry_suffix(args.write.dry_run)
+            );
         }
         Ok(())
     })?
@@ -177,9 +199,15 @@ fn dry_suffix(dry_run: DryRun) -> &'static str {
 /// ClusterRoles) is left to the API server, which checks the binding on its own.
 async fn check_role_exists(client: &kube::Client, role: &RoleRef, ns: &str) -> anyhow::Result<()> {
     let found = if role.kind == "Role" {
-        Api::<Role>::namespaced(client.clone(), ns).get_opt(&role.name).await.map(|r| r.is_some())
+        Api::<Role>::namespaced(client.clone(), ns)
+            .get_opt(&role.name)
+            .await
+            .map(|r| r.is_some())
     } else {
-        Api::<ClusterRole>::all(client.clone()).get_opt(&role.name).await.map(|r| r.is_some())
+        Api::<ClusterRole>::all(client.clone())
+            .get_opt(&role.name)
+            .await
+            .map(|r| r.is_some())
     };
     match found {
         Ok(true) => Ok(()),
@@ -199,7 +227,10 @@ async fn add_subjects(
     subjects: &[Subject],
     write: WriteFlags,
 ) -> anyhow::Result<()> {
-    let bound = |s: &Subject| mine.iter().any(|b| b.subjects.iter().flatten().any(|t| same_subject(s, t)));
+    let bound = |s: &Subject| {
+        mine.iter()
+            .any(|b| b.subjects.iter().flatten().any(|t| same_subject(s, t)))
+    };
     let missing: Vec<Subject> = subjects.iter().filter(|s| !bound(s)).cloned().collect();
     let params = PostParams {
         dry_run: write.dry_run == DryRun::Server,
@@ -377,7 +408,10 @@ fn who_can(args: WhoCanArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         let allows_cluster_role = |name: &str| {
             cluster_roles.items.iter().any(|r| {
                 r.metadata.name.as_deref() == Some(name)
-                    && r.rules.iter().flatten().any(|rule| grants(rule, &verb, &resource, &group))
+                    && r.rules
+                        .iter()
+                        .flatten()
+                        .any(|rule| grants(rule, &verb, &resource, &group))
             })
         };
         let roles = Api::<Role>::namespaced(client.clone(), &ns)
@@ -387,7 +421,10 @@ fn who_can(args: WhoCanArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         let allows_role = |name: &str| {
             roles.items.iter().any(|r| {
                 r.metadata.name.as_deref() == Some(name)
-                    && r.rules.iter().flatten().any(|rule| grants(rule, &verb, &resource, &group))
+                    && r.rules
+                        .iter()
+                        .flatten()
+                        .any(|rule| grants(rule, &verb, &resource, &group))
             })
         };
         let mut access = Access {
@@ -428,7 +465,11 @@ fn print_access(
     group: &str,
     output: Option<Output>,
 ) -> anyhow::Result<()> {
-    let full = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+    let full = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
     if let Some(output) = output {
         let value = json!({
             "namespace": ns, "verb": verb, "resource": full,
@@ -462,9 +503,15 @@ mod tests {
     #[test]
     fn service_account_users_become_service_account_subjects() {
         let sa = subject(SubjectKind::User, "system:serviceaccount:team:robot").unwrap();
-        assert_eq!((sa.kind.as_str(), sa.name.as_str(), sa.namespace.as_deref()), ("ServiceAccount", "robot", Some("team")));
+        assert_eq!(
+            (sa.kind.as_str(), sa.name.as_str(), sa.namespace.as_deref()),
+            ("ServiceAccount", "robot", Some("team"))
+        );
         let user = subject(SubjectKind::User, "alice").unwrap();
-        assert_eq!((user.kind.as_str(), user.api_group.as_deref()), ("User", Some(RBAC_GROUP)));
+        assert_eq!(
+            (user.kind.as_str(), user.api_group.as_deref()),
+            ("User", Some(RBAC_GROUP))
+        );
         assert!(subject(SubjectKind::Group, " ").is_err());
         assert!(subject(SubjectKind::User, "system:serviceaccount:nope").is_err());
     }
@@ -482,7 +529,10 @@ mod tests {
         let star: PolicyRule =
             serde_json::from_value(json!({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]})).unwrap();
         assert!(grants(&star, "delete", "deploymentconfigs", "slipway.dev"));
-        assert_eq!(resource_and_group("dc"), ("deploymentconfigs".into(), "slipway.dev".into()));
+        assert_eq!(
+            resource_and_group("dc"),
+            ("deploymentconfigs".into(), "slipway.dev".into())
+        );
         assert_eq!(resource_and_group("jobs.batch"), ("jobs".into(), "batch".into()));
         assert_eq!(resource_and_group("pods"), ("pods".into(), String::new()));
     }

@@ -104,12 +104,25 @@ async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result
 fn is_deployment(target: &str) -> bool {
     target.split_once('/').is_some_and(|(kind, _)| {
         let kind = kind.to_ascii_lowercase();
-        ["deploy", "deployment", "deployments", "deployment.apps", "deployments.apps"].contains(&kind.as_str())
+        [
+            "deploy",
+            "deployment",
+            "deployments",
+            "deployment.apps",
+            "deployments.apps",
+        ]
+        .contains(&kind.as_str())
     })
 }
 
-async fn deployment(command: RolloutCommand, client: kube::Client, namespace: String, target: &str) -> anyhow::Result<()> {
-    let (_, name) = crate::objects::parse_target(target, &[crate::objects::Kind::Deployment], "slip rollout")?;
+async fn deployment(
+    command: RolloutCommand,
+    client: kube::Client,
+    namespace: String,
+    target: &str,
+) -> anyhow::Result<()> {
+    let (_, name) =
+        crate::objects::parse_target(target, &[crate::objects::Kind::Deployment], "slip rollout")?;
     let rollout = crate::rollout_deploy::DeploymentRollout {
         deployments: Api::namespaced(client.clone(), &namespace),
         rss: Api::namespaced(client, &namespace),
@@ -139,7 +152,9 @@ pub fn parse_target(target: &str) -> anyhow::Result<String> {
         && !kind.starts_with("deploymentconfig.")
         && !kind.starts_with("deploymentconfigs.")
     {
-        bail!("slip rollout works on DeploymentConfigs (dc/NAME) and Deployments (deployment/NAME); {kind:?} is neither");
+        bail!(
+            "slip rollout works on DeploymentConfigs (dc/NAME) and Deployments (deployment/NAME); {kind:?} is neither"
+        );
     }
     let valid = !name.is_empty()
         && name.len() <= 253

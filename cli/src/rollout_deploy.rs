@@ -30,9 +30,18 @@ impl DeploymentRollout {
     }
 
     async fn get(&self) -> anyhow::Result<Deployment> {
-        match self.deployments.get_opt(&self.name).await.map_err(crate::cluster::api_error)? {
+        match self
+            .deployments
+            .get_opt(&self.name)
+            .await
+            .map_err(crate::cluster::api_error)?
+        {
             Some(d) => Ok(d),
-            None => bail!("deployment {:?} not found in namespace {:?}", self.name, self.namespace),
+            None => bail!(
+                "deployment {:?} not found in namespace {:?}",
+                self.name,
+                self.namespace
+            ),
         }
     }
 
@@ -40,7 +49,11 @@ impl DeploymentRollout {
     async fn revisions(&self) -> anyhow::Result<Vec<(i64, ReplicaSet)>> {
         let deployment = self.get().await?;
         let uid = deployment.uid().unwrap_or_default();
-        let list = self.rss.list(&ListParams::default()).await.map_err(crate::cluster::api_error)?;
+        let list = self
+            .rss
+            .list(&ListParams::default())
+            .await
+            .map_err(crate::cluster::api_error)?;
         let mut out: Vec<(i64, ReplicaSet)> = list
             .items
             .into_iter()
@@ -56,25 +69,42 @@ impl DeploymentRollout {
         let name = &self.name;
         let status = d.status.clone().unwrap_or_default();
         if d.metadata.generation > status.observed_generation {
-            return ("Waiting for deployment spec update to be observed...".into(), None);
+            return (
+                "Waiting for deployment spec update to be observed...".into(),
+                None,
+            );
         }
-        let deadline = status.conditions.iter().flatten().any(|c| {
-            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-        });
+        let deadline = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded"));
         if deadline {
-            return (format!("deployment {name:?} exceeded its progress deadline"), Some(false));
+            return (
+                format!("deployment {name:?} exceeded its progress deadline"),
+                Some(false),
+            );
         }
         let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
         let updated = status.updated_replicas.unwrap_or(0);
         let available = status.available_replicas.unwrap_or(0);
         let waiting = format!("Waiting for deployment {name:?} rollout to finish:");
         if updated < desired {
-            (format!("{waiting} {updated} out of {desired} new replicas have been updated..."), None)
+            (
+                format!("{waiting} {updated} out of {desired} new replicas have been updated..."),
+                None,
+            )
         } else if status.replicas.unwrap_or(0) > updated {
             let old = status.replicas.unwrap_or(0) - updated;
-            (format!("{waiting} {old} old replicas are pending termination..."), None)
+            (
+                format!("{waiting} {old} old replicas are pending termination..."),
+                None,
+            )
         } else if available < updated {
-            (format!("{waiting} {available} of {updated} updated replicas are available..."), None)
+            (
+                format!("{waiting} {available} of {updated} updated replicas are available..."),
+                None,
+            )
         } else {
             (format!("deployment {name:?} successfully rolled out"), Some(true))
         }
@@ -110,7 +140,10 @@ impl DeploymentRollout {
         println!("deployment.apps \"{}\"", self.name);
         println!("{:<10}CHANGE-CAUSE", "REVISION");
         for (revision, rs) in &revisions {
-            let cause = rs.annotations().get(CHANGE_CAUSE).map_or("<none>", String::as_str);
+            let cause = rs
+                .annotations()
+                .get(CHANGE_CAUSE)
+                .map_or("<none>", String::as_str);
             println!("{revision:<10}{cause}");
         }
         Ok(())
@@ -146,10 +179,18 @@ impl DeploymentRollout {
     pub async fn pause(&self, paused: bool) -> anyhow::Result<()> {
         let d = self.get().await?;
         if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) == paused {
-            bail!("deployment/{} is already {}", self.name, if paused { "paused" } else { "not paused" });
+            bail!(
+                "deployment/{} is already {}",
+                self.name,
+                if paused { "paused" } else { "not paused" }
+            );
         }
         self.deployments
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"paused": paused}})))
+            .patch(
+                &self.name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"paused": paused}})),
+            )
             .await
             .map_err(crate::cluster::api_error)?;
         println!("{} {}", self.what(), if paused { "paused" } else { "resumed" });
@@ -160,7 +201,10 @@ impl DeploymentRollout {
     pub async fn restart(&self) -> anyhow::Result<()> {
         let d = self.get().await?;
         if d.spec.as_ref().and_then(|s| s.paused).unwrap_or(false) {
-            bail!("cannot restart a paused deployment; resume it first: slip rollout resume deployment/{}", self.name);
+            bail!(
+                "cannot restart a paused deployment; resume it first: slip rollout resume deployment/{}",
+                self.name
+            );
         }
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});

@@ -75,11 +75,18 @@ fn strip_kind(text: &str, kinds: &[&str], what: &str) -> anyhow::Result<String> 
 }
 
 fn sa_name(text: &str) -> anyhow::Result<String> {
-    strip_kind(text, &["sa", "serviceaccount", "serviceaccounts"], "ServiceAccount")
+    strip_kind(
+        text,
+        &["sa", "serviceaccount", "serviceaccounts"],
+        "ServiceAccount",
+    )
 }
 
 fn secret_names(texts: &[String]) -> anyhow::Result<Vec<String>> {
-    texts.iter().map(|t| strip_kind(t, &["secret", "secrets"], "Secret")).collect()
+    texts
+        .iter()
+        .map(|t| strip_kind(t, &["secret", "secrets"], "Secret"))
+        .collect()
 }
 
 /// Adds the secrets to the lists `purposes` name, each once (pure). Whether anything changed.
@@ -155,7 +162,12 @@ fn link(args: LinkArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         let (client, ns) = client(namespace).await?;
         let secret_api: Api<Secret> = Api::namespaced(client.clone(), &ns);
         for secret in &secrets {
-            if secret_api.get_metadata_opt(secret).await.map_err(api_error)?.is_none() {
+            if secret_api
+                .get_metadata_opt(secret)
+                .await
+                .map_err(api_error)?
+                .is_none()
+            {
                 bail!("secret {secret} not found in namespace {ns}: nothing linked");
             }
         }
@@ -174,7 +186,10 @@ fn unlink(args: UnlinkArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         let api: Api<ServiceAccount> = Api::namespaced(client, &ns);
         let mut sa = read_sa(&api, &sa_name, &ns).await?;
         if !remove_links(&mut sa, &secrets) {
-            eprintln!("warning: serviceaccount {sa_name} links none of {}", secrets.join(", "));
+            eprintln!(
+                "warning: serviceaccount {sa_name} links none of {}",
+                secrets.join(", ")
+            );
         }
         save(&api, sa, args.write).await
     })?
@@ -189,7 +204,10 @@ mod tests {
         let mut sa = ServiceAccount::default();
         let secrets = vec!["pull-me".to_string()];
         assert!(add_links(&mut sa, &secrets, &[Purpose::Pull, Purpose::Mount]));
-        assert!(!add_links(&mut sa, &secrets, &[Purpose::Pull, Purpose::Mount]), "idempotent");
+        assert!(
+            !add_links(&mut sa, &secrets, &[Purpose::Pull, Purpose::Mount]),
+            "idempotent"
+        );
         assert_eq!(sa.image_pull_secrets.as_ref().unwrap().len(), 1);
         assert_eq!(sa.secrets.as_ref().unwrap().len(), 1);
         assert!(remove_links(&mut sa, &secrets));
@@ -200,7 +218,12 @@ mod tests {
     fn names_may_carry_their_kind() {
         assert_eq!(sa_name("sa/builder").unwrap(), "builder");
         assert_eq!(sa_name("builder").unwrap(), "builder");
-        assert!(sa_name("pod/builder").unwrap_err().to_string().contains("expected a ServiceAccount"));
+        assert!(
+            sa_name("pod/builder")
+                .unwrap_err()
+                .to_string()
+                .contains("expected a ServiceAccount")
+        );
         assert!(secret_names(&["secret/Bad".into()]).is_err());
     }
 }

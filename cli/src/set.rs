@@ -235,36 +235,50 @@ fn env(args: EnvArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     if changes.is_empty() {
         bail!("slip set env: give KEY=VALUE or KEY- changes, or --list");
     }
-    edit(&args.target, &WORKLOADS_AND_BC, "slip set env", namespace, args.write, |kind, value| {
-        if kind == Kind::BuildConfig {
-            if !args.containers.is_empty() {
-                bail!("-c is for dc/ and deployment/: a bc's environment is its strategy's");
+    edit(
+        &args.target,
+        &WORKLOADS_AND_BC,
+        "slip set env",
+        namespace,
+        args.write,
+        |kind, value| {
+            if kind == Kind::BuildConfig {
+                if !args.containers.is_empty() {
+                    bail!("-c is for dc/ and deployment/: a bc's environment is its strategy's");
+                }
+                return edits::apply_env(edits::strategy_env(value)?, &changes);
             }
-            return edits::apply_env(edits::strategy_env(value)?, &changes);
-        }
-        for container in edits::containers(value, &args.containers)? {
-            let env = container
-                .as_object_mut()
-                .context("a container is not an object")?
-                .entry("env")
-                .or_insert_with(|| json!([]));
-            edits::apply_env(env, &changes)?;
-        }
-        Ok(())
-    })
+            for container in edits::containers(value, &args.containers)? {
+                let env = container
+                    .as_object_mut()
+                    .context("a container is not an object")?
+                    .entry("env")
+                    .or_insert_with(|| json!([]));
+                edits::apply_env(env, &changes)?;
+            }
+            Ok(())
+        },
+    )
 }
 
 fn image(args: ImageArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let pairs = edits::parse_pairs(&args.images, "CONTAINER=IMAGE")?;
-    edit(&args.target, &WORKLOADS, "slip set image", namespace, args.write, |_, value| {
-        for (container, image) in &pairs {
-            let names = [container.clone()];
-            for c in edits::containers(value, &names)? {
-                c["image"] = json!(image);
+    edit(
+        &args.target,
+        &WORKLOADS,
+        "slip set image",
+        namespace,
+        args.write,
+        |_, value| {
+            for (container, image) in &pairs {
+                let names = [container.clone()];
+                for c in edits::containers(value, &names)? {
+                    c["image"] = json!(image);
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 fn resources(args: ResourcesArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -273,29 +287,36 @@ fn resources(args: ResourcesArgs, namespace: Option<&str>) -> anyhow::Result<()>
     if limits.is_empty() && requests.is_empty() {
         bail!("slip set resources: give --limits and/or --requests, e.g. --limits cpu=500m,memory=512Mi");
     }
-    edit(&args.target, &WORKLOADS_AND_BC, "slip set resources", namespace, args.write, |kind, value| {
-        let apply = |resources: &mut Value| {
-            if !resources.is_object() {
-                *resources = json!({});
-            }
-            for (field, pairs) in [("limits", &limits), ("requests", &requests)] {
-                for (key, quantity) in pairs {
-                    resources[field][key] = json!(quantity);
+    edit(
+        &args.target,
+        &WORKLOADS_AND_BC,
+        "slip set resources",
+        namespace,
+        args.write,
+        |kind, value| {
+            let apply = |resources: &mut Value| {
+                if !resources.is_object() {
+                    *resources = json!({});
                 }
+                for (field, pairs) in [("limits", &limits), ("requests", &requests)] {
+                    for (key, quantity) in pairs {
+                        resources[field][key] = json!(quantity);
+                    }
+                }
+            };
+            if kind == Kind::BuildConfig {
+                if !args.containers.is_empty() {
+                    bail!("-c is for dc/ and deployment/: a bc has one build pod");
+                }
+                apply(&mut value["spec"]["resources"]);
+                return Ok(());
             }
-        };
-        if kind == Kind::BuildConfig {
-            if !args.containers.is_empty() {
-                bail!("-c is for dc/ and deployment/: a bc has one build pod");
+            for container in edits::containers(value, &args.containers)? {
+                apply(&mut container["resources"]);
             }
-            apply(&mut value["spec"]["resources"]);
-            return Ok(());
-        }
-        for container in edits::containers(value, &args.containers)? {
-            apply(&mut container["resources"]);
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 fn probe(args: ProbeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -313,38 +334,57 @@ fn probe(args: ProbeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     if handler.is_none() && !args.remove && timing.iter().all(|(_, v)| v.is_none()) {
         bail!("slip set probe: give --get-url, --open-tcp, -- COMMAND, timing flags or --remove");
     }
-    let fields: Vec<&str> = [(args.readiness, "readinessProbe"), (args.liveness, "livenessProbe")]
-        .into_iter()
-        .filter_map(|(on, field)| on.then_some(field))
-        .collect();
-    edit(&args.target, &WORKLOADS, "slip set probe", namespace, args.write, |_, value| {
-        for container in edits::containers(value, &args.containers)? {
-            let name = container["name"].as_str().unwrap_or_default().to_string();
-            for field in &fields {
-                let map = container.as_object_mut().context("a container is not an object")?;
-                if args.remove {
-                    map.remove(*field);
-                    continue;
+    let fields: Vec<&str> = [
+        (args.readiness, "readinessProbe"),
+        (args.liveness, "livenessProbe"),
+    ]
+    .into_iter()
+    .filter_map(|(on, field)| on.then_some(field))
+    .collect();
+    edit(
+        &args.target,
+        &WORKLOADS,
+        "slip set probe",
+        namespace,
+        args.write,
+        |_, value| {
+            for container in edits::containers(value, &args.containers)? {
+                let name = container["name"].as_str().unwrap_or_default().to_string();
+                for field in &fields {
+                    let map = container
+                        .as_object_mut()
+                        .context("a container is not an object")?;
+                    if args.remove {
+                        map.remove(*field);
+                        continue;
+                    }
+                    let probe = edits::merge_probe(map.get(*field), handler.as_ref(), &timing)
+                        .with_context(|| format!("container {name}"))?;
+                    map.insert((*field).to_string(), probe);
                 }
-                let probe = edits::merge_probe(map.get(*field), handler.as_ref(), &timing)
-                    .with_context(|| format!("container {name}"))?;
-                map.insert((*field).to_string(), probe);
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
 fn service_account(args: ServiceAccountArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     objects::check_name(&args.service_account)?;
-    edit(&args.target, &WORKLOADS_AND_BC, "slip set serviceaccount", namespace, args.write, |kind, value| {
-        if kind == Kind::BuildConfig {
-            value["spec"]["serviceAccount"] = json!(args.service_account);
-        } else {
-            value["spec"]["template"]["spec"]["serviceAccountName"] = json!(args.service_account);
-        }
-        Ok(())
-    })
+    edit(
+        &args.target,
+        &WORKLOADS_AND_BC,
+        "slip set serviceaccount",
+        namespace,
+        args.write,
+        |kind, value| {
+            if kind == Kind::BuildConfig {
+                value["spec"]["serviceAccount"] = json!(args.service_account);
+            } else {
+                value["spec"]["template"]["spec"]["serviceAccountName"] = json!(args.service_account);
+            }
+            Ok(())
+        },
+    )
 }
 
 fn build_hook(args: BuildHookArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -359,14 +399,21 @@ fn build_hook(args: BuildHookArgs, namespace: Option<&str>) -> anyhow::Result<()
         (None, true, false) if !args.args.is_empty() => Some(json!({"command": args.args})),
         _ => bail!("slip set build-hook: give --script SCRIPT, --command -- CMD ARGS..., or --remove"),
     };
-    edit(&args.target, &[Kind::BuildConfig], "slip set build-hook", namespace, args.write, |_, value| {
-        let spec = value["spec"].as_object_mut().context("the bc has no spec")?;
-        match &hook {
-            Some(hook) => spec.insert("postCommit".into(), hook.clone()),
-            None => spec.remove("postCommit"),
-        };
-        Ok(())
-    })
+    edit(
+        &args.target,
+        &[Kind::BuildConfig],
+        "slip set build-hook",
+        namespace,
+        args.write,
+        |_, value| {
+            let spec = value["spec"].as_object_mut().context("the bc has no spec")?;
+            match &hook {
+                Some(hook) => spec.insert("postCommit".into(), hook.clone()),
+                None => spec.remove("postCommit"),
+            };
+            Ok(())
+        },
+    )
 }
 
 fn image_lookup(args: ImageLookupArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -376,7 +423,9 @@ fn image_lookup(args: ImageLookupArgs, namespace: Option<&str>) -> anyhow::Resul
         .map(|s| {
             let name = match s.split_once('/') {
                 Some((kind, name)) if ["is", "imagestream", "imagestreams"].contains(&kind) => name,
-                Some((kind, _)) => bail!("slip set image-lookup works on ImageStreams (is/NAME), not {kind:?}"),
+                Some((kind, _)) => {
+                    bail!("slip set image-lookup works on ImageStreams (is/NAME), not {kind:?}")
+                }
                 None => s.as_str(),
             };
             objects::check_name(name)?;

@@ -66,7 +66,10 @@ pub fn strategy_env(bc: &mut Value) -> anyhow::Result<&mut Value> {
         Some("Source") => "sourceStrategy",
         Some("Docker") => "dockerStrategy",
         Some("Custom") => "customStrategy",
-        other => bail!("a {} build strategy has no environment", other.unwrap_or("missing")),
+        other => bail!(
+            "a {} build strategy has no environment",
+            other.unwrap_or("missing")
+        ),
     };
     if !strategy[field].is_object() {
         strategy[field] = json!({});
@@ -89,7 +92,10 @@ pub fn containers<'v>(object: &'v mut Value, wanted: &[String]) -> anyhow::Resul
         .map(|c| c["name"].as_str().unwrap_or_default().to_string())
         .collect();
     if let Some(missing) = wanted.iter().find(|w| !present.contains(w)) {
-        bail!("no container {missing:?} (the containers are {})", present.join(", "));
+        bail!(
+            "no container {missing:?} (the containers are {})",
+            present.join(", ")
+        );
     }
     Ok(list
         .iter_mut()
@@ -112,7 +118,10 @@ fn env_lines(env: &Value) -> String {
         } else if from.is_object() {
             out.push_str(&format!("# {name} from a field or resource reference\n"));
         } else {
-            out.push_str(&format!("{name}={}\n", entry["value"].as_str().unwrap_or_default()));
+            out.push_str(&format!(
+                "{name}={}\n",
+                entry["value"].as_str().unwrap_or_default()
+            ));
         }
     }
     out
@@ -123,13 +132,20 @@ pub fn list_env(kind: Kind, name: &str, object: &Value, wanted: &[String]) -> an
     if kind == Kind::BuildConfig {
         let mut copy = object.clone();
         let env = strategy_env(&mut copy)?.clone();
-        return Ok(format!("# buildconfigs/{name}, build strategy\n{}", env_lines(&env)));
+        return Ok(format!(
+            "# buildconfigs/{name}, build strategy\n{}",
+            env_lines(&env)
+        ));
     }
     let mut copy = object.clone();
     let mut out = String::new();
     for container in containers(&mut copy, wanted)? {
         let cname = container["name"].as_str().unwrap_or_default();
-        let plural = if kind == Kind::DeploymentConfig { "deploymentconfigs" } else { "deployments" };
+        let plural = if kind == Kind::DeploymentConfig {
+            "deploymentconfigs"
+        } else {
+            "deployments"
+        };
         out.push_str(&format!("# {plural}/{name}, container {cname}\n"));
         out.push_str(&env_lines(&container["env"]));
     }
@@ -160,7 +176,9 @@ fn valid_quantity(text: &str) -> bool {
         && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
         && digits.matches('.').count() <= 1
         && digits.chars().any(|c| c.is_ascii_digit());
-    let suffixes = ["", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u"];
+    let suffixes = [
+        "", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "n", "u",
+    ];
     let exponent = suffix.strip_prefix(['e', 'E']).is_some_and(|e| {
         let e = e.trim_start_matches(['+', '-']);
         !e.is_empty() && e.chars().all(|c| c.is_ascii_digit())
@@ -191,7 +209,9 @@ fn port(text: &str, flag: &str) -> anyhow::Result<Value> {
         return Ok(json!(number));
     }
     let valid = text.len() <= 15
-        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && text.chars().any(|c| c.is_ascii_lowercase());
     if !valid {
         bail!("{flag}: {text:?} is neither a port number nor a port name");
@@ -200,7 +220,11 @@ fn port(text: &str, flag: &str) -> anyhow::Result<Value> {
 }
 
 /// The probe handler for --get-url, --open-tcp or a command (pure); None when none is given.
-pub fn probe_handler(get_url: Option<&str>, open_tcp: Option<&str>, command: &[String]) -> anyhow::Result<Option<Value>> {
+pub fn probe_handler(
+    get_url: Option<&str>,
+    open_tcp: Option<&str>,
+    command: &[String],
+) -> anyhow::Result<Option<Value>> {
     if let Some(url) = get_url {
         let (scheme, rest) = url
             .split_once("://")
@@ -212,7 +236,10 @@ pub fn probe_handler(get_url: Option<&str>, open_tcp: Option<&str>, command: &[S
         };
         let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
         let Some((host, port_text)) = authority.rsplit_once(':') else {
-            bail!("--get-url {url:?} names no port: write it as {}://{authority}:PORT{path}", scheme.to_lowercase());
+            bail!(
+                "--get-url {url:?} names no port: write it as {}://{authority}:PORT{path}",
+                scheme.to_lowercase()
+            );
         };
         let mut get = json!({"scheme": scheme, "path": path, "port": port(port_text, "--get-url")?});
         if !host.is_empty() {
@@ -231,7 +258,11 @@ pub fn probe_handler(get_url: Option<&str>, open_tcp: Option<&str>, command: &[S
 
 /// The probe: the existing one with its handler replaced (when one is given) and the timing
 /// given set; without a handler there must be an existing probe to retime (pure).
-pub fn merge_probe(existing: Option<&Value>, handler: Option<&Value>, timing: &[(&str, Option<u32>)]) -> anyhow::Result<Value> {
+pub fn merge_probe(
+    existing: Option<&Value>,
+    handler: Option<&Value>,
+    timing: &[(&str, Option<u32>)],
+) -> anyhow::Result<Value> {
     let mut probe: Map<String, Value> = existing.and_then(Value::as_object).cloned().unwrap_or_default();
     match handler {
         Some(handler) => {
@@ -240,7 +271,9 @@ pub fn merge_probe(existing: Option<&Value>, handler: Option<&Value>, timing: &[
             }
             probe.extend(handler.as_object().cloned().unwrap_or_default());
         }
-        None if existing.is_none() => bail!("there is no probe to change: give --get-url, --open-tcp or -- COMMAND"),
+        None if existing.is_none() => {
+            bail!("there is no probe to change: give --get-url, --open-tcp or -- COMMAND")
+        }
         None => {}
     }
     for (field, value) in timing {
@@ -262,21 +295,39 @@ mod tests {
         let mut env = json!([{"name": "A", "value": "0"}, {"name": "C", "value": "gone"},
             {"name": "D", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]);
         apply_env(&mut env, &changes).unwrap();
-        assert_eq!(env, json!([{"name": "A", "value": "1"},
+        assert_eq!(
+            env,
+            json!([{"name": "A", "value": "1"},
             {"name": "D", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
-            {"name": "B", "value": "x=y"}]));
+            {"name": "B", "value": "x=y"}])
+        );
         assert_eq!(env_lines(&env), "A=1\n# D from secret s, key k\nB=x=y\n");
         let err = parse_env_changes(&["NOEQUALS".into()]).unwrap_err();
-        assert_eq!(err.to_string(), "malformed environment change \"NOEQUALS\": expected KEY=VALUE or KEY-");
-        assert!(parse_env_changes(&["=v".into()]).unwrap_err().to_string().contains("invalid environment variable name"));
+        assert_eq!(
+            err.to_string(),
+            "malformed environment change \"NOEQUALS\": expected KEY=VALUE or KEY-"
+        );
+        assert!(
+            parse_env_changes(&["=v".into()])
+                .unwrap_err()
+                .to_string()
+                .contains("invalid environment variable name")
+        );
         assert!(parse_env_changes(&["1A=v".into()]).is_err());
     }
 
     #[test]
     fn a_bc_env_is_its_strategy_env() {
         let mut bc = json!({"spec": {"strategy": {"type": "Docker"}}});
-        apply_env(strategy_env(&mut bc).unwrap(), &[EnvChange::Set("K".into(), "v".into())]).unwrap();
-        assert_eq!(bc["spec"]["strategy"]["dockerStrategy"]["env"], json!([{"name": "K", "value": "v"}]));
+        apply_env(
+            strategy_env(&mut bc).unwrap(),
+            &[EnvChange::Set("K".into(), "v".into())],
+        )
+        .unwrap();
+        assert_eq!(
+            bc["spec"]["strategy"]["dockerStrategy"]["env"],
+            json!([{"name": "K", "value": "v"}])
+        );
         let mut jenkins = json!({"spec": {"strategy": {"type": "JenkinsPipeline"}}});
         assert!(strategy_env(&mut jenkins).is_err());
     }
@@ -305,17 +356,38 @@ mod tests {
 
     #[test]
     fn probes_need_a_port_and_keep_their_timing() {
-        let get = probe_handler(Some("http://:8080/healthz"), None, &[]).unwrap().unwrap();
-        assert_eq!(get, json!({"httpGet": {"scheme": "HTTP", "path": "/healthz", "port": 8080}}));
+        let get = probe_handler(Some("http://:8080/healthz"), None, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            get,
+            json!({"httpGet": {"scheme": "HTTP", "path": "/healthz", "port": 8080}})
+        );
         let err = probe_handler(Some("http://localhost/healthz"), None, &[]).unwrap_err();
-        assert_eq!(err.to_string(), "--get-url \"http://localhost/healthz\" names no port: write it as http://localhost:PORT/healthz");
-        assert!(probe_handler(Some("http://:/x"), None, &[]).unwrap_err().to_string().contains("no port"));
-        assert!(probe_handler(None, Some(""), &[]).unwrap_err().to_string().contains("no port"));
+        assert_eq!(
+            err.to_string(),
+            "--get-url \"http://localhost/healthz\" names no port: write it as http://localhost:PORT/healthz"
+        );
+        assert!(
+            probe_handler(Some("http://:/x"), None, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("no port")
+        );
+        assert!(
+            probe_handler(None, Some(""), &[])
+                .unwrap_err()
+                .to_string()
+                .contains("no port")
+        );
         assert!(probe_handler(None, Some("70000"), &[]).is_err());
         let tcp = probe_handler(None, Some("web"), &[]).unwrap().unwrap();
         let existing = json!({"httpGet": {"port": 1}, "periodSeconds": 3});
         let merged = merge_probe(Some(&existing), Some(&tcp), &[("timeoutSeconds", Some(2))]).unwrap();
-        assert_eq!(merged, json!({"tcpSocket": {"port": "web"}, "periodSeconds": 3, "timeoutSeconds": 2}));
+        assert_eq!(
+            merged,
+            json!({"tcpSocket": {"port": "web"}, "periodSeconds": 3, "timeoutSeconds": 2})
+        );
         assert!(merge_probe(None, None, &[("periodSeconds", Some(1))]).is_err());
     }
 }

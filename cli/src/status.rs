@@ -74,7 +74,10 @@ async fn load(client: &Client, ns: &str) -> anyhow::Result<Project> {
 
 pub fn status(args: StatusArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     block_on(async {
-        let server = kube::Config::infer().await.map(|c| c.cluster_url.to_string()).unwrap_or_default();
+        let server = kube::Config::infer()
+            .await
+            .map(|c| c.cluster_url.to_string())
+            .unwrap_or_default();
         let (client, ns) = client(namespace).await?;
         let project = load(&client, &ns).await?;
         print!("In project {ns} on server {server}\n\n{}", render(&project));
@@ -114,7 +117,11 @@ pub fn followed_tag(workload: &Value) -> Option<String> {
 }
 
 fn short_kind(workload: &Value) -> &'static str {
-    if workload["kind"] == "DeploymentConfig" { "dc" } else { "deployment" }
+    if workload["kind"] == "DeploymentConfig" {
+        "dc"
+    } else {
+        "deployment"
+    }
 }
 
 /// The chains, as text (pure).
@@ -129,7 +136,10 @@ pub fn render(p: &Project) -> String {
         }
         let _ = writeln!(out, "svc/{} - {}", name(svc), service_ports(svc));
         for w in &workloads {
-            if selects(&svc["spec"]["selector"], &w["spec"]["template"]["metadata"]["labels"]) {
+            if selects(
+                &svc["spec"]["selector"],
+                &w["spec"]["template"]["metadata"]["labels"],
+            ) {
                 workload_lines(p, w, 1, &mut out, &mut shown_bcs);
                 shown_workloads.push(format!("{}/{}", short_kind(w), name(w)));
             }
@@ -154,14 +164,26 @@ pub fn render(p: &Project) -> String {
 fn ingress_lines(p: &Project, service: &str) -> Vec<String> {
     let mut lines = Vec::new();
     for ingress in &p.ingresses {
-        let tls_hosts: Vec<&Value> = ingress["spec"]["tls"].as_array().into_iter().flatten().flat_map(|t| t["hosts"].as_array().into_iter().flatten()).collect();
+        let tls_hosts: Vec<&Value> = ingress["spec"]["tls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["hosts"].as_array().into_iter().flatten())
+            .collect();
         for rule in ingress["spec"]["rules"].as_array().into_iter().flatten() {
             let host = rule["host"].as_str().unwrap_or("*");
-            let scheme = if tls_hosts.iter().any(|h| h.as_str() == Some(host)) { "https" } else { "http" };
+            let scheme = if tls_hosts.iter().any(|h| h.as_str() == Some(host)) {
+                "https"
+            } else {
+                "http"
+            };
             for path in rule["http"]["paths"].as_array().into_iter().flatten() {
                 if path["backend"]["service"]["name"] == service {
                     let at = path["path"].as_str().unwrap_or("/");
-                    lines.push(format!("{scheme}://{host}{at} (ingress/{}) to svc/{service}", name(ingress)));
+                    lines.push(format!(
+                        "{scheme}://{host}{at} (ingress/{}) to svc/{service}",
+                        name(ingress)
+                    ));
                 }
             }
         }
@@ -176,7 +198,10 @@ fn service_ports(svc: &Value) -> String {
         .into_iter()
         .flatten()
         .map(|port| {
-            let target = port.get("targetPort").cloned().unwrap_or_else(|| port["port"].clone());
+            let target = port
+                .get("targetPort")
+                .cloned()
+                .unwrap_or_else(|| port["port"].clone());
             let target = target.as_str().map_or_else(|| target.to_string(), str::to_string);
             format!("{ip}:{} -> {target}", port["port"])
         })
@@ -194,41 +219,69 @@ fn workload_lines(p: &Project, w: &Value, level: usize, out: &mut String, shown_
     match followed_tag(w) {
         Some(tag) => {
             let _ = writeln!(out, "{pad}{what} deploys istag/{tag}");
-            for bc in p.bcs.iter().filter(|bc| bc["spec"]["output"]["to"]["name"] == tag.as_str()) {
+            for bc in p
+                .bcs
+                .iter()
+                .filter(|bc| bc["spec"]["output"]["to"]["name"] == tag.as_str())
+            {
                 bc_lines(p, bc, level + 1, out);
                 shown_bcs.push(name(bc).to_string());
             }
         }
         None => {
-            let image = w["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap_or_default();
+            let image = w["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default();
             let _ = writeln!(out, "{pad}{what} deploys {image}");
         }
     }
     let status = &w["status"];
-    let (available, desired) = (status["availableReplicas"].as_i64().unwrap_or(0), w["spec"]["replicas"].as_i64().unwrap_or(1));
+    let (available, desired) = (
+        status["availableReplicas"].as_i64().unwrap_or(0),
+        w["spec"]["replicas"].as_i64().unwrap_or(1),
+    );
     if w["kind"] == "DeploymentConfig" {
         let version = status["latestVersion"].as_i64().unwrap_or(0);
-        let _ = writeln!(out, "{pad}  deployment #{version} - {available}/{desired} pods available");
+        let _ = writeln!(
+            out,
+            "{pad}  deployment #{version} - {available}/{desired} pods available"
+        );
     } else {
-        let revision = w["metadata"]["annotations"]["deployment.kubernetes.io/revision"].as_str().unwrap_or("0");
-        let _ = writeln!(out, "{pad}  revision {revision} - {available}/{desired} pods available");
+        let revision = w["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .unwrap_or("0");
+        let _ = writeln!(
+            out,
+            "{pad}  revision {revision} - {available}/{desired} pods available"
+        );
     }
 }
 
 fn bc_lines(p: &Project, bc: &Value, level: usize, out: &mut String) {
     let pad = indent(level);
     let strategy = &bc["spec"]["strategy"];
-    let kind = if strategy["type"] == "Docker" { "docker" } else { "source" };
-    let uri = bc["spec"]["source"]["git"]["uri"].as_str().unwrap_or("(no git source)");
+    let kind = if strategy["type"] == "Docker" {
+        "docker"
+    } else {
+        "source"
+    };
+    let uri = bc["spec"]["source"]["git"]["uri"]
+        .as_str()
+        .unwrap_or("(no git source)");
     let builder = strategy["sourceStrategy"]["from"]["name"]
         .as_str()
         .or_else(|| strategy["dockerStrategy"]["from"]["name"].as_str());
     let on = builder.map(|b| format!(" on {b}")).unwrap_or_default();
-    let to = bc["spec"]["output"]["to"]["name"].as_str().map(|t| format!(" -> istag/{t}")).unwrap_or_default();
+    let to = bc["spec"]["output"]["to"]["name"]
+        .as_str()
+        .map(|t| format!(" -> istag/{t}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "{pad}bc/{} {kind} builds {uri}{on}{to}", name(bc));
     match checks::latest_build(p, bc) {
         Some(build) => {
-            let number = build["metadata"]["labels"]["slipway.dev/build.number"].as_str().unwrap_or("?");
+            let number = build["metadata"]["labels"]["slipway.dev/build.number"]
+                .as_str()
+                .unwrap_or("?");
             let phase = build["status"]["phase"].as_str().unwrap_or("New");
             let _ = writeln!(out, "{pad}  build #{number} {}", phase.to_lowercase());
         }

@@ -36,7 +36,9 @@ pub fn latest_build<'p>(p: &'p Project, bc: &Value) -> Option<&'p Value> {
 
 fn build_warnings(p: &Project, now: i64, out: &mut Vec<Warning>) {
     for bc in &p.bcs {
-        let Some(build) = latest_build(p, bc) else { continue };
+        let Some(build) = latest_build(p, bc) else {
+            continue;
+        };
         let (bname, phase) = (name(build), build["status"]["phase"].as_str().unwrap_or("New"));
         let why = build["status"]["message"]
             .as_str()
@@ -45,7 +47,10 @@ fn build_warnings(p: &Project, now: i64, out: &mut Vec<Warning>) {
         if matches!(phase, "Failed" | "Error") {
             out.push(warn(
                 format!("build/{bname} of bc/{} failed: {why}", name(bc)),
-                format!("read its log: slip logs build/{bname}; fix the cause, then: slip start-build {}", name(bc)),
+                format!(
+                    "read its log: slip logs build/{bname}; fix the cause, then: slip start-build {}",
+                    name(bc)
+                ),
             ));
         }
         let created = build["metadata"]["creationTimestamp"]
@@ -64,7 +69,11 @@ fn build_warnings(p: &Project, now: i64, out: &mut Vec<Warning>) {
 
 fn pod_warnings(p: &Project, out: &mut Vec<Warning>) {
     for pod in &p.pods {
-        for status in pod["status"]["containerStatuses"].as_array().into_iter().flatten() {
+        for status in pod["status"]["containerStatuses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if status["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
                 let container = status["name"].as_str().unwrap_or_default();
                 out.push(warn(
@@ -73,7 +82,10 @@ fn pod_warnings(p: &Project, out: &mut Vec<Warning>) {
                         name(pod),
                         status["restartCount"].as_i64().unwrap_or(0)
                     ),
-                    format!("read why it ended: slip logs pod/{} -c {container} --previous", name(pod)),
+                    format!(
+                        "read why it ended: slip logs pod/{} -c {container} --previous",
+                        name(pod)
+                    ),
                 ));
             }
         }
@@ -100,7 +112,11 @@ fn service_warnings(p: &Project, out: &mut Vec<Warning>) {
                 .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
                 .collect();
             let labels = labels.join(",");
-            let pods = p.pods.iter().filter(|pod| selects(selector, &pod["metadata"]["labels"])).count();
+            let pods = p
+                .pods
+                .iter()
+                .filter(|pod| selects(selector, &pod["metadata"]["labels"]))
+                .count();
             out.push(warn(
                 format!("svc/{} has no ready endpoints: {pods} pods match its selector {labels}", name(svc)),
                 format!("start pods with the labels {labels}, or see why they are not ready: kubectl get pods -l {labels}"),
@@ -113,8 +129,19 @@ fn trigger_warnings(p: &Project, out: &mut Vec<Warning>) {
     for w in p.dcs.iter().chain(&p.deployments) {
         let Some(tag) = followed_tag(w) else { continue };
         let (stream, tag_name) = tag.split_once(':').unwrap_or((tag.as_str(), "latest"));
-        let what = format!("{}/{}", if w["kind"] == "DeploymentConfig" { "dc" } else { "deployment" }, name(w));
-        let built = p.bcs.iter().any(|bc| bc["spec"]["output"]["to"]["name"] == tag.as_str());
+        let what = format!(
+            "{}/{}",
+            if w["kind"] == "DeploymentConfig" {
+                "dc"
+            } else {
+                "deployment"
+            },
+            name(w)
+        );
+        let built = p
+            .bcs
+            .iter()
+            .any(|bc| bc["spec"]["output"]["to"]["name"] == tag.as_str());
         let Some(is) = p.streams.iter().find(|s| name(s) == stream) else {
             out.push(warn(
                 format!("{what} follows istag/{tag}, but there is no image stream {stream}"),
@@ -165,7 +192,10 @@ pub fn report(warnings: &[Warning], suggest: bool) -> String {
     if suggest {
         let _ = writeln!(out, "\n{count} warning{plural} identified.");
     } else {
-        let _ = writeln!(out, "\n{count} warning{plural} identified, use 'slip status --suggest' to see details.");
+        let _ = writeln!(
+            out,
+            "\n{count} warning{plural} identified, use 'slip status --suggest' to see details."
+        );
     }
     out
 }
@@ -179,25 +209,39 @@ mod tests {
 
     fn project() -> Project {
         Project {
-            services: vec![json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "selector": {"app": "web"},
-                "ports": [{"port": 8080, "targetPort": 8080}]}})],
-            ingresses: vec![json!({"metadata": {"name": "web"}, "spec": {"tls": [{"hosts": ["web.example.com"]}],
-                "rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/", "backend": {"service": {"name": "web"}}}]}}]}})],
-            pods: vec![json!({"metadata": {"name": "web-1-abc", "labels": {"app": "web"}},
-                "status": {"containerStatuses": [{"name": "web", "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}})],
+            services: vec![
+                json!({"metadata": {"name": "web"}, "spec": {"clusterIP": "10.0.0.1", "selector": {"app": "web"},
+                "ports": [{"port": 8080, "targetPort": 8080}]}}),
+            ],
+            ingresses: vec![
+                json!({"metadata": {"name": "web"}, "spec": {"tls": [{"hosts": ["web.example.com"]}],
+                "rules": [{"host": "web.example.com", "http": {"paths": [{"path": "/", "backend": {"service": {"name": "web"}}}]}}]}}),
+            ],
+            pods: vec![
+                json!({"metadata": {"name": "web-1-abc", "labels": {"app": "web"}},
+                "status": {"containerStatuses": [{"name": "web", "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}),
+            ],
             dcs: vec![json!({"kind": "DeploymentConfig", "metadata": {"name": "web"},
                 "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}}},
                     "triggers": [{"type": "ImageChange", "imageChangeParams": {"from": {"name": "web:latest"}}}]},
                 "status": {"latestVersion": 3, "availableReplicas": 1}})],
-            deployments: vec![json!({"kind": "Deployment", "metadata": {"name": "api", "annotations": {
+            deployments: vec![
+                json!({"kind": "Deployment", "metadata": {"name": "api", "annotations": {
                 "image.openshift.io/triggers": "[{\"from\":{\"kind\":\"ImageStreamTag\",\"name\":\"api:latest\"},\"fieldPath\":\"x\"}]"}},
-                "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "api"}}}}})],
-            bcs: vec![json!({"metadata": {"name": "web"}, "spec": {"source": {"git": {"uri": "https://git.example.com/web.git"}},
+                "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "api"}}}}}),
+            ],
+            bcs: vec![
+                json!({"metadata": {"name": "web"}, "spec": {"source": {"git": {"uri": "https://git.example.com/web.git"}},
                 "strategy": {"type": "Source", "sourceStrategy": {"from": {"name": "builder:1"}}},
-                "output": {"to": {"name": "web:latest"}}}})],
-            builds: vec![json!({"metadata": {"name": "web-2", "labels": {"slipway.dev/build-config.name": "web", "slipway.dev/build.number": "2"}},
-                "status": {"phase": "Failed", "message": "assemble exited 1"}})],
-            streams: vec![json!({"metadata": {"name": "web"}, "status": {"tags": [{"tag": "latest", "items": [{"image": "sha256:1"}]}]}})],
+                "output": {"to": {"name": "web:latest"}}}}),
+            ],
+            builds: vec![
+                json!({"metadata": {"name": "web-2", "labels": {"slipway.dev/build-config.name": "web", "slipway.dev/build.number": "2"}},
+                "status": {"phase": "Failed", "message": "assemble exited 1"}}),
+            ],
+            streams: vec![
+                json!({"metadata": {"name": "web"}, "status": {"tags": [{"tag": "latest", "items": [{"image": "sha256:1"}]}]}}),
+            ],
             slices: vec![],
         }
     }
@@ -230,9 +274,16 @@ mod tests {
                 "deployment/api follows istag/api:latest, but there is no image stream api",
             ]
         );
-        assert!(found[1].suggestion.contains("slip logs pod/web-1-abc -c web --previous"));
+        assert!(
+            found[1]
+                .suggestion
+                .contains("slip logs pod/web-1-abc -c web --previous")
+        );
         let text = report(&found, true);
-        assert!(text.contains("    read its log: slip logs build/web-2") && text.ends_with("4 warnings identified.\n"));
+        assert!(
+            text.contains("    read its log: slip logs build/web-2")
+                && text.ends_with("4 warnings identified.\n")
+        );
         assert!(report(&found, false).ends_with("use 'slip status --suggest' to see details.\n"));
         assert_eq!(report(&[], false), "No problems found.\n");
     }

@@ -23,7 +23,18 @@ async fn an_app_is_made_whole_or_not_at_all() {
     let n = ns.name.as_str();
     let source = "registry.example.com/s2i/busybox:1~https://git.example.com/team/web.git";
 
-    let out = slip(&["-n", n, "new-app", source, "--replicas", "2", "-e", "MODE=prod", "--as-deployment-config"]).await;
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        source,
+        "--replicas",
+        "2",
+        "-e",
+        "MODE=prod",
+        "--as-deployment-config",
+    ])
+    .await;
     assert!(out.status.success(), "{}", output_text(&out));
     assert!(
         output_text(&out).contains("app web created"),

@@ -33,18 +33,31 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let alice = kubeconfig_as(dir.path(), "alice");
         let bob = kubeconfig_as(dir.path(), "bob");
-        let env = Self { client, ns, _dir: dir, alice, bob };
+        let env = Self {
+            client,
+            ns,
+            _dir: dir,
+            alice,
+            bob,
+        };
         // alice administers the project: Kubernetes' admin role, and Slipway's kinds.
-        env.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        env.create(
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": "slipway-kinds"},
-            "rules": [{"apiGroups": ["slipway.dev"], "resources": ["*"], "verbs": ["*"]}]}))
-            .await;
-        for (name, kind, role) in [("alice-admin", "ClusterRole", "admin"), ("alice-slipway", "Role", "slipway-kinds")] {
-            env.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "rules": [{"apiGroups": ["slipway.dev"], "resources": ["*"], "verbs": ["*"]}]}),
+        )
+        .await;
+        for (name, kind, role) in [
+            ("alice-admin", "ClusterRole", "admin"),
+            ("alice-slipway", "Role", "slipway-kinds"),
+        ] {
+            env.create(
+                json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": {"name": name},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
-                "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]}))
-                .await;
+                "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]}),
+            )
+            .await;
         }
         env
     }
@@ -56,7 +69,9 @@ impl Env {
     fn api(&self, kind: &str) -> Api<DynamicObject> {
         use kube::core::ApiResource;
         let resource = match kind {
-            "DeploymentConfig" | "BuildConfig" | "ImageStream" => return dynamic_api(&self.client, kind, self.n()),
+            "DeploymentConfig" | "BuildConfig" | "ImageStream" => {
+                return dynamic_api(&self.client, kind, self.n());
+            }
             "Deployment" => ApiResource::erase::<Deployment>(&()),
             "ServiceAccount" => ApiResource::erase::<ServiceAccount>(&()),
             "Service" => ApiResource::erase::<Service>(&()),
@@ -95,7 +110,10 @@ impl Env {
         let out = self.slip(who, args).await;
         let text = output_text(&out);
         assert!(!out.status.success(), "slip {args:?} was accepted: {text}");
-        assert!(text.contains(needle), "slip {args:?}: expected {needle:?} in: {text}");
+        assert!(
+            text.contains(needle),
+            "slip {args:?}: expected {needle:?} in: {text}"
+        );
         assert!(!text.contains("panicked"), "{text}");
     }
 
@@ -113,7 +131,12 @@ fn bindings(client: &Client, ns: &str) -> Api<RoleBinding> {
 }
 
 fn subjects(binding: &RoleBinding) -> Vec<String> {
-    binding.subjects.iter().flatten().map(|s| format!("{}:{}", s.kind, s.name)).collect()
+    binding
+        .subjects
+        .iter()
+        .flatten()
+        .map(|s| format!("{}:{}", s.kind, s.name))
+        .collect()
 }
 
 #[tokio::test]
@@ -122,66 +145,165 @@ async fn policy_grants_and_takes_roles_and_who_can_reads_rbac() {
     let (n, alice, bob) = (env.n().to_string(), env.alice.clone(), env.bob.clone());
     let api = bindings(&env.client, &n);
 
-    let out = env.ok(&["policy", "add-role-to-user", "edit", "bob", "carol"]).await;
-    assert_eq!(out, "clusterrole.rbac.authorization.k8s.io/edit added: \"bob\", \"carol\"\n");
+    let out = env
+        .ok(&["policy", "add-role-to-user", "edit", "bob", "carol"])
+        .await;
+    assert_eq!(
+        out,
+        "clusterrole.rbac.authorization.k8s.io/edit added: \"bob\", \"carol\"\n"
+    );
     let edit = api.get("edit").await.unwrap();
     assert_eq!(edit.role_ref.name, "edit");
     assert_eq!(subjects(&edit), ["User:bob", "User:carol"]);
     // Again: idempotent, one binding, each subject once.
     env.ok(&["policy", "add-role-to-user", "edit", "bob"]).await;
-    assert_eq!(subjects(&api.get("edit").await.unwrap()), ["User:bob", "User:carol"]);
+    assert_eq!(
+        subjects(&api.get("edit").await.unwrap()),
+        ["User:bob", "User:carol"]
+    );
     env.ok(&["policy", "add-role-to-group", "view", "devs"]).await;
     assert_eq!(subjects(&api.get("view").await.unwrap()), ["Group:devs"]);
     // A Role of the project, and a ServiceAccount as a user.
-    env.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reader"},
-        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]})).await;
+    env.create(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "reader"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get"]}]}),
+    )
+    .await;
     let sa_user = format!("system:serviceaccount:{n}:robot");
-    env.ok(&["policy", "add-role-to-user", "reader", &sa_user, "--role-namespace", &n]).await;
+    env.ok(&[
+        "policy",
+        "add-role-to-user",
+        "reader",
+        &sa_user,
+        "--role-namespace",
+        &n,
+    ])
+    .await;
     let reader = api.get("reader").await.unwrap();
     assert_eq!(reader.role_ref.kind, "Role");
     assert_eq!(subjects(&reader), ["ServiceAccount:robot"]);
 
     // who-can reads the bindings (as the cluster's admin: alice may not list ClusterRoleBindings).
-    let out = run_program(env!("CARGO_BIN_EXE_slip"), None, &["-n", &n, "policy", "who-can", "get", "pods", "-o", "json"]).await;
+    let out = run_program(
+        env!("CARGO_BIN_EXE_slip"),
+        None,
+        &["-n", &n, "policy", "who-can", "get", "pods", "-o", "json"],
+    )
+    .await;
     assert!(out.status.success(), "{}", output_text(&out));
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let users: Vec<&str> = answer["users"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    let users: Vec<&str> = answer["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
     for user in ["alice", "bob", "carol"] {
         assert!(users.contains(&user), "{user} may get pods: {answer}");
     }
-    assert!(answer["groups"].as_array().unwrap().contains(&json!("devs")), "{answer}");
-    assert!(!users.contains(&sa_user.as_str()), "reader grants configmaps only: {answer}");
-    let out = run_program(env!("CARGO_BIN_EXE_slip"), None, &["-n", &n, "policy", "who-can", "get", "configmaps"]).await;
+    assert!(
+        answer["groups"].as_array().unwrap().contains(&json!("devs")),
+        "{answer}"
+    );
+    assert!(
+        !users.contains(&sa_user.as_str()),
+        "reader grants configmaps only: {answer}"
+    );
+    let out = run_program(
+        env!("CARGO_BIN_EXE_slip"),
+        None,
+        &["-n", &n, "policy", "who-can", "get", "configmaps"],
+    )
+    .await;
     assert!(output_text(&out).contains(&sa_user), "{}", output_text(&out));
-    env.refused(&bob, &["policy", "who-can", "get", "pods"], "reading ClusterRoles").await;
+    env.refused(
+        &bob,
+        &["policy", "who-can", "get", "pods"],
+        "reading ClusterRoles",
+    )
+    .await;
 
     // Removing: the subject goes; a binding left empty is deleted; removing again is no error.
-    env.ok(&["policy", "remove-role-from-user", "edit", "carol"]).await;
+    env.ok(&["policy", "remove-role-from-user", "edit", "carol"])
+        .await;
     assert_eq!(subjects(&api.get("edit").await.unwrap()), ["User:bob"]);
     env.ok(&["policy", "remove-role-from-user", "edit", "bob"]).await;
     assert!(api.get_opt("edit").await.unwrap().is_none());
     env.ok(&["policy", "remove-role-from-user", "edit", "bob"]).await;
-    env.ok(&["policy", "remove-role-from-group", "view", "devs"]).await;
+    env.ok(&["policy", "remove-role-from-group", "view", "devs"])
+        .await;
     assert!(api.get_opt("view").await.unwrap().is_none());
 
     // Dry runs write nothing; -o prints the binding.
-    let out = env.ok(&["policy", "add-role-to-user", "view", "dave", "--dry-run=server", "-o", "json"]).await;
+    let out = env
+        .ok(&[
+            "policy",
+            "add-role-to-user",
+            "view",
+            "dave",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .await;
     let printed: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(printed["kind"], "RoleBinding");
     assert_eq!(printed["subjects"][0]["name"], "dave");
-    let out = env.ok(&["policy", "add-role-to-user", "view", "dave", "--dry-run"]).await;
+    let out = env
+        .ok(&["policy", "add-role-to-user", "view", "dave", "--dry-run"])
+        .await;
     assert!(out.ends_with("(dry run)\n"), "{out}");
     assert!(api.get_opt("view").await.unwrap().is_none());
 
     // Bad input and no rights: precise errors, nothing written.
     let before = api.list(&Default::default()).await.unwrap().items.len();
-    env.refused(&alice, &["policy", "add-role-to-user", "no-such-role", "bob", "--role-namespace", &n], "role no-such-role not found").await;
-    env.refused(&alice, &["policy", "add-role-to-user", "edit", "bob", "--role-namespace", "elsewhere"], "can only refer to a Role of").await;
-    env.refused(&alice, &["policy", "add-role-to-user", "Bad_Role", "bob"], "is not a valid name").await;
-    env.refused(&alice, &["policy", "add-role-to-user", "edit"], "NAMES").await;
-    env.refused(&bob, &["policy", "add-role-to-user", "edit", "bob"], "forbidden").await;
-    let out = run_program(env!("CARGO_BIN_EXE_slip"), None, &["-n", &n, "policy", "add-role-to-user", "no-such-clusterrole", "x"]).await;
-    assert!(!out.status.success() && output_text(&out).contains("clusterrole no-such-clusterrole not found"), "{}", output_text(&out));
+    env.refused(
+        &alice,
+        &[
+            "policy",
+            "add-role-to-user",
+            "no-such-role",
+            "bob",
+            "--role-namespace",
+            &n,
+        ],
+        "role no-such-role not found",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &[
+            "policy",
+            "add-role-to-user",
+            "edit",
+            "bob",
+            "--role-namespace",
+            "elsewhere",
+        ],
+        "can only refer to a Role of",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &["policy", "add-role-to-user", "Bad_Role", "bob"],
+        "is not a valid name",
+    )
+    .await;
+    env.refused(&alice, &["policy", "add-role-to-user", "edit"], "NAMES")
+        .await;
+    env.refused(&bob, &["policy", "add-role-to-user", "edit", "bob"], "forbidden")
+        .await;
+    let out = run_program(
+        env!("CARGO_BIN_EXE_slip"),
+        None,
+        &["-n", &n, "policy", "add-role-to-user", "no-such-clusterrole", "x"],
+    )
+    .await;
+    assert!(
+        !out.status.success() && output_text(&out).contains("clusterrole no-such-clusterrole not found"),
+        "{}",
+        output_text(&out)
+    );
     assert_eq!(api.list(&Default::default()).await.unwrap().items.len(), before);
     env.stop().await;
 }
@@ -193,19 +315,33 @@ async fn secrets_link_and_unlink_service_accounts() {
     for name in ["pull-me", "mount-me"] {
         env.create(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": {"k": "v"}})).await;
     }
-    env.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}})).await;
+    env.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}))
+        .await;
     let names = |sa: &Value, field: &str| -> Vec<String> {
-        sa[field].as_array().into_iter().flatten().map(|r| r["name"].as_str().unwrap().to_string()).collect()
+        sa[field]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["name"].as_str().unwrap().to_string())
+            .collect()
     };
 
-    env.ok(&["secrets", "link", "robot", "pull-me", "--for", "pull,mount"]).await;
+    env.ok(&["secrets", "link", "robot", "pull-me", "--for", "pull,mount"])
+        .await;
     env.ok(&["secrets", "link", "sa/robot", "secret/mount-me"]).await;
     let sa = env.get("ServiceAccount", "robot").await;
     assert_eq!(names(&sa, "imagePullSecrets"), ["pull-me"]);
     assert_eq!(names(&sa, "secrets"), ["pull-me", "mount-me"]);
-    env.ok(&["secrets", "link", "robot", "pull-me", "--for", "pull"]).await;
-    assert_eq!(names(&env.get("ServiceAccount", "robot").await, "imagePullSecrets"), ["pull-me"], "idempotent");
-    let out = env.ok(&["secrets", "unlink", "robot", "pull-me", "-o", "name"]).await;
+    env.ok(&["secrets", "link", "robot", "pull-me", "--for", "pull"])
+        .await;
+    assert_eq!(
+        names(&env.get("ServiceAccount", "robot").await, "imagePullSecrets"),
+        ["pull-me"],
+        "idempotent"
+    );
+    let out = env
+        .ok(&["secrets", "unlink", "robot", "pull-me", "-o", "name"])
+        .await;
     assert_eq!(out, "serviceaccount/robot\n");
     let sa = env.get("ServiceAccount", "robot").await;
     assert!(names(&sa, "imagePullSecrets").is_empty());
@@ -213,13 +349,39 @@ async fn secrets_link_and_unlink_service_accounts() {
 
     let version = |sa: &Value| sa["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let before = version(&env.get("ServiceAccount", "robot").await);
-    env.ok(&["secrets", "link", "robot", "pull-me", "--dry-run=server"]).await;
-    env.refused(&env.alice.clone(), &["secrets", "link", "robot", "pull-me", "missing"], "secret missing not found").await;
-    env.refused(&env.alice.clone(), &["secrets", "link", "nobody", "pull-me"], "serviceaccount nobody not found").await;
-    env.refused(&env.alice.clone(), &["secrets", "link", "robot", "pull-me", "--for", "push"], "push").await;
-    env.refused(&env.alice.clone(), &["secrets", "link", "pod/robot", "pull-me"], "expected a ServiceAccount").await;
-    env.refused(&bob, &["secrets", "link", "robot", "pull-me"], "forbidden").await;
-    assert_eq!(version(&env.get("ServiceAccount", "robot").await), before, "nothing was written");
+    env.ok(&["secrets", "link", "robot", "pull-me", "--dry-run=server"])
+        .await;
+    env.refused(
+        &env.alice.clone(),
+        &["secrets", "link", "robot", "pull-me", "missing"],
+        "secret missing not found",
+    )
+    .await;
+    env.refused(
+        &env.alice.clone(),
+        &["secrets", "link", "nobody", "pull-me"],
+        "serviceaccount nobody not found",
+    )
+    .await;
+    env.refused(
+        &env.alice.clone(),
+        &["secrets", "link", "robot", "pull-me", "--for", "push"],
+        "push",
+    )
+    .await;
+    env.refused(
+        &env.alice.clone(),
+        &["secrets", "link", "pod/robot", "pull-me"],
+        "expected a ServiceAccount",
+    )
+    .await;
+    env.refused(&bob, &["secrets", "link", "robot", "pull-me"], "forbidden")
+        .await;
+    assert_eq!(
+        version(&env.get("ServiceAccount", "robot").await),
+        before,
+        "nothing was written"
+    );
     env.stop().await;
 }
 
@@ -254,18 +416,39 @@ async fn expose_makes_ingresses_and_services() {
     let ingresses: Api<Ingress> = Api::namespaced(env.client.clone(), &n);
     let services: Api<Service> = Api::namespaced(env.client.clone(), &n);
 
-    let out = env.ok(&["expose", "svc/front", "--hostname", "front.example.com", "--path", "/app", "--tls-secret", "front-tls"]).await;
+    let out = env
+        .ok(&[
+            "expose",
+            "svc/front",
+            "--hostname",
+            "front.example.com",
+            "--path",
+            "/app",
+            "--tls-secret",
+            "front-tls",
+        ])
+        .await;
     assert_eq!(out, "ingress.networking.k8s.io/front exposed\n");
     let ingress = serde_json::to_value(ingresses.get("front").await.unwrap()).unwrap();
     let rule = &ingress["spec"]["rules"][0];
     assert_eq!(rule["host"], "front.example.com");
     assert_eq!(rule["http"]["paths"][0]["path"], "/app");
-    assert_eq!(rule["http"]["paths"][0]["backend"]["service"], json!({"name": "front", "port": {"number": 80}}));
-    assert_eq!(ingress["spec"]["tls"], json!([{"hosts": ["front.example.com"], "secretName": "front-tls"}]));
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"],
+        json!({"name": "front", "port": {"number": 80}})
+    );
+    assert_eq!(
+        ingress["spec"]["tls"],
+        json!([{"hosts": ["front.example.com"], "secretName": "front-tls"}])
+    );
     assert_eq!(ingress["metadata"]["labels"]["app"], "front");
-    env.ok(&["expose", "svc/front", "--name", "front-admin", "--port", "admin"]).await;
+    env.ok(&["expose", "svc/front", "--name", "front-admin", "--port", "admin"])
+        .await;
     let admin = serde_json::to_value(ingresses.get("front-admin").await.unwrap()).unwrap();
-    assert_eq!(admin["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"], 9000);
+    assert_eq!(
+        admin["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["port"]["number"],
+        9000
+    );
     assert!(admin["spec"]["rules"][0].get("host").is_none());
 
     // A Deployment: the Service first, selecting the pod template's labels.
@@ -274,28 +457,97 @@ async fn expose_makes_ingresses_and_services() {
     let web = serde_json::to_value(services.get("web").await.unwrap()).unwrap();
     assert_eq!(web["spec"]["selector"], json!({"app": "web"}));
     assert_eq!(web["spec"]["ports"][0]["targetPort"], 8080);
-    assert!(ingresses.get_opt("web").await.unwrap().is_none(), "no host, no path: a Service only");
+    assert!(
+        ingresses.get_opt("web").await.unwrap().is_none(),
+        "no host, no path: a Service only"
+    );
     // A DC with a host: the Service and the Ingress.
     env.create(app_dc()).await;
-    let out = env.ok(&["expose", "dc/app", "--port", "9000", "--hostname", "app.example.com", "-o", "name"]).await;
+    let out = env
+        .ok(&[
+            "expose",
+            "dc/app",
+            "--port",
+            "9000",
+            "--hostname",
+            "app.example.com",
+            "-o",
+            "name",
+        ])
+        .await;
     assert_eq!(out, "service/app\ningress.networking.k8s.io/app\n");
     let app = serde_json::to_value(services.get("app").await.unwrap()).unwrap();
-    assert_eq!(app["spec"]["selector"], json!({"app": "app", "deploymentconfig": "app"}));
-    assert_eq!(ingresses.get("app").await.unwrap().spec.unwrap().rules.unwrap()[0].host.as_deref(), Some("app.example.com"));
+    assert_eq!(
+        app["spec"]["selector"],
+        json!({"app": "app", "deploymentconfig": "app"})
+    );
+    assert_eq!(
+        ingresses.get("app").await.unwrap().spec.unwrap().rules.unwrap()[0]
+            .host
+            .as_deref(),
+        Some("app.example.com")
+    );
 
     // Dry runs and refusals write nothing.
-    let out = env.ok(&["expose", "svc/front", "--name", "dry", "--dry-run=server", "-o", "yaml"]).await;
-    assert!(out.contains("kind: Ingress") && out.contains("name: dry"), "{out}");
+    let out = env
+        .ok(&[
+            "expose",
+            "svc/front",
+            "--name",
+            "dry",
+            "--dry-run=server",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    assert!(
+        out.contains("kind: Ingress") && out.contains("name: dry"),
+        "{out}"
+    );
     assert!(ingresses.get_opt("dry").await.unwrap().is_none());
-    env.refused(&alice, &["expose", "svc/missing"], "svc/missing not found in namespace").await;
-    env.refused(&alice, &["expose", "bc/app"], "unknown kind \"bc\"").await;
-    env.refused(&alice, &["expose", "svc/front", "--name", "x", "--port", "8443"], "service front has no port 8443").await;
-    env.refused(&alice, &["expose", "svc/front", "--name", "x", "--path", "app"], "must start with /").await;
-    env.refused(&alice, &["expose", "dc/app", "--name", "noport"], "declares no container port").await;
+    env.refused(
+        &alice,
+        &["expose", "svc/missing"],
+        "svc/missing not found in namespace",
+    )
+    .await;
+    env.refused(&alice, &["expose", "bc/app"], "unknown kind \"bc\"")
+        .await;
+    env.refused(
+        &alice,
+        &["expose", "svc/front", "--name", "x", "--port", "8443"],
+        "service front has no port 8443",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &["expose", "svc/front", "--name", "x", "--path", "app"],
+        "must start with /",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &["expose", "dc/app", "--name", "noport"],
+        "declares no container port",
+    )
+    .await;
     // The Service name is taken: the Ingress is checked first too, so neither is made.
-    env.refused(&alice, &["expose", "deployment/web", "--hostname", "w.example.com"], "already exists").await;
-    env.refused(&bob, &["expose", "svc/front", "--name", "bobs"], "forbidden").await;
-    let names: Vec<String> = ingresses.list(&Default::default()).await.unwrap().items.iter().map(|i| i.name_any()).collect();
+    env.refused(
+        &alice,
+        &["expose", "deployment/web", "--hostname", "w.example.com"],
+        "already exists",
+    )
+    .await;
+    env.refused(&bob, &["expose", "svc/front", "--name", "bobs"], "forbidden")
+        .await;
+    let names: Vec<String> = ingresses
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.name_any())
+        .collect();
     assert_eq!(names, ["app", "front", "front-admin"]);
     assert_eq!(services.list(&Default::default()).await.unwrap().items.len(), 3);
     env.stop().await;
@@ -309,92 +561,287 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
     env.create(app_dc()).await;
     env.create(app_bc()).await;
     env.create(json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream", "metadata": {"name": "app"}, "spec": {}})).await;
-    env.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}})).await;
+    env.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}))
+        .await;
     let container = |object: &Value, i: usize| object["spec"]["template"]["spec"]["containers"][i].clone();
 
     // env: set, replace, remove, list; a bc's is its strategy's.
-    env.ok(&["set", "env", "deployment/web", "A=1", "B=two words", "-c", "web"]).await;
+    env.ok(&["set", "env", "deployment/web", "A=1", "B=two words", "-c", "web"])
+        .await;
     env.ok(&["set", "env", "deployment/web", "A-", "C=3"]).await;
     let web = env.get("Deployment", "web").await;
-    assert_eq!(container(&web, 0)["env"], json!([{"name": "B", "value": "two words"}, {"name": "C", "value": "3"}]));
+    assert_eq!(
+        container(&web, 0)["env"],
+        json!([{"name": "B", "value": "two words"}, {"name": "C", "value": "3"}])
+    );
     assert_eq!(container(&web, 1)["env"], json!([{"name": "C", "value": "3"}]));
-    let listed = env.ok(&["set", "env", "deployment/web", "--list", "-c", "web"]).await;
+    let listed = env
+        .ok(&["set", "env", "deployment/web", "--list", "-c", "web"])
+        .await;
     assert_eq!(listed, "# deployments/web, container web\nB=two words\nC=3\n");
     env.ok(&["set", "env", "dc/app", "MODE=prod"]).await;
-    assert_eq!(container(&env.get("DeploymentConfig", "app").await, 0)["env"], json!([{"name": "MODE", "value": "prod"}]));
+    assert_eq!(
+        container(&env.get("DeploymentConfig", "app").await, 0)["env"],
+        json!([{"name": "MODE", "value": "prod"}])
+    );
     env.ok(&["set", "env", "bc/app", "BUILD_FLAG=on"]).await;
     let bc = env.get("BuildConfig", "app").await;
-    assert_eq!(bc["spec"]["strategy"]["dockerStrategy"]["env"], json!([{"name": "BUILD_FLAG", "value": "on"}]));
+    assert_eq!(
+        bc["spec"]["strategy"]["dockerStrategy"]["env"],
+        json!([{"name": "BUILD_FLAG", "value": "on"}])
+    );
 
     // image, resources, serviceaccount.
-    env.ok(&["set", "image", "deployment/web", "side=registry.invalid/side:2"]).await;
-    assert_eq!(container(&env.get("Deployment", "web").await, 1)["image"], "registry.invalid/side:2");
-    env.ok(&["set", "resources", "dc/app", "--limits", "cpu=200m,memory=256Mi", "--requests", "cpu=100m"]).await;
-    assert_eq!(container(&env.get("DeploymentConfig", "app").await, 0)["resources"],
-        json!({"limits": {"cpu": "200m", "memory": "256Mi"}, "requests": {"cpu": "100m"}}));
-    env.ok(&["set", "resources", "bc/app", "--limits", "memory=1Gi"]).await;
-    assert_eq!(env.get("BuildConfig", "app").await["spec"]["resources"], json!({"limits": {"memory": "1Gi"}}));
+    env.ok(&["set", "image", "deployment/web", "side=registry.invalid/side:2"])
+        .await;
+    assert_eq!(
+        container(&env.get("Deployment", "web").await, 1)["image"],
+        "registry.invalid/side:2"
+    );
+    env.ok(&[
+        "set",
+        "resources",
+        "dc/app",
+        "--limits",
+        "cpu=200m,memory=256Mi",
+        "--requests",
+        "cpu=100m",
+    ])
+    .await;
+    assert_eq!(
+        container(&env.get("DeploymentConfig", "app").await, 0)["resources"],
+        json!({"limits": {"cpu": "200m", "memory": "256Mi"}, "requests": {"cpu": "100m"}})
+    );
+    env.ok(&["set", "resources", "bc/app", "--limits", "memory=1Gi"])
+        .await;
+    assert_eq!(
+        env.get("BuildConfig", "app").await["spec"]["resources"],
+        json!({"limits": {"memory": "1Gi"}})
+    );
     env.ok(&["set", "serviceaccount", "dc/app", "robot"]).await;
-    assert_eq!(env.get("DeploymentConfig", "app").await["spec"]["template"]["spec"]["serviceAccountName"], "robot");
+    assert_eq!(
+        env.get("DeploymentConfig", "app").await["spec"]["template"]["spec"]["serviceAccountName"],
+        "robot"
+    );
 
     // probes.
-    env.ok(&["set", "probe", "deployment/web", "--readiness", "--get-url", "http://:8080/healthz", "-c", "web", "--period-seconds", "5"]).await;
-    env.ok(&["set", "probe", "deployment/web", "--liveness", "-c", "side", "--", "cat", "/tmp/ok"]).await;
+    env.ok(&[
+        "set",
+        "probe",
+        "deployment/web",
+        "--readiness",
+        "--get-url",
+        "http://:8080/healthz",
+        "-c",
+        "web",
+        "--period-seconds",
+        "5",
+    ])
+    .await;
+    env.ok(&[
+        "set",
+        "probe",
+        "deployment/web",
+        "--liveness",
+        "-c",
+        "side",
+        "--",
+        "cat",
+        "/tmp/ok",
+    ])
+    .await;
     let web = env.get("Deployment", "web").await;
-    assert_eq!(container(&web, 0)["readinessProbe"]["httpGet"], json!({"path": "/healthz", "port": 8080, "scheme": "HTTP"}));
+    assert_eq!(
+        container(&web, 0)["readinessProbe"]["httpGet"],
+        json!({"path": "/healthz", "port": 8080, "scheme": "HTTP"})
+    );
     assert_eq!(container(&web, 0)["readinessProbe"]["periodSeconds"], 5);
-    assert_eq!(container(&web, 1)["livenessProbe"]["exec"]["command"], json!(["cat", "/tmp/ok"]));
-    env.ok(&["set", "probe", "dc/app", "--liveness", "--open-tcp", "8080"]).await;
-    assert_eq!(container(&env.get("DeploymentConfig", "app").await, 0)["livenessProbe"]["tcpSocket"]["port"], 8080);
-    env.ok(&["set", "probe", "deployment/web", "--readiness", "--remove"]).await;
-    assert!(container(&env.get("Deployment", "web").await, 0).get("readinessProbe").is_none());
+    assert_eq!(
+        container(&web, 1)["livenessProbe"]["exec"]["command"],
+        json!(["cat", "/tmp/ok"])
+    );
+    env.ok(&["set", "probe", "dc/app", "--liveness", "--open-tcp", "8080"])
+        .await;
+    assert_eq!(
+        container(&env.get("DeploymentConfig", "app").await, 0)["livenessProbe"]["tcpSocket"]["port"],
+        8080
+    );
+    env.ok(&["set", "probe", "deployment/web", "--readiness", "--remove"])
+        .await;
+    assert!(
+        container(&env.get("Deployment", "web").await, 0)
+            .get("readinessProbe")
+            .is_none()
+    );
 
     // build hook and image lookup.
-    env.ok(&["set", "build-hook", "bc/app", "--post-commit", "--script", "make test"]).await;
-    assert_eq!(env.get("BuildConfig", "app").await["spec"]["postCommit"], json!({"script": "make test"}));
-    env.ok(&["set", "build-hook", "bc/app", "--post-commit", "--command", "--", "./run-tests", "--quick"]).await;
-    assert_eq!(env.get("BuildConfig", "app").await["spec"]["postCommit"], json!({"command": ["./run-tests", "--quick"]}));
-    env.ok(&["set", "build-hook", "bc/app", "--post-commit", "--remove"]).await;
-    assert!(env.get("BuildConfig", "app").await["spec"].get("postCommit").is_none());
+    env.ok(&[
+        "set",
+        "build-hook",
+        "bc/app",
+        "--post-commit",
+        "--script",
+        "make test",
+    ])
+    .await;
+    assert_eq!(
+        env.get("BuildConfig", "app").await["spec"]["postCommit"],
+        json!({"script": "make test"})
+    );
+    env.ok(&[
+        "set",
+        "build-hook",
+        "bc/app",
+        "--post-commit",
+        "--command",
+        "--",
+        "./run-tests",
+        "--quick",
+    ])
+    .await;
+    assert_eq!(
+        env.get("BuildConfig", "app").await["spec"]["postCommit"],
+        json!({"command": ["./run-tests", "--quick"]})
+    );
+    env.ok(&["set", "build-hook", "bc/app", "--post-commit", "--remove"])
+        .await;
+    assert!(
+        env.get("BuildConfig", "app").await["spec"]
+            .get("postCommit")
+            .is_none()
+    );
     env.ok(&["set", "image-lookup", "app"]).await;
-    assert_eq!(env.get("ImageStream", "app").await["spec"]["lookupPolicy"], json!({"local": true}));
-    env.ok(&["set", "image-lookup", "is/app", "--enabled=false"]).await;
-    assert_eq!(env.get("ImageStream", "app").await["spec"]["lookupPolicy"], json!({"local": false}));
+    assert_eq!(
+        env.get("ImageStream", "app").await["spec"]["lookupPolicy"],
+        json!({"local": true})
+    );
+    env.ok(&["set", "image-lookup", "is/app", "--enabled=false"])
+        .await;
+    assert_eq!(
+        env.get("ImageStream", "app").await["spec"]["lookupPolicy"],
+        json!({"local": false})
+    );
 
     // -o prints the object written; dry runs write nothing.
     let version = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let before = version(&env.get("Deployment", "web").await);
-    let out = env.ok(&["set", "env", "deployment/web", "DRY=1", "--dry-run=server", "-o", "json"]).await;
+    let out = env
+        .ok(&[
+            "set",
+            "env",
+            "deployment/web",
+            "DRY=1",
+            "--dry-run=server",
+            "-o",
+            "json",
+        ])
+        .await;
     let printed: Value = serde_json::from_str(&out).unwrap();
-    assert!(printed["spec"]["template"]["spec"]["containers"][0]["env"].as_array().unwrap().contains(&json!({"name": "DRY", "value": "1"})));
-    let out = env.ok(&["set", "env", "deployment/web", "DRY=1", "--dry-run"]).await;
+    assert!(
+        printed["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "DRY", "value": "1"}))
+    );
+    let out = env
+        .ok(&["set", "env", "deployment/web", "DRY=1", "--dry-run"])
+        .await;
     assert_eq!(out, "deployment.apps/web updated (dry run)\n");
 
     // Bad input for each verb, and a user without rights: precise, non-zero, nothing written.
     for (args, needle) in [
-        (vec!["set", "env", "deployment/web", "NOEQUALS"], "malformed environment change \"NOEQUALS\""),
-        (vec!["set", "env", "deployment/web", "1A=x"], "invalid environment variable name"),
+        (
+            vec!["set", "env", "deployment/web", "NOEQUALS"],
+            "malformed environment change \"NOEQUALS\"",
+        ),
+        (
+            vec!["set", "env", "deployment/web", "1A=x"],
+            "invalid environment variable name",
+        ),
         (vec!["set", "env", "svc/web", "A=1"], "unknown kind \"svc\""),
-        (vec!["set", "env", "deployment/web", "A=1", "-c", "nope"], "no container \"nope\""),
-        (vec!["set", "env", "deployment/missing", "A=1"], "deployment/missing not found"),
-        (vec!["set", "image", "deployment/web", "nope=x:1"], "no container \"nope\""),
-        (vec!["set", "image", "deployment/web", "web"], "expected CONTAINER=IMAGE"),
+        (
+            vec!["set", "env", "deployment/web", "A=1", "-c", "nope"],
+            "no container \"nope\"",
+        ),
+        (
+            vec!["set", "env", "deployment/missing", "A=1"],
+            "deployment/missing not found",
+        ),
+        (
+            vec!["set", "image", "deployment/web", "nope=x:1"],
+            "no container \"nope\"",
+        ),
+        (
+            vec!["set", "image", "deployment/web", "web"],
+            "expected CONTAINER=IMAGE",
+        ),
         (vec!["set", "image", "bc/app", "app=x:1"], "unknown kind \"bc\""),
-        (vec!["set", "resources", "deployment/web", "--limits", "memory=lots"], "\"lots\" is not a quantity for memory"),
-        (vec!["set", "resources", "deployment/web"], "give --limits and/or --requests"),
-        (vec!["set", "probe", "deployment/web", "--readiness", "--get-url", "http://localhost/healthz"], "names no port"),
-        (vec!["set", "probe", "deployment/web", "--liveness", "--open-tcp", "0"], "port 0 is not between 1 and 65535"),
-        (vec!["set", "probe", "deployment/web", "--get-url", "http://:80/"], "give --readiness and/or --liveness"),
-        (vec!["set", "probe", "deployment/web", "--readiness", "-c", "side", "--period-seconds", "3"], "there is no probe to change"),
-        (vec!["set", "serviceaccount", "deployment/web", "Not_A_Name"], "is not a valid name"),
-        (vec!["set", "build-hook", "bc/app", "--post-commit"], "give --script SCRIPT"),
-        (vec!["set", "build-hook", "dc/app", "--post-commit", "--script", "x"], "unknown kind \"dc\""),
-        (vec!["set", "image-lookup", "missing"], "imagestream missing not found"),
+        (
+            vec!["set", "resources", "deployment/web", "--limits", "memory=lots"],
+            "\"lots\" is not a quantity for memory",
+        ),
+        (
+            vec!["set", "resources", "deployment/web"],
+            "give --limits and/or --requests",
+        ),
+        (
+            vec![
+                "set",
+                "probe",
+                "deployment/web",
+                "--readiness",
+                "--get-url",
+                "http://localhost/healthz",
+            ],
+            "names no port",
+        ),
+        (
+            vec!["set", "probe", "deployment/web", "--liveness", "--open-tcp", "0"],
+            "port 0 is not between 1 and 65535",
+        ),
+        (
+            vec!["set", "probe", "deployment/web", "--get-url", "http://:80/"],
+            "give --readiness and/or --liveness",
+        ),
+        (
+            vec![
+                "set",
+                "probe",
+                "deployment/web",
+                "--readiness",
+                "-c",
+                "side",
+                "--period-seconds",
+                "3",
+            ],
+            "there is no probe to change",
+        ),
+        (
+            vec!["set", "serviceaccount", "deployment/web", "Not_A_Name"],
+            "is not a valid name",
+        ),
+        (
+            vec!["set", "build-hook", "bc/app", "--post-commit"],
+            "give --script SCRIPT",
+        ),
+        (
+            vec!["set", "build-hook", "dc/app", "--post-commit", "--script", "x"],
+            "unknown kind \"dc\"",
+        ),
+        (
+            vec!["set", "image-lookup", "missing"],
+            "imagestream missing not found",
+        ),
         (vec!["set", "image-lookup", "dc/app"], "works on ImageStreams"),
     ] {
         env.refused(&alice, &args, needle).await;
     }
-    env.refused(&bob, &["set", "env", "deployment/web", "A=1"], "forbidden").await;
-    assert_eq!(version(&env.get("Deployment", "web").await), before, "no refused change was written");
+    env.refused(&bob, &["set", "env", "deployment/web", "A=1"], "forbidden")
+        .await;
+    assert_eq!(
+        version(&env.get("Deployment", "web").await),
+        before,
+        "no refused change was written"
+    );
     env.stop().await;
 }

@@ -16,11 +16,17 @@ fn group_of(kind: &str) -> Option<&'static str> {
         "Route" => "route.openshift.io/v1",
         "Template" | "TemplateInstance" | "BrokerTemplateInstance" => "template.openshift.io/v1",
         "Project" | "ProjectRequest" => "project.openshift.io/v1",
-        "Role" | "RoleBinding" | "ClusterRole" | "ClusterRoleBinding" | "RoleBindingRestriction"
-        | "SubjectAccessReview" | "LocalSubjectAccessReview" | "ResourceAccessReview"
-        | "LocalResourceAccessReview" | "SubjectRulesReview" | "SelfSubjectRulesReview" => {
-            "authorization.openshift.io/v1"
-        }
+        "Role"
+        | "RoleBinding"
+        | "ClusterRole"
+        | "ClusterRoleBinding"
+        | "RoleBindingRestriction"
+        | "SubjectAccessReview"
+        | "LocalSubjectAccessReview"
+        | "ResourceAccessReview"
+        | "LocalResourceAccessReview"
+        | "SubjectRulesReview"
+        | "SelfSubjectRulesReview" => "authorization.openshift.io/v1",
         "User" | "Group" | "Identity" | "UserIdentityMapping" => "user.openshift.io/v1",
         "OAuthClient" | "OAuthClientAuthorization" | "OAuthAccessToken" | "OAuthAuthorizeToken" => {
             "oauth.openshift.io/v1"
