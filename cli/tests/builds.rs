@@ -342,7 +342,10 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
         ),
         (vec!["start-build", "dc/nope"], "expected bc/NAME"),
         (vec!["cancel-build"], "required"),
-        (vec!["logs", "app-1"], "\"app-1\" is not KIND/NAME; use build/NAME, bc/NAME"),
+        (
+            vec!["logs", "app-1"],
+            "\"app-1\" is not KIND/NAME; use build/NAME, bc/NAME",
+        ),
         (vec!["logs", "svc/app-1"], "unknown kind \"svc\""),
         (vec!["logs", "pod/app-1"], "pod app-1 not found"),
         (vec!["logs", "build/nope-1"], "build nope-1 not found"),
