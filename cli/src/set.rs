@@ -40,6 +40,35 @@ enum SetCommand {
     BuildHook(BuildHookArgs),
     /// Let pods name an ImageStream's tags as `stream:tag` images (lookupPolicy.local), or stop.
     ImageLookup(ImageLookupArgs),
+    /// Set or remove a bc's secrets: to fetch the source (--source), push the image (--push) or
+    /// pull the builder or base image (--pull).
+    BuildSecret(BuildSecretArgs),
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    slip set build-secret bc/web git-credentials --source\n  \
+    slip set build-secret bc/web registry-push --push\n  \
+    slip set build-secret bc/web --pull --remove")]
+pub struct BuildSecretArgs {
+    /// bc/NAME.
+    target: String,
+    /// The Secret (not with --remove).
+    secret: Option<String>,
+    /// The secret to fetch the git source with (spec.source.sourceSecret).
+    #[arg(long)]
+    source: bool,
+    /// The secret to push the built image with (spec.output.pushSecret).
+    #[arg(long)]
+    push: bool,
+    /// The secret to pull the builder or base image with (the strategy's pullSecret).
+    #[arg(long)]
+    pull: bool,
+    /// Remove the secret(s) named by --source, --push, --pull.
+    #[arg(long, conflicts_with = "secret")]
+    remove: bool,
+    #[command(flatten)]
+    write: WriteFlags,
 }
 
 #[derive(Args, Debug)]
@@ -189,6 +218,7 @@ pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         SetCommand::Serviceaccount(a) => service_account(a, namespace),
         SetCommand::BuildHook(a) => build_hook(a, namespace),
         SetCommand::ImageLookup(a) => image_lookup(a, namespace),
+        SetCommand::BuildSecret(a) => build_secret(a, namespace),
     }
 }
 
@@ -451,4 +481,49 @@ fn image_lookup(args: ImageLookupArgs, namespace: Option<&str>) -> anyhow::Resul
         }
         Ok(())
     })?
+}
+
+fn build_secret(args: BuildSecretArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    if !(args.source || args.push || args.pull) {
+        bail!("slip set build-secret: give --source, --push and/or --pull");
+    }
+    let secret = match (&args.secret, args.remove) {
+        (Some(name), false) => {
+            objects::check_name(name)?;
+            Some(json!({"name": name}))
+        }
+        (None, true) => None,
+        _ => bail!("slip set build-secret: give a SECRET, or --remove"),
+    };
+    let (target, write) = (args.target.clone(), args.write);
+    edit(
+        &target,
+        &[Kind::BuildConfig],
+        "slip set build-secret",
+        namespace,
+        write,
+        |_, bc| {
+            let mut places = Vec::new();
+            if args.source {
+                places.push(("/spec/source", "sourceSecret"));
+            }
+            if args.push {
+                places.push(("/spec/output", "pushSecret"));
+            }
+            if args.pull {
+                places.push((edits::strategy_pointer(bc)?, "pullSecret"));
+            }
+            for (pointer, field) in places {
+                let parent = bc
+                    .pointer_mut(pointer)
+                    .and_then(Value::as_object_mut)
+                    .with_context(|| format!("the bc has no {}", &pointer[1..].replace('/', ".")))?;
+                match &secret {
+                    Some(secret) => parent.insert(field.to_string(), secret.clone()),
+                    None => parent.remove(field),
+                };
+            }
+            Ok(())
+        },
+    )
 }

@@ -37,6 +37,23 @@ pub fn parse_env_changes(items: &[String]) -> anyhow::Result<Vec<EnvChange>> {
         .collect()
 }
 
+/// Where a BuildConfig's strategy options are (`/spec/strategy/dockerStrategy`...), created
+/// when missing.
+pub fn strategy_pointer(bc: &mut Value) -> anyhow::Result<&'static str> {
+    let (field, pointer) = match bc["spec"]["strategy"]["type"].as_str() {
+        Some("Source") => ("sourceStrategy", "/spec/strategy/sourceStrategy"),
+        Some("Docker") => ("dockerStrategy", "/spec/strategy/dockerStrategy"),
+        other => bail!(
+            "a {} build strategy has no pull secret",
+            other.unwrap_or("missing")
+        ),
+    };
+    if !bc["spec"]["strategy"][field].is_object() {
+        bc["spec"]["strategy"][field] = json!({});
+    }
+    Ok(pointer)
+}
+
 /// Applies the changes to an `env` list in place (pure): a set replaces the variable's value
 /// (and any valueFrom), or appends it; a remove drops it.
 pub fn apply_env(env: &mut Value, changes: &[EnvChange]) -> anyhow::Result<()> {

@@ -722,6 +722,42 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
         json!({"local": false})
     );
 
+    // build secrets: source, push, pull; then removed.
+    env.ok(&["set", "build-secret", "bc/app", "git-creds", "--source"])
+        .await;
+    env.ok(&[
+        "set",
+        "build-secret",
+        "bc/app",
+        "registry-creds",
+        "--push",
+        "--pull",
+    ])
+    .await;
+    let bc = env.get("BuildConfig", "app").await;
+    assert_eq!(bc["spec"]["source"]["sourceSecret"], json!({"name": "git-creds"}));
+    assert_eq!(
+        bc["spec"]["output"]["pushSecret"],
+        json!({"name": "registry-creds"})
+    );
+    assert_eq!(
+        bc["spec"]["strategy"]["dockerStrategy"]["pullSecret"],
+        json!({"name": "registry-creds"})
+    );
+    env.ok(&["set", "build-secret", "bc/app", "--pull", "--source", "--remove"])
+        .await;
+    let bc = env.get("BuildConfig", "app").await;
+    assert!(bc["spec"]["source"].get("sourceSecret").is_none());
+    assert!(
+        bc["spec"]["strategy"]["dockerStrategy"]
+            .get("pullSecret")
+            .is_none()
+    );
+    assert_eq!(
+        bc["spec"]["output"]["pushSecret"],
+        json!({"name": "registry-creds"})
+    );
+
     // -o prints the object written; dry runs write nothing.
     let version = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let before = version(&env.get("Deployment", "web").await);
@@ -831,6 +867,18 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
         (
             vec!["set", "image-lookup", "missing"],
             "imagestream missing not found",
+        ),
+        (
+            vec!["set", "build-secret", "bc/app", "x"],
+            "give --source, --push and/or --pull",
+        ),
+        (
+            vec!["set", "build-secret", "bc/app", "--source"],
+            "give a SECRET, or --remove",
+        ),
+        (
+            vec!["set", "build-secret", "deployment/web", "x", "--pull"],
+            "unknown kind \"deployment\"",
         ),
         (vec!["set", "image-lookup", "dc/app"], "works on ImageStreams"),
     ] {
