@@ -43,8 +43,46 @@ enum SetCommand {
     /// Set or remove a bc's secrets: to fetch the source (--source), push the image (--push) or
     /// pull the builder or base image (--pull).
     BuildSecret(BuildSecretArgs),
+    /// Set or remove a dc's pre, mid (Recreate only) or post deployment hook: a command run in a
+    /// new pod made from one of its containers.
+    DeploymentHook(DeploymentHookArgs),
 }
 
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    slip set deployment-hook dc/web --pre -c web --failure-policy abort -- ./migrate.sh\n  \
+    slip set deployment-hook dc/web --post -e MODE=smoke -- ./smoke-test\n  \
+    slip set deployment-hook dc/web --pre --remove")]
+pub struct DeploymentHookArgs {
+    /// dc/NAME.
+    target: String,
+    /// Before the new version starts.
+    #[arg(long, group = "point")]
+    pre: bool,
+    /// Between the old version's stop and the new one's start (Recreate only).
+    #[arg(long, group = "point")]
+    mid: bool,
+    /// After the new version is up.
+    #[arg(long, group = "point")]
+    post: bool,
+    /// The container whose image, env and mounts the hook pod takes (the first by default).
+    #[arg(short = 'c', long)]
+    container: Option<String>,
+    /// What a failed hook does: abort (the rollout fails), retry, or ignore.
+    #[arg(long, value_parser = ["abort", "retry", "ignore"], default_value = "abort")]
+    failure_policy: String,
+    /// Environment of the hook pod, K=V (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    /// Remove the hook.
+    #[arg(long, conflicts_with_all = ["container", "env", "command"])]
+    remove: bool,
+    #[command(flatten)]
+    write: WriteFlags,
+    /// The command and its arguments, after --.
+    #[arg(last = true)]
+    command: Vec<String>,
+}
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     slip set build-secret bc/web git-credentials --source\n  \
@@ -219,6 +257,7 @@ pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         SetCommand::BuildHook(a) => build_hook(a, namespace),
         SetCommand::ImageLookup(a) => image_lookup(a, namespace),
         SetCommand::BuildSecret(a) => build_secret(a, namespace),
+        SetCommand::DeploymentHook(a) => deployment_hook(a, namespace),
     }
 }
 
@@ -523,6 +562,54 @@ fn build_secret(args: BuildSecretArgs, namespace: Option<&str>) -> anyhow::Resul
                     None => parent.remove(field),
                 };
             }
+            Ok(())
+        },
+    )
+}
+
+fn deployment_hook(args: DeploymentHookArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let point = match (args.pre, args.mid, args.post) {
+        (true, _, _) => "pre",
+        (_, true, _) => "mid",
+        (_, _, true) => "post",
+        _ => bail!("slip set deployment-hook: give --pre, --mid or --post"),
+    };
+    if !args.remove && args.command.is_empty() {
+        bail!("slip set deployment-hook: give the hook's command after --, or --remove");
+    }
+    let env = crate::set_edits::parse_pairs(&args.env, "-e K=V")?;
+    if let Some(c) = &args.container {
+        objects::check_name(c)?;
+    }
+    let policy = {
+        let mut p = args.failure_policy.clone();
+        p[..1].make_ascii_uppercase();
+        p
+    };
+    edit(
+        &args.target,
+        &[Kind::DeploymentConfig],
+        "slip set deployment-hook",
+        namespace,
+        args.write,
+        |_, dc| {
+            let params = edits::hook_params(dc, point)?;
+            if args.remove {
+                params.remove(point);
+                return Ok(());
+            }
+            let container = match &args.container {
+                Some(c) => c.clone(),
+                None => dc["spec"]["template"]["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .context("the dc's pod template has no container")?
+                    .to_string(),
+            };
+            edits::containers(dc, std::slice::from_ref(&container))?;
+            let env: Vec<Value> = env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+            let hook = json!({"failurePolicy": policy,
+            "execNewPod": {"command": args.command, "containerName": container, "env": env}});
+            edits::hook_params(dc, point)?.insert(point.to_string(), hook);
             Ok(())
         },
     )

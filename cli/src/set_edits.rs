@@ -54,6 +54,27 @@ pub fn strategy_pointer(bc: &mut Value) -> anyhow::Result<&'static str> {
     Ok(pointer)
 }
 
+/// The strategy parameters a dc's hook at `point` goes in: `recreateParams` (pre, mid, post) or
+/// `rollingParams` (pre, post), created when missing.
+pub fn hook_params<'v>(dc: &'v mut Value, point: &str) -> anyhow::Result<&'v mut Map<String, Value>> {
+    let strategy = &mut dc["spec"]["strategy"];
+    let field = match strategy["type"].as_str().unwrap_or("Rolling") {
+        "Recreate" => "recreateParams",
+        "Rolling" if point == "mid" => bail!("a Rolling strategy has no mid hook: use --pre or --post"),
+        "Rolling" => "rollingParams",
+        other => bail!("a {other} strategy has no hooks"),
+    };
+    if !strategy.is_object() {
+        *strategy = json!({"type": "Rolling"});
+    }
+    if !strategy[field].is_object() {
+        strategy[field] = json!({});
+    }
+    strategy[field]
+        .as_object_mut()
+        .context("the strategy parameters are not an object")
+}
+
 /// Applies the changes to an `env` list in place (pure): a set replaces the variable's value
 /// (and any valueFrom), or appends it; a remove drops it.
 pub fn apply_env(env: &mut Value, changes: &[EnvChange]) -> anyhow::Result<()> {

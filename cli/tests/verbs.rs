@@ -758,6 +758,34 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
         json!({"name": "registry-creds"})
     );
 
+    // deployment hooks of a dc (Rolling: pre and post).
+    env.ok(&[
+        "set",
+        "deployment-hook",
+        "dc/app",
+        "--pre",
+        "-c",
+        "app",
+        "--failure-policy",
+        "retry",
+        "-e",
+        "MODE=migrate",
+        "--",
+        "./migrate.sh",
+        "--fast",
+    ])
+    .await;
+    let strategy = env.get("DeploymentConfig", "app").await["spec"]["strategy"].clone();
+    assert_eq!(
+        strategy["rollingParams"]["pre"],
+        json!({"failurePolicy": "Retry", "execNewPod": {"command": ["./migrate.sh", "--fast"],
+            "containerName": "app", "env": [{"name": "MODE", "value": "migrate"}]}})
+    );
+    env.ok(&["set", "deployment-hook", "dc/app", "--pre", "--remove"])
+        .await;
+    let strategy = env.get("DeploymentConfig", "app").await["spec"]["strategy"].clone();
+    assert!(strategy["rollingParams"].get("pre").is_none(), "{strategy}");
+
     // -o prints the object written; dry runs write nothing.
     let version = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let before = version(&env.get("Deployment", "web").await);
@@ -878,6 +906,35 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
         ),
         (
             vec!["set", "build-secret", "deployment/web", "x", "--pull"],
+            "unknown kind \"deployment\"",
+        ),
+        (
+            vec!["set", "deployment-hook", "dc/app", "--mid", "--", "x"],
+            "a Rolling strategy has no mid hook",
+        ),
+        (
+            vec![
+                "set",
+                "deployment-hook",
+                "dc/app",
+                "--post",
+                "-c",
+                "nope",
+                "--",
+                "x",
+            ],
+            "no container \"nope\"",
+        ),
+        (
+            vec!["set", "deployment-hook", "dc/app", "--pre"],
+            "give the hook's command after --",
+        ),
+        (
+            vec!["set", "deployment-hook", "dc/app", "--", "x"],
+            "give --pre, --mid or --post",
+        ),
+        (
+            vec!["set", "deployment-hook", "deployment/web", "--pre", "--", "x"],
             "unknown kind \"deployment\"",
         ),
         (vec!["set", "image-lookup", "dc/app"], "works on ImageStreams"),
