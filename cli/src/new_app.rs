@@ -19,6 +19,7 @@ use slipway_crds::{BuildConfig, DeploymentConfig, ImageStream};
 
 use crate::builds::{name_from_url, parse_env, parse_stream_tag, random_secret, valid_git_url, valid_name};
 use crate::cluster::{api_error, block_on, client};
+use crate::objects::DryRun;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
@@ -73,6 +74,11 @@ pub struct NewAppArgs {
     /// Make a DeploymentConfig instead of a Deployment (OpenShift deprecated them in 4.14).
     #[arg(long)]
     as_deployment_config: bool,
+    /// client: say what would be created, send nothing; server: have the API server check every
+    /// object and store none. `--dry-run` alone is client.
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1,
+          default_missing_value = "client", require_equals = true)]
+    dry_run: DryRun,
     /// Print the objects instead of creating them.
     #[arg(short = 'o', long, value_enum)]
     output: Option<Output>,
@@ -361,9 +367,13 @@ async fn exists<K: Made>(client: &Client, ns: &str, name: &str) -> anyhow::Resul
     Ok(api.get_opt(name).await.map_err(api_error)?.is_some())
 }
 
-async fn create<K: Made>(client: &Client, ns: &str, object: Value) -> anyhow::Result<K> {
+async fn create<K: Made>(client: &Client, ns: &str, object: Value, dry: bool) -> anyhow::Result<K> {
     let api = Api::<K>::namespaced(client.clone(), ns);
-    api.create(&PostParams::default(), &serde_json::from_value(object)?)
+    let params = PostParams {
+        dry_run: dry,
+        ..PostParams::default()
+    };
+    api.create(&params, &serde_json::from_value(object)?)
         .await
         .map_err(api_error)
 }
@@ -407,29 +417,22 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                 "the builder {stream}:{tag} is no image stream of {ns}: give a pull spec with a registry (registry.example.com/builder:1) or make it first (slip import-image / slip tag)"
             );
         }
-        // Refuse before creating anything when a name is taken.
-        for object in &objects {
-            let kind = object["kind"].as_str().unwrap_or_default();
-            let taken = match kind {
-                "ImageStream" => exists::<ImageStream>(&client, &ns, &name).await?,
-                "Secret" => exists::<Secret>(&client, &ns, &webhook_secret_name(&name)).await?,
-                "BuildConfig" => exists::<BuildConfig>(&client, &ns, &name).await?,
-                "DeploymentConfig" => exists::<DeploymentConfig>(&client, &ns, &name).await?,
-                "Deployment" => exists::<Deployment>(&client, &ns, &name).await?,
-                "Service" => exists::<Service>(&client, &ns, &name).await?,
-                _ => false,
-            };
-            if taken {
-                bail!(
-                    "{} {} already exists in {ns}; pass --name to choose another (nothing was created)",
-                    kind.to_ascii_lowercase(),
-                    object["metadata"]["name"].as_str().unwrap_or_default()
-                );
-            }
+        refuse_taken(&client, &ns, &name, &objects).await?;
+        let kinds: Vec<String> = objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or_default().to_ascii_lowercase())
+            .collect();
+        if args.dry_run == DryRun::Client {
+            println!(
+                "app {name} would be created in {ns}: {} (dry run)",
+                kinds.join(", ")
+            );
+            return Ok(());
         }
+        let dry = args.dry_run == DryRun::Server;
         let mut made: Vec<&str> = Vec::new();
-        if let Err(e) = create_all(&client, &ns, &name, &objects, &mut made).await {
-            for kind in made.iter().rev() {
+        if let Err(e) = create_all(&client, &ns, &name, &objects, &mut made, dry).await {
+            for kind in made.iter().rev().filter(|_| !dry) {
                 match *kind {
                     "ImageStream" => delete::<ImageStream>(&client, &ns, &name).await,
                     "Secret" => delete::<Secret>(&client, &ns, &webhook_secret_name(&name)).await,
@@ -441,7 +444,13 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
             }
             return Err(e.context("what it had made was deleted again"));
         }
-        let kinds: Vec<String> = made.iter().map(|k| k.to_ascii_lowercase()).collect();
+        if dry {
+            println!(
+                "app {name} checked in {ns}: {} (server dry run, nothing created)",
+                kinds.join(", ")
+            );
+            return Ok(());
+        }
         println!("app {name} created in {ns}: {}", kinds.join(", "));
         if matches!(source, AppSource::Git { .. }) {
             println!("A build has started: slip logs bc/{name} -f");
@@ -463,13 +472,39 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
     })?
 }
 
-/// Creates the objects in order, noting each kind made in `made`.
+/// Refuses, before anything is created, when a name the app needs is taken.
+async fn refuse_taken(client: &Client, ns: &str, name: &str, objects: &[Value]) -> anyhow::Result<()> {
+    for object in objects {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let taken = match kind {
+            "ImageStream" => exists::<ImageStream>(client, ns, name).await?,
+            "Secret" => exists::<Secret>(client, ns, &webhook_secret_name(name)).await?,
+            "BuildConfig" => exists::<BuildConfig>(client, ns, name).await?,
+            "DeploymentConfig" => exists::<DeploymentConfig>(client, ns, name).await?,
+            "Deployment" => exists::<Deployment>(client, ns, name).await?,
+            "Service" => exists::<Service>(client, ns, name).await?,
+            _ => false,
+        };
+        if taken {
+            bail!(
+                "{} {} already exists in {ns}; pass --name to choose another (nothing was created)",
+                kind.to_ascii_lowercase(),
+                object["metadata"]["name"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the objects in order (only as a server dry run with `dry`), noting each kind made in
+/// `made`.
 async fn create_all(
     client: &Client,
     ns: &str,
     name: &str,
     objects: &[Value],
     made: &mut Vec<&'static str>,
+    dry: bool,
 ) -> anyhow::Result<()> {
     for object in objects {
         let kind = object["kind"].as_str().unwrap_or_default();
@@ -483,22 +518,24 @@ async fn create_all(
         let object = object.clone();
         match kind {
             "ImageStream" => {
-                create::<ImageStream>(client, ns, object)
+                create::<ImageStream>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("ImageStream");
             }
             "Secret" => {
-                create::<Secret>(client, ns, object).await.with_context(what)?;
+                create::<Secret>(client, ns, object, dry)
+                    .await
+                    .with_context(what)?;
                 made.push("Secret");
             }
             "BuildConfig" => {
-                let bc = create::<BuildConfig>(client, ns, object)
+                let bc = create::<BuildConfig>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("BuildConfig");
                 // The webhook secret goes with its BuildConfig when that is deleted.
-                if let Some(owner) = bc.controller_owner_ref(&()) {
+                if let Some(owner) = bc.controller_owner_ref(&()).filter(|_| !dry) {
                     let patch = json!({"metadata": {"ownerReferences": [{
                         "apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid,
                     }]}});
@@ -514,19 +551,21 @@ async fn create_all(
                 }
             }
             "DeploymentConfig" => {
-                create::<DeploymentConfig>(client, ns, object)
+                create::<DeploymentConfig>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("DeploymentConfig");
             }
             "Deployment" => {
-                create::<Deployment>(client, ns, object)
+                create::<Deployment>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("Deployment");
             }
             "Service" => {
-                create::<Service>(client, ns, object).await.with_context(what)?;
+                create::<Service>(client, ns, object, dry)
+                    .await
+                    .with_context(what)?;
                 made.push("Service");
             }
             other => bail!("new-app made an object of kind {other}, which it cannot create"),

@@ -161,6 +161,32 @@ async fn an_app_is_made_whole_or_not_at_all() {
             output_text(&out)
         );
     }
+    // Dry runs: the API server checks every object (server) or nothing is sent (client); nothing
+    // is created either way, and a taken name is still refused.
+    let out = slip(&["-n", n, "new-app", source, "--name", "dry", "--dry-run=server"]).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("app dry checked in") && text.contains("(server dry run, nothing created)"),
+        "{text}"
+    );
+    let out = slip(&["-n", n, "new-app", "registry.example.com/team/dry:1", "--dry-run"]).await;
+    assert!(
+        output_text(&out).contains("app dry would be created in"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), n)
+            .get_opt("dry")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let out = slip(&["-n", n, "new-app", source, "--dry-run=server"]).await;
+    assert!(!out.status.success() && output_text(&out).contains("already exists"));
+    let out = slip(&["-n", n, "new-app", source, "--name", "dry", "--dry-run=later"]).await;
+    assert!(!out.status.success() && output_text(&out).contains("later"));
     let streams = Api::<ImageStream>::namespaced(client.clone(), n)
         .list(&Default::default())
         .await
