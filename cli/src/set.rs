@@ -46,8 +46,54 @@ enum SetCommand {
     /// Set or remove a dc's pre, mid (Recreate only) or post deployment hook: a command run in a
     /// new pod made from one of its containers.
     DeploymentHook(DeploymentHookArgs),
+    /// Add (--add) or remove (--remove) a volume of a dc's or deployment's pods, or list them.
+    #[command(visible_alias = "volume")]
+    Volumes(VolumesArgs),
 }
 
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    slip set volumes dc/web --add --name data --type emptyDir --mount-path /data\n  \
+    slip set volumes deployment/web --add --name creds --type secret --secret-name db -m /etc/db\n  \
+    slip set volumes dc/web --add --name store --type pvc --claim-name web-data -m /var/lib/web\n  \
+    slip set volumes dc/web --remove --name data\n  \
+    slip set volumes dc/web")]
+pub struct VolumesArgs {
+    /// dc/NAME or deployment/NAME.
+    target: String,
+    /// Add the volume and mount it.
+    #[arg(long, conflicts_with = "remove", requires_all = ["name", "mount_path"])]
+    add: bool,
+    /// Remove the volume and its mounts.
+    #[arg(long, requires = "name")]
+    remove: bool,
+    /// The volume's name.
+    #[arg(long)]
+    name: Option<String>,
+    /// emptyDir, secret, configmap or pvc.
+    #[arg(short = 't', long = "type", value_parser = ["emptyDir", "secret", "configmap", "pvc"], default_value = "emptyDir")]
+    volume_type: String,
+    /// Where the containers mount it.
+    #[arg(short = 'm', long)]
+    mount_path: Option<String>,
+    /// The Secret of a secret volume.
+    #[arg(long)]
+    secret_name: Option<String>,
+    /// The ConfigMap of a configmap volume.
+    #[arg(long)]
+    configmap_name: Option<String>,
+    /// The PersistentVolumeClaim of a pvc volume.
+    #[arg(long)]
+    claim_name: Option<String>,
+    /// Mount it read-only.
+    #[arg(long)]
+    read_only: bool,
+    /// The containers that mount it (all by default; comma-separated).
+    #[arg(short = 'c', long = "containers", value_delimiter = ',')]
+    containers: Vec<String>,
+    #[command(flatten)]
+    write: WriteFlags,
+}
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
     slip set deployment-hook dc/web --pre -c web --failure-policy abort -- ./migrate.sh\n  \
@@ -258,6 +304,7 @@ pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         SetCommand::ImageLookup(a) => image_lookup(a, namespace),
         SetCommand::BuildSecret(a) => build_secret(a, namespace),
         SetCommand::DeploymentHook(a) => deployment_hook(a, namespace),
+        SetCommand::Volumes(a) => volumes(a, namespace),
     }
 }
 
@@ -611,6 +658,75 @@ fn deployment_hook(args: DeploymentHookArgs, namespace: Option<&str>) -> anyhow:
             "execNewPod": {"command": args.command, "containerName": container, "env": env}});
             edits::hook_params(dc, point)?.insert(point.to_string(), hook);
             Ok(())
+        },
+    )
+}
+
+/// The volume `--add` describes (pure).
+fn volume_source(args: &VolumesArgs) -> anyhow::Result<(&'static str, Value)> {
+    let named = |flag: &str, value: &Option<String>| -> anyhow::Result<String> {
+        let name = value
+            .clone()
+            .with_context(|| format!("a {} volume needs {flag}", args.volume_type))?;
+        objects::check_name(&name)?;
+        Ok(name)
+    };
+    Ok(match args.volume_type.as_str() {
+        "secret" => (
+            "secret",
+            json!({"secretName": named("--secret-name", &args.secret_name)?}),
+        ),
+        "configmap" => (
+            "configMap",
+            json!({"name": named("--configmap-name", &args.configmap_name)?}),
+        ),
+        "pvc" => (
+            "persistentVolumeClaim",
+            json!({"claimName": named("--claim-name", &args.claim_name)?}),
+        ),
+        _ => ("emptyDir", json!({})),
+    })
+}
+
+fn volumes(args: VolumesArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    if !args.add && !args.remove {
+        let (kind, name) = objects::parse_target(&args.target, &WORKLOADS, "slip set volumes")?;
+        return block_on(async {
+            let (client, ns) = client(namespace).await?;
+            let value = to_json(&objects::get(&objects::api(&client, kind, &ns), kind, &name, &ns).await?)?;
+            print!("{}", edits::list_volumes(&value));
+            Ok(())
+        })?;
+    }
+    let volume_name = args.name.clone().unwrap_or_default();
+    objects::check_name(&volume_name)?;
+    let source = if args.add {
+        Some(volume_source(&args)?)
+    } else {
+        None
+    };
+    if let Some(path) = &args.mount_path
+        && !path.starts_with('/')
+    {
+        bail!("--mount-path {path:?} must be an absolute path");
+    }
+    edit(
+        &args.target,
+        &WORKLOADS,
+        "slip set volumes",
+        namespace,
+        args.write,
+        |_, value| match &source {
+            Some((field, body)) => {
+                let mut volume = json!({"name": volume_name});
+                volume[*field] = body.clone();
+                let mut mount = json!({"name": volume_name, "mountPath": args.mount_path});
+                if args.read_only {
+                    mount["readOnly"] = json!(true);
+                }
+                edits::add_volume(value, volume, &mount, &args.containers)
+            }
+            None => edits::remove_volume(value, &volume_name),
         },
     )
 }

@@ -75,6 +75,92 @@ pub fn hook_params<'v>(dc: &'v mut Value, point: &str) -> anyhow::Result<&'v mut
         .context("the strategy parameters are not an object")
 }
 
+/// Adds a volume to the pod template and mounts it in the containers named (all when empty)
+/// (pure). A volume of that name, or a mount at that path, already there is an error.
+pub fn add_volume(object: &mut Value, volume: Value, mount: &Value, wanted: &[String]) -> anyhow::Result<()> {
+    let name = volume["name"].clone();
+    let spec = &mut object["spec"]["template"]["spec"];
+    if spec["volumes"]
+        .as_array()
+        .is_some_and(|v| v.iter().any(|x| x["name"] == name))
+    {
+        bail!(
+            "there is a volume {name} already: remove it first (--remove --name {})",
+            name.as_str().unwrap_or_default()
+        );
+    }
+    if !spec["volumes"].is_array() {
+        spec["volumes"] = json!([]);
+    }
+    if let Some(list) = spec["volumes"].as_array_mut() {
+        list.push(volume);
+    }
+    for container in containers(object, wanted)? {
+        let cname = container["name"].as_str().unwrap_or_default().to_string();
+        if !container["volumeMounts"].is_array() {
+            container["volumeMounts"] = json!([]);
+        }
+        let mounts = container["volumeMounts"]
+            .as_array_mut()
+            .context("volumeMounts is not a list")?;
+        if mounts.iter().any(|m| m["mountPath"] == mount["mountPath"]) {
+            bail!(
+                "container {cname} mounts something at {} already",
+                mount["mountPath"]
+            );
+        }
+        mounts.push(mount.clone());
+    }
+    Ok(())
+}
+
+/// Removes a volume and every mount of it (pure); a volume that is not there is an error.
+pub fn remove_volume(object: &mut Value, name: &str) -> anyhow::Result<()> {
+    let spec = &mut object["spec"]["template"]["spec"];
+    let Some(list) = spec["volumes"]
+        .as_array_mut()
+        .filter(|v| v.iter().any(|x| x["name"] == name))
+    else {
+        bail!("there is no volume {name:?}");
+    };
+    list.retain(|v| v["name"] != name);
+    for container in spec["containers"].as_array_mut().into_iter().flatten() {
+        if let Some(mounts) = container["volumeMounts"].as_array_mut() {
+            mounts.retain(|m| m["name"] != name);
+        }
+    }
+    Ok(())
+}
+
+/// The volumes and where each container mounts them, one per line (pure).
+pub fn list_volumes(object: &Value) -> String {
+    let spec = &object["spec"]["template"]["spec"];
+    let mut out = String::new();
+    for volume in spec["volumes"].as_array().into_iter().flatten() {
+        let name = volume["name"].as_str().unwrap_or_default();
+        let kind = volume
+            .as_object()
+            .and_then(|m| m.keys().find(|k| *k != "name").cloned())
+            .unwrap_or_default();
+        out.push_str(&format!("{name} ({kind})\n"));
+        for container in spec["containers"].as_array().into_iter().flatten() {
+            for mount in container["volumeMounts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|m| m["name"] == name)
+            {
+                let cname = container["name"].as_str().unwrap_or_default();
+                out.push_str(&format!(
+                    "  mounted at {} in container {cname}\n",
+                    mount["mountPath"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Applies the changes to an `env` list in place (pure): a set replaces the variable's value
 /// (and any valueFrom), or appends it; a remove drops it.
 pub fn apply_env(env: &mut Value, changes: &[EnvChange]) -> anyhow::Result<()> {

@@ -786,6 +786,74 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
     let strategy = env.get("DeploymentConfig", "app").await["spec"]["strategy"].clone();
     assert!(strategy["rollingParams"].get("pre").is_none(), "{strategy}");
 
+    // volumes: added and mounted, listed, removed with their mounts.
+    env.ok(&[
+        "set",
+        "volumes",
+        "deployment/web",
+        "--add",
+        "--name",
+        "data",
+        "-t",
+        "emptyDir",
+        "-m",
+        "/data",
+        "-c",
+        "web",
+    ])
+    .await;
+    let web = env.get("Deployment", "web").await;
+    assert_eq!(
+        web["spec"]["template"]["spec"]["volumes"],
+        json!([{"name": "data", "emptyDir": {}}])
+    );
+    assert_eq!(
+        container(&web, 0)["volumeMounts"],
+        json!([{"name": "data", "mountPath": "/data"}])
+    );
+    assert!(container(&web, 1).get("volumeMounts").is_none());
+    env.ok(&[
+        "set",
+        "volume",
+        "dc/app",
+        "--add",
+        "--name",
+        "creds",
+        "--type",
+        "secret",
+        "--secret-name",
+        "db",
+        "-m",
+        "/etc/db",
+        "--read-only",
+    ])
+    .await;
+    let app = env.get("DeploymentConfig", "app").await;
+    assert_eq!(
+        app["spec"]["template"]["spec"]["volumes"][0]["secret"]["secretName"],
+        "db"
+    );
+    assert_eq!(
+        container(&app, 0)["volumeMounts"],
+        json!([{"name": "creds", "mountPath": "/etc/db", "readOnly": true}])
+    );
+    let listed = env.ok(&["set", "volumes", "deployment/web"]).await;
+    assert_eq!(listed, "data (emptyDir)\n  mounted at /data in container web\n");
+    env.ok(&["set", "volumes", "deployment/web", "--remove", "--name", "data"])
+        .await;
+    let web = env.get("Deployment", "web").await;
+    assert!(
+        web["spec"]["template"]["spec"]
+            .get("volumes")
+            .is_none_or(|v| v == &json!([])),
+        "{web}"
+    );
+    assert!(
+        container(&web, 0)["volumeMounts"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+    );
+
     // -o prints the object written; dry runs write nothing.
     let version = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().to_string();
     let before = version(&env.get("Deployment", "web").await);
@@ -936,6 +1004,37 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
         (
             vec!["set", "deployment-hook", "deployment/web", "--pre", "--", "x"],
             "unknown kind \"deployment\"",
+        ),
+        (
+            vec![
+                "set", "volumes", "dc/app", "--add", "--name", "x", "-t", "secret", "-m", "/x",
+            ],
+            "a secret volume needs --secret-name",
+        ),
+        (
+            vec![
+                "set", "volumes", "dc/app", "--add", "--name", "x", "-m", "relative",
+            ],
+            "must be an absolute path",
+        ),
+        (
+            vec!["set", "volumes", "dc/app", "--add", "--name", "creds", "-m", "/y"],
+            "there is a volume \"creds\" already",
+        ),
+        (
+            vec![
+                "set", "volumes", "dc/app", "--add", "--name", "other", "-m", "/etc/db",
+            ],
+            "mounts something at \"/etc/db\" already",
+        ),
+        (
+            vec!["set", "volumes", "dc/app", "--remove", "--name", "nope"],
+            "there is no volume \"nope\"",
+        ),
+        (vec!["set", "volumes", "dc/app", "--add", "-m", "/x"], "--name"),
+        (
+            vec!["set", "volumes", "bc/app", "--add", "--name", "x", "-m", "/x"],
+            "unknown kind \"bc\"",
         ),
         (vec!["set", "image-lookup", "dc/app"], "works on ImageStreams"),
     ] {
