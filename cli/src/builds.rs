@@ -9,7 +9,7 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use slipway_crds::build::{
     BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision,
 };
@@ -46,6 +46,87 @@ pub struct NewBuildArgs {
     /// The branch, tag or commit to build.
     #[arg(long = "ref")]
     git_ref: Option<String>,
+    /// The folder of the repository to build.
+    #[arg(long)]
+    context_dir: Option<String>,
+    /// Environment of the build, K=V (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    #[command(flatten)]
+    source: SourceOptions,
+}
+
+/// The secrets of a git build: to fetch the source, and to read during the build.
+#[derive(Args, Debug, Default)]
+pub struct SourceOptions {
+    /// The Secret with the credentials to fetch the git source (username/password or
+    /// ssh-privatekey).
+    #[arg(long, value_name = "SECRET")]
+    pub source_secret: Option<String>,
+    /// A Secret the build can read, SECRET[:DIR]: its keys become files in DIR of the build's
+    /// context (its root by default). Repeatable.
+    #[arg(long = "build-secret", value_name = "SECRET[:DIR]")]
+    pub build_secrets: Vec<String>,
+}
+
+impl SourceOptions {
+    pub fn is_empty(&self) -> bool {
+        self.source_secret.is_none() && self.build_secrets.is_empty()
+    }
+
+    /// The Secrets named, to check they exist (pure).
+    pub fn secret_names(&self) -> anyhow::Result<Vec<String>> {
+        let mut names: Vec<String> = self.source_secret.iter().cloned().collect();
+        for item in &self.build_secrets {
+            names.push(item.split_once(':').map_or(item.as_str(), |(s, _)| s).to_string());
+        }
+        for name in &names {
+            crate::objects::check_name(name)?;
+        }
+        Ok(names)
+    }
+
+    /// Writes the secrets into a BuildConfig's `spec.source` (pure).
+    pub fn apply(&self, source: &mut Value) -> anyhow::Result<()> {
+        self.secret_names()?;
+        if let Some(secret) = &self.source_secret {
+            source["sourceSecret"] = json!({"name": secret});
+        }
+        let mut secrets = Vec::new();
+        for item in &self.build_secrets {
+            let (secret, dir) = item
+                .split_once(':')
+                .map_or((item.as_str(), None), |(s, d)| (s, Some(d)));
+            let mut entry = json!({"secret": {"name": secret}});
+            if let Some(dir) = dir {
+                if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
+                    bail!("--build-secret {item:?}: DIR must be a relative path inside the build context");
+                }
+                entry["destinationDir"] = json!(dir);
+            }
+            secrets.push(entry);
+        }
+        if !secrets.is_empty() {
+            source["secrets"] = json!(secrets);
+        }
+        Ok(())
+    }
+
+    /// Fails unless every Secret named exists in `ns`.
+    pub async fn check_exist(&self, client: &Client, ns: &str) -> anyhow::Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        for name in self.secret_names()? {
+            if secrets
+                .get_metadata_opt(&name)
+                .await
+                .map_err(api_error)?
+                .is_none()
+            {
+                bail!("secret {name} not found in {ns} (nothing was created)");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -195,12 +276,27 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
     if let Some(r) = &args.git_ref {
         git["ref"] = json!(r);
     }
+    let mut source = json!({"type": "Git", "git": git});
+    if let Some(dir) = &args.context_dir {
+        source["contextDir"] = json!(dir);
+    }
+    args.source.apply(&mut source)?;
+    let mut strategy = strategy;
+    let env = parse_env(&args.env, "--env")?;
+    if !env.is_empty() {
+        let field = if strategy["type"] == "Source" {
+            "sourceStrategy"
+        } else {
+            "dockerStrategy"
+        };
+        strategy[field]["env"] = serde_json::to_value(&env)?;
+    }
     let bc: BuildConfig = serde_json::from_value(json!({
         "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
         "metadata": {"name": name, "labels": {"build": name}},
         "spec": {
             "triggers": triggers,
-            "source": {"type": "Git", "git": git},
+            "source": source,
             "strategy": strategy,
             "output": {"to": {"kind": "ImageStreamTag", "name": format!("{stream}:{tag}")}},
         }
@@ -213,6 +309,7 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         if configs.get_opt(&name).await.map_err(api_error)?.is_some() {
             bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
         }
+        args.source.check_exist(&client, &ns).await?;
         if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
             let is: ImageStream = serde_json::from_value(json!({
                 "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",

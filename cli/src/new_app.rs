@@ -71,6 +71,8 @@ pub struct NewAppArgs {
     /// registry.
     #[arg(long)]
     insecure_registry: bool,
+    #[command(flatten)]
+    source_options: crate::builds::SourceOptions,
     /// Make a DeploymentConfig instead of a Deployment (OpenShift deprecated them in 4.14).
     #[arg(long)]
     as_deployment_config: bool,
@@ -175,6 +177,9 @@ fn objects(
 ) -> anyhow::Result<Vec<Value>> {
     let env = parse_env(&args.env, "--env")?;
     let build_env = parse_env(&args.build_env, "--build-env")?;
+    if matches!(source, AppSource::Image(_)) && !args.source_options.is_empty() {
+        bail!("--source-secret and --build-secret are for apps built from git; an image app has no build");
+    }
     let labels = json!({"app": name});
     let mut out = Vec::new();
 
@@ -232,6 +237,7 @@ fn objects(
         if let Some(dir) = &args.context_dir {
             source_spec["contextDir"] = json!(dir);
         }
+        args.source_options.apply(&mut source_spec)?;
         out.push(json!({
             "apiVersion": "v1", "kind": "Secret",
             "metadata": {"name": webhook_secret_name(name), "labels": labels},
@@ -418,6 +424,7 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
             );
         }
         refuse_taken(&client, &ns, &name, &objects).await?;
+        args.source_options.check_exist(&client, &ns).await?;
         let kinds: Vec<String> = objects
             .iter()
             .map(|o| o["kind"].as_str().unwrap_or_default().to_ascii_lowercase())

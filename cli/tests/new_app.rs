@@ -192,5 +192,132 @@ async fn an_app_is_made_whole_or_not_at_all() {
         .await
         .unwrap();
     assert_eq!(streams.items.len(), 1, "only the first app's stream exists");
+
+    // Build secrets: the source's and the build's, checked to exist before anything is made.
+    for secret in ["git-creds", "certs"] {
+        let object: Secret =
+            serde_json::from_value(json!({"metadata": {"name": secret}, "stringData": {"k": "v"}})).unwrap();
+        Api::<Secret>::namespaced(client.clone(), n)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        source,
+        "--name",
+        "sec",
+        "--source-secret",
+        "git-creds",
+        "--build-secret",
+        "certs:etc/certs",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let bc = serde_json::to_value(
+        Api::<BuildConfig>::namespaced(client.clone(), n)
+            .get("sec")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bc["spec"]["source"]["sourceSecret"], json!({"name": "git-creds"}));
+    assert_eq!(
+        bc["spec"]["source"]["secrets"],
+        json!([{"secret": {"name": "certs"}, "destinationDir": "etc/certs"}])
+    );
+    let out = slip(&[
+        "-n",
+        n,
+        "new-build",
+        "https://git.example.com/team/nb.git",
+        "--strategy",
+        "docker",
+        "--context-dir",
+        "app",
+        "-e",
+        "MODE=ci",
+        "--source-secret",
+        "git-creds",
+        "--build-secret",
+        "certs",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let nb = serde_json::to_value(
+        Api::<BuildConfig>::namespaced(client.clone(), n)
+            .get("nb")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(nb["spec"]["source"]["contextDir"], "app");
+    assert_eq!(nb["spec"]["source"]["sourceSecret"], json!({"name": "git-creds"}));
+    assert_eq!(
+        nb["spec"]["source"]["secrets"],
+        json!([{"secret": {"name": "certs"}}])
+    );
+    assert_eq!(
+        nb["spec"]["strategy"]["dockerStrategy"]["env"],
+        json!([{"name": "MODE", "value": "ci"}])
+    );
+    for (args, needle) in [
+        (
+            vec!["new-app", source, "--name", "nosec", "--source-secret", "missing"],
+            "secret missing not found",
+        ),
+        (
+            vec![
+                "new-build",
+                "https://git.example.com/team/x.git",
+                "--strategy",
+                "docker",
+                "--build-secret",
+                "missing",
+            ],
+            "secret missing not found",
+        ),
+        (
+            vec![
+                "new-app",
+                source,
+                "--name",
+                "nosec",
+                "--build-secret",
+                "certs:/abs",
+            ],
+            "DIR must be a relative path",
+        ),
+        (
+            vec![
+                "new-app",
+                "registry.example.com/team/img:1",
+                "--source-secret",
+                "git-creds",
+            ],
+            "are for apps built from git",
+        ),
+    ] {
+        let mut all = vec!["-n", n];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(
+            !out.status.success() && output_text(&out).contains(needle),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    for missing in ["nosec", "x", "img"] {
+        assert!(
+            Api::<ImageStream>::namespaced(client.clone(), n)
+                .get_opt(missing)
+                .await
+                .unwrap()
+                .is_none(),
+            "{missing}"
+        );
+    }
     ns.delete().await;
 }
