@@ -229,24 +229,8 @@ pub(crate) fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(Strin
     Ok((stream.to_string(), tag.to_string()))
 }
 
-pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    if !valid_git_url(&args.git_url) {
-        bail!(
-            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
-            args.git_url
-        );
-    }
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => name_from_url(&args.git_url),
-    };
-    if !valid_name(&name) {
-        bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
-    }
-    let (stream, tag) = match &args.to {
-        Some(to) => parse_stream_tag(to, "--to")?,
-        None => (name.clone(), "latest".to_string()),
-    };
+/// The strategy of `slip new-build`: Source from the builder, or Docker (pure).
+fn new_build_strategy(args: &NewBuildArgs) -> anyhow::Result<Value> {
     let from = match (&args.image, &args.image_stream) {
         (Some(image), _) => {
             if image.is_empty() || image.chars().any(char::is_whitespace) {
@@ -268,6 +252,28 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         (Strategy::Docker, None) => json!({"type": "Docker", "dockerStrategy": {}}),
         (Strategy::Docker, Some(from)) => json!({"type": "Docker", "dockerStrategy": {"from": from}}),
     };
+    Ok(strategy)
+}
+
+pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    if !valid_git_url(&args.git_url) {
+        bail!(
+            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
+            args.git_url
+        );
+    }
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => name_from_url(&args.git_url),
+    };
+    if !valid_name(&name) {
+        bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
+    }
+    let (stream, tag) = match &args.to {
+        Some(to) => parse_stream_tag(to, "--to")?,
+        None => (name.clone(), "latest".to_string()),
+    };
+    let strategy = new_build_strategy(&args)?;
     let mut triggers = vec![json!({"type": "ConfigChange"})];
     if args.image_stream.is_some() {
         triggers.push(json!({"type": "ImageChange", "imageChange": {}}));

@@ -198,63 +198,15 @@ fn objects(
     out.push(stream);
 
     if let AppSource::Git { url, builder } = source {
-        let strategy = args.strategy.unwrap_or(match builder {
-            Some(_) => Strategy::Source,
-            None => Strategy::Docker,
-        });
-        let from = builder.as_ref().map(|b| match b {
-            Builder::Image(spec) => json!({"kind": "DockerImage", "name": spec}),
-            Builder::StreamTag(s, t) => json!({"kind": "ImageStreamTag", "name": format!("{s}:{t}")}),
-        });
-        let strategy = match (strategy, from) {
-            (Strategy::Source, None) => bail!(
-                "--strategy source needs a builder: BUILDER~GIT_URL (a pull spec or an image stream tag)"
-            ),
-            (Strategy::Source, Some(from)) => {
-                json!({"type": "Source", "sourceStrategy": {"from": from, "env": build_env}})
-            }
-            (Strategy::Docker, from) => {
-                let mut docker = json!({"env": build_env});
-                if let Some(from) = from {
-                    docker["from"] = from;
-                }
-                json!({"type": "Docker", "dockerStrategy": docker})
-            }
-        };
-        let mut triggers = vec![
-            json!({"type": "ConfigChange"}),
-            json!({"type": "GitHub", "github": {"secretReference": {"name": webhook_secret_name(name)}}}),
-            json!({"type": "Generic", "generic": {"secretReference": {"name": webhook_secret_name(name)}}}),
-        ];
-        if matches!(builder, Some(Builder::StreamTag(..))) {
-            triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
-        }
-        let mut git = json!({"uri": url});
-        if let Some(r) = &args.git_ref {
-            git["ref"] = json!(r);
-        }
-        let mut source_spec = json!({"type": "Git", "git": git});
-        if let Some(dir) = &args.context_dir {
-            source_spec["contextDir"] = json!(dir);
-        }
-        args.source_options.apply(&mut source_spec)?;
-        out.push(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": webhook_secret_name(name), "labels": labels},
-            "type": "Opaque",
-            "stringData": {"WebHookSecretKey": webhook_secret},
-        }));
-        out.push(json!({
-            "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "runPolicy": "Serial",
-                "triggers": triggers,
-                "source": source_spec,
-                "strategy": strategy,
-                "output": {"to": {"kind": "ImageStreamTag", "name": format!("{name}:latest")}},
-            }
-        }));
+        out.extend(build_objects(
+            args,
+            url,
+            builder.as_ref(),
+            name,
+            &labels,
+            &build_env,
+            webhook_secret,
+        )?);
     }
 
     let mut container = json!({"name": name, "image": " ", "env": env});
@@ -344,6 +296,78 @@ fn deployment(args: &NewAppArgs, name: &str, labels: &Value, container: Value) -
         }
     });
     (deployment, selector)
+}
+
+/// The webhook Secret and the BuildConfig of an app built from git (pure).
+fn build_objects(
+    args: &NewAppArgs,
+    url: &str,
+    builder: Option<&Builder>,
+    name: &str,
+    labels: &Value,
+    build_env: &[k8s_openapi::api::core::v1::EnvVar],
+    webhook_secret: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let strategy = args.strategy.unwrap_or(match builder {
+        Some(_) => Strategy::Source,
+        None => Strategy::Docker,
+    });
+    let from = builder.as_ref().map(|b| match b {
+        Builder::Image(spec) => json!({"kind": "DockerImage", "name": spec}),
+        Builder::StreamTag(s, t) => json!({"kind": "ImageStreamTag", "name": format!("{s}:{t}")}),
+    });
+    let strategy = match (strategy, from) {
+        (Strategy::Source, None) => {
+            bail!("--strategy source needs a builder: BUILDER~GIT_URL (a pull spec or an image stream tag)")
+        }
+        (Strategy::Source, Some(from)) => {
+            json!({"type": "Source", "sourceStrategy": {"from": from, "env": build_env}})
+        }
+        (Strategy::Docker, from) => {
+            let mut docker = json!({"env": build_env});
+            if let Some(from) = from {
+                docker["from"] = from;
+            }
+            json!({"type": "Docker", "dockerStrategy": docker})
+        }
+    };
+    let mut triggers = vec![
+        json!({"type": "ConfigChange"}),
+        json!({"type": "GitHub", "github": {"secretReference": {"name": webhook_secret_name(name)}}}),
+        json!({"type": "Generic", "generic": {"secretReference": {"name": webhook_secret_name(name)}}}),
+    ];
+    if matches!(builder, Some(Builder::StreamTag(..))) {
+        triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
+    }
+    let mut git = json!({"uri": url});
+    if let Some(r) = &args.git_ref {
+        git["ref"] = json!(r);
+    }
+    let mut source_spec = json!({"type": "Git", "git": git});
+    if let Some(dir) = &args.context_dir {
+        source_spec["contextDir"] = json!(dir);
+    }
+    args.source_options.apply(&mut source_spec)?;
+    out.push(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": webhook_secret_name(name), "labels": labels},
+        "type": "Opaque",
+        "stringData": {"WebHookSecretKey": webhook_secret},
+    }));
+    out.push(json!({
+        "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "runPolicy": "Serial",
+            "triggers": triggers,
+            "source": source_spec,
+            "strategy": strategy,
+            "output": {"to": {"kind": "ImageStreamTag", "name": format!("{name}:latest")}},
+        }
+    }));
+
+    Ok(out)
 }
 
 fn webhook_secret_name(app: &str) -> String {
@@ -459,24 +483,29 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
             return Ok(());
         }
         println!("app {name} created in {ns}: {}", kinds.join(", "));
-        if matches!(source, AppSource::Git { .. }) {
-            println!("A build has started: slip logs bc/{name} -f");
-            println!(
-                "Git webhooks: POST /webhooks/{ns}/{name}/github (or /generic) on Slipway's webhook endpoint;"
-            );
-            println!(
-                "  the secret is in secret/{} (key WebHookSecretKey).",
-                webhook_secret_name(&name)
-            );
-        }
-        let workload = if args.as_deployment_config {
-            "dc"
-        } else {
-            "deployment"
-        };
-        println!("Rollout: slip rollout status {workload}/{name}");
+        print_next_steps(&args, &source, &name, &ns);
         Ok(())
     })?
+}
+
+/// What to do next, after an app is made.
+fn print_next_steps(args: &NewAppArgs, source: &AppSource, name: &str, ns: &str) {
+    if matches!(source, AppSource::Git { .. }) {
+        println!("A build has started: slip logs bc/{name} -f");
+        println!(
+            "Git webhooks: POST /webhooks/{ns}/{name}/github (or /generic) on Slipway's webhook endpoint;"
+        );
+        println!(
+            "  the secret is in secret/{} (key WebHookSecretKey).",
+            webhook_secret_name(name)
+        );
+    }
+    let workload = if args.as_deployment_config {
+        "dc"
+    } else {
+        "deployment"
+    };
+    println!("Rollout: slip rollout status {workload}/{name}");
 }
 
 /// Refuses, before anything is created, when a name the app needs is taken.
