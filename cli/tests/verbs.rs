@@ -553,18 +553,26 @@ async fn expose_makes_ingresses_and_services() {
     env.stop().await;
 }
 
-#[tokio::test]
-async fn set_changes_one_property_and_refuses_bad_input_whole() {
-    let env = Env::start("slip-set").await;
-    let (alice, bob) = (env.alice.clone(), env.bob.clone());
+/// A project with a Deployment, a DC, a BC, an ImageStream and a ServiceAccount to set things on.
+async fn set_project(prefix: &str) -> Env {
+    let env = Env::start(prefix).await;
     env.create(web_deployment()).await;
     env.create(app_dc()).await;
     env.create(app_bc()).await;
-    env.create(json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream", "metadata": {"name": "app"}, "spec": {}})).await;
+    env.create(json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream", "metadata": {"name": "app"}, "spec": {}}))
+        .await;
     env.create(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "robot"}}))
         .await;
-    let container = |object: &Value, i: usize| object["spec"]["template"]["spec"]["containers"][i].clone();
+    env
+}
 
+fn container(object: &Value, i: usize) -> Value {
+    object["spec"]["template"]["spec"]["containers"][i].clone()
+}
+
+#[tokio::test]
+async fn set_env_image_resources_serviceaccount_and_probes() {
+    let env = set_project("slip-set-a").await;
     // env: set, replace, remove, list; a bc's is its strategy's.
     env.ok(&["set", "env", "deployment/web", "A=1", "B=two words", "-c", "web"])
         .await;
@@ -674,6 +682,12 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
             .is_none()
     );
 
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn set_hooks_secrets_image_lookup_and_volumes() {
+    let env = set_project("slip-set-b").await;
     // build hook and image lookup.
     env.ok(&[
         "set",
@@ -854,8 +868,45 @@ async fn set_changes_one_property_and_refuses_bad_input_whole() {
             .is_none_or(Vec::is_empty)
     );
 
+    env.stop().await;
+}
+
+#[tokio::test]
+async fn set_dry_runs_and_bad_input_write_nothing() {
+    let env = set_project("slip-set-c").await;
+    let (alice, bob) = (env.alice.clone(), env.bob.clone());
+    // What some refusals below are about: a volume mounted at /etc/db, a liveness probe on side.
+    env.ok(&[
+        "set",
+        "volumes",
+        "dc/app",
+        "--add",
+        "--name",
+        "creds",
+        "-t",
+        "secret",
+        "--secret-name",
+        "db",
+        "-m",
+        "/etc/db",
+    ])
+    .await;
+    env.ok(&[
+        "set",
+        "probe",
+        "deployment/web",
+        "--liveness",
+        "-c",
+        "side",
+        "--",
+        "cat",
+        "/tmp/ok",
+    ])
+    .await;
+
     // -o prints the object written; dry runs write nothing.
-    let version = |o: &Value| o["metadata"]["resourceVersion"].as_str().unwrap().to_string();
+    // The generation counts spec changes only (the Deployment controller writes its status).
+    let version = |o: &Value| o["metadata"]["generation"].as_i64().unwrap();
     let before = version(&env.get("Deployment", "web").await);
     let out = env
         .ok(&[
