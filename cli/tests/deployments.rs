@@ -448,6 +448,27 @@ async fn logs_and_status_on_the_real_node() {
     env.refused(&env.bob.clone(), &["logs", "deployment/talker"], "forbidden")
         .await;
 
+    // A DeploymentConfig's latest version's pods, rolled out by the deploy controller.
+    let namespace = env.n().to_string();
+    let deployer = tokio::spawn(async move {
+        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        slipway_operator::deploy::run(ctx, Some(&namespace)).await;
+    });
+    let mut dc = real_deployment("dctalker", "echo hello from the dc; exec sleep 3600");
+    dc["apiVersion"] = json!("slipway.dev/v1alpha1");
+    dc["kind"] = json!("DeploymentConfig");
+    dc["spec"]["selector"] = json!({"app": "dctalker"});
+    env.create("slipway.dev/v1alpha1", "deploymentconfigs", dc).await;
+    pod_of(&env, "dctalker", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|c| c[0].ready)
+    })
+    .await;
+    assert_eq!(env.ok(&["logs", "dc/dctalker"]).await, "hello from the dc\n");
+    deployer.abort();
+
     let crashy = pod_of(&env, "crashy", |p| {
         p.status
             .as_ref()
