@@ -7,6 +7,7 @@ mod expose;
 mod images;
 mod logs;
 mod new_app;
+mod new_app_template;
 mod objects;
 mod policy;
 mod process;

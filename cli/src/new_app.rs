@@ -37,11 +37,22 @@ pub enum Output {
 pub struct NewAppArgs {
     /// What the app is made from: BUILDER~GIT_URL (source-to-image; BUILDER is an image pull
     /// spec with a registry, or an image stream tag STREAM[:TAG] of the project), GIT_URL (a
-    /// Dockerfile build), or an image pull spec (deployed as it is).
-    source: String,
-    /// The name of every object (default: the repository's or the image's name).
+    /// Dockerfile build), or an image pull spec (deployed as it is). Not with --template or -f.
+    #[arg(required_unless_present_any = ["template", "file"], conflicts_with_all = ["template", "file"])]
+    source: Option<String>,
+    /// Instantiate the project's stored Template of this name (a TemplateInstance).
+    #[arg(long, conflicts_with = "file")]
+    pub template: Option<String>,
+    /// Instantiate the Template in this file (a TemplateInstance with the template inline).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// A template parameter, KEY=VALUE (repeatable; with --template or -f).
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The name of every object (default: the repository's or the image's name; a template's
+    /// for --template and -f: the TemplateInstance's).
     #[arg(long)]
-    name: Option<String>,
+    pub name: Option<String>,
     /// How the source is built; Source when a builder is given, Docker otherwise.
     #[arg(long, value_enum)]
     strategy: Option<Strategy>,
@@ -80,7 +91,7 @@ pub struct NewAppArgs {
     /// object and store none. `--dry-run` alone is client.
     #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1,
           default_missing_value = "client", require_equals = true)]
-    dry_run: DryRun,
+    pub dry_run: DryRun,
     /// Print the objects instead of creating them.
     #[arg(short = 'o', long, value_enum)]
     output: Option<Output>,
@@ -414,7 +425,13 @@ async fn delete<K: Made>(client: &Client, ns: &str, name: &str) {
 }
 
 pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    let source = parse_source(&args.source)?;
+    let Some(text) = args.source.as_deref() else {
+        return crate::new_app_template::instantiate(&args, namespace);
+    };
+    if !args.params.is_empty() {
+        bail!("-p goes with --template or -f: a git or image app has no parameters");
+    }
+    let source = parse_source(text)?;
     let name = match (&args.name, &source) {
         (Some(n), _) => n.clone(),
         (None, AppSource::Git { url, .. }) => name_from_url(url),
@@ -686,7 +703,7 @@ mod tests {
             "2",
             "--as-deployment-config",
         ]);
-        let source = parse_source(&a.source).unwrap();
+        let source = parse_source(a.source.as_deref().unwrap()).unwrap();
         let objects = objects(&a, &source, "web", "s3cret").unwrap();
         let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
@@ -735,7 +752,13 @@ mod tests {
     #[test]
     fn the_workload_is_a_deployment_with_an_image_trigger_by_default() {
         let a = args(&["quay.io/team/web:1", "--replicas", "3"]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "Deployment", "Service"]);
         let deployment = &made[1];
@@ -773,7 +796,13 @@ mod tests {
             "0",
             "--as-deployment-config",
         ]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
@@ -787,7 +816,13 @@ mod tests {
         );
 
         let a = args(&["nodejs~https://g/web.git"]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let bc = &made[2]["spec"];
         assert_eq!(bc["strategy"]["sourceStrategy"]["from"]["kind"], "ImageStreamTag");
         assert_eq!(bc["triggers"][3]["type"], "ImageChange");
@@ -797,15 +832,37 @@ mod tests {
             "--insecure-registry",
             "--as-deployment-config",
         ]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "DeploymentConfig", "Service"]);
         assert_eq!(made[0]["spec"]["tags"][0]["from"]["name"], "quay.io/team/web:1");
         assert_eq!(made[0]["spec"]["tags"][0]["importPolicy"]["insecure"], true);
 
         let a = args(&["https://g/web.git", "--strategy", "source"]);
-        assert!(objects(&a, &parse_source(&a.source).unwrap(), "web", "s").is_err());
+        assert!(
+            objects(
+                &a,
+                &parse_source(a.source.as_deref().unwrap()).unwrap(),
+                "web",
+                "s"
+            )
+            .is_err()
+        );
         let a = args(&["r/b~https://g/web.git", "-e", "1BAD=x"]);
-        assert!(objects(&a, &parse_source(&a.source).unwrap(), "web", "s").is_err());
+        assert!(
+            objects(
+                &a,
+                &parse_source(a.source.as_deref().unwrap()).unwrap(),
+                "web",
+                "s"
+            )
+            .is_err()
+        );
     }
 }

@@ -321,3 +321,128 @@ async fn an_app_is_made_whole_or_not_at_all() {
     }
     ns.delete().await;
 }
+
+#[tokio::test]
+async fn an_app_from_a_template_is_a_template_instance() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "slip-new-app-t").await;
+    let n = ns.name.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: template.openshift.io/v1\nkind: Template\nmetadata: {name: greeter}\n\
+         parameters:\n- {name: GREETING, required: true}\n\
+         objects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: greeting}, data: {text: '${GREETING}'}}\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let instances = dynamic_api(&client, "TemplateInstance", n);
+
+    let out = slip(&["-n", n, "new-app", "-f", &file, "-p", "GREETING=hello"]).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("templateinstance.slipway.dev/greeter created: 1 objects"),
+        "{}",
+        output_text(&out)
+    );
+    let instance = serde_json::to_value(instances.get("greeter").await.unwrap()).unwrap();
+    assert_eq!(instance["spec"]["parameters"], json!({"GREETING": "hello"}));
+    assert_eq!(instance["spec"]["template"]["metadata"]["name"], "greeter");
+    assert_eq!(instance["spec"]["template"]["objects"][0]["kind"], "ConfigMap");
+
+    // A stored Template, by name.
+    let template = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "Template", "metadata": {"name": "stored"},
+        "parameters": [{"name": "GREETING", "required": true}],
+        "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "g2"}, "data": {"t": "${GREETING}"}}]});
+    dynamic_api(&client, "Template", n)
+        .create(&PostParams::default(), &serde_json::from_value(template).unwrap())
+        .await
+        .unwrap();
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        "--template",
+        "stored",
+        "-p",
+        "GREETING=hi",
+        "--name",
+        "from-stored",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let instance = serde_json::to_value(instances.get("from-stored").await.unwrap()).unwrap();
+    assert_eq!(instance["spec"]["templateRef"], json!({"name": "stored"}));
+
+    // Refused before anything is created: a required parameter left out, an unknown one, a
+    // template that is not there, a source and a template at once, -p without a template.
+    for (args, needle) in [
+        (vec!["new-app", "-f", &file, "--name", "bad"], "GREETING"),
+        (
+            vec![
+                "new-app",
+                "-f",
+                &file,
+                "-p",
+                "GREETING=x",
+                "-p",
+                "NOPE=1",
+                "--name",
+                "bad",
+            ],
+            "NOPE",
+        ),
+        (
+            vec!["new-app", "--template", "missing"],
+            "template missing not found",
+        ),
+        (
+            vec!["new-app", "registry.example.com/a:1", "--template", "stored"],
+            "cannot be used with",
+        ),
+        (
+            vec!["new-app", "registry.example.com/a:1", "-p", "A=1"],
+            "-p goes with --template or -f",
+        ),
+        (vec!["new-app"], "required"),
+    ] {
+        let mut all = vec!["-n", n];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(
+            !out.status.success() && output_text(&out).contains(needle),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        "-f",
+        &file,
+        "-p",
+        "GREETING=x",
+        "--name",
+        "dry",
+        "--dry-run=server",
+    ])
+    .await;
+    assert!(
+        out.status.success() && output_text(&out).contains("(server dry run)"),
+        "{}",
+        output_text(&out)
+    );
+    let names: Vec<String> = instances
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.name_any())
+        .collect();
+    assert_eq!(names, ["from-stored", "greeter"]);
+    ns.delete().await;
+}
