@@ -67,14 +67,31 @@ fn build_warnings(p: &Project, now: i64, out: &mut Vec<Warning>) {
     }
 }
 
-fn pod_warnings(p: &Project, out: &mut Vec<Warning>) {
+/// Whether a container is crash-looping: waiting in CrashLoopBackOff, or (between two back-offs,
+/// when it runs for a moment) restarted at least twice, the last run having failed within
+/// [`STUCK_MINUTES`].
+fn crash_looping(status: &Value, now: i64) -> bool {
+    if status["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+        return true;
+    }
+    let last = &status["lastState"]["terminated"];
+    let failed_at = last["finishedAt"]
+        .as_str()
+        .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+        .map(|t| t.as_second());
+    status["restartCount"].as_i64().unwrap_or(0) >= 2
+        && last["exitCode"].as_i64().is_some_and(|code| code != 0)
+        && failed_at.is_some_and(|t| now - t < STUCK_MINUTES * 60)
+}
+
+fn pod_warnings(p: &Project, now: i64, out: &mut Vec<Warning>) {
     for pod in &p.pods {
         for status in pod["status"]["containerStatuses"]
             .as_array()
             .into_iter()
             .flatten()
         {
-            if status["state"]["waiting"]["reason"] == "CrashLoopBackOff" {
+            if crash_looping(status, now) {
                 let container = status["name"].as_str().unwrap_or_default();
                 out.push(warn(
                     format!(
@@ -166,8 +183,9 @@ fn trigger_warnings(p: &Project, out: &mut Vec<Warning>) {
 /// Every warning of the project, in a stable order.
 pub fn warnings(p: &Project) -> Vec<Warning> {
     let mut out = Vec::new();
-    build_warnings(p, k8s_openapi::jiff::Timestamp::now().as_second(), &mut out);
-    pod_warnings(p, &mut out);
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    build_warnings(p, now, &mut out);
+    pod_warnings(p, now, &mut out);
     service_warnings(p, &mut out);
     trigger_warnings(p, &mut out);
     out
@@ -244,6 +262,35 @@ mod tests {
             ],
             slices: vec![],
         }
+    }
+
+    #[test]
+    fn a_container_that_keeps_failing_is_crash_looping_between_back_offs() {
+        let now = "2026-12-06T05:00:00Z"
+            .parse::<k8s_openapi::jiff::Timestamp>()
+            .unwrap()
+            .as_second();
+        let running = |restarts: i64, exit: i64, at: &str| {
+            json!({"restartCount": restarts, "state": {"running": {}},
+                   "lastState": {"terminated": {"exitCode": exit, "finishedAt": at}}})
+        };
+        assert!(crash_looping(&running(2, 3, "2026-12-06T04:59:50Z"), now));
+        assert!(
+            !crash_looping(&running(1, 3, "2026-12-06T04:59:50Z"), now),
+            "once is no loop"
+        );
+        assert!(
+            !crash_looping(&running(5, 0, "2026-12-06T04:59:50Z"), now),
+            "it ended well"
+        );
+        assert!(
+            !crash_looping(&running(5, 1, "2026-12-06T03:00:00Z"), now),
+            "long ago"
+        );
+        assert!(crash_looping(
+            &json!({"state": {"waiting": {"reason": "CrashLoopBackOff"}}}),
+            now
+        ));
     }
 
     #[test]

@@ -469,21 +469,21 @@ async fn logs_and_status_on_the_real_node() {
     assert_eq!(env.ok(&["logs", "dc/dctalker"]).await, "hello from the dc\n");
     deployer.abort();
 
+    // Crash-looping: restarted twice (between back-offs it may run for a moment).
     let crashy = pod_of(&env, "crashy", |p| {
         p.status
             .as_ref()
             .and_then(|s| s.container_statuses.as_ref())
-            .is_some_and(|c| {
-                c[0].state
-                    .as_ref()
-                    .and_then(|s| s.waiting.as_ref())
-                    .and_then(|w| w.reason.as_deref())
-                    == Some("CrashLoopBackOff")
-            })
+            .is_some_and(|c| c[0].restart_count >= 2)
     })
     .await;
-    let out = env.ok(&["logs", "deployment/crashy", "--previous"]).await;
-    assert_eq!(out, "boom\n");
+    // While the kubelet swaps the crashed container for the next one, the previous one's log
+    // can be briefly out of reach ("unable to retrieve container logs"): ask until it answers.
+    eventually("the crashed container's log", WAIT, || async {
+        let out = env.ok(&["logs", "deployment/crashy", "--previous"]).await;
+        (out == "boom\n").then_some(())
+    })
+    .await;
 
     let status = env.ok(&["status"]).await;
     for needle in [
