@@ -52,7 +52,8 @@ enum Command {
         #[arg(long)]
         groups: bool,
     },
-    /// Create a build, image stream and deployment from a git URL or an image.
+    /// Create a build, image stream and deployment from a git URL or an image, or instantiate a
+    /// template.
     NewApp(new_app::NewAppArgs),
     /// Create an ImageStream and a BuildConfig that builds a git repository.
     NewBuild(builds::NewBuildArgs),
@@ -69,8 +70,8 @@ enum Command {
     Tag(images::TagArgs),
     /// Import an image from a registry into an image stream tag, and wait for the result.
     ImportImage(images::ImportImageArgs),
-    /// Set a property of an object: env, image, resources, probe, serviceaccount, build-hook,
-    /// image-lookup, triggers.
+    /// Set a property of an object: env, image, resources, probe, volumes, serviceaccount,
+    /// triggers, build-hook, build-secret, deployment-hook, image-lookup.
     Set(set::SetArgs),
     /// Expose a Service as an Ingress, or a dc/deployment as a Service (and an Ingress).
     Expose(expose::ExposeArgs),
