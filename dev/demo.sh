@@ -65,8 +65,8 @@ echo "hello from v1" >"$work/web/html/index.html"
 g checkout -q -b main && g add -A && g commit -q -m "the sample app" && g push -q origin main
 echo "$url: $(g log --oneline | head -n 1)"
 
-step "slip new-app $builder~$url --name web --replicas 2"
-as_user slip -n "$project" new-app "$builder~$url" --name web --replicas 2
+step "slip new-app $builder~$url --name web --replicas 2 --as-deployment-config"
+as_user slip -n "$project" new-app "$builder~$url" --name web --replicas 2 --as-deployment-config
 wait_for "the first build" 60 as_user kubectl get -n "$project" build/web-1
 as_user slip -n "$project" logs bc/web --follow
 as_user slip -n "$project" rollout status dc/web

@@ -9,7 +9,7 @@ use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use slipway_crds::build::{
     BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision,
 };
@@ -46,6 +46,87 @@ pub struct NewBuildArgs {
     /// The branch, tag or commit to build.
     #[arg(long = "ref")]
     git_ref: Option<String>,
+    /// The folder of the repository to build.
+    #[arg(long)]
+    context_dir: Option<String>,
+    /// Environment of the build, K=V (repeatable).
+    #[arg(short = 'e', long = "env", value_name = "K=V")]
+    env: Vec<String>,
+    #[command(flatten)]
+    source: SourceOptions,
+}
+
+/// The secrets of a git build: to fetch the source, and to read during the build.
+#[derive(Args, Debug, Default)]
+pub struct SourceOptions {
+    /// The Secret with the credentials to fetch the git source (username/password or
+    /// ssh-privatekey).
+    #[arg(long, value_name = "SECRET")]
+    pub source_secret: Option<String>,
+    /// A Secret the build can read, SECRET[:DIR]: its keys become files in DIR of the build's
+    /// context (its root by default). Repeatable.
+    #[arg(long = "build-secret", value_name = "SECRET[:DIR]")]
+    pub build_secrets: Vec<String>,
+}
+
+impl SourceOptions {
+    pub fn is_empty(&self) -> bool {
+        self.source_secret.is_none() && self.build_secrets.is_empty()
+    }
+
+    /// The Secrets named, to check they exist (pure).
+    pub fn secret_names(&self) -> anyhow::Result<Vec<String>> {
+        let mut names: Vec<String> = self.source_secret.iter().cloned().collect();
+        for item in &self.build_secrets {
+            names.push(item.split_once(':').map_or(item.as_str(), |(s, _)| s).to_string());
+        }
+        for name in &names {
+            crate::objects::check_name(name)?;
+        }
+        Ok(names)
+    }
+
+    /// Writes the secrets into a BuildConfig's `spec.source` (pure).
+    pub fn apply(&self, source: &mut Value) -> anyhow::Result<()> {
+        self.secret_names()?;
+        if let Some(secret) = &self.source_secret {
+            source["sourceSecret"] = json!({"name": secret});
+        }
+        let mut secrets = Vec::new();
+        for item in &self.build_secrets {
+            let (secret, dir) = item
+                .split_once(':')
+                .map_or((item.as_str(), None), |(s, d)| (s, Some(d)));
+            let mut entry = json!({"secret": {"name": secret}});
+            if let Some(dir) = dir {
+                if dir.is_empty() || dir.starts_with('/') || dir.split('/').any(|p| p == "..") {
+                    bail!("--build-secret {item:?}: DIR must be a relative path inside the build context");
+                }
+                entry["destinationDir"] = json!(dir);
+            }
+            secrets.push(entry);
+        }
+        if !secrets.is_empty() {
+            source["secrets"] = json!(secrets);
+        }
+        Ok(())
+    }
+
+    /// Fails unless every Secret named exists in `ns`.
+    pub async fn check_exist(&self, client: &Client, ns: &str) -> anyhow::Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
+        for name in self.secret_names()? {
+            if secrets
+                .get_metadata_opt(&name)
+                .await
+                .map_err(api_error)?
+                .is_none()
+            {
+                bail!("secret {name} not found in {ns} (nothing was created)");
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]
@@ -74,15 +155,6 @@ pub struct CancelBuildArgs {
     /// The builds to cancel (NAME or build/NAME).
     #[arg(required = true)]
     builds: Vec<String>,
-}
-
-#[derive(Args, Debug)]
-pub struct LogsArgs {
-    /// build/NAME, or bc/NAME for its latest build.
-    target: String,
-    /// Keep streaming while the build runs.
-    #[arg(short = 'f', long)]
-    follow: bool,
 }
 
 /// What `slip set triggers bc/NAME` was given (parsed by the `set` command in images.rs).
@@ -157,24 +229,8 @@ pub(crate) fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(Strin
     Ok((stream.to_string(), tag.to_string()))
 }
 
-pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    if !valid_git_url(&args.git_url) {
-        bail!(
-            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
-            args.git_url
-        );
-    }
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => name_from_url(&args.git_url),
-    };
-    if !valid_name(&name) {
-        bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
-    }
-    let (stream, tag) = match &args.to {
-        Some(to) => parse_stream_tag(to, "--to")?,
-        None => (name.clone(), "latest".to_string()),
-    };
+/// The strategy of `slip new-build`: Source from the builder, or Docker (pure).
+fn new_build_strategy(args: &NewBuildArgs) -> anyhow::Result<Value> {
     let from = match (&args.image, &args.image_stream) {
         (Some(image), _) => {
             if image.is_empty() || image.chars().any(char::is_whitespace) {
@@ -196,6 +252,28 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         (Strategy::Docker, None) => json!({"type": "Docker", "dockerStrategy": {}}),
         (Strategy::Docker, Some(from)) => json!({"type": "Docker", "dockerStrategy": {"from": from}}),
     };
+    Ok(strategy)
+}
+
+pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    if !valid_git_url(&args.git_url) {
+        bail!(
+            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
+            args.git_url
+        );
+    }
+    let name = match &args.name {
+        Some(n) => n.clone(),
+        None => name_from_url(&args.git_url),
+    };
+    if !valid_name(&name) {
+        bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
+    }
+    let (stream, tag) = match &args.to {
+        Some(to) => parse_stream_tag(to, "--to")?,
+        None => (name.clone(), "latest".to_string()),
+    };
+    let strategy = new_build_strategy(&args)?;
     let mut triggers = vec![json!({"type": "ConfigChange"})];
     if args.image_stream.is_some() {
         triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
@@ -204,12 +282,27 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
     if let Some(r) = &args.git_ref {
         git["ref"] = json!(r);
     }
+    let mut source = json!({"type": "Git", "git": git});
+    if let Some(dir) = &args.context_dir {
+        source["contextDir"] = json!(dir);
+    }
+    args.source.apply(&mut source)?;
+    let mut strategy = strategy;
+    let env = parse_env(&args.env, "--env")?;
+    if !env.is_empty() {
+        let field = if strategy["type"] == "Source" {
+            "sourceStrategy"
+        } else {
+            "dockerStrategy"
+        };
+        strategy[field]["env"] = serde_json::to_value(&env)?;
+    }
     let bc: BuildConfig = serde_json::from_value(json!({
         "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
         "metadata": {"name": name, "labels": {"build": name}},
         "spec": {
             "triggers": triggers,
-            "source": {"type": "Git", "git": git},
+            "source": source,
             "strategy": strategy,
             "output": {"to": {"kind": "ImageStreamTag", "name": format!("{stream}:{tag}")}},
         }
@@ -222,6 +315,7 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         if configs.get_opt(&name).await.map_err(api_error)?.is_some() {
             bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
         }
+        args.source.check_exist(&client, &ns).await?;
         if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
             let is: ImageStream = serde_json::from_value(json!({
                 "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
@@ -385,7 +479,7 @@ async fn wait_for(client: &Client, ns: &str, name: &str, follow: bool) -> anyhow
 const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 
 /// The build pod's containers' logs, in order (place-tools, fetch, build).
-async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
+pub(crate) async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = format!("{build}-build");
     // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
@@ -520,38 +614,6 @@ pub fn cancel_build(args: CancelBuildArgs, namespace: Option<&str>) -> anyhow::R
             bail!("{}", failures.join("; "));
         }
         Ok(())
-    })?
-}
-
-pub fn logs(args: LogsArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    let Some((kind, name)) = args.target.split_once('/') else {
-        bail!("slip logs takes build/NAME or bc/NAME, not {:?}", args.target);
-    };
-    if !valid_name(name) {
-        bail!("{name:?} is not a valid name");
-    }
-    block_on(async {
-        let (client, ns) = client(namespace).await?;
-        let build = match kind {
-            "build" | "builds" => name.to_string(),
-            "bc" | "buildconfig" | "buildconfigs" => {
-                let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
-                let Some(bc) = configs.get_opt(name).await.map_err(api_error)? else {
-                    bail!("buildconfig {name} not found in {ns}");
-                };
-                let last = bc.status.map(|s| s.last_version).unwrap_or(0);
-                if last == 0 {
-                    bail!("buildconfig {name} has no builds yet");
-                }
-                format!("{name}-{last}")
-            }
-            other => bail!("slip logs shows builds: use build/NAME or bc/NAME, not {other}/"),
-        };
-        let builds: Api<Build> = Api::namespaced(client.clone(), &ns);
-        if builds.get_opt(&build).await.map_err(api_error)?.is_none() {
-            bail!("build {build} not found in {ns}");
-        }
-        stream_logs(&client, &ns, &build, args.follow).await
     })?
 }
 

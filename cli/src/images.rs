@@ -59,19 +59,6 @@ pub struct ImportImageArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct SetArgs {
-    #[command(subcommand)]
-    what: SetCommand,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum SetCommand {
-    /// Show or set the image triggers of a DeploymentConfig, Deployment, StatefulSet, DaemonSet
-    /// or CronJob.
-    Triggers(TriggersArgs),
-}
-
-#[derive(Args, Debug)]
 pub struct TriggersArgs {
     /// KIND/NAME: dc, deployment, statefulset, daemonset, cronjob (bc comes with builds).
     object: String,
@@ -396,13 +383,7 @@ pub fn import_image(args: ImportImageArgs, namespace: Option<&str>) -> anyhow::R
     })?
 }
 
-pub fn set(args: SetArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    match args.what {
-        SetCommand::Triggers(a) => triggers(a, namespace),
-    }
-}
-
-fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let (kind, name) = parse_object(&args.object).map_err(anyhow::Error::msg)?;
     let webhook =
         args.from_github || args.from_gitlab || args.from_bitbucket || args.from_gitea || args.from_webhook;

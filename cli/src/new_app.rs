@@ -1,11 +1,14 @@
 //! `slip new-app`: an application from source or from an image, in one command: an ImageStream,
-//! a BuildConfig with git webhook triggers (source), a DeploymentConfig that rolls out every new
-//! image, and a Service. Every object is labelled `app=NAME`; when one cannot be made, those made
-//! before it are deleted again, so a failure leaves nothing half-made.
+//! a BuildConfig with git webhook triggers (source), a Deployment whose image trigger annotation
+//! (`image.openshift.io/triggers`, resolved by the operator) rolls out every new image — or a
+//! DeploymentConfig with `--as-deployment-config` — and a Service. Every object is labelled
+//! `app=NAME`; when one cannot be made, those made before it are deleted again, so a failure
+//! leaves nothing half-made.
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource};
@@ -16,6 +19,7 @@ use slipway_crds::{BuildConfig, DeploymentConfig, ImageStream};
 
 use crate::builds::{name_from_url, parse_env, parse_stream_tag, random_secret, valid_git_url, valid_name};
 use crate::cluster::{api_error, block_on, client};
+use crate::objects::DryRun;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
@@ -33,11 +37,22 @@ pub enum Output {
 pub struct NewAppArgs {
     /// What the app is made from: BUILDER~GIT_URL (source-to-image; BUILDER is an image pull
     /// spec with a registry, or an image stream tag STREAM[:TAG] of the project), GIT_URL (a
-    /// Dockerfile build), or an image pull spec (deployed as it is).
-    source: String,
-    /// The name of every object (default: the repository's or the image's name).
+    /// Dockerfile build), or an image pull spec (deployed as it is). Not with --template or -f.
+    #[arg(required_unless_present_any = ["template", "file"], conflicts_with_all = ["template", "file"])]
+    source: Option<String>,
+    /// Instantiate the project's stored Template of this name (a TemplateInstance).
+    #[arg(long, conflicts_with = "file")]
+    pub template: Option<String>,
+    /// Instantiate the Template in this file (a TemplateInstance with the template inline).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// A template parameter, KEY=VALUE (repeatable; with --template or -f).
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
+    /// The name of every object (default: the repository's or the image's name; a template's
+    /// for --template and -f: the TemplateInstance's).
     #[arg(long)]
-    name: Option<String>,
+    pub name: Option<String>,
     /// How the source is built; Source when a builder is given, Docker otherwise.
     #[arg(long, value_enum)]
     strategy: Option<Strategy>,
@@ -67,6 +82,16 @@ pub struct NewAppArgs {
     /// registry.
     #[arg(long)]
     insecure_registry: bool,
+    #[command(flatten)]
+    source_options: crate::builds::SourceOptions,
+    /// Make a DeploymentConfig instead of a Deployment (OpenShift deprecated them in 4.14).
+    #[arg(long)]
+    as_deployment_config: bool,
+    /// client: say what would be created, send nothing; server: have the API server check every
+    /// object and store none. `--dry-run` alone is client.
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1,
+          default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
     /// Print the objects instead of creating them.
     #[arg(short = 'o', long, value_enum)]
     output: Option<Output>,
@@ -163,8 +188,10 @@ fn objects(
 ) -> anyhow::Result<Vec<Value>> {
     let env = parse_env(&args.env, "--env")?;
     let build_env = parse_env(&args.build_env, "--build-env")?;
+    if matches!(source, AppSource::Image(_)) && !args.source_options.is_empty() {
+        bail!("--source-secret and --build-secret are for apps built from git; an image app has no build");
+    }
     let labels = json!({"app": name});
-    let selector = json!({"deploymentconfig": name});
     let mut out = Vec::new();
 
     // The image stream the app runs from.
@@ -182,62 +209,15 @@ fn objects(
     out.push(stream);
 
     if let AppSource::Git { url, builder } = source {
-        let strategy = args.strategy.unwrap_or(match builder {
-            Some(_) => Strategy::Source,
-            None => Strategy::Docker,
-        });
-        let from = builder.as_ref().map(|b| match b {
-            Builder::Image(spec) => json!({"kind": "DockerImage", "name": spec}),
-            Builder::StreamTag(s, t) => json!({"kind": "ImageStreamTag", "name": format!("{s}:{t}")}),
-        });
-        let strategy = match (strategy, from) {
-            (Strategy::Source, None) => bail!(
-                "--strategy source needs a builder: BUILDER~GIT_URL (a pull spec or an image stream tag)"
-            ),
-            (Strategy::Source, Some(from)) => {
-                json!({"type": "Source", "sourceStrategy": {"from": from, "env": build_env}})
-            }
-            (Strategy::Docker, from) => {
-                let mut docker = json!({"env": build_env});
-                if let Some(from) = from {
-                    docker["from"] = from;
-                }
-                json!({"type": "Docker", "dockerStrategy": docker})
-            }
-        };
-        let mut triggers = vec![
-            json!({"type": "ConfigChange"}),
-            json!({"type": "GitHub", "github": {"secretReference": {"name": webhook_secret_name(name)}}}),
-            json!({"type": "Generic", "generic": {"secretReference": {"name": webhook_secret_name(name)}}}),
-        ];
-        if matches!(builder, Some(Builder::StreamTag(..))) {
-            triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
-        }
-        let mut git = json!({"uri": url});
-        if let Some(r) = &args.git_ref {
-            git["ref"] = json!(r);
-        }
-        let mut source_spec = json!({"type": "Git", "git": git});
-        if let Some(dir) = &args.context_dir {
-            source_spec["contextDir"] = json!(dir);
-        }
-        out.push(json!({
-            "apiVersion": "v1", "kind": "Secret",
-            "metadata": {"name": webhook_secret_name(name), "labels": labels},
-            "type": "Opaque",
-            "stringData": {"WebHookSecretKey": webhook_secret},
-        }));
-        out.push(json!({
-            "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "runPolicy": "Serial",
-                "triggers": triggers,
-                "source": source_spec,
-                "strategy": strategy,
-                "output": {"to": {"kind": "ImageStreamTag", "name": format!("{name}:latest")}},
-            }
-        }));
+        out.extend(build_objects(
+            args,
+            url,
+            builder.as_ref(),
+            name,
+            &labels,
+            &build_env,
+            webhook_secret,
+        )?);
     }
 
     let mut container = json!({"name": name, "image": " ", "env": env});
@@ -248,9 +228,31 @@ fn objects(
     if args.drain_seconds > 0 {
         container["lifecycle"] = json!({"preStop": {"sleep": {"seconds": args.drain_seconds}}});
     }
+    let (workload, selector) = if args.as_deployment_config {
+        deployment_config(args, name, &labels, container)
+    } else {
+        deployment(args, name, &labels, container)
+    };
+    out.push(workload);
+    if args.port != 0 {
+        out.push(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "selector": selector,
+                "ports": [{"name": format!("{}-tcp", args.port), "port": args.port, "targetPort": args.port}],
+            }
+        }));
+    }
+    Ok(out)
+}
+
+/// A DeploymentConfig whose ImageChange trigger follows `NAME:latest`, and its pods' selector.
+fn deployment_config(args: &NewAppArgs, name: &str, labels: &Value, container: Value) -> (Value, Value) {
+    let selector = json!({"deploymentconfig": name});
     let mut pod_labels = labels.clone();
     pod_labels["deploymentconfig"] = json!(name);
-    out.push(json!({
+    let dc = json!({
         "apiVersion": slipway_crds::API_VERSION, "kind": "DeploymentConfig",
         "metadata": {"name": name, "labels": labels},
         "spec": {
@@ -272,17 +274,110 @@ fn objects(
                 },
             },
         }
-    }));
-    if args.port != 0 {
-        out.push(json!({
-            "apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "selector": selector,
-                "ports": [{"name": format!("{}-tcp", args.port), "port": args.port, "targetPort": args.port}],
+    });
+    (dc, selector)
+}
+
+/// A Deployment whose `image.openshift.io/triggers` annotation sets the container's image to
+/// `NAME:latest`'s each time the tag moves (until then the image is a placeholder, as `oc
+/// new-app` writes it), and its pods' selector.
+fn deployment(args: &NewAppArgs, name: &str, labels: &Value, container: Value) -> (Value, Value) {
+    let selector = json!({"deployment": name});
+    let mut pod_labels = labels.clone();
+    pod_labels["deployment"] = json!(name);
+    let triggers = json!([{
+        "from": {"kind": "ImageStreamTag", "name": format!("{name}:latest")},
+        "fieldPath": format!("spec.template.spec.containers[?(@.name==\"{name}\")].image"),
+    }]);
+    let deployment = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels,
+            "annotations": {"image.openshift.io/triggers": triggers.to_string()}},
+        "spec": {
+            "replicas": args.replicas,
+            "selector": {"matchLabels": selector},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {
+                    "containers": [container],
+                    "terminationGracePeriodSeconds": 30 + args.drain_seconds,
+                },
+            },
+        }
+    });
+    (deployment, selector)
+}
+
+/// The webhook Secret and the BuildConfig of an app built from git (pure).
+fn build_objects(
+    args: &NewAppArgs,
+    url: &str,
+    builder: Option<&Builder>,
+    name: &str,
+    labels: &Value,
+    build_env: &[k8s_openapi::api::core::v1::EnvVar],
+    webhook_secret: &str,
+) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let strategy = args.strategy.unwrap_or(match builder {
+        Some(_) => Strategy::Source,
+        None => Strategy::Docker,
+    });
+    let from = builder.as_ref().map(|b| match b {
+        Builder::Image(spec) => json!({"kind": "DockerImage", "name": spec}),
+        Builder::StreamTag(s, t) => json!({"kind": "ImageStreamTag", "name": format!("{s}:{t}")}),
+    });
+    let strategy = match (strategy, from) {
+        (Strategy::Source, None) => {
+            bail!("--strategy source needs a builder: BUILDER~GIT_URL (a pull spec or an image stream tag)")
+        }
+        (Strategy::Source, Some(from)) => {
+            json!({"type": "Source", "sourceStrategy": {"from": from, "env": build_env}})
+        }
+        (Strategy::Docker, from) => {
+            let mut docker = json!({"env": build_env});
+            if let Some(from) = from {
+                docker["from"] = from;
             }
-        }));
+            json!({"type": "Docker", "dockerStrategy": docker})
+        }
+    };
+    let mut triggers = vec![
+        json!({"type": "ConfigChange"}),
+        json!({"type": "GitHub", "github": {"secretReference": {"name": webhook_secret_name(name)}}}),
+        json!({"type": "Generic", "generic": {"secretReference": {"name": webhook_secret_name(name)}}}),
+    ];
+    if matches!(builder, Some(Builder::StreamTag(..))) {
+        triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
     }
+    let mut git = json!({"uri": url});
+    if let Some(r) = &args.git_ref {
+        git["ref"] = json!(r);
+    }
+    let mut source_spec = json!({"type": "Git", "git": git});
+    if let Some(dir) = &args.context_dir {
+        source_spec["contextDir"] = json!(dir);
+    }
+    args.source_options.apply(&mut source_spec)?;
+    out.push(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": webhook_secret_name(name), "labels": labels},
+        "type": "Opaque",
+        "stringData": {"WebHookSecretKey": webhook_secret},
+    }));
+    out.push(json!({
+        "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "runPolicy": "Serial",
+            "triggers": triggers,
+            "source": source_spec,
+            "strategy": strategy,
+            "output": {"to": {"kind": "ImageStreamTag", "name": format!("{name}:latest")}},
+        }
+    }));
+
     Ok(out)
 }
 
@@ -313,9 +408,13 @@ async fn exists<K: Made>(client: &Client, ns: &str, name: &str) -> anyhow::Resul
     Ok(api.get_opt(name).await.map_err(api_error)?.is_some())
 }
 
-async fn create<K: Made>(client: &Client, ns: &str, object: Value) -> anyhow::Result<K> {
+async fn create<K: Made>(client: &Client, ns: &str, object: Value, dry: bool) -> anyhow::Result<K> {
     let api = Api::<K>::namespaced(client.clone(), ns);
-    api.create(&PostParams::default(), &serde_json::from_value(object)?)
+    let params = PostParams {
+        dry_run: dry,
+        ..PostParams::default()
+    };
+    api.create(&params, &serde_json::from_value(object)?)
         .await
         .map_err(api_error)
 }
@@ -326,7 +425,13 @@ async fn delete<K: Made>(client: &Client, ns: &str, name: &str) {
 }
 
 pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    let source = parse_source(&args.source)?;
+    let Some(text) = args.source.as_deref() else {
+        return crate::new_app_template::instantiate(&args, namespace);
+    };
+    if !args.params.is_empty() {
+        bail!("-p goes with --template or -f: a git or image app has no parameters");
+    }
+    let source = parse_source(text)?;
     let name = match (&args.name, &source) {
         (Some(n), _) => n.clone(),
         (None, AppSource::Git { url, .. }) => name_from_url(url),
@@ -359,62 +464,100 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
                 "the builder {stream}:{tag} is no image stream of {ns}: give a pull spec with a registry (registry.example.com/builder:1) or make it first (slip import-image / slip tag)"
             );
         }
-        // Refuse before creating anything when a name is taken.
-        for object in &objects {
-            let kind = object["kind"].as_str().unwrap_or_default();
-            let taken = match kind {
-                "ImageStream" => exists::<ImageStream>(&client, &ns, &name).await?,
-                "Secret" => exists::<Secret>(&client, &ns, &webhook_secret_name(&name)).await?,
-                "BuildConfig" => exists::<BuildConfig>(&client, &ns, &name).await?,
-                "DeploymentConfig" => exists::<DeploymentConfig>(&client, &ns, &name).await?,
-                "Service" => exists::<Service>(&client, &ns, &name).await?,
-                _ => false,
-            };
-            if taken {
-                bail!(
-                    "{} {} already exists in {ns}; pass --name to choose another (nothing was created)",
-                    kind.to_ascii_lowercase(),
-                    object["metadata"]["name"].as_str().unwrap_or_default()
-                );
-            }
+        refuse_taken(&client, &ns, &name, &objects).await?;
+        args.source_options.check_exist(&client, &ns).await?;
+        let kinds: Vec<String> = objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap_or_default().to_ascii_lowercase())
+            .collect();
+        if args.dry_run == DryRun::Client {
+            println!(
+                "app {name} would be created in {ns}: {} (dry run)",
+                kinds.join(", ")
+            );
+            return Ok(());
         }
+        let dry = args.dry_run == DryRun::Server;
         let mut made: Vec<&str> = Vec::new();
-        if let Err(e) = create_all(&client, &ns, &name, &objects, &mut made).await {
-            for kind in made.iter().rev() {
+        if let Err(e) = create_all(&client, &ns, &name, &objects, &mut made, dry).await {
+            for kind in made.iter().rev().filter(|_| !dry) {
                 match *kind {
                     "ImageStream" => delete::<ImageStream>(&client, &ns, &name).await,
                     "Secret" => delete::<Secret>(&client, &ns, &webhook_secret_name(&name)).await,
                     "BuildConfig" => delete::<BuildConfig>(&client, &ns, &name).await,
                     "DeploymentConfig" => delete::<DeploymentConfig>(&client, &ns, &name).await,
+                    "Deployment" => delete::<Deployment>(&client, &ns, &name).await,
                     _ => delete::<Service>(&client, &ns, &name).await,
                 }
             }
             return Err(e.context("what it had made was deleted again"));
         }
-        let kinds: Vec<String> = made.iter().map(|k| k.to_ascii_lowercase()).collect();
-        println!("app {name} created in {ns}: {}", kinds.join(", "));
-        if matches!(source, AppSource::Git { .. }) {
-            println!("A build has started: slip logs bc/{name} -f");
+        if dry {
             println!(
-                "Git webhooks: POST /webhooks/{ns}/{name}/github (or /generic) on Slipway's webhook endpoint;"
+                "app {name} checked in {ns}: {} (server dry run, nothing created)",
+                kinds.join(", ")
             );
-            println!(
-                "  the secret is in secret/{} (key WebHookSecretKey).",
-                webhook_secret_name(&name)
-            );
+            return Ok(());
         }
-        println!("Rollout: slip rollout status dc/{name}");
+        println!("app {name} created in {ns}: {}", kinds.join(", "));
+        print_next_steps(&args, &source, &name, &ns);
         Ok(())
     })?
 }
 
-/// Creates the objects in order, noting each kind made in `made`.
+/// What to do next, after an app is made.
+fn print_next_steps(args: &NewAppArgs, source: &AppSource, name: &str, ns: &str) {
+    if matches!(source, AppSource::Git { .. }) {
+        println!("A build has started: slip logs bc/{name} -f");
+        println!(
+            "Git webhooks: POST /webhooks/{ns}/{name}/github (or /generic) on Slipway's webhook endpoint;"
+        );
+        println!(
+            "  the secret is in secret/{} (key WebHookSecretKey).",
+            webhook_secret_name(name)
+        );
+    }
+    let workload = if args.as_deployment_config {
+        "dc"
+    } else {
+        "deployment"
+    };
+    println!("Rollout: slip rollout status {workload}/{name}");
+}
+
+/// Refuses, before anything is created, when a name the app needs is taken.
+async fn refuse_taken(client: &Client, ns: &str, name: &str, objects: &[Value]) -> anyhow::Result<()> {
+    for object in objects {
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let taken = match kind {
+            "ImageStream" => exists::<ImageStream>(client, ns, name).await?,
+            "Secret" => exists::<Secret>(client, ns, &webhook_secret_name(name)).await?,
+            "BuildConfig" => exists::<BuildConfig>(client, ns, name).await?,
+            "DeploymentConfig" => exists::<DeploymentConfig>(client, ns, name).await?,
+            "Deployment" => exists::<Deployment>(client, ns, name).await?,
+            "Service" => exists::<Service>(client, ns, name).await?,
+            _ => false,
+        };
+        if taken {
+            bail!(
+                "{} {} already exists in {ns}; pass --name to choose another (nothing was created)",
+                kind.to_ascii_lowercase(),
+                object["metadata"]["name"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Creates the objects in order (only as a server dry run with `dry`), noting each kind made in
+/// `made`.
 async fn create_all(
     client: &Client,
     ns: &str,
     name: &str,
     objects: &[Value],
     made: &mut Vec<&'static str>,
+    dry: bool,
 ) -> anyhow::Result<()> {
     for object in objects {
         let kind = object["kind"].as_str().unwrap_or_default();
@@ -428,22 +571,24 @@ async fn create_all(
         let object = object.clone();
         match kind {
             "ImageStream" => {
-                create::<ImageStream>(client, ns, object)
+                create::<ImageStream>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("ImageStream");
             }
             "Secret" => {
-                create::<Secret>(client, ns, object).await.with_context(what)?;
+                create::<Secret>(client, ns, object, dry)
+                    .await
+                    .with_context(what)?;
                 made.push("Secret");
             }
             "BuildConfig" => {
-                let bc = create::<BuildConfig>(client, ns, object)
+                let bc = create::<BuildConfig>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("BuildConfig");
                 // The webhook secret goes with its BuildConfig when that is deleted.
-                if let Some(owner) = bc.controller_owner_ref(&()) {
+                if let Some(owner) = bc.controller_owner_ref(&()).filter(|_| !dry) {
                     let patch = json!({"metadata": {"ownerReferences": [{
                         "apiVersion": owner.api_version, "kind": owner.kind, "name": owner.name, "uid": owner.uid,
                     }]}});
@@ -459,13 +604,21 @@ async fn create_all(
                 }
             }
             "DeploymentConfig" => {
-                create::<DeploymentConfig>(client, ns, object)
+                create::<DeploymentConfig>(client, ns, object, dry)
                     .await
                     .with_context(what)?;
                 made.push("DeploymentConfig");
             }
+            "Deployment" => {
+                create::<Deployment>(client, ns, object, dry)
+                    .await
+                    .with_context(what)?;
+                made.push("Deployment");
+            }
             "Service" => {
-                create::<Service>(client, ns, object).await.with_context(what)?;
+                create::<Service>(client, ns, object, dry)
+                    .await
+                    .with_context(what)?;
                 made.push("Service");
             }
             other => bail!("new-app made an object of kind {other}, which it cannot create"),
@@ -548,8 +701,9 @@ mod tests {
             "B=2",
             "--replicas",
             "2",
+            "--as-deployment-config",
         ]);
-        let source = parse_source(&a.source).unwrap();
+        let source = parse_source(a.source.as_deref().unwrap()).unwrap();
         let objects = objects(&a, &source, "web", "s3cret").unwrap();
         let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
@@ -596,9 +750,59 @@ mod tests {
     }
 
     #[test]
+    fn the_workload_is_a_deployment_with_an_image_trigger_by_default() {
+        let a = args(&["quay.io/team/web:1", "--replicas", "3"]);
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
+        let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["ImageStream", "Deployment", "Service"]);
+        let deployment = &made[1];
+        let triggers: Value = serde_json::from_str(
+            deployment["metadata"]["annotations"]["image.openshift.io/triggers"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            triggers,
+            json!([{"from": {"kind": "ImageStreamTag", "name": "web:latest"},
+                    "fieldPath": "spec.template.spec.containers[?(@.name==\"web\")].image"}])
+        );
+        assert_eq!(deployment["spec"]["replicas"], 3);
+        assert_eq!(
+            deployment["spec"]["selector"]["matchLabels"],
+            json!({"deployment": "web"})
+        );
+        assert_eq!(
+            deployment["spec"]["template"]["metadata"]["labels"]["deployment"],
+            "web"
+        );
+        assert_eq!(made[2]["spec"]["selector"], json!({"deployment": "web"}));
+        let _: Deployment = serde_json::from_value(deployment.clone()).unwrap();
+    }
+
+    #[test]
     fn other_kinds_of_app() {
-        let a = args(&["https://g/web.git", "--port", "0", "--drain-seconds", "0"]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let a = args(&[
+            "https://g/web.git",
+            "--port",
+            "0",
+            "--drain-seconds",
+            "0",
+            "--as-deployment-config",
+        ]);
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
@@ -612,21 +816,53 @@ mod tests {
         );
 
         let a = args(&["nodejs~https://g/web.git"]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let bc = &made[2]["spec"];
         assert_eq!(bc["strategy"]["sourceStrategy"]["from"]["kind"], "ImageStreamTag");
         assert_eq!(bc["triggers"][3]["type"], "ImageChange");
 
-        let a = args(&["quay.io/team/web:1", "--insecure-registry"]);
-        let made = objects(&a, &parse_source(&a.source).unwrap(), "web", "s").unwrap();
+        let a = args(&[
+            "quay.io/team/web:1",
+            "--insecure-registry",
+            "--as-deployment-config",
+        ]);
+        let made = objects(
+            &a,
+            &parse_source(a.source.as_deref().unwrap()).unwrap(),
+            "web",
+            "s",
+        )
+        .unwrap();
         let kinds: Vec<&str> = made.iter().map(|o| o["kind"].as_str().unwrap()).collect();
         assert_eq!(kinds, ["ImageStream", "DeploymentConfig", "Service"]);
         assert_eq!(made[0]["spec"]["tags"][0]["from"]["name"], "quay.io/team/web:1");
         assert_eq!(made[0]["spec"]["tags"][0]["importPolicy"]["insecure"], true);
 
         let a = args(&["https://g/web.git", "--strategy", "source"]);
-        assert!(objects(&a, &parse_source(&a.source).unwrap(), "web", "s").is_err());
+        assert!(
+            objects(
+                &a,
+                &parse_source(a.source.as_deref().unwrap()).unwrap(),
+                "web",
+                "s"
+            )
+            .is_err()
+        );
         let a = args(&["r/b~https://g/web.git", "-e", "1BAD=x"]);
-        assert!(objects(&a, &parse_source(&a.source).unwrap(), "web", "s").is_err());
+        assert!(
+            objects(
+                &a,
+                &parse_source(a.source.as_deref().unwrap()).unwrap(),
+                "web",
+                "s"
+            )
+            .is_err()
+        );
     }
 }

@@ -165,7 +165,9 @@ fn fetch_stored(name: &str, namespace: Option<&str>) -> anyhow::Result<TemplateD
 }
 
 /// KEY=VALUE assignments; a key given twice is an error.
-fn collect_assignments<'a>(items: impl Iterator<Item = &'a str>) -> anyhow::Result<BTreeMap<String, String>> {
+pub(crate) fn collect_assignments<'a>(
+    items: impl Iterator<Item = &'a str>,
+) -> anyhow::Result<BTreeMap<String, String>> {
     let mut values = BTreeMap::new();
     for item in items {
         let (key, value) = split_assignment(item)?;

@@ -1,7 +1,7 @@
-//! `slip rollout latest|status|history|undo|cancel|retry|pause|resume dc/NAME`, with the
+//! `slip rollout latest|status|history|undo|cancel|retry|pause|resume|restart dc/NAME`, with the
 //! semantics of `oc rollout` for DeploymentConfigs. The operator runs every rollout; these
 //! commands only ask for one (raising `status.latestVersion` with optimistic concurrency), mark a
-//! version's ReplicaSet, or follow it.
+//! version's ReplicaSet, or follow it. `deployment/NAME` goes to [`crate::rollout_deploy`].
 
 use std::time::Duration;
 
@@ -55,6 +55,8 @@ enum RolloutCommand {
     Pause { target: String },
     /// Make new versions again (one for everything changed while paused).
     Resume { target: String },
+    /// Replace every pod: a new version of the same template (for a dc, as `latest`).
+    Restart { target: String },
 }
 
 pub fn run(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result<()> {
@@ -71,8 +73,13 @@ async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result
         | RolloutCommand::Cancel { target }
         | RolloutCommand::Retry { target }
         | RolloutCommand::Pause { target }
-        | RolloutCommand::Resume { target } => target,
+        | RolloutCommand::Resume { target }
+        | RolloutCommand::Restart { target } => target,
     };
+    if is_deployment(target) {
+        let target = target.clone();
+        return deployment(args.command, client, namespace, &target).await;
+    }
     let name = parse_target(target)?;
     let rollout = Rollout {
         dcs: Api::namespaced(client.clone(), &namespace),
@@ -90,20 +97,64 @@ async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result
         RolloutCommand::Retry { .. } => rollout.retry().await,
         RolloutCommand::Pause { .. } => rollout.pause(true).await,
         RolloutCommand::Resume { .. } => rollout.pause(false).await,
+        RolloutCommand::Restart { .. } => rollout.latest().await,
+    }
+}
+
+fn is_deployment(target: &str) -> bool {
+    target.split_once('/').is_some_and(|(kind, _)| {
+        let kind = kind.to_ascii_lowercase();
+        [
+            "deploy",
+            "deployment",
+            "deployments",
+            "deployment.apps",
+            "deployments.apps",
+        ]
+        .contains(&kind.as_str())
+    })
+}
+
+async fn deployment(
+    command: RolloutCommand,
+    client: kube::Client,
+    namespace: String,
+    target: &str,
+) -> anyhow::Result<()> {
+    let (_, name) =
+        crate::objects::parse_target(target, &[crate::objects::Kind::Deployment], "slip rollout")?;
+    let rollout = crate::rollout_deploy::DeploymentRollout {
+        deployments: Api::namespaced(client.clone(), &namespace),
+        rss: Api::namespaced(client, &namespace),
+        name,
+        namespace,
+    };
+    match command {
+        RolloutCommand::Latest { .. } | RolloutCommand::Restart { .. } => rollout.restart().await,
+        RolloutCommand::Status { watch, .. } => rollout.status(watch).await,
+        RolloutCommand::History { revision, .. } => rollout.history(revision).await,
+        RolloutCommand::Undo { to_revision, .. } => rollout.undo(to_revision).await,
+        RolloutCommand::Pause { .. } => rollout.pause(true).await,
+        RolloutCommand::Resume { .. } => rollout.pause(false).await,
+        RolloutCommand::Cancel { .. } | RolloutCommand::Retry { .. } => bail!(
+            "slip rollout cancel and retry are for DeploymentConfigs; a Deployment rolls back with: slip rollout undo {target}"
+        ),
     }
 }
 
 /// `dc/NAME` (or `deploymentconfig/NAME`, `deploymentconfigs/NAME`) → NAME.
 pub fn parse_target(target: &str) -> anyhow::Result<String> {
     let Some((kind, name)) = target.split_once('/') else {
-        bail!("expected dc/NAME, not {target:?}: slip rollout works on DeploymentConfigs");
+        bail!("expected dc/NAME or deployment/NAME, not {target:?}");
     };
     let kind = kind.to_ascii_lowercase();
     if !["dc", "deploymentconfig", "deploymentconfigs"].contains(&kind.as_str())
         && !kind.starts_with("deploymentconfig.")
         && !kind.starts_with("deploymentconfigs.")
     {
-        bail!("slip rollout works on DeploymentConfigs (dc/NAME); {kind:?} is not one");
+        bail!(
+            "slip rollout works on DeploymentConfigs (dc/NAME) and Deployments (deployment/NAME); {kind:?} is neither"
+        );
     }
     let valid = !name.is_empty()
         && name.len() <= 253
@@ -531,7 +582,7 @@ mod tests {
         assert_eq!(parse_target("deploymentconfigs.slipway.dev/web").unwrap(), "web");
         for bad in [
             "web",
-            "deployment/web",
+            "bc/web",
             "dc/",
             "dc/Web",
             "dc/a_b",
@@ -540,7 +591,8 @@ mod tests {
         ] {
             assert!(parse_target(bad).is_err(), "{bad}");
         }
-        let message = parse_target("deployment/web").unwrap_err().to_string();
-        assert!(message.contains("DeploymentConfigs"), "{message}");
+        let message = parse_target("bc/web").unwrap_err().to_string();
+        assert!(message.contains("Deployments"), "{message}");
+        assert!(is_deployment("deployment/web") && is_deployment("deploy/web") && !is_deployment("dc/web"));
     }
 }

@@ -472,6 +472,9 @@ async fn git_push_becomes_a_running_app() {
             "web",
             "--replicas",
             "2",
+            // This run follows a DeploymentConfig (dc/web, ReplicaSet web-1); new-app makes a
+            // Deployment by default.
+            "--as-deployment-config",
         ],
     )
     .await;

@@ -23,7 +23,18 @@ async fn an_app_is_made_whole_or_not_at_all() {
     let n = ns.name.as_str();
     let source = "registry.example.com/s2i/busybox:1~https://git.example.com/team/web.git";
 
-    let out = slip(&["-n", n, "new-app", source, "--replicas", "2", "-e", "MODE=prod"]).await;
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        source,
+        "--replicas",
+        "2",
+        "-e",
+        "MODE=prod",
+        "--as-deployment-config",
+    ])
+    .await;
     assert!(out.status.success(), "{}", output_text(&out));
     assert!(
         output_text(&out).contains("app web created"),
@@ -150,10 +161,288 @@ async fn an_app_is_made_whole_or_not_at_all() {
             output_text(&out)
         );
     }
+    // Dry runs: the API server checks every object (server) or nothing is sent (client); nothing
+    // is created either way, and a taken name is still refused.
+    let out = slip(&["-n", n, "new-app", source, "--name", "dry", "--dry-run=server"]).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("app dry checked in") && text.contains("(server dry run, nothing created)"),
+        "{text}"
+    );
+    let out = slip(&["-n", n, "new-app", "registry.example.com/team/dry:1", "--dry-run"]).await;
+    assert!(
+        output_text(&out).contains("app dry would be created in"),
+        "{}",
+        output_text(&out)
+    );
+    assert!(
+        Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), n)
+            .get_opt("dry")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let out = slip(&["-n", n, "new-app", source, "--dry-run=server"]).await;
+    assert!(!out.status.success() && output_text(&out).contains("already exists"));
+    let out = slip(&["-n", n, "new-app", source, "--name", "dry", "--dry-run=later"]).await;
+    assert!(!out.status.success() && output_text(&out).contains("later"));
     let streams = Api::<ImageStream>::namespaced(client.clone(), n)
         .list(&Default::default())
         .await
         .unwrap();
     assert_eq!(streams.items.len(), 1, "only the first app's stream exists");
+
+    // Build secrets: the source's and the build's, checked to exist before anything is made.
+    for secret in ["git-creds", "certs"] {
+        let object: Secret =
+            serde_json::from_value(json!({"metadata": {"name": secret}, "stringData": {"k": "v"}})).unwrap();
+        Api::<Secret>::namespaced(client.clone(), n)
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+    }
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        source,
+        "--name",
+        "sec",
+        "--source-secret",
+        "git-creds",
+        "--build-secret",
+        "certs:etc/certs",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let bc = serde_json::to_value(
+        Api::<BuildConfig>::namespaced(client.clone(), n)
+            .get("sec")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bc["spec"]["source"]["sourceSecret"], json!({"name": "git-creds"}));
+    assert_eq!(
+        bc["spec"]["source"]["secrets"],
+        json!([{"secret": {"name": "certs"}, "destinationDir": "etc/certs"}])
+    );
+    let out = slip(&[
+        "-n",
+        n,
+        "new-build",
+        "https://git.example.com/team/nb.git",
+        "--strategy",
+        "docker",
+        "--context-dir",
+        "app",
+        "-e",
+        "MODE=ci",
+        "--source-secret",
+        "git-creds",
+        "--build-secret",
+        "certs",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let nb = serde_json::to_value(
+        Api::<BuildConfig>::namespaced(client.clone(), n)
+            .get("nb")
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(nb["spec"]["source"]["contextDir"], "app");
+    assert_eq!(nb["spec"]["source"]["sourceSecret"], json!({"name": "git-creds"}));
+    assert_eq!(
+        nb["spec"]["source"]["secrets"],
+        json!([{"secret": {"name": "certs"}}])
+    );
+    assert_eq!(
+        nb["spec"]["strategy"]["dockerStrategy"]["env"],
+        json!([{"name": "MODE", "value": "ci"}])
+    );
+    for (args, needle) in [
+        (
+            vec!["new-app", source, "--name", "nosec", "--source-secret", "missing"],
+            "secret missing not found",
+        ),
+        (
+            vec![
+                "new-build",
+                "https://git.example.com/team/x.git",
+                "--strategy",
+                "docker",
+                "--build-secret",
+                "missing",
+            ],
+            "secret missing not found",
+        ),
+        (
+            vec![
+                "new-app",
+                source,
+                "--name",
+                "nosec",
+                "--build-secret",
+                "certs:/abs",
+            ],
+            "DIR must be a relative path",
+        ),
+        (
+            vec![
+                "new-app",
+                "registry.example.com/team/img:1",
+                "--source-secret",
+                "git-creds",
+            ],
+            "are for apps built from git",
+        ),
+    ] {
+        let mut all = vec!["-n", n];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(
+            !out.status.success() && output_text(&out).contains(needle),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    for missing in ["nosec", "x", "img"] {
+        assert!(
+            Api::<ImageStream>::namespaced(client.clone(), n)
+                .get_opt(missing)
+                .await
+                .unwrap()
+                .is_none(),
+            "{missing}"
+        );
+    }
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn an_app_from_a_template_is_a_template_instance() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "slip-new-app-t").await;
+    let n = ns.name.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("t.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: template.openshift.io/v1\nkind: Template\nmetadata: {name: greeter}\n\
+         parameters:\n- {name: GREETING, required: true}\n\
+         objects:\n- {apiVersion: v1, kind: ConfigMap, metadata: {name: greeting}, data: {text: '${GREETING}'}}\n",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let instances = dynamic_api(&client, "TemplateInstance", n);
+
+    let out = slip(&["-n", n, "new-app", "-f", &file, "-p", "GREETING=hello"]).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains("templateinstance.slipway.dev/greeter created: 1 objects"),
+        "{}",
+        output_text(&out)
+    );
+    let instance = serde_json::to_value(instances.get("greeter").await.unwrap()).unwrap();
+    assert_eq!(instance["spec"]["parameters"], json!({"GREETING": "hello"}));
+    assert_eq!(instance["spec"]["template"]["metadata"]["name"], "greeter");
+    assert_eq!(instance["spec"]["template"]["objects"][0]["kind"], "ConfigMap");
+
+    // A stored Template, by name.
+    let template = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "Template", "metadata": {"name": "stored"},
+        "parameters": [{"name": "GREETING", "required": true}],
+        "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "g2"}, "data": {"t": "${GREETING}"}}]});
+    dynamic_api(&client, "Template", n)
+        .create(&PostParams::default(), &serde_json::from_value(template).unwrap())
+        .await
+        .unwrap();
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        "--template",
+        "stored",
+        "-p",
+        "GREETING=hi",
+        "--name",
+        "from-stored",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let instance = serde_json::to_value(instances.get("from-stored").await.unwrap()).unwrap();
+    assert_eq!(instance["spec"]["templateRef"], json!({"name": "stored"}));
+
+    // Refused before anything is created: a required parameter left out, an unknown one, a
+    // template that is not there, a source and a template at once, -p without a template.
+    for (args, needle) in [
+        (vec!["new-app", "-f", &file, "--name", "bad"], "GREETING"),
+        (
+            vec![
+                "new-app",
+                "-f",
+                &file,
+                "-p",
+                "GREETING=x",
+                "-p",
+                "NOPE=1",
+                "--name",
+                "bad",
+            ],
+            "NOPE",
+        ),
+        (
+            vec!["new-app", "--template", "missing"],
+            "template missing not found",
+        ),
+        (
+            vec!["new-app", "registry.example.com/a:1", "--template", "stored"],
+            "cannot be used with",
+        ),
+        (
+            vec!["new-app", "registry.example.com/a:1", "-p", "A=1"],
+            "-p goes with --template or -f",
+        ),
+        (vec!["new-app"], "required"),
+    ] {
+        let mut all = vec!["-n", n];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(
+            !out.status.success() && output_text(&out).contains(needle),
+            "{args:?}: {}",
+            output_text(&out)
+        );
+    }
+    let out = slip(&[
+        "-n",
+        n,
+        "new-app",
+        "-f",
+        &file,
+        "-p",
+        "GREETING=x",
+        "--name",
+        "dry",
+        "--dry-run=server",
+    ])
+    .await;
+    assert!(
+        out.status.success() && output_text(&out).contains("(server dry run)"),
+        "{}",
+        output_text(&out)
+    );
+    let names: Vec<String> = instances
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.name_any())
+        .collect();
+    assert_eq!(names, ["from-stored", "greeter"]);
     ns.delete().await;
 }

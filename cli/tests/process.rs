@@ -389,3 +389,131 @@ fn every_corpus_template_processes_with_its_required_parameters_given() {
         }
     }
 }
+
+/// The apiVersion `oc process` writes for an object of the template: a legacy `v1` OpenShift
+/// kind gets its group's, everything else stays.
+fn oc_api_version(api_version: &str, kind: &str) -> String {
+    let group = match kind {
+        "DeploymentConfig" => "apps.openshift.io/v1",
+        "BuildConfig" | "Build" => "build.openshift.io/v1",
+        "ImageStream" | "ImageStreamTag" => "image.openshift.io/v1",
+        "Route" => "route.openshift.io/v1",
+        "RoleBinding" | "Role" => "authorization.openshift.io/v1",
+        "OAuthClient" => "oauth.openshift.io/v1",
+        "Template" => "template.openshift.io/v1",
+        _ => return api_version.to_string(),
+    };
+    if api_version == "v1" {
+        group.to_string()
+    } else {
+        api_version.to_string()
+    }
+}
+
+fn corpus_files() -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for dir in ["openshift-templates", "openshift-templates-extra"] {
+        let dir = shared_testdata().join(dir);
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("the corpus {} is not readable: {e}", dir.display()));
+        files.extend(entries.map(|e| e.unwrap().path()).filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+        }));
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn no_translate_writes_every_corpus_object_with_the_apiversion_oc_writes() {
+    let files = corpus_files();
+    assert!(files.len() >= 62 + 30, "both corpus folders: {}", files.len());
+    let mut legacy = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let document = slipway_crds::process::parse_template(&text)
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let mut args = vec![
+            "process".to_string(),
+            "--no-translate".into(),
+            "-f".into(),
+            file.display().to_string(),
+        ];
+        for p in &document.fields.parameters {
+            if p.required && p.value.as_deref().unwrap_or_default().is_empty() && p.generate.is_none() {
+                args.push("-p".into());
+                args.push(format!(
+                    "{}={}",
+                    p.name,
+                    slipway_crds::process::plausible_value(&p.name)
+                ));
+            }
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = slip(&args, None);
+        assert!(out.status.success(), "{}: {}", file.display(), stderr(&out));
+        assert_eq!(stderr(&out), "", "{}: nothing is translated", file.display());
+        let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
+        let items = list["items"].as_array().unwrap();
+        assert_eq!(items.len(), document.fields.objects.len(), "{}", file.display());
+        for (item, original) in items.iter().zip(&document.fields.objects) {
+            let original = &original.0;
+            let (version, kind) = (
+                original["apiVersion"].as_str().unwrap(),
+                original["kind"].as_str().unwrap(),
+            );
+            assert_eq!(item["kind"], kind, "{}", file.display());
+            assert_eq!(
+                item["apiVersion"],
+                oc_api_version(version, kind).as_str(),
+                "{} {kind}",
+                file.display()
+            );
+            if version == "v1" && item["apiVersion"] != "v1" {
+                legacy += 1;
+            }
+            let namespace = original["metadata"]["namespace"].as_str().unwrap_or_default();
+            if !namespace.contains("${") || namespace.starts_with("${{") {
+                assert!(
+                    item["metadata"].get("namespace").is_none(),
+                    "{}: {item}",
+                    file.display()
+                );
+            }
+        }
+    }
+    assert!(
+        legacy >= 99 + 84,
+        "the legacy DeploymentConfigs and Routes of the corpus at least: {legacy}"
+    );
+}
+
+#[test]
+fn namespaces_are_stripped_as_oc_strips_them() {
+    let template = r#"{"apiVersion": "v1", "kind": "Template", "metadata": {"name": "t"},
+      "parameters": [{"name": "NS", "value": "team"}],
+      "objects": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "fixed", "namespace": "somewhere"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "text", "namespace": "${NS}"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "whole", "namespace": "${{NS}}"}},
+        {"apiVersion": "v1", "kind": "DeploymentConfig", "metadata": {"name": "dc"}, "spec": {}}
+      ]}"#;
+    let out = slip(
+        &["process", "-f", "-", "--no-translate"],
+        Some(template.as_bytes()),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let list: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let namespaces: Vec<&Value> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| &o["metadata"]["namespace"])
+        .collect();
+    assert_eq!(
+        namespaces,
+        [&Value::Null, &json!("team"), &Value::Null, &Value::Null]
+    );
+    assert_eq!(list["items"][3]["apiVersion"], "apps.openshift.io/v1");
+}

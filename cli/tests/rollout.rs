@@ -297,7 +297,14 @@ async fn malformed_targets_and_revisions_are_refused() {
     env.wait_phase("web-1", "Complete").await;
     for (args, says) in [
         (vec!["rollout", "latest", "web"], "expected dc/NAME"),
-        (vec!["rollout", "latest", "deployment/web"], "DeploymentConfigs"),
+        (
+            vec!["rollout", "latest", "bc/web"],
+            "DeploymentConfigs (dc/NAME) and Deployments",
+        ),
+        (
+            vec!["rollout", "latest", "deployment/web"],
+            "deployment \"web\" not found",
+        ),
         (vec!["rollout", "latest", "dc/No_Such"], "not a valid name"),
         (vec!["rollout", "latest", "dc/nope"], "not found"),
         (

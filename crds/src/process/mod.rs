@@ -11,12 +11,15 @@
 //!    read as JSON (number, boolean, object...), so non-string fields can be parameterised.
 //!    References to names the template does not declare stay as written;
 //! 3. a `metadata.namespace` written into an object is dropped, so objects go to the namespace
-//!    the user processes the template for; one that references a parameter is kept;
+//!    the user processes the template for; one that holds a `${NAME}` reference is kept (a whole
+//!    `${{NAME}}` is dropped, as OpenShift drops it);
 //! 4. the template's labels (and the caller's extra labels, which win) go on every object, where
 //!    they replace the object's own label of the same key, and on the pod templates of workloads
 //!    (Deployment, DeploymentConfig, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob), where
 //!    the pod's own label is kept because selectors match it. Selectors are never changed;
-//! 5. OpenShift kinds are translated ([`translate_object`]).
+//! 5. OpenShift kinds are translated ([`translate_object`]); untranslated, an OpenShift kind
+//!    written with the legacy `v1` apiVersion gets its group's (`apps.openshift.io/v1`...), as
+//!    `oc process` writes it.
 //!
 //! Processing either returns every object or fails with a [`ProcessError`]; there is no partial
 //! output.
@@ -31,6 +34,7 @@
 mod error;
 pub mod generator;
 mod labels;
+mod legacy;
 mod parameters;
 mod parse;
 mod substitute;
@@ -150,6 +154,9 @@ pub(crate) fn process_with_rng<R: rand::CryptoRng + ?Sized>(
         .collect::<Result<Vec<_>, _>>()?;
 
     let mut translations = Vec::new();
+    if !options.translate {
+        objects.iter_mut().for_each(legacy::group_api_version);
+    }
     if options.translate {
         let services = ServicePorts::from_objects(&objects);
         for (index, slot) in objects.iter_mut().enumerate() {
@@ -207,10 +214,11 @@ fn object_from_template(
     let mut object = template_object.clone();
 
     // A namespace written into the template is where its author tried it; objects go to the
-    // namespace the template is processed for. One that references a parameter was meant to be
-    // chosen (e.g. `${NAMESPACE}` for an ImageStream in `openshift`), so it stays.
+    // namespace the template is processed for. One that holds a `${NAME}` reference was meant to
+    // be chosen (e.g. `${NAMESPACE}` for an ImageStream in `openshift`), so it stays; a whole
+    // `${{NAME}}` is no such reference and is dropped, as OpenShift drops it.
     if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-        let parameterised = matches!(metadata.get("namespace"), Some(Value::String(ns)) if ns.contains("${"));
+        let parameterised = matches!(metadata.get("namespace"), Some(Value::String(ns)) if substitute::has_string_reference(ns));
         if !parameterised {
             metadata.remove("namespace");
         }

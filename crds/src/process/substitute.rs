@@ -177,6 +177,20 @@ pub(crate) fn is_parameter_name(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(is_name_byte)
 }
 
+/// Whether `text` holds a string reference `${NAME}` (to any name, declared or not), the test
+/// OpenShift uses to keep a template object's `metadata.namespace`: `${{NAME}}` alone is not one.
+pub(crate) fn has_string_reference(text: &str) -> bool {
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        rest = &rest[start + 2..];
+        let (_, len) = name_prefix(rest);
+        if len > 0 && rest[len..].starts_with('}') {
+            return true;
+        }
+    }
+    false
+}
+
 /// Whether `text` references any of the names in `names` (as `${NAME}` or `${{NAME}}`).
 #[cfg(test)]
 pub(crate) fn references_any(text: &str, names: &[&str]) -> bool {

@@ -244,6 +244,9 @@ fn namespaces() {
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "${NS}-x"}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "d", "namespace": "${EMPTY}"}}),
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "e", "namespace": null}}),
+            // A whole `${{NAME}}` is no `${NAME}` reference: OpenShift drops it before substituting.
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f", "namespace": "${{NS}}"}}),
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "g", "namespace": "${UNDECLARED}"}}),
         ],
         &[("NS", "team"), ("EMPTY", "")],
     );
@@ -260,10 +263,13 @@ fn namespaces() {
             &json!("team"),
             &json!("team-x"),
             &Value::Null,
-            &Value::Null
+            &Value::Null,
+            &Value::Null,
+            &json!("${UNDECLARED}")
         ]
     );
     assert!(result.objects[0]["metadata"].get("namespace").is_none());
+    assert!(result.objects[5]["metadata"].get("namespace").is_none());
 }
 
 #[test]

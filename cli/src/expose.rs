@@ -1,0 +1,264 @@
+//! `slip expose svc/NAME` makes an Ingress (networking.k8s.io/v1) for a Service, where `oc
+//! expose` makes a Route; `slip expose dc/NAME|deployment/NAME` makes the Service first (its
+//! selector the pod template's labels), and an Ingress too when a host or path is given.
+//! Everything is checked before anything is written: with two objects to make, both are sent
+//! as a server dry run first, so a refusal leaves nothing behind.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use kube::api::{Api, DynamicObject};
+use kube::core::ApiResource;
+use serde_json::{Value, json};
+
+use crate::cluster::{block_on, client};
+use crate::objects::{self, DryRun, Kind, WriteFlags, check_name, from_json, to_json};
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:\n  \
+    slip expose svc/web --hostname web.example.com\n  \
+    slip expose svc/web --hostname web.example.com --path /api --tls-secret web-tls\n  \
+    slip expose deployment/web --port 8080 --hostname web.example.com")]
+pub struct ExposeArgs {
+    /// svc/NAME, dc/NAME or deployment/NAME.
+    target: String,
+    /// The host name the Ingress answers for (any host without it).
+    #[arg(long)]
+    hostname: Option<String>,
+    /// The path prefix the Ingress routes (/ by default).
+    #[arg(long)]
+    path: Option<String>,
+    /// The port: of the Service to route to (its first by default), or, for dc/ and deployment/,
+    /// the container port the new Service sends to (the first declared by default).
+    #[arg(long)]
+    port: Option<String>,
+    /// A Secret with the TLS certificate and key for the host (kubernetes.io/tls).
+    #[arg(long)]
+    tls_secret: Option<String>,
+    /// The name of the objects made (the target's by default).
+    #[arg(long)]
+    name: Option<String>,
+    /// The IngressClass (the cluster's default without it).
+    #[arg(long)]
+    ingress_class: Option<String>,
+    #[command(flatten)]
+    write: WriteFlags,
+}
+
+/// A port given as a number or a name (pure).
+fn port_value(text: &str) -> anyhow::Result<Value> {
+    if let Ok(number) = text.parse::<u16>() {
+        if number == 0 {
+            bail!("--port 0 is not a port");
+        }
+        return Ok(json!(number));
+    }
+    let valid = !text.is_empty()
+        && text.len() <= 15
+        && text
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && text.chars().any(|c| c.is_ascii_lowercase());
+    if !valid {
+        bail!("--port {text:?} is neither a port number (1-65535) nor a port name");
+    }
+    Ok(json!(text))
+}
+
+/// The Ingress for `service` (pure): one rule, one path, to the service's port.
+fn ingress(args: &ExposeArgs, name: &str, service: &Value) -> anyhow::Result<Value> {
+    let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
+    let ports = service["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    let port = match &args.port {
+        Some(text) => {
+            let wanted = port_value(text)?;
+            let found = ports.iter().find(|p| p["port"] == wanted || p["name"] == wanted);
+            let Some(found) = found else {
+                bail!("service {service_name} has no port {text}");
+            };
+            found["port"].clone()
+        }
+        None => match ports.first() {
+            Some(first) => first["port"].clone(),
+            None => bail!("service {service_name} has no ports to expose"),
+        },
+    };
+    let path = args.path.clone().unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') {
+        bail!("--path {path:?} must start with /");
+    }
+    let mut rule = json!({"http": {"paths": [{
+        "path": path, "pathType": "Prefix",
+        "backend": {"service": {"name": service_name, "port": {"number": port}}}
+    }]}});
+    if let Some(host) = &args.hostname {
+        rule["host"] = json!(host);
+    }
+    let mut spec = json!({"rules": [rule]});
+    if let Some(class) = &args.ingress_class {
+        spec["ingressClassName"] = json!(class);
+    }
+    if let Some(secret) = &args.tls_secret {
+        check_name(secret)?;
+        let hosts: Vec<&String> = args.hostname.iter().collect();
+        spec["tls"] = json!([{"hosts": hosts, "secretName": secret}]);
+    }
+    Ok(json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "labels": service["metadata"]["labels"].clone()},
+        "spec": spec,
+    }))
+}
+
+/// The Service for a DC's or Deployment's pods (pure): selector the pod template's labels, port
+/// --port or the first container port.
+fn service_for(args: &ExposeArgs, kind: Kind, name: &str, workload: &Value) -> anyhow::Result<Value> {
+    let source = workload["metadata"]["name"].as_str().unwrap_or_default();
+    let labels = workload["spec"]["template"]["metadata"]["labels"].clone();
+    if labels.as_object().is_none_or(serde_json::Map::is_empty) {
+        bail!(
+            "{}/{source} has no pod template labels to select its pods by",
+            kind.short()
+        );
+    }
+    let first_port = workload["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .next();
+    let target = match (&args.port, first_port) {
+        (Some(text), _) => port_value(text)?,
+        (None, Some(port)) => port["containerPort"].clone(),
+        (None, None) => bail!(
+            "{}/{source} declares no container port: give --port",
+            kind.short()
+        ),
+    };
+    let port = if target.is_number() {
+        target.clone()
+    } else {
+        json!(80)
+    };
+    Ok(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "labels": workload["metadata"]["labels"].clone()},
+        "spec": {"selector": labels, "ports": [{"name": "http", "port": port, "targetPort": target, "protocol": "TCP"}]},
+    }))
+}
+
+pub fn expose(args: ExposeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+    let allowed = [Kind::Service, Kind::DeploymentConfig, Kind::Deployment];
+    let (kind, target) = objects::parse_target(&args.target, &allowed, "slip expose")?;
+    let name = args.name.clone().unwrap_or_else(|| target.clone());
+    check_name(&name)?;
+    if let Some(path) = &args.path
+        && !path.starts_with('/')
+    {
+        bail!("--path {path:?} must start with /");
+    }
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let source_api = objects::api(&client, kind, &ns);
+        let source = to_json(&objects::get(&source_api, kind, &target, &ns).await?)?;
+        let ingresses: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            &ns,
+            &ApiResource::erase::<k8s_openapi::api::networking::v1::Ingress>(&()),
+        );
+        if kind == Kind::Service {
+            let object = from_json(ingress(&args, &name, &source)?)?;
+            let written = args.write.create(&ingresses, &object).await?;
+            return args.write.report(&written, "exposed");
+        }
+        let service = service_for(&args, kind, &name, &source)?;
+        let wants_ingress = args.hostname.is_some() || args.path.is_some() || args.tls_secret.is_some();
+        let services = objects::api(&client, Kind::Service, &ns);
+        let service_object = from_json(service.clone())?;
+        if !wants_ingress {
+            let written = args.write.create(&services, &service_object).await?;
+            return args.write.report(&written, "exposed");
+        }
+        let ingress_object = from_json(ingress(&args, &name, &service)?)?;
+        if args.write.dry_run == DryRun::None {
+            let check = WriteFlags {
+                dry_run: DryRun::Server,
+                ..args.write
+            };
+            check
+                .create(&services, &service_object)
+                .await
+                .context("checking the Service")?;
+            check
+                .create(&ingresses, &ingress_object)
+                .await
+                .context("checking the Ingress")?;
+        }
+        let written = args.write.create(&services, &service_object).await?;
+        args.write.report(&written, "exposed")?;
+        let written = args.write.create(&ingresses, &ingress_object).await?;
+        args.write.report(&written, "exposed")
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: ExposeArgs,
+    }
+
+    fn args(extra: &[&str]) -> ExposeArgs {
+        let mut argv = vec!["expose", "svc/web"];
+        argv.extend_from_slice(extra);
+        Wrapper::parse_from(argv).args
+    }
+
+    #[test]
+    fn an_ingress_routes_the_host_path_and_port_with_tls() {
+        let service = json!({"metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"ports": [{"name": "http", "port": 80}, {"name": "admin", "port": 9000}]}});
+        let made = ingress(
+            &args(&[
+                "--hostname",
+                "w.example.com",
+                "--path",
+                "/api",
+                "--port",
+                "admin",
+                "--tls-secret",
+                "tls",
+            ]),
+            "web",
+            &service,
+        )
+        .unwrap();
+        let path = &made["spec"]["rules"][0]["http"]["paths"][0];
+        assert_eq!(made["spec"]["rules"][0]["host"], "w.example.com");
+        assert_eq!(path["path"], "/api");
+        assert_eq!(path["backend"]["service"]["port"]["number"], 9000);
+        assert_eq!(
+            made["spec"]["tls"],
+            json!([{"hosts": ["w.example.com"], "secretName": "tls"}])
+        );
+        assert_eq!(made["metadata"]["labels"]["app"], "web");
+        let err = ingress(&args(&["--port", "8443"]), "web", &service).unwrap_err();
+        assert_eq!(err.to_string(), "service web has no port 8443");
+    }
+
+    #[test]
+    fn a_service_selects_the_pod_template_labels_and_needs_a_port() {
+        let dc = json!({"metadata": {"name": "web"}, "spec": {"template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "x"}]}}}});
+        let err = service_for(&args(&[]), Kind::DeploymentConfig, "web", &dc).unwrap_err();
+        assert_eq!(err.to_string(), "dc/web declares no container port: give --port");
+        let service = service_for(&args(&["--port", "8080"]), Kind::DeploymentConfig, "web", &dc).unwrap();
+        assert_eq!(service["spec"]["selector"], json!({"app": "web"}));
+        assert_eq!(service["spec"]["ports"][0]["targetPort"], 8080);
+        assert!(port_value("99999").is_err() && port_value("Bad_Name").is_err());
+    }
+}
