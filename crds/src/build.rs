@@ -878,6 +878,9 @@ pub const RESERVED_ENV: &[&str] = &[
     "INCREMENTAL",
     "INSECURE_REGISTRIES",
     "PUSH_DOCKERCFG_PATH",
+    "PULL_DOCKERCFG_PATH",
+    "FETCH_RECORD",
+    "OUTPUT_REGISTRY",
     "SCRIPTS_URL",
     "TOOLS_DIR",
     "RESULT_FILE",
@@ -1124,9 +1127,11 @@ mod reserved_env_tests {
             }
         }
         assert!(
-            names.iter().any(|n| n == "OUTPUT_IMAGE"),
+            names.iter().any(|n| n == "SOURCE_URI"),
             "the scan found {names:?}"
         );
+        // The contract's names (the pod sets them through `contract::env`).
+        names.extend(crate::contract::env::ALL.iter().map(|n| n.to_string()));
         assert!(
             names.iter().any(|n| n == "HTTP_PROXY"),
             "the scan found {names:?}"

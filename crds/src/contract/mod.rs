@@ -43,6 +43,17 @@ pub mod env {
     /// the build container under this prefix; the builder hands them to the build by their own
     /// name. The prefix keeps a tenant's variable from ever replacing one the builder reads.
     pub const VALUE_FROM_PREFIX: &str = "SLIPWAY_BUILD_ENV_";
+
+    /// Every name above (what a tenant may never set: `crate::build::RESERVED_ENV`).
+    pub const ALL: &[&str] = &[
+        BUILD,
+        OUTPUT_IMAGE,
+        BUILDER_IMAGE,
+        INSECURE_REGISTRIES,
+        PUSH_DOCKERCFG_PATH,
+        PULL_DOCKERCFG_PATH,
+        VALUE_FROM_PREFIX,
+    ];
 }
 
 /// Where things are in the build pod.

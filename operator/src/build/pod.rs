@@ -304,12 +304,14 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
     // The controller refuses a Build without a plan before it makes a pod.
     let plan = contract::plan(spec).unwrap_or_default();
     let strategy = spec.strategy.type_;
-    let mut parts = Parts::default();
-    parts.build_env = vec![
-        env(env::OUTPUT_IMAGE, inputs.output_image.clone()),
-        env(env::BUILDER_IMAGE, inputs.builder_image.clone()),
-        env(env::BUILD, serde_json::to_string(build).unwrap_or_default()),
-    ];
+    let mut parts = Parts {
+        build_env: vec![
+            env(env::OUTPUT_IMAGE, inputs.output_image.clone()),
+            env(env::BUILDER_IMAGE, inputs.builder_image.clone()),
+            env(env::BUILD, serde_json::to_string(build).unwrap_or_default()),
+        ],
+        ..Parts::default()
+    };
     if !images.insecure_registries.is_empty() {
         parts.build_env.push(env(
             env::INSECURE_REGISTRIES,
@@ -630,8 +632,12 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
                     .then(|| format!("{}: {}", s.name, w.message.clone().unwrap_or_default()))
             });
             match (waiting, refused) {
-                (_, Some(message)) => PodOutcome::new(BuildPhase::Failed, "CannotStartBuildContainer", &message),
-                (Some(message), None) => PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message),
+                (_, Some(message)) => {
+                    PodOutcome::new(BuildPhase::Failed, "CannotStartBuildContainer", &message)
+                }
+                (Some(message), None) => {
+                    PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message)
+                }
                 (None, None) => PodOutcome::new(BuildPhase::Pending, "", ""),
             }
         }
