@@ -25,11 +25,12 @@ use kube::api::{Api, LogParams, PostParams};
 use serde_json::{Value, json};
 use slipway_crds::build::{BuildPhase, BuildRequest, BuildStatus};
 use slipway_crds::{Build, BuildConfig};
-use slipway_operator::build::controller::Settings;
 use slipway_operator::build::instantiate::instantiate;
-use slipway_operator::build::pod::{BUILD_CONTAINER, BuildImages, pod_name};
+use slipway_operator::build::pod::{BUILD_CONTAINER, pod_name};
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
+
+mod real_node_support;
 
 const SECRET_VALUE: &str = "s3cr3t-value-never-in-a-layer";
 
@@ -310,7 +311,6 @@ async fn setup(client: &kube::Client, n: &str, root: &std::path::Path) -> (git_h
 async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
     ensure_crds();
     let client = client().await;
-    let tag = images_tag();
     let ns = TestNamespace::new(&client, "fields").await;
     let n = ns.name.clone();
     let dir = tempfile::tempdir().unwrap();
@@ -333,17 +333,7 @@ async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
         .unwrap();
         configs.create(&PostParams::default(), &bc).await.unwrap();
     }
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
-    let settings = Settings {
-        images: BuildImages {
-            builder_tools: format!("{LOCAL_REGISTRY}/slipway/slipway-builder:{tag}"),
-            buildah: format!("{LOCAL_REGISTRY}/slipway/slipway-buildah:{tag}"),
-            insecure_registries: vec![NODE_REGISTRY.into()],
-        },
-        registry: NODE_REGISTRY.into(),
-        namespace: Some(n.clone()),
-    };
-    let controller = tokio::spawn(slipway_operator::build::controller::run(ctx, settings));
+    let controller = real_node_support::start_build_controller(&n).await;
 
     let request = BuildRequest::default();
     let mut started = BTreeMap::new();

@@ -17,18 +17,18 @@ use kube::api::{Api, ListParams, LogParams, PostParams};
 use serde_json::json;
 use slipway_crds::build::{BuildPhase, BuildRequest};
 use slipway_crds::{Build, BuildConfig};
-use slipway_operator::build::controller::Settings;
 use slipway_operator::build::instantiate::instantiate;
-use slipway_operator::build::pod::{BUILD_CONTAINER, BuildImages, buildah_security_context, pod_name};
+use slipway_operator::build::pod::{BUILD_CONTAINER, buildah_security_context, pod_name};
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
+
+mod real_node_support;
 
 #[ignore = "needs `make images`; run with `make e2e`"]
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
     ensure_crds();
     let client = client().await;
-    let tag = images_tag();
     let ns = TestNamespace::new(&client, "docker-real").await;
     let n = ns.name.as_str();
     pin_to_real_node(&client, n).await;
@@ -66,17 +66,7 @@ async fn a_dockerfile_builds_with_buildah_on_the_real_node_and_pushes() {
         .await
         .unwrap();
 
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
-    let settings = Settings {
-        images: BuildImages {
-            builder_tools: format!("{LOCAL_REGISTRY}/slipway/slipway-builder:{tag}"),
-            buildah: format!("{LOCAL_REGISTRY}/slipway/slipway-buildah:{tag}"),
-            insecure_registries: vec![NODE_REGISTRY.into()],
-        },
-        registry: NODE_REGISTRY.into(),
-        namespace: Some(n.to_string()),
-    };
-    let controller = tokio::spawn(slipway_operator::build::controller::run(ctx, settings));
+    let controller = real_node_support::start_build_controller(n).await;
 
     let build = instantiate(&client, n, "app", &BuildRequest::default())
         .await
