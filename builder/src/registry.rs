@@ -130,6 +130,11 @@ impl Credentials {
     }
 }
 
+/// Whether a client error is a failed connection (no answer from the registry at all).
+fn is_connection_error(message: &str) -> bool {
+    message.contains("error sending request") || message.contains("connection refused")
+}
+
 /// `https://host:5000/v1/` → `host:5000`.
 fn normalize_host(h: &str) -> String {
     let h = h
@@ -220,8 +225,21 @@ impl Registry {
         self.credentials.for_registry(r.resolve_registry())
     }
 
-    /// Authenticates for `op` on `r` (a registry without auth answers at once).
+    /// Authenticates for `op` on `r` (a registry without auth answers at once). The first
+    /// request of a build: a connection that fails (a pod whose network is a moment late, a
+    /// registry busy with other builds' pushes) is tried again, three more times over ~2 s;
+    /// an answer of the registry's, a refusal included, is never retried.
     pub async fn login(&self, r: &Reference, op: RegistryOperation) -> Result<(), String> {
+        let mut pause = std::time::Duration::from_millis(250);
+        for _ in 0..3 {
+            match self.client.auth(r, &self.auth_for(r), op.clone()).await {
+                Err(e) if is_connection_error(&e.to_string()) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => return other.map(|_| ()).map_err(err),
+            }
+        }
         self.client
             .auth(r, &self.auth_for(r), op)
             .await

@@ -601,11 +601,9 @@ async fn finish(
             }
         }
     }
-    if !write_status(client, build, status, next.clone()).await? {
-        return Ok(());
-    }
     // The commit the build fetched, for builds started without one (ConfigChange, manual):
-    // OpenShift records it in the spec's revision too.
+    // OpenShift records it in the spec's revision too. Recorded before the terminal phase, so
+    // whoever sees the build finished sees what it built.
     let recorded = build.spec.common.revision.as_ref().and_then(|r| r.git.as_ref());
     if recorded.is_none_or(|g| g.commit.is_empty())
         && let Some(revision) = pod.and_then(pod::fetched_revision)
@@ -618,6 +616,9 @@ async fn finish(
         {
             tracing::warn!(build = %build.name_any(), error = %e, "recording the fetched revision");
         }
+    }
+    if !write_status(client, build, status, next.clone()).await? {
+        return Ok(());
     }
     let (event_type, reason, note) = match outcome.phase {
         BuildPhase::Complete => (
