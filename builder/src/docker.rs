@@ -104,8 +104,13 @@ impl DockerArgs {
         args.build_args = plan.build_args.iter().map(|(k, v)| format!("{k}={v}")).collect();
         args.no_cache = plan.no_cache;
         args.commit = loaded.commit().or(args.commit);
-        // The resolved `from` replaces the last FROM (OpenShift's rule), not buildah's first.
-        args.extras.last_from = args.from.take().filter(|_| plan.replace_from);
+        // The resolved `from` (BUILDER_IMAGE) replaces the last FROM (OpenShift's rule), not
+        // buildah's first.
+        let resolved = std::env::var(slipway_crds::contract::env::BUILDER_IMAGE)
+            .ok()
+            .filter(|i| !i.is_empty());
+        args.extras.last_from = resolved.or(args.from.take()).filter(|_| plan.replace_from);
+        args.from = None;
         args.extras.labels = loaded.labels();
         args.extras.inputs = plan.inputs.clone();
         args.extras.env = loaded.env().into_iter().map(|(k, v, _)| (k, v)).collect();

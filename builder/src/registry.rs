@@ -232,7 +232,7 @@ impl Registry {
     pub async fn login(&self, r: &Reference, op: RegistryOperation) -> Result<(), String> {
         let mut pause = std::time::Duration::from_millis(250);
         for _ in 0..3 {
-            match self.client.auth(r, &self.auth_for(r), op.clone()).await {
+            match self.client.auth(r, &self.auth_for(r), op).await {
                 Err(e) if is_connection_error(&e.to_string()) => {
                     tokio::time::sleep(pause).await;
                     pause *= 2;

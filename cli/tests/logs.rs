@@ -89,7 +89,10 @@ fn scripted_pod(config: &BuildConfig, number: i64) -> Pod {
         container.command = Some(vec!["sh".into(), "-c".into(), script.clone()]);
         // busybox's user is root; the build pod's containers must not run as root (the real
         // images' users are 65532 and the builder image's own), so the scripts run as 1001.
-        container.security_context.get_or_insert_with(Default::default).run_as_user = Some(1001);
+        container
+            .security_context
+            .get_or_insert_with(Default::default)
+            .run_as_user = Some(1001);
         names.push(container.name.clone());
     }
     assert_eq!(names, ["place-tools", "fetch", "build"]);

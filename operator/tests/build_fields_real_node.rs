@@ -12,7 +12,7 @@
 //! and `io.openshift.build.*` labels in the image config, a Custom build with a custom builder
 //! image made by this test, and what is refused: a missing build secret, an unsupported field.
 //!
-//! Needs the images of `make images` (dev/images.sh; it records their tag).
+//! Needs the images of `make images` (dev/images.sh; it records their tag); `make e2e-builds`.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::collections::BTreeMap;
@@ -306,7 +306,7 @@ async fn setup(client: &kube::Client, n: &str, root: &std::path::Path) -> (git_h
     (server, commit)
 }
 
-#[ignore = "needs `make images`; run with `make e2e`"]
+#[ignore = "needs `make images`; run with `make e2e-builds`"]
 #[tokio::test(flavor = "multi_thread")]
 async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
     ensure_crds();
@@ -441,7 +441,7 @@ async fn check_source_rows(m: &Matrix, started: &BTreeMap<&str, String>) {
         )
         .await;
     assert!(
-        out.starts_with(&format!("{}\nmatrix\n", SECRET_VALUE.len())),
+        out.starts_with(&format!("{}\nmatrix", SECRET_VALUE.len())),
         "{out}"
     );
     assert!(
