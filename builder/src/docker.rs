@@ -377,11 +377,10 @@ fn build_command(buildah: &Buildah<'_>, dockerfile: &Path, local: &str) -> Comma
     if args.no_cache {
         cmd.arg("--no-cache");
     }
-    // OpenShift's imageOptimizationPolicy: SkipLayers squashes the new layers into one; None
-    // keeps a layer per step (buildah's own default would be one layer either way).
-    if args.extras.squash {
-        cmd.arg("--squash");
-    } else if args.extras.layered && args.layer_cache.is_none() {
+    // OpenShift's imageOptimizationPolicy: SkipLayers puts the new layers into one on top of the
+    // base, which is what `buildah build` does without `--layers` (its `--squash` would merge the
+    // base's layers too: seen on the real node); None keeps a layer per step.
+    if args.extras.layered && !args.extras.squash && args.layer_cache.is_none() {
         cmd.arg("--layers");
     }
     if let Some(f) = &args.from {
