@@ -156,19 +156,7 @@ pub fn parse_target(target: &str) -> anyhow::Result<String> {
             "slip rollout works on DeploymentConfigs (dc/NAME) and Deployments (deployment/NAME); {kind:?} is neither"
         );
     }
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !valid {
-        bail!(
-            "{name:?} is not a valid name: lower-case letters, digits, '-' and '.', starting and ending \
-             with a letter or digit, at most 253 characters"
-        );
-    }
+    crate::objects::check_name(name)?;
     Ok(name.to_string())
 }
 
