@@ -91,14 +91,16 @@ integration: cluster-up clean-test-namespaces
 # helm upgrade and uninstall (cli/tests/e2e.rs); and a Dockerfile build with the slipway-buildah
 # image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
 e2e: cluster-up images clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test binary_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
-# Every BuildConfig field built on the real node and observed in the image
-# (operator/tests/build_fields_real_node.rs). Not yet part of `make test`: its Docker, Custom and
-# refusal rows have not been seen passing (see the README's Builds section).
+# The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
+# in the image (operator/tests/build_fields_real_node.rs), and binary builds uploaded by slip
+# (cli/tests/binary_real_node.rs).
 e2e-builds: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test build_fields_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test binary_real_node -- --ignored
 
 test: prereqs lint unit integration e2e
 	@echo "make test: all passed"

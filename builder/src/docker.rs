@@ -89,6 +89,9 @@ pub struct DockerExtras {
     pub force_pull: bool,
     /// The strategy's pull secret (docker config JSON).
     pub pull_config: Option<PathBuf>,
+    /// `source.images`: paths copied into the context, and the images' resolved pull specs.
+    pub images: Vec<slipway_crds::contract::ImageInput>,
+    pub image_specs: Vec<String>,
 }
 
 impl DockerArgs {
@@ -122,6 +125,8 @@ impl DockerArgs {
         args.extras.pull_config = plan
             .pull_secret
             .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        args.extras.images = plan.images.clone();
+        args.extras.image_specs = crate::source_images::specs_from_env()?;
         Ok(args)
     }
 }
@@ -294,6 +299,19 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
     }
     let output = registry::parse_reference(&args.output_image).map_err(&push_failed)?;
     let mut dockerfile = dockerfile_in_context(args)?;
+    if !args.extras.images.is_empty() {
+        let credentials = Credentials::load_optional(args.docker_config.as_deref())
+            .and_then(|c| Ok(c.merge(Credentials::load_optional(args.extras.pull_config.as_deref())?)))
+            .map_err(&generic)?;
+        crate::source_images::place_images(
+            &args.extras.images,
+            &args.extras.image_specs,
+            &args.context,
+            &credentials,
+            &args.insecure_registries,
+            progress,
+        )?;
+    }
     let placed = crate::contract::place_inputs(&args.extras.inputs, &args.context)?;
     let work = tempfile::Builder::new()
         .prefix("slipway-docker-")

@@ -9,9 +9,11 @@ pub mod known_hosts;
 pub mod layer;
 pub mod place_tools;
 pub mod progress;
+pub mod receive;
 pub mod registry;
 pub mod result;
 pub mod s2i;
+pub mod source_images;
 pub mod source_url;
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ mod reserved_env_tests {
     fn every_flag_variable_is_reserved() {
         let steps = [
             crate::fetch::FetchArgs::augment_args(Command::new("fetch")),
+            crate::receive::ReceiveArgs::augment_args(Command::new("receive")),
             crate::s2i::S2iArgs::augment_args(Command::new("s2i")),
             crate::docker::DockerArgs::augment_args(Command::new("docker")),
         ];

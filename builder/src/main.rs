@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use slipway_builder::{docker, fetch, place_tools, s2i};
+use slipway_builder::{docker, fetch, place_tools, receive, s2i};
 
 /// Runs inside Slipway's build pods: fetch source, build, push, report.
 #[derive(Parser)]
@@ -23,6 +23,8 @@ enum Command {
     },
     /// Clone the build's source at its ref into the workspace.
     Fetch(fetch::FetchArgs),
+    /// Receive a binary build's upload on standard input into the workspace.
+    Receive(receive::ReceiveArgs),
     /// Source-to-image build, unprivileged and without a daemon.
     S2i(s2i::S2iArgs),
     /// Dockerfile build through buildah.
@@ -87,6 +89,7 @@ fn main() -> ExitCode {
             }
         },
         Command::Fetch(args) => ExitCode::from(fetch::run(&args)),
+        Command::Receive(args) => ExitCode::from(receive::run(&args)),
         Command::S2i(args) => ExitCode::from(s2i::run(&args)),
         Command::Docker(args) => ExitCode::from(docker::run(&args)),
     }

@@ -102,6 +102,9 @@ pub struct Extras {
     pub hook: Option<slipway_crds::contract::Hook>,
     /// The strategy's pull secret (docker config JSON).
     pub pull_config: Option<PathBuf>,
+    /// `source.images`: paths copied into the source, and the images' resolved pull specs.
+    pub images: Vec<slipway_crds::contract::ImageInput>,
+    pub image_specs: Vec<String>,
 }
 
 impl S2iArgs {
@@ -137,6 +140,8 @@ impl S2iArgs {
         args.extras.pull_config = plan
             .pull_secret
             .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        args.extras.images = plan.images.clone();
+        args.extras.image_specs = crate::source_images::specs_from_env()?;
         Ok(args)
     }
 
@@ -567,6 +572,7 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         .map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
     let output_ref = registry::parse_reference(&args.output_image)
         .map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?;
+    let base_credentials = credentials.clone();
     let reg = Registry::new(credentials, &args.insecure_registries).map_err(generic)?;
     let root = Path::new("/");
     let mut timer = Timer { result, progress };
@@ -635,6 +641,14 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         "copied {files} source files to {}/src",
         destination.display()
     ));
+    crate::source_images::place_images(
+        &args.extras.images,
+        &args.extras.image_specs,
+        &destination.join("src"),
+        &base_credentials,
+        &args.insecure_registries,
+        progress,
+    )?;
     let placed = crate::contract::place_inputs(&args.extras.inputs, &destination.join("src"))?;
     if !args.extras.inputs.is_empty() {
         progress.line(format!(

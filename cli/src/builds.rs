@@ -16,6 +16,7 @@ use slipway_crds::build::{
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::build::instantiate::instantiate;
 
+use crate::binary::Upload;
 use crate::cluster::{api_error, block_on, client};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -27,7 +28,12 @@ pub enum Strategy {
 #[derive(Args, Debug)]
 pub struct NewBuildArgs {
     /// The git repository: https://, http://, ssh://, git://, file:// or user@host:path.
-    git_url: String,
+    #[arg(required_unless_present = "binary")]
+    git_url: Option<String>,
+    /// Builds from uploads (slip start-build --from-dir, --from-file, --from-archive,
+    /// --from-repo) instead of a git repository; no trigger starts them.
+    #[arg(long, conflicts_with_all = ["git_url", "git_ref"])]
+    binary: bool,
     /// Source-to-image (needs a builder image) or a Dockerfile build.
     #[arg(long, value_enum, default_value_t = Strategy::Source)]
     strategy: Strategy,
@@ -133,9 +139,23 @@ impl SourceOptions {
 pub struct StartBuildArgs {
     /// The BuildConfig to build.
     buildconfig: String,
-    /// Build this commit instead of the configured ref.
+    /// Build this commit instead of the configured ref (with --from-repo: the commit to send,
+    /// any revision git knows).
     #[arg(long, value_name = "SHA")]
     commit: Option<String>,
+    /// A binary build: send this directory as the source (tar.gz, without .git and what
+    /// .gitignore and .s2iignore name).
+    #[arg(long, value_name = "DIR", group = "binary")]
+    from_dir: Option<std::path::PathBuf>,
+    /// A binary build: send this one file, which the build finds in its source by its name.
+    #[arg(long, value_name = "FILE", group = "binary")]
+    from_file: Option<std::path::PathBuf>,
+    /// A binary build: send this tar or tar.gz archive, unpacked as the source.
+    #[arg(long, value_name = "FILE", group = "binary")]
+    from_archive: Option<std::path::PathBuf>,
+    /// A binary build: send a commit of this local git repository (HEAD, or --commit).
+    #[arg(long, value_name = "DIR", group = "binary")]
+    from_repo: Option<std::path::PathBuf>,
     /// Environment of the build, K=V (repeatable).
     #[arg(short = 'e', long = "env", value_name = "K=V")]
     env: Vec<String>,
@@ -256,15 +276,16 @@ fn new_build_strategy(args: &NewBuildArgs) -> anyhow::Result<Value> {
 }
 
 pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
-    if !valid_git_url(&args.git_url) {
+    let git_url = args.git_url.clone().unwrap_or_default();
+    if !args.binary && !valid_git_url(&git_url) {
         bail!(
-            "{:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path",
-            args.git_url
+            "{git_url:?} is not a git URL: use https://, http://, ssh://, git://, file:// or user@host:path"
         );
     }
-    let name = match &args.name {
-        Some(n) => n.clone(),
-        None => name_from_url(&args.git_url),
+    let name = match (&args.name, args.binary) {
+        (Some(n), _) => n.clone(),
+        (None, true) => bail!("--binary needs --name: there is no repository to name the build after"),
+        (None, false) => name_from_url(&git_url),
     };
     if !valid_name(&name) {
         bail!("{name:?} is not a valid name (lower-case letters, digits and '-', at most 63); pass --name");
@@ -274,15 +295,23 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         None => (name.clone(), "latest".to_string()),
     };
     let strategy = new_build_strategy(&args)?;
-    let mut triggers = vec![json!({"type": "ConfigChange"})];
-    if args.image_stream.is_some() {
-        triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
+    // A binary build has nothing to build until an upload comes: no trigger starts it.
+    let mut triggers = Vec::new();
+    if !args.binary {
+        triggers.push(json!({"type": "ConfigChange"}));
+        if args.image_stream.is_some() {
+            triggers.push(json!({"type": "ImageChange", "imageChange": {}}));
+        }
     }
-    let mut git = json!({"uri": args.git_url});
-    if let Some(r) = &args.git_ref {
-        git["ref"] = json!(r);
-    }
-    let mut source = json!({"type": "Git", "git": git});
+    let mut source = if args.binary {
+        json!({"type": "Binary", "binary": {}})
+    } else {
+        let mut git = json!({"uri": git_url});
+        if let Some(r) = &args.git_ref {
+            git["ref"] = json!(r);
+        }
+        json!({"type": "Git", "git": git})
+    };
     if let Some(dir) = &args.context_dir {
         source["contextDir"] = json!(dir);
     }
@@ -377,17 +406,38 @@ fn strip_kind<'a>(value: &'a str, kinds: &[&str]) -> anyhow::Result<&'a str> {
     Ok(name)
 }
 
+/// The upload a `start-build` asks for, if any.
+fn upload_of(args: &StartBuildArgs) -> anyhow::Result<Option<Upload>> {
+    let upload = match (
+        &args.from_dir,
+        &args.from_file,
+        &args.from_archive,
+        &args.from_repo,
+    ) {
+        (Some(d), ..) => Upload::Dir(d.clone()),
+        (_, Some(f), ..) => Upload::File(f.clone()),
+        (_, _, Some(a), _) => Upload::Archive(a.clone()),
+        (.., Some(r)) => Upload::Repo {
+            dir: r.clone(),
+            commit: args.commit.clone(),
+        },
+        _ => return Ok(None),
+    };
+    if args.commit.is_some() && !matches!(upload, Upload::Repo { .. }) {
+        bail!(
+            "--commit chooses a commit of the BuildConfig's repository or of --from-repo; an upload of a directory, file or archive has none"
+        );
+    }
+    Ok(Some(upload))
+}
+
 pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let bc_name = strip_kind(&args.buildconfig, &["bc", "buildconfig", "buildconfigs"])?.to_string();
     let env = parse_env(&args.env, "-e")?;
     let build_args = parse_env(&args.build_args, "--build-arg")?;
-    if let Some(commit) = &args.commit
-        && !(4..=64).contains(&commit.len())
-    {
-        bail!("--commit takes a commit id (4 to 64 hex digits), not {commit:?}");
-    }
-    if let Some(commit) = &args.commit
-        && !commit.chars().all(|c| c.is_ascii_hexdigit())
+    let upload = upload_of(&args)?.map(Upload::prepare).transpose()?;
+    if let Some(commit) = args.commit.as_ref().filter(|_| upload.is_none())
+        && (!(4..=64).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()))
     {
         bail!("--commit takes a commit id (4 to 64 hex digits), not {commit:?}");
     }
@@ -405,15 +455,19 @@ pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Res
                 message: "Manually triggered".into(),
                 ..Default::default()
             },
-            revision: args.commit.as_ref().map(|c| SourceRevision {
-                type_: "Git".into(),
-                git: Some(GitSourceRevision {
-                    commit: c.clone(),
-                    ..Default::default()
+            revision: match &upload {
+                Some(u) => u.revision.clone(),
+                None => args.commit.as_ref().map(|c| SourceRevision {
+                    type_: "Git".into(),
+                    git: Some(GitSourceRevision {
+                        commit: c.clone(),
+                        ..Default::default()
+                    }),
                 }),
-            }),
+            },
             env,
             build_args,
+            binary: upload.as_ref().map(|u| u.binary.clone()),
             ..Default::default()
         };
         let build = instantiate(&client, &ns, &bc_name, &request)
@@ -424,6 +478,11 @@ pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Res
             })?;
         let name = build.name_any();
         println!("build.slipway.dev/{name} started");
+        if let Some(upload) = upload {
+            println!("Uploading {} as binary input for build {name}", upload.describe);
+            let sent = crate::binary::upload(&client, &ns, &name, upload.producer).await?;
+            println!("Uploaded {sent} bytes");
+        }
         if args.follow || args.wait {
             wait_for(&client, &ns, &name, args.follow).await?;
         }

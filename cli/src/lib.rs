@@ -1,6 +1,7 @@
 //! slip: the oc-like command-line client of Slipway. The program is [`main`]; it is built as
 //! `slip` and as `kubectl-slip` (so `kubectl slip ...` runs it as a kubectl plugin).
 
+pub mod binary;
 mod builds;
 mod cluster;
 mod expose;

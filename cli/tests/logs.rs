@@ -57,7 +57,7 @@ fn scripted_pod(config: &BuildConfig, number: i64) -> Pod {
     };
     let inputs = PodInputs {
         builder_image: busybox(),
-        output_image: String::new(),
+        ..Default::default()
     };
     let mut pod = build_pod(&planned, &images, &inputs);
     let spec = pod.spec.as_mut().unwrap();

@@ -859,6 +859,17 @@ pub struct BuildRequest {
     pub labels: BTreeMap<String, String>,
     /// Extra annotations on the Build.
     pub annotations: BTreeMap<String, String>,
+    /// A binary build (`slip start-build --from-*`): the Build's source is the upload, whatever
+    /// the BuildConfig's (its git source, if any, is left out of the Build).
+    pub binary: Option<BinaryBuildSource>,
+}
+
+/// Whether builds of `config` need an upload: its source is binary. Such a BuildConfig is built
+/// only by `slip start-build --from-*`, never by a trigger or a webhook (there is nothing to
+/// build without the upload), as in OpenShift.
+pub fn needs_binary_input(config: &BuildConfig) -> bool {
+    let source = &config.spec.common.source;
+    source.binary.is_some() || source.type_ == BuildSourceType::Binary
 }
 
 /// Environment variables that the builder, the tools it runs (git, buildah, the dynamic loader)
@@ -880,6 +891,9 @@ pub const RESERVED_ENV: &[&str] = &[
     "PUSH_DOCKERCFG_PATH",
     "PULL_DOCKERCFG_PATH",
     "FETCH_RECORD",
+    "BINARY_MAX_BYTES",
+    "BINARY_WAIT_SECONDS",
+    "SOURCE_IMAGES",
     "OUTPUT_REGISTRY",
     "SCRIPTS_URL",
     "TOOLS_DIR",
@@ -938,6 +952,11 @@ pub fn new_build(config: &BuildConfig, version: i64, request: &BuildRequest) -> 
     let mut common = config.spec.common.clone();
     if let Some(revision) = &request.revision {
         common.revision = Some(revision.clone());
+    }
+    if let Some(binary) = &request.binary {
+        common.source.type_ = BuildSourceType::Binary;
+        common.source.git = None;
+        common.source.binary = Some(binary.clone());
     }
     fn merge(into: &mut Vec<EnvVar>, extra: &[EnvVar]) {
         for var in extra {

@@ -80,6 +80,14 @@ struct Args {
     /// repeat or separate by commas.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT", value_delimiter = ',')]
     insecure_registries: Vec<String>,
+    /// The most bytes a binary build's upload (slip start-build --from-*) may have, as sent and
+    /// as unpacked.
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    binary_max_bytes: u64,
+    /// How long a binary build's pod waits for its upload to start (and for a stalled one to go
+    /// on) before the build fails, e.g. 10m.
+    #[arg(long, default_value = "10m", value_parser = slipway_operator::image::parse_interval)]
+    binary_wait: std::time::Duration,
     /// How often scheduled image stream tags are imported, e.g. 15m, 30s.
     #[arg(long, default_value = "15m", value_parser = slipway_operator::image::parse_interval)]
     image_import_interval: std::time::Duration,
@@ -199,6 +207,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                         builder_tools: args.builder_image.clone(),
                         buildah: args.buildah_image.clone(),
                         insecure_registries: args.insecure_registries.clone(),
+                        binary_max_bytes: args.binary_max_bytes,
+                        binary_wait: args.binary_wait,
                     },
                     registry: args.registry.clone(),
                     namespace: namespace.map(String::from),

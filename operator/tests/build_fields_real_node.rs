@@ -10,9 +10,12 @@
 //! sends them) / noCache / from (the last FROM) / env / SkipLayers, an inline Dockerfile, a build
 //! secret present during the build and in no layer of the image, a configMap input, imageLabels
 //! and `io.openshift.build.*` labels in the image config, a Custom build with a custom builder
-//! image made by this test, and what is refused: a missing build secret, an unsupported field.
+//! image made by this test, source images (a file and a directory's contents copied out of
+//! another image; a path it lacks), and what is refused: a missing build secret, an unsupported
+//! field.
 //!
-//! Needs the images of `make images` (dev/images.sh; it records their tag); `make e2e-builds`.
+//! Needs the images of `make images` (dev/images.sh; it records their tag); part of `make e2e`
+//! (alone: `make e2e-builds`).
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::collections::BTreeMap;
@@ -199,8 +202,27 @@ fn rows(git: &str, builder: &str, custom: &str) -> Vec<(&'static str, Value)> {
             "output": {"pushSecret": {"name": "push-creds"}}}),
         ),
         (
-            "binary",
-            json!({"source": {"type": "Binary", "binary": {}}, "strategy": s2i(builder)}),
+            "imagesrc",
+            json!({"source": {"type": "Dockerfile",
+                "dockerfile": format!("FROM {NODE_REGISTRY}/slipway/busybox:latest\nCOPY copied/ /copied/\nCOPY scripts/ /scripts/\n"),
+                "images": [{"from": {"kind": "DockerImage", "name": builder},
+                    "paths": [{"sourcePath": "/usr/libexec/s2i/run", "destinationDir": "copied"},
+                              {"sourcePath": "/usr/libexec/s2i/.", "destinationDir": "scripts"}]}]},
+            "strategy": {"type": "Docker", "dockerStrategy": {}}}),
+        ),
+        (
+            "imagemissing",
+            json!({"source": {"type": "Git", "git": {"uri": git, "ref": "main"}, "contextDir": "app",
+                "images": [{"from": {"kind": "DockerImage", "name": builder},
+                    "paths": [{"sourcePath": "/no/such/path", "destinationDir": "copied"}]}]},
+            "strategy": s2i(builder)}),
+        ),
+        (
+            "unsupported",
+            json!({"source": {"type": "Git", "git": {"uri": git, "ref": "main"},
+                "images": [{"from": {"kind": "DockerImage", "name": builder}, "as": ["builder"],
+                    "paths": [{"sourcePath": "/usr/libexec/s2i/run", "destinationDir": "copied"}]}]},
+            "strategy": s2i(builder)}),
         ),
     ]
 }
@@ -347,7 +369,9 @@ async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
         "missing",
         "inline",
         "custom",
-        "binary",
+        "unsupported",
+        "imagesrc",
+        "imagemissing",
         "dockerhook",
     ] {
         started.insert(row, m.start(row, &request).await);
@@ -365,6 +389,7 @@ async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
 
     check_source_rows(&m, &started).await;
     check_docker_rows(&m, &started).await;
+    check_image_sources(&m, &started).await;
     check_refusals(&m, &started).await;
 
     controller.abort();
@@ -521,6 +546,30 @@ async fn check_docker_rows(m: &Matrix, started: &BTreeMap<&str, String>) {
     assert!(log.contains("BUILD carries the Build"), "{log}");
 }
 
+async fn check_image_sources(m: &Matrix, started: &BTreeMap<&str, String>) {
+    // A file and a directory's contents copied out of another image into the context.
+    let digest = m.complete(&started["imagesrc"]).await;
+    assert_eq!(
+        m.run(
+            "imagesrc",
+            &digest,
+            "ls /copied && test -x /scripts/assemble && test -f /scripts/run && echo scripts-copied"
+        )
+        .await,
+        "run\nscripts-copied\n"
+    );
+    // A path the image does not have: Failed, naming it.
+    let status = m.finished(&started["imagemissing"]).await;
+    assert_eq!(status.phase, BuildPhase::Failed);
+    assert_eq!(status.reason.as_deref(), Some("MissingBuildInput"), "{status:?}");
+    assert!(
+        status
+            .message
+            .unwrap_or_default()
+            .contains("has no /no/such/path")
+    );
+}
+
 async fn check_refusals(m: &Matrix, started: &BTreeMap<&str, String>) {
     // A missing build secret: Failed with its name, no pod left waiting.
     let status = m.finished(&started["missing"]).await;
@@ -528,13 +577,33 @@ async fn check_refusals(m: &Matrix, started: &BTreeMap<&str, String>) {
     assert_eq!(status.reason.as_deref(), Some("MissingBuildInput"), "{status:?}");
     assert!(status.message.unwrap_or_default().contains("no-such-secret"));
     // A field Slipway does not carry out: Failed at once, naming it, and no pod at all.
-    let status = m.finished(&started["binary"]).await;
+    let status = m.finished(&started["unsupported"]).await;
     assert_eq!(status.phase, BuildPhase::Failed);
     assert_eq!(status.reason.as_deref(), Some("UnsupportedBuildField"));
-    assert!(status.message.unwrap_or_default().contains("spec.source.binary"));
+    assert!(
+        status
+            .message
+            .unwrap_or_default()
+            .contains("spec.source.images[0].as")
+    );
+    // ... and said on the BuildConfig too.
+    let config = Api::<BuildConfig>::namespaced(m.client.clone(), &m.ns)
+        .get("unsupported")
+        .await
+        .unwrap();
+    let conditions = config.status.unwrap().conditions;
+    let condition = conditions
+        .iter()
+        .find(|c| c.type_ == "UnsupportedBuildField")
+        .expect("the BuildConfig's UnsupportedBuildField condition");
+    assert_eq!(condition.status, "True");
+    assert!(
+        condition.message.contains("spec.source.images[0].as"),
+        "{condition:?}"
+    );
     let pods: Api<Pod> = Api::namespaced(m.client.clone(), &m.ns);
     assert!(
-        pods.get_opt(&pod_name(&started["binary"]))
+        pods.get_opt(&pod_name(&started["unsupported"]))
             .await
             .unwrap()
             .is_none()

@@ -11,6 +11,7 @@
 //!
 //! The stage results the builder writes back are [`result::StageResult`].
 
+pub mod binary;
 pub mod result;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use std::collections::BTreeMap;
 use crate::Build;
 use crate::build::{
     BuildOutput, BuildPostCommitSpec, BuildSource, BuildSourceType, BuildStrategy, BuildStrategyType,
-    CommonSpec, CustomBuildStrategy, DockerBuildStrategy, GitBuildSource, SourceBuildStrategy,
+    CommonSpec, CustomBuildStrategy, DockerBuildStrategy, GitBuildSource, ImageSource, SourceBuildStrategy,
 };
 use crate::common::ImageReferenceKind;
 
@@ -43,6 +44,14 @@ pub mod env {
     /// the build container under this prefix; the builder hands them to the build by their own
     /// name. The prefix keeps a tenant's variable from ever replacing one the builder reads.
     pub const VALUE_FROM_PREFIX: &str = "SLIPWAY_BUILD_ENV_";
+    /// Binary builds: the most bytes the upload may have, as sent and as unpacked.
+    pub const BINARY_MAX_BYTES: &str = "BINARY_MAX_BYTES";
+    /// Binary builds: how many seconds the `receive` container waits for the upload to start,
+    /// and for it to go on after it stalls.
+    pub const BINARY_WAIT_SECONDS: &str = "BINARY_WAIT_SECONDS";
+    /// The images of `source.images`, resolved by the operator (an ImageStreamTag becomes its
+    /// digest reference): a JSON array of pull specs, in the order of `source.images`.
+    pub const SOURCE_IMAGES: &str = "SOURCE_IMAGES";
 
     /// Every name above (what a tenant may never set: `crate::build::RESERVED_ENV`).
     pub const ALL: &[&str] = &[
@@ -53,6 +62,9 @@ pub mod env {
         PUSH_DOCKERCFG_PATH,
         PULL_DOCKERCFG_PATH,
         VALUE_FROM_PREFIX,
+        BINARY_MAX_BYTES,
+        BINARY_WAIT_SECONDS,
+        SOURCE_IMAGES,
     ];
 }
 
@@ -71,7 +83,7 @@ pub mod paths {
     /// The strategy's pull secret.
     pub const PULL_SECRET: &str = "/var/run/secrets/slipway.dev/pull";
     /// Build inputs: `source.secrets[i]` at `.../secret-<i>`, `source.configMaps[i]` at
-    /// `.../configmap-<i>`.
+    /// `.../configmap-<i>`, the pull secret of `source.images[i]` at `.../image-pull-<i>`.
     pub const INPUTS: &str = "/var/run/secrets/slipway.dev/inputs";
 }
 
@@ -174,6 +186,31 @@ impl BuildInput {
     }
 }
 
+/// A binary build's upload: extracted into the source (a tar, optionally gzip-compressed), or
+/// with `as_file` stored as that one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BinaryInput {
+    pub as_file: Option<String>,
+}
+
+/// An image of `source.images`: its paths copied into the source before the build, as OpenShift
+/// does (a directory with its contents; `dir/.` for the contents alone).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageInput {
+    /// `(sourcePath, destinationDir)`: an absolute path in the image, a directory relative to
+    /// the context directory.
+    pub paths: Vec<(String, String)>,
+    /// Where its pull secret is mounted (docker config JSON), if it has one.
+    pub pull_secret: Option<String>,
+}
+
+impl ImageInput {
+    /// Where the pull secret of `source.images[index]` is mounted.
+    pub fn pull_secret_path(index: usize) -> String {
+        format!("{}/image-pull-{index}", paths::INPUTS)
+    }
+}
+
 /// How a Docker build treats the layers it makes (`imageOptimizationPolicy`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Layers {
@@ -190,6 +227,9 @@ pub struct BuildPlan {
     pub strategy: BuildStrategyType,
     /// Whether there is a repository to fetch.
     pub git: bool,
+    /// A binary build: the source is uploaded into the `receive` container (`slip start-build
+    /// --from-dir|--from-file|--from-archive|--from-repo`) instead of fetched.
+    pub binary: Option<BinaryInput>,
     /// The context directory inside the clone (normalised, relative; empty for the root).
     pub context_dir: String,
     /// An inline Dockerfile (`source.dockerfile`): written to `dockerfile_path` in the context,
@@ -221,6 +261,8 @@ pub struct BuildPlan {
     /// `output.imageLabels`.
     pub image_labels: Vec<(String, String)>,
     pub inputs: Vec<BuildInput>,
+    /// `source.images`, in order (their resolved pull specs come in [`env::SOURCE_IMAGES`]).
+    pub images: Vec<ImageInput>,
     /// Whether the image is pushed (`output.to` is set).
     pub push: bool,
 }
@@ -255,6 +297,18 @@ pub fn plan(spec: &CommonSpec) -> Result<BuildPlan, Vec<Unsupported>> {
             "a Custom builder runs the build itself; OpenShift ignores postCommit there, Slipway refuses it",
         ));
     }
+    if plan.strategy == BuildStrategyType::Custom && !plan.images.is_empty() {
+        refused.push(Unsupported::new(
+            "spec.source.images",
+            "files of source images are copied into Source and Docker builds; a Custom builder gets none",
+        ));
+    }
+    if plan.strategy == BuildStrategyType::Custom && plan.binary.is_some() {
+        refused.push(Unsupported::new(
+            "spec.source.binary",
+            "binary input is uploaded into Source and Docker builds; a Custom builder gets none",
+        ));
+    }
     if refused.is_empty() {
         Ok(plan)
     } else {
@@ -286,16 +340,26 @@ fn plan_source(source: &BuildSource, plan: &mut BuildPlan, refused: &mut Vec<Uns
         plan.git = true;
     }
     if binary.is_some() || *type_ == BuildSourceType::Binary {
-        refused.push(Unsupported::new(
-            "spec.source.binary",
-            "binary builds (slip start-build --from-dir/--from-file/--from-archive) are not carried out yet",
-        ));
+        let as_file = binary.as_ref().and_then(|b| b.as_file.clone());
+        match as_file.as_deref().map(check_file_name).transpose() {
+            Ok(_) => plan.binary = Some(BinaryInput { as_file }),
+            Err(why) => refused.push(Unsupported::new("spec.source.binary.asFile", why)),
+        }
+        if plan.git {
+            refused.push(Unsupported::new(
+                "spec.source.git",
+                "a binary build's source is its upload; a Build has git or binary source, not both",
+            ));
+        }
     }
-    if !images.is_empty() || *type_ == BuildSourceType::Image {
+    if images.is_empty() && *type_ == BuildSourceType::Image {
         refused.push(Unsupported::new(
             "spec.source.images",
-            "copying files out of other images into the source is not carried out yet",
+            "a source of type Image names at least one image",
         ));
+    }
+    for (i, image) in images.iter().enumerate() {
+        plan_image(i, image, plan, refused);
     }
     match normalize_context_dir(context_dir.as_deref().unwrap_or("")) {
         Ok(dir) => plan.context_dir = dir,
@@ -328,6 +392,52 @@ fn plan_source(source: &BuildSource, plan: &mut BuildPlan, refused: &mut Vec<Uns
         }
         *index += 1;
     }
+}
+
+fn plan_image(i: usize, image: &ImageSource, plan: &mut BuildPlan, refused: &mut Vec<Unsupported>) {
+    let ImageSource {
+        // Resolved by the operator into SOURCE_IMAGES.
+        from: _,
+        as_,
+        paths,
+        pull_secret,
+    } = image;
+    let field = format!("spec.source.images[{i}]");
+    if !as_.is_empty() {
+        refused.push(Unsupported::new(
+            format!("{field}.as"),
+            "replacing a Dockerfile's FROM images by source images is not carried out; use dockerStrategy.from for the last FROM",
+        ));
+    }
+    if paths.is_empty() {
+        refused.push(Unsupported::new(
+            format!("{field}.paths"),
+            "name at least one path to copy",
+        ));
+    }
+    let mut input = ImageInput {
+        pull_secret: pull_secret.as_ref().map(|_| ImageInput::pull_secret_path(i)),
+        ..ImageInput::default()
+    };
+    for (j, path) in paths.iter().enumerate() {
+        let source = path.source_path.trim();
+        let inside = source.starts_with('/') && !source.split('/').any(|p| p == ".." || p.contains('\0'));
+        if !inside {
+            refused.push(Unsupported::new(
+                format!("{field}.paths[{j}].sourcePath"),
+                format!("{source:?} must be an absolute path in the image, without \"..\""),
+            ));
+            continue;
+        }
+        match normalize_context_dir(&path.destination_dir) {
+            Ok(dest) => input.paths.push((source.to_owned(), dest)),
+            Err(why) => refused.push(Unsupported::new(
+                format!("{field}.paths[{j}].destinationDir"),
+                why,
+            )),
+        }
+    }
+    plan.images.push(input);
 }
 
 fn plan_strategy(strategy: &BuildStrategy, plan: &mut BuildPlan, refused: &mut Vec<Unsupported>) {
@@ -539,6 +649,17 @@ fn split_env(
             )),
         }
     }
+}
+
+/// A file name for `binary.asFile`: one path component.
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) || name.len() > 255
+    {
+        return Err(format!(
+            "{name:?} must be a file name (no directory, at most 255 bytes)"
+        ));
+    }
+    Ok(())
 }
 
 /// A relative directory inside the repository, normalised (`./app/` → `app`); refused when it

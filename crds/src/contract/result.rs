@@ -40,6 +40,15 @@ pub enum FailureReason {
     /// A build input (a Secret or ConfigMap of `source.secrets`/`source.configMaps`) is missing
     /// or cannot be placed at its destination.
     MissingBuildInput,
+    /// A binary build's upload did not arrive (no client attached in time, or it stalled).
+    BinaryInputNotReceived,
+    /// A binary build's upload stopped before its end (the client was interrupted).
+    BinaryInputIncomplete,
+    /// A binary build's upload is larger than the operator allows (as sent or as unpacked).
+    BinaryInputTooLarge,
+    /// A binary build's upload is not what was promised: not a tar or tar.gz archive, an entry
+    /// that leaves the source, not Slipway's upload format.
+    InvalidBinaryInput,
     /// The Build itself (the `BUILD` variable) could not be read or asks for something the
     /// builder cannot do.
     InvalidBuild,
@@ -61,6 +70,10 @@ impl FailureReason {
             Self::DockerBuildFailed => "DockerBuildFailed",
             Self::PushImageToRegistryFailed => "PushImageToRegistryFailed",
             Self::MissingBuildInput => "MissingBuildInput",
+            Self::BinaryInputNotReceived => "BinaryInputNotReceived",
+            Self::BinaryInputIncomplete => "BinaryInputIncomplete",
+            Self::BinaryInputTooLarge => "BinaryInputTooLarge",
+            Self::InvalidBinaryInput => "InvalidBinaryInput",
             Self::InvalidBuild => "InvalidBuild",
             Self::Unknown => "GenericBuildFailed",
         }

@@ -88,11 +88,61 @@ fn hooks_read_as_openshift_runs_them() {
 }
 
 #[test]
+fn binary_and_image_sources_reach_the_plan() {
+    let s2i = json!({"type": "Source", "sourceStrategy": {"from": {"kind": "DockerImage", "name": "b"}}});
+    let p = plan(&spec(
+        json!({"source": {"type": "Binary", "binary": {"asFile": "app.jar"}, "contextDir": "web"},
+        "strategy": s2i.clone()}),
+    ))
+    .unwrap();
+    assert!(!p.git);
+    assert_eq!(
+        p.binary,
+        Some(BinaryInput {
+            as_file: Some("app.jar".into())
+        })
+    );
+    assert_eq!(p.context_dir, "web");
+    let p = plan(&spec(json!({"source": {"type": "Git", "git": {"uri": "https://e/a.git"},
+        "images": [{"from": {"kind": "ImageStreamTag", "name": "assets:1"}, "pullSecret": {"name": "p"},
+                    "paths": [{"sourcePath": "/opt/assets/.", "destinationDir": "./static/"}, {"sourcePath": "/app.jar"}]},
+                   {"from": {"kind": "DockerImage", "name": "x"}, "paths": [{"sourcePath": "/x"}]}]},
+        "strategy": s2i})))
+    .unwrap();
+    assert_eq!(
+        p.images,
+        [
+            ImageInput {
+                paths: vec![
+                    ("/opt/assets/.".into(), "static".into()),
+                    ("/app.jar".into(), String::new())
+                ],
+                pull_secret: Some("/var/run/secrets/slipway.dev/inputs/image-pull-0".into()),
+            },
+            ImageInput {
+                paths: vec![("/x".into(), String::new())],
+                pull_secret: None,
+            },
+        ]
+    );
+}
+
+#[test]
 fn what_is_not_carried_out_is_named() {
     let base = |source: serde_json::Value, strategy: serde_json::Value| json!({"source": source, "strategy": strategy});
     let s2i = json!({"type": "Source", "sourceStrategy": {"from": {"kind": "DockerImage", "name": "b"}}});
     assert_eq!(
-        refused(base(json!({"type": "Binary", "binary": {}}), s2i.clone())),
+        refused(base(
+            json!({"type": "Binary", "binary": {"asFile": "../x"}, "git": {"uri": "https://e/a.git"}}),
+            s2i.clone()
+        )),
+        ["spec.source.binary.asFile", "spec.source.git"]
+    );
+    assert_eq!(
+        refused(base(
+            json!({"type": "Binary", "binary": {}}),
+            json!({"type": "Custom", "customStrategy": {"from": {"kind": "DockerImage", "name": "c"}}})
+        )),
         ["spec.source.binary"]
     );
     assert_eq!(
@@ -100,7 +150,20 @@ fn what_is_not_carried_out_is_named() {
             json!({"type": "Image", "images": [{"from": {"kind": "DockerImage", "name": "x"}, "paths": []}]}),
             s2i.clone()
         )),
-        ["spec.source.images"]
+        ["spec.source.images[0].paths"]
+    );
+    assert_eq!(
+        refused(base(
+            json!({"images": [{"from": {"kind": "DockerImage", "name": "x"}, "as": ["y"],
+                "paths": [{"sourcePath": "rel/path"}, {"sourcePath": "/a/../b"}, {"sourcePath": "/ok", "destinationDir": "/abs"}]}]}),
+            s2i.clone()
+        )),
+        [
+            "spec.source.images[0].as",
+            "spec.source.images[0].paths[0].sourcePath",
+            "spec.source.images[0].paths[1].sourcePath",
+            "spec.source.images[0].paths[2].destinationDir"
+        ]
     );
     assert_eq!(
         refused(base(json!({"contextDir": "../up"}), s2i.clone())),
@@ -151,7 +214,7 @@ fn what_is_not_carried_out_is_named() {
     // Several at once: all of them, so the user fixes them in one go.
     assert_eq!(
         refused(base(
-            json!({"type": "Binary", "binary": {}, "contextDir": "/abs"}),
+            json!({"images": [{"from": {"kind": "DockerImage", "name": "x"}, "paths": []}], "contextDir": "/abs"}),
             s2i
         ))
         .len(),

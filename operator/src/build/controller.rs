@@ -271,15 +271,18 @@ async fn act_on(
     }
     if let Err(refused) = slipway_crds::contract::plan(&build.spec.common) {
         let fields: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        let message = format!("Slipway does not carry out {}", fields.join("; "));
+        mark_config(client, build, Some(&message)).await?;
         let outcome = PodOutcome {
             phase: BuildPhase::Failed,
             reason: Some(slipway_crds::contract::UNSUPPORTED_REASON.into()),
-            message: Some(format!("Slipway does not carry out {}", fields.join("; "))),
+            message: Some(message),
             result: None,
         };
         finish(state, build, status, outcome, None).await?;
         return Ok(Action::await_change());
     }
+    mark_config(client, build, None).await?;
     let namespace = build.namespace().unwrap_or_default();
     let inputs = match resolve_inputs(client, &state.settings, build, &namespace).await? {
         Resolved::Inputs(inputs) => inputs,
@@ -366,6 +369,40 @@ fn stream_namespace<'a>(reference: &'a ImageReference, own: &'a str) -> Option<&
     })
 }
 
+/// Keeps the `UnsupportedBuildField` condition of the build's BuildConfig as its newest build
+/// found the spec: True with what is not carried out (`refused`), False once a build plans. The
+/// BuildConfig is read first, so that a build of a config without the condition writes nothing.
+async fn mark_config(client: &Client, build: &Build, refused: Option<&str>) -> Result<(), Error> {
+    use slipway_crds::common::{condition_status, find_condition, new_condition, set_condition};
+    let Some(name) = config_name(build) else {
+        return Ok(());
+    };
+    let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &build.namespace().unwrap_or_default());
+    let Some(config) = configs.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let mut conditions = config.status.map(|s| s.conditions).unwrap_or_default();
+    let reason = slipway_crds::contract::UNSUPPORTED_REASON;
+    let condition = match refused {
+        Some(message) => new_condition(reason, condition_status::TRUE, reason, message, None),
+        None if find_condition(&conditions, reason).is_some() => new_condition(
+            reason,
+            condition_status::FALSE,
+            "AllFieldsCarriedOut",
+            "the newest build's fields are all carried out",
+            None,
+        ),
+        None => return Ok(()),
+    };
+    if set_condition(&mut conditions, condition) {
+        let patch = Patch::Merge(json!({"status": {"conditions": conditions}}));
+        configs
+            .patch_status(&name, &PatchParams::default(), &patch)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Whether the build's service account may pull its `from` and push its output, when they name
 /// ImageStreams of another namespace: Some((reason, message)) when it may not.
 async fn forbidden(client: &Client, build: &Build) -> Result<Option<(&'static str, String)>, Error> {
@@ -391,7 +428,15 @@ async fn forbidden(client: &Client, build: &Build) -> Result<Option<(&'static st
             "output image",
         ),
     ];
-    for (reference, right, reason, what) in checks {
+    let sources = build.spec.common.source.images.iter().map(|i| {
+        (
+            Some(&i.from),
+            access::ImageAccess::Pull,
+            "SourceImageForbidden",
+            "source image",
+        )
+    });
+    for (reference, right, reason, what) in checks.into_iter().chain(sources) {
         let Some(ns) = reference.and_then(|r| stream_namespace(r, &namespace)) else {
             continue;
         };
@@ -490,9 +535,26 @@ async fn resolve_inputs(
             }
         }
     };
+    let mut source_images = Vec::new();
+    for image in &build.spec.common.source.images {
+        match resolve_image(client, settings, &image.from, namespace).await? {
+            Some(pull_spec) => source_images.push(pull_spec),
+            None => {
+                return Ok(Resolved::Unresolved(
+                    "InvalidImageReference",
+                    format!(
+                        "Source image could not be resolved: {} {} has no image yet.",
+                        kind_str(image.from.kind),
+                        image.from.name
+                    ),
+                ));
+            }
+        }
+    }
     Ok(Resolved::Inputs(PodInputs {
         builder_image,
         output_image,
+        source_images,
     }))
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use kube::api::{Api, PostParams};
 use kube::{Client, ResourceExt};
-use slipway_crds::build::{BuildRequest, is_paused, new_build};
+use slipway_crds::build::{BuildRequest, is_paused, needs_binary_input, new_build};
 use slipway_crds::{Build, BuildConfig};
 
 /// Why a build could not be started.
@@ -39,14 +39,25 @@ pub enum InstantiateError {
 const CONTENTION_BUDGET: Duration = Duration::from_secs(30);
 
 /// Starts the next build of `namespace/name` with `client`'s rights (pass an impersonating
-/// client to act for a user) and returns the created Build.
+/// client to act for a user) and returns the created Build. A BuildConfig with binary source is
+/// refused unless the request carries the upload's settings (`request.binary`).
 pub async fn instantiate(
     client: &Client,
     namespace: &str,
     name: &str,
     request: &BuildRequest,
 ) -> Result<Build, InstantiateError> {
-    let raised = take_number(client, namespace, name, None, |_| Ok(())).await?;
+    let binary = request.binary.is_some();
+    let raised = take_number(client, namespace, name, None, |config| {
+        if needs_binary_input(config) && !binary {
+            return Err(
+                "its source is binary (uploaded): start it with slip start-build --from-dir, --from-file, --from-archive or --from-repo"
+                    .into(),
+            );
+        }
+        Ok(())
+    })
+    .await?;
     create_numbered(client, &raised, request).await
 }
 

@@ -28,6 +28,10 @@ pub struct BuildImages {
     pub buildah: String,
     /// Registries (`host:port`) builds reach over plain http (`INSECURE_REGISTRIES` in the pod).
     pub insecure_registries: Vec<String>,
+    /// The most bytes a binary build's upload may have, as sent and as unpacked.
+    pub binary_max_bytes: u64,
+    /// How long a binary build waits for its upload to start (and for it to go on).
+    pub binary_wait: std::time::Duration,
 }
 
 impl Default for BuildImages {
@@ -36,6 +40,8 @@ impl Default for BuildImages {
             builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
             buildah: "quay.io/buildah/stable:latest".into(),
             insecure_registries: Vec::new(),
+            binary_max_bytes: 1 << 30,
+            binary_wait: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -47,6 +53,8 @@ pub const SOURCE_SECRET_DIR: &str = paths::SOURCE_SECRET;
 pub const PUSH_SECRET_DIR: &str = paths::PUSH_SECRET;
 /// The main container's name.
 pub const BUILD_CONTAINER: &str = "build";
+/// The init container a binary build's upload is attached to.
+pub const RECEIVE_CONTAINER: &str = "receive";
 /// buildah's storage in Docker builds (an emptyDir: vfs copies, gone with the pod).
 pub const BUILDAH_STORAGE_DIR: &str = "/var/lib/containers";
 
@@ -123,6 +131,8 @@ pub struct PodInputs {
     pub builder_image: String,
     /// The pull spec the build pushes to (empty: no push).
     pub output_image: String,
+    /// `source.images`, resolved, in order (`SOURCE_IMAGES`).
+    pub source_images: Vec<String>,
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -251,6 +261,9 @@ fn init_containers(
         security_context: Some(unprivileged_security_context()),
         ..Default::default()
     };
+    if plan.binary.is_some() {
+        return vec![place_tools, receive_container(build, images)];
+    }
     let Some(git) = spec.source.git.as_ref().filter(|_| plan.git) else {
         return vec![place_tools];
     };
@@ -297,6 +310,33 @@ fn init_containers(
     vec![place_tools, fetch]
 }
 
+/// A binary build's `receive`: reads the upload from its standard input, which `slip start-build
+/// --from-*` reaches through the API server's attach (as the user, so that their `pods/attach`
+/// right in the project is what lets them feed it). `stdinOnce`: when the client goes, the input
+/// ends, and an upload cut off fails the build instead of waiting.
+fn receive_container(build: &Build, images: &BuildImages) -> Container {
+    Container {
+        name: RECEIVE_CONTAINER.into(),
+        image: Some(images.builder_tools.clone()),
+        command: Some(vec!["slipway-builder".into(), "receive".into()]),
+        env: Some(vec![
+            env(env::BUILD, serde_json::to_string(build).unwrap_or_default()),
+            env("SOURCE_DEST", paths::SOURCE),
+            env("FETCH_RECORD", paths::FETCH_RECORD),
+            env(env::BINARY_MAX_BYTES, images.binary_max_bytes.to_string()),
+            env(
+                env::BINARY_WAIT_SECONDS,
+                images.binary_wait.as_secs().max(1).to_string(),
+            ),
+        ]),
+        volume_mounts: Some(vec![mount("workspace", WORKSPACE_DIR, false)]),
+        security_context: Some(unprivileged_security_context()),
+        stdin: Some(true),
+        stdin_once: Some(true),
+        ..Default::default()
+    }
+}
+
 /// The build pod of `build`, owned by it. The Build itself travels in `BUILD`; the builder reads
 /// every field from there (`slipway_crds::contract`).
 pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod {
@@ -320,6 +360,22 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
     }
     parts.value_from_env(&spec.strategy);
     parts.inputs(&plan);
+    if !inputs.source_images.is_empty() {
+        parts.build_env.push(env(
+            env::SOURCE_IMAGES,
+            serde_json::to_string(&inputs.source_images).unwrap_or_default(),
+        ));
+        for (i, image) in spec.source.images.iter().enumerate() {
+            if let Some(secret) = &image.pull_secret {
+                parts.secret(
+                    &format!("image-pull-{i}"),
+                    &secret.name,
+                    &contract::ImageInput::pull_secret_path(i),
+                    false,
+                );
+            }
+        }
+    }
     if let Some(secret) = &spec.output.push_secret {
         parts.secret("push-secret", &secret.name, PUSH_SECRET_DIR, false);
         parts
@@ -500,10 +556,15 @@ pub const MESSAGE_POD_DELETED: &str = "The pod for this build was deleted before
 pub const MESSAGE_OOM: &str = "The build pod was killed due to an out of memory condition.";
 pub const MESSAGE_GENERIC_FAILURE: &str = "Generic Build failure - check logs for details.";
 
-/// What the fetch container found: the commit it checked out, its author, committer and message.
+/// What the fetch container found: the commit it checked out, its author, committer and message
+/// (or what `receive` was told of the commit an upload came from).
 pub fn fetched_revision(pod: &Pod) -> Option<slipway_crds::build::SourceRevision> {
     let statuses = pod.status.as_ref()?.init_container_statuses.as_ref()?;
-    let fetch = terminated_result(statuses.iter().find(|s| s.name == "fetch")?)?;
+    let fetch = terminated_result(
+        statuses
+            .iter()
+            .find(|s| s.name == "fetch" || s.name == RECEIVE_CONTAINER)?,
+    )?;
     let commit = fetch.commit.filter(|c| !c.is_empty() && fetch.success)?;
     Some(slipway_crds::build::SourceRevision {
         type_: "Git".into(),
@@ -700,6 +761,7 @@ mod tests {
         PodInputs {
             builder_image: "reg/team/builder@sha256:1".into(),
             output_image: "reg/team/app:latest".into(),
+            source_images: Vec::new(),
         }
     }
 

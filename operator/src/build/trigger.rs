@@ -321,6 +321,18 @@ async fn start(ctx: &Context, bc: &BuildConfig, cause: BuildTriggerCause) -> Res
         }
         // Paused or deleted meanwhile: nothing to start.
         Err(InstantiateError::Paused { .. } | InstantiateError::NotFound { .. }) => Ok(()),
+        // A binary BuildConfig: built by uploads only; said once per trigger, not retried.
+        Err(InstantiateError::Refused { reason, .. }) => {
+            ctx.publish(
+                &bc.object_ref(&()),
+                EventType::Warning,
+                "Trigger",
+                "BuildNotTriggered",
+                &format!("{}: no build: {reason}", cause.message),
+            )
+            .await;
+            Ok(())
+        }
         Err(InstantiateError::Kube(e)) => Err(e.into()),
         Err(e) => Err(Error::Kube(kube::Error::Service(e.to_string().into()))),
     }

@@ -537,6 +537,15 @@ impl GitHooks {
         request: &slipway_crds::build::BuildRequest,
     ) -> (StatusCode, String, Option<String>) {
         let config_name = config.name_any();
+        if slipway_crds::build::needs_binary_input(config) {
+            return (
+                StatusCode::CONFLICT,
+                format!(
+                    "buildconfig {namespace}/{config_name} builds uploaded (binary) source, which a webhook does not carry; start it with slip start-build --from-dir, --from-file, --from-archive or --from-repo"
+                ),
+                None,
+            );
+        }
         let cell = {
             let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
             in_flight.entry(key.to_string()).or_default().clone()
