@@ -499,7 +499,7 @@ pub struct CustomBuildStrategy {
     /// Refused: Slipway never mounts a container runtime socket into a build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expose_docker_socket: Option<bool>,
-    /// Secrets mounted into the custom builder (refused for now; use source.secrets).
+    /// Secrets mounted into the custom builder at their `mountPath`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub secrets: Vec<SecretSpec>,

@@ -72,6 +72,7 @@ const CUSTOM_BUILDER: &str = r#"#!/bin/sh
 echo "custom builder: OUTPUT_IMAGE=$OUTPUT_IMAGE OUTPUT_REGISTRY=$OUTPUT_REGISTRY"
 echo "custom builder: SOURCE_URI=$SOURCE_URI MODE=$MODE"
 test -f "$PUSH_DOCKERCFG_PATH/.dockerconfigjson" && echo "custom builder: push secret mounted"
+test -f /var/run/custom/token && echo "custom builder: strategy secret mounted"
 case "$BUILD" in *'"kind":"Build"'*) echo "custom builder: BUILD carries the Build";; esac
 printf '{"stage":"custom","success":true}' > /dev/termination-log
 "#;
@@ -198,7 +199,8 @@ fn rows(git: &str, builder: &str, custom: &str) -> Vec<(&'static str, Value)> {
             "custom",
             json!({"source": git_source(None),
             "strategy": {"type": "Custom", "customStrategy": {"from": {"kind": "DockerImage", "name": custom},
-                "env": [{"name": "MODE", "value": "matrix"}]}},
+                "env": [{"name": "MODE", "value": "matrix"}],
+                "secrets": [{"secretSource": {"name": "build-token"}, "mountPath": "/var/run/custom"}]}},
             "output": {"pushSecret": {"name": "push-creds"}}}),
         ),
         (
@@ -544,6 +546,7 @@ async fn check_docker_rows(m: &Matrix, started: &BTreeMap<&str, String>) {
         "{log}"
     );
     assert!(log.contains("BUILD carries the Build"), "{log}");
+    assert!(log.contains("strategy secret mounted"), "{log}");
 }
 
 async fn check_image_sources(m: &Matrix, started: &BTreeMap<&str, String>) {
@@ -571,6 +574,16 @@ async fn check_image_sources(m: &Matrix, started: &BTreeMap<&str, String>) {
 }
 
 async fn check_refusals(m: &Matrix, started: &BTreeMap<&str, String>) {
+    // A contextDir that leaves the repository: the API server refuses the BuildConfig.
+    let escape = json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig",
+        "metadata": {"name": "escape"},
+        "spec": {"source": {"type": "Git", "git": {"uri": "https://example.com/a.git"}, "contextDir": "app/../../etc"},
+                 "strategy": {"type": "Docker", "dockerStrategy": {}}}});
+    let refused = dry_run_create(&m.client, &m.ns, &escape).await.unwrap_err();
+    assert!(
+        refused.contains("contextDir must be a relative path inside the repository"),
+        "{refused}"
+    );
     // A missing build secret: Failed with its name, no pod left waiting.
     let status = m.finished(&started["missing"]).await;
     assert_eq!(status.phase, BuildPhase::Failed);

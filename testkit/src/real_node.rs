@@ -47,7 +47,7 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A bare repository `<root>/<name>.git` whose `main` holds `files` (path → content; a path
-/// ending in `.sh` or under `.s2i/bin/` is executable). Returns the commit id.
+/// ending in `.sh` or in a `bin/` folder is executable). Returns the commit id.
 pub fn git_repository(root: &Path, name: &str, files: &BTreeMap<&str, String>) -> String {
     let bare = root.join(format!("{name}.git"));
     std::fs::create_dir_all(&bare).expect("bare repository directory");
@@ -59,7 +59,7 @@ pub fn git_repository(root: &Path, name: &str, files: &BTreeMap<&str, String>) -
         let file = work.join(path);
         std::fs::create_dir_all(file.parent().expect("a parent")).expect("directories");
         std::fs::write(&file, content).expect("a file");
-        if path.ends_with(".sh") || path.contains(".s2i/bin/") {
+        if path.ends_with(".sh") || path.starts_with("bin/") || path.contains("/bin/") {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).expect("chmod");
         }

@@ -261,6 +261,8 @@ pub struct BuildPlan {
     /// `output.imageLabels`.
     pub image_labels: Vec<(String, String)>,
     pub inputs: Vec<BuildInput>,
+    /// Custom: the strategy's secrets, `(name, mountPath)`, mounted in the custom builder.
+    pub custom_secrets: Vec<(String, String)>,
     /// `source.images`, in order (their resolved pull specs come in [`env::SOURCE_IMAGES`]).
     pub images: Vec<ImageInput>,
     /// Whether the image is pushed (`output.to` is set).
@@ -589,10 +591,31 @@ fn plan_custom(c: &CustomBuildStrategy, plan: &mut BuildPlan, refused: &mut Vec<
              would give the build root on the node",
         ));
     }
-    if !secrets.is_empty() {
-        refused.push(Unsupported::new(
-            "spec.strategy.customStrategy.secrets",
-            "secrets of a Custom strategy are not mounted yet; use source.secrets",
+    for (i, secret) in secrets.iter().enumerate() {
+        let path = secret.mount_path.trim();
+        let reserved = [
+            "/var/run/secrets/slipway.dev",
+            "/var/run/secrets/kubernetes.io",
+            "/dev",
+            "/proc",
+            "/sys",
+        ];
+        let clean = path.starts_with('/') && !path.split('/').any(|p| p == ".." || p.contains('\0'));
+        if !clean
+            || path == "/"
+            || reserved
+                .iter()
+                .any(|r| path == *r || path.starts_with(&format!("{r}/")))
+        {
+            refused.push(Unsupported::new(
+                format!("spec.strategy.customStrategy.secrets[{i}].mountPath"),
+                format!("{path:?} must be an absolute path without \"..\", outside /dev, /proc, /sys and the platform's secret folders"),
+            ));
+            continue;
+        }
+        plan.custom_secrets.push((
+            secret.secret_source.name.clone(),
+            path.trim_end_matches('/').to_owned(),
         ));
     }
 }

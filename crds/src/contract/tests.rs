@@ -207,6 +207,21 @@ fn what_is_not_carried_out_is_named() {
     assert_eq!(
         refused(base(
             json!({}),
+            json!({"type": "Custom", "customStrategy": {"from": {"kind": "DockerImage", "name": "c"},
+                "secrets": [{"secretSource": {"name": "ok"}, "mountPath": "/etc/ok"},
+                            {"secretSource": {"name": "a"}, "mountPath": "/var/run/secrets/slipway.dev/push"},
+                            {"secretSource": {"name": "b"}, "mountPath": "relative"},
+                            {"secretSource": {"name": "c"}, "mountPath": "/etc/../proc"}]}})
+        )),
+        [
+            "spec.strategy.customStrategy.secrets[1].mountPath",
+            "spec.strategy.customStrategy.secrets[2].mountPath",
+            "spec.strategy.customStrategy.secrets[3].mountPath"
+        ]
+    );
+    assert_eq!(
+        refused(base(
+            json!({}),
             json!({"type": "JenkinsPipeline", "jenkinsPipelineStrategy": {}})
         )),
         ["spec.strategy.jenkinsPipelineStrategy"]

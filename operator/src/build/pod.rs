@@ -471,6 +471,10 @@ fn custom_container(build: &Build, inputs: &PodInputs, plan: &BuildPlan, parts: 
         parts.secret("source-secret", &secret.name, SOURCE_SECRET_DIR, false);
         parts.build_env.push(env("SOURCE_SECRET_DIR", SOURCE_SECRET_DIR));
     }
+    // The strategy's secrets, where it says (as OpenShift mounts them).
+    for (i, (secret, path)) in plan.custom_secrets.iter().enumerate() {
+        parts.secret(&format!("custom-secret-{i}"), secret, path, false);
+    }
     Container {
         name: BUILD_CONTAINER.into(),
         image: Some(inputs.builder_image.clone()),
@@ -903,10 +907,35 @@ mod tests {
             pull_secret: None,
             force_pull: None,
             expose_docker_socket: None,
-            secrets: vec![],
+            secrets: vec![slipway_crds::build::SecretSpec {
+                secret_source: LocalObjectReference { name: "certs".into() },
+                mount_path: "/etc/custom-certs/".into(),
+            }],
             build_api_version: None,
         });
         let pod = build_pod(&b, &BuildImages::default(), &inputs());
+        let mounts = pod.spec.as_ref().unwrap().containers[0]
+            .volume_mounts
+            .clone()
+            .unwrap();
+        let certs = mounts
+            .iter()
+            .find(|m| m.mount_path == "/etc/custom-certs")
+            .unwrap();
+        let volume = pod
+            .spec
+            .as_ref()
+            .unwrap()
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == certs.name)
+            .unwrap();
+        assert_eq!(
+            volume.secret.as_ref().unwrap().secret_name.as_deref(),
+            Some("certs")
+        );
         let spec = pod.spec.clone().unwrap();
         assert!(spec.init_containers.is_none());
         let main = &spec.containers[0];
