@@ -10,6 +10,7 @@ use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientP
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde_json::Value;
+use slipway_crds::platform::{self, Platform};
 
 use crate::layer::sha256_digest;
 
@@ -247,8 +248,16 @@ impl Registry {
             .map_err(err)
     }
 
-    /// Reads an image's manifest (resolving an index to linux/amd64) and config.
+    /// Reads an image's manifest and config. An image index (OCI index or Docker manifest list)
+    /// is resolved to the entry of the platform this builder runs on — the build pod's node,
+    /// whose container runtime chose the same entry to run the builder image — and an index
+    /// without one is an error naming the platforms it has.
     pub async fn pull_image(&self, r: &Reference) -> Result<PulledImage, String> {
+        self.pull_image_for(r, &Platform::current()).await
+    }
+
+    /// [`Registry::pull_image`] for the given platform.
+    pub async fn pull_image_for(&self, r: &Reference, platform: &Platform) -> Result<PulledImage, String> {
         self.login(r, RegistryOperation::Pull).await?;
         let accepted = [OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX, DOCKER_LIST];
         let (bytes, mut digest) = self
@@ -260,27 +269,23 @@ impl Registry {
             return Err("the manifest is larger than 4 MiB".into());
         }
         let mut manifest: Value = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
-        let mt = manifest.get("mediaType").and_then(Value::as_str).unwrap_or("");
-        if mt == OCI_INDEX || mt == DOCKER_LIST || manifest.get("manifests").is_some() {
-            let chosen = manifest
-                .get("manifests")
-                .and_then(Value::as_array)
-                .and_then(|ms| {
-                    ms.iter().find(|m| {
-                        m.pointer("/platform/os").and_then(Value::as_str) == Some("linux")
-                            && m.pointer("/platform/architecture").and_then(Value::as_str) == Some("amd64")
-                    })
-                })
-                .and_then(|m| m.get("digest").and_then(Value::as_str))
-                .ok_or("the image index has no linux/amd64 image")?
-                .to_owned();
-            let by_digest = r.clone_with_digest(chosen);
+        if platform::is_index(&manifest) {
+            let chosen = platform::select(&manifest, platform).map_err(|e| e.to_string())?;
+            let by_digest = r.clone_with_digest(chosen.clone());
             let (bytes, d) = self
                 .client
                 .pull_manifest_raw(&by_digest, &self.auth_for(r), &[OCI_MANIFEST, DOCKER_MANIFEST])
                 .await
-                .map_err(err)?;
+                .map_err(|e| format!("the {platform} image {chosen} of the index: {e}"))?;
+            if bytes.len() > MAX_DOCUMENT_BYTES {
+                return Err("the manifest is larger than 4 MiB".into());
+            }
             manifest = serde_json::from_slice(&bytes).map_err(|e| format!("manifest: {e}"))?;
+            if platform::is_index(&manifest) {
+                return Err(format!(
+                    "the {platform} entry {chosen} of the image index is an index itself; nested indexes are not read"
+                ));
+            }
             digest = d;
         }
         let config_digest = manifest

@@ -485,3 +485,74 @@ fn a_builder_image_that_does_not_exist_is_reported() {
         out.logs
     );
 }
+
+#[test]
+fn a_multi_arch_builder_index_builds_from_the_entry_of_this_platform() {
+    let (image, _) = builder();
+    // arm64 first: the entry is chosen by platform, not by position.
+    let (index, entries) = image.push_index(
+        &unique("slipway-test/multiarch"),
+        &[
+            ("linux/arm64", "built from linux/arm64"),
+            ("linux/amd64", "built from linux/amd64"),
+        ],
+    );
+    let reg = registry();
+    let r = slipway_builder::registry::parse_reference(&index).unwrap();
+    // The registry code resolves the index per platform.
+    let amd64 = slipway_crds::platform::Platform::current();
+    assert_eq!(
+        amd64.to_string(),
+        "linux/amd64",
+        "the test builds amd64 containers"
+    );
+    let pulled = rt().block_on(reg.pull_image(&r)).unwrap();
+    assert_eq!(pulled.manifest_digest, entries[1]);
+    assert_eq!(pulled.config["architecture"], "amd64");
+    let arm64 = slipway_crds::platform::Platform {
+        os: "linux".into(),
+        architecture: "arm64".into(),
+        variant: None,
+    };
+    let pulled = rt().block_on(reg.pull_image_for(&r, &arm64)).unwrap();
+    assert_eq!(pulled.manifest_digest, entries[0]);
+
+    // An S2I build from the index, in a container of this platform's builder, as a node of
+    // this platform runs it: the output holds the amd64 entry's layers, not the arm64 one's.
+    let app = sample_app();
+    let output = output_ref(REGISTRY);
+    let out = s2i_as(&index, &output, app.path(), &[], None);
+    assert_eq!(out.code, 0, "{}\n{:?}", out.logs, out.result);
+    let rootfs = tempfile::tempdir().unwrap();
+    let back = pull_and_unpack(&reg, &output, rootfs.path());
+    assert_eq!(
+        std::fs::read_to_string(rootfs.path().join("etc/slipway-platform")).unwrap(),
+        "built from linux/amd64"
+    );
+    assert_eq!(back.config["architecture"], "amd64");
+    assert_eq!(back.layer_digests.len(), image.layers.len() + 2);
+    assert_eq!(
+        back.config["config"]["Labels"]["io.openshift.s2i.build.image"],
+        index.as_str()
+    );
+}
+
+#[test]
+fn a_builder_index_without_this_platform_fails_naming_the_platforms_it_has() {
+    let (image, _) = builder();
+    let (index, _) = image.push_index(
+        &unique("slipway-test/multiarch"),
+        &[("linux/arm64", "arm64"), ("linux/s390x", "s390x")],
+    );
+    let app = sample_app();
+    let output = output_ref(REGISTRY);
+    let out = s2i_as(&index, &output, app.path(), &[], None);
+    assert_failed(&out, FailureReason::PullBuilderImageFailed, &output, &registry());
+    let message = out.result.message.unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "{index}: the image index has no linux/amd64 image; it has linux/arm64, linux/s390x"
+        )),
+        "{message}"
+    );
+}

@@ -92,9 +92,32 @@ pub struct TagImportPolicy {
     /// Poll the registry and record a new item when the digest changes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub scheduled: bool,
-    /// Legacy (single manifest) or PreserveOriginal (manifest lists); kept for compatibility.
+    /// What an import of an image index (a multi-arch image: OCI index or Docker manifest list)
+    /// records: Legacy (the default) the image of the cluster's platform in it, PreserveOriginal
+    /// the index itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub import_mode: Option<String>,
+    pub import_mode: Option<ImportMode>,
+}
+
+/// What an import of an image index (a multi-arch image: OCI index or Docker manifest list)
+/// records: Legacy (the default) the image of the cluster's platform in it, PreserveOriginal the
+/// index itself (OpenShift's `importPolicy.importMode`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ImportMode {
+    /// An image index is resolved to the one image of the platform the cluster runs (the
+    /// operator's): the tag's image is that manifest's digest.
+    #[default]
+    Legacy,
+    /// The tag's image is the digest of what the registry serves, an image index included, so
+    /// that each node pulls the image of its own platform.
+    PreserveOriginal,
+}
+
+impl TagImportPolicy {
+    /// The import mode, Legacy when unset.
+    pub fn mode(policy: Option<&Self>) -> ImportMode {
+        policy.and_then(|p| p.import_mode).unwrap_or_default()
+    }
 }
 
 /// Source: pods pull from the original registry; Local: from the stream's own repository.

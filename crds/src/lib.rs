@@ -13,6 +13,7 @@ pub mod common;
 pub mod contract;
 pub mod crdgen;
 pub mod image;
+pub mod platform;
 pub mod process;
 pub mod project;
 pub mod requester;

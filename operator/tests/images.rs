@@ -533,6 +533,150 @@ async fn failed_imports_say_what_the_registry_answered() {
     run.stop().await;
 }
 
+/// Pushes one tiny image per `(os/architecture)` (each with its own content) and an OCI image
+/// index of them, in that order, as `REGISTRY/<repository>:v1`; returns the index's digest and
+/// the images' digests, as the registry reports them.
+async fn push_index(repository: &str, platforms: &[&str]) -> (String, Vec<String>) {
+    registry::ensure_crypto_provider();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    });
+    let mut entries = Vec::new();
+    let mut digests = Vec::new();
+    for platform in platforms {
+        let (os, architecture) = platform.split_once('/').unwrap();
+        let tag = architecture.to_string();
+        let reference: oci_client::Reference = format!("{REGISTRY}/{repository}:{tag}").parse().unwrap();
+        let layer = ImageLayer::oci_v1(format!("built for {platform}").into_bytes(), None);
+        let config = Config::oci_v1(
+            serde_json::to_vec(&json!({"architecture": architecture, "os": os})).unwrap(),
+            None,
+        );
+        client
+            .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+            .await
+            .unwrap();
+        let digest = client
+            .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+            .await
+            .unwrap();
+        let (bytes, _) = client
+            .pull_manifest_raw(
+                &reference,
+                &RegistryAuth::Anonymous,
+                &["application/vnd.oci.image.manifest.v1+json"],
+            )
+            .await
+            .unwrap();
+        entries.push(json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": digest, "size": bytes.len(),
+            "platform": {"os": os, "architecture": architecture}}));
+        digests.push(digest);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries});
+    let reference: oci_client::Reference = format!("{REGISTRY}/{repository}:v1").parse().unwrap();
+    client
+        .push_manifest_raw(
+            &reference,
+            serde_json::to_vec(&index).unwrap(),
+            "application/vnd.oci.image.index.v1+json".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+    let index_digest = client
+        .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+        .await
+        .unwrap();
+    (index_digest, digests)
+}
+
+#[tokio::test]
+async fn an_image_index_imports_as_the_platforms_image_or_preserved_whole() {
+    let run = Run::start("img-index").await;
+    let ns = run.ns.name.clone();
+    // arm64 first: Legacy chooses by platform, not by position.
+    let (multi, images) = push_index(&format!("{ns}/multi"), &["linux/arm64", "linux/amd64"]).await;
+    let (foreign, _) = push_index(&format!("{ns}/foreign"), &["linux/arm64", "linux/s390x"]).await;
+    let from = |repo: &str| json!({"kind": "DockerImage", "name": format!("{REGISTRY}/{ns}/{repo}:v1")});
+    run.create_stream(
+        "app",
+        json!([
+            {"name": "legacy", "from": from("multi"), "importPolicy": {"insecure": true}},
+            {"name": "explicit", "from": from("multi"), "importPolicy": {"insecure": true, "importMode": "Legacy"}},
+            {"name": "preserved", "from": from("multi"), "importPolicy": {"insecure": true, "importMode": "PreserveOriginal"}},
+            {"name": "foreign", "from": from("foreign"), "importPolicy": {"insecure": true}},
+            {"name": "foreign-preserved", "from": from("foreign"), "importPolicy": {"insecure": true, "importMode": "PreserveOriginal"}},
+        ]),
+    )
+    .await;
+    run.tag_is("app", "legacy", &images[1]).await;
+    run.tag_is("app", "explicit", &images[1]).await;
+    run.tag_is("app", "preserved", &multi).await;
+    let stream = run.tag_is("app", "foreign-preserved", &foreign).await;
+    let status = stream.status.unwrap();
+    let latest = status.latest("legacy").unwrap();
+    assert_eq!(
+        latest.docker_image_reference,
+        format!("{REGISTRY}/{ns}/multi@{}", images[1])
+    );
+    // An index without the platform: not imported, and the condition names what it has.
+    let condition = eventually("the foreign tag to fail", Duration::from_secs(60), || async {
+        let status = run.streams().get("app").await.ok()?.status?;
+        status
+            .tags
+            .iter()
+            .find(|t| t.tag == "foreign")?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "ImportSuccess" && c.status == "False")
+            .cloned()
+    })
+    .await;
+    assert_eq!(
+        condition.reason.as_deref(),
+        Some("NoMatchingPlatform"),
+        "{condition:?}"
+    );
+    let message = condition.message.unwrap_or_default();
+    assert!(
+        message.contains("the image index has no linux/amd64 image; it has linux/arm64, linux/s390x"),
+        "{message}"
+    );
+    // Changing the mode imports again: the foreign tag, preserved, gets the index.
+    let streams = run.streams();
+    let mut current = streams.get("app").await.unwrap();
+    let tag = current
+        .spec
+        .tags
+        .iter_mut()
+        .find(|t| t.name == "foreign")
+        .unwrap();
+    tag.import_policy.as_mut().unwrap().import_mode = Some(slipway_crds::image::ImportMode::PreserveOriginal);
+    streams
+        .replace("app", &PostParams::default(), &current)
+        .await
+        .unwrap();
+    run.tag_is("app", "foreign", &foreign).await;
+    // An import mode OpenShift does not have is refused by the API server.
+    let bad: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream", "metadata": {"name": "bad"},
+        "spec": {"tags": [{"name": "x", "from": from("multi"), "importPolicy": {"importMode": "Everything"}}]}
+    }))
+    .unwrap();
+    let refused = dynamic_api(&run.client, "ImageStream", &ns)
+        .create(&PostParams::default(), &bad)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("importMode") && refused.contains("PreserveOriginal"),
+        "{refused}"
+    );
+    run.stop().await;
+}
+
 #[tokio::test]
 async fn malformed_trigger_annotations_give_an_event_and_stop_nothing() {
     let run = Run::start("img-bad").await;

@@ -372,6 +372,246 @@ async fn refused_and_ignored_deliveries_build_nothing() {
     ns.delete().await;
 }
 
+/// Gogs' push as published by go-playground/webhooks, sent with the headers recorded beside it
+/// (tests/fixtures/providers/README.md): the signature is theirs, over these exact bytes.
+fn gogs_delivery() -> (Vec<u8>, Vec<(String, String)>) {
+    let headers = [
+        ("Content-Type", "application/json"),
+        ("X-Gogs-Event", "push"),
+        ("X-Gogs-Delivery", "f6266f16-1bf3-46a5-9ea4-602e06ead473"),
+        (
+            "X-Gogs-Signature",
+            "83d4163fb936904aeb9ffd6ce22cf86e4b36273b2e1c63a57f5a6ddc371ce3ba",
+        ),
+    ];
+    (
+        fixture("providers/gogs-push.json"),
+        headers
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+#[tokio::test]
+async fn gogs_deliveries_build_at_the_gitea_and_github_endpoints() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "hooks").await;
+    // The recorded delivery was signed with `sampleToken!` and pushes `develop`.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns.name);
+    let secret = serde_json::from_value(json!({
+        "metadata": {"name": "gogs", "labels": {slipway_crds::build::labels::WEBHOOK_SECRET: "true"}},
+        "stringData": {"WebHookSecretKey": "sampleToken!"}
+    }))
+    .unwrap();
+    secrets.create(&Default::default(), &secret).await.unwrap();
+    let trigger = json!({"secretReference": {"name": "gogs"}, "refs": ["develop"]});
+    let config = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig",
+        "metadata": {"name": "app"},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": "http://localhost:3000/unknwon/webhooks.git"}},
+            "strategy": {"type": "Source", "sourceStrategy": {"from": {"kind": "DockerImage", "name": "registry.example.com/builder:1"}}},
+            "output": {"to": {"kind": "DockerImage", "name": "registry.example.com/app:latest"}},
+            "triggers": [{"type": "Gitea", "gitea": trigger}, {"type": "GitHub", "github": trigger}]
+        }
+    }))
+    .unwrap();
+    Api::<BuildConfig>::namespaced(client.clone(), &ns.name)
+        .create(&Default::default(), &config)
+        .await
+        .unwrap();
+    let hook = Hook::start(client.clone()).await;
+    let path = |provider: &str| format!("/webhooks/{}/app/{provider}", ns.name);
+    let (body, headers) = gogs_delivery();
+    let api: Api<Build> = Api::namespaced(client.clone(), &ns.name);
+    for (provider, slot, number) in [("gitea", "giteaWebHook", 1), ("github", "githubWebHook", 2)] {
+        let (status, answer) = hook.post(&path(provider), &headers, &body).await;
+        assert_eq!(status, 201, "{provider}: {answer}");
+        assert_eq!(answer["build"], format!("app-{number}"), "{provider}");
+        let build = api.get(&format!("app-{number}")).await.unwrap();
+        assert_eq!(commit_of(&build), "bffeb74224043ba2feb48d137756c8a9331c449a");
+        let revision = build.spec.common.revision.clone().unwrap().git.unwrap();
+        assert_eq!(revision.author.unwrap().email, "u@gogs.io");
+        assert_eq!(revision.message, "Add new feature");
+        let cause = serde_json::to_value(&build.spec.triggered_by[0]).unwrap();
+        assert_eq!(
+            cause[slot]["deliveryId"], "f6266f16-1bf3-46a5-9ea4-602e06ead473",
+            "{provider}: {cause}"
+        );
+        // Gogs redelivers with the same body: named, not built again.
+        let (status, again) = hook.post(&path(provider), &headers, &body).await;
+        assert_eq!((status, &again["build"]), (200, &answer["build"]), "{again}");
+    }
+    // Refused exactly as a Gitea delivery is: the same 401 answer for a wrong secret, a changed
+    // body, a missing signature, and a Gitea delivery with a wrong secret.
+    let mut refusals = BTreeSet::new();
+    for provider in ["gitea", "github"] {
+        let mut wrong = headers.clone();
+        wrong[3].1 = slipway_webhook::git::verify::sign_hex(&body, b"not-the-secret");
+        let mut tampered = body.clone();
+        tampered[20] ^= 1;
+        let unsigned: Vec<_> = headers[..3].to_vec();
+        for (what, h, b) in [
+            ("wrong secret", &wrong, &body),
+            ("tampered", &headers, &tampered),
+            ("unsigned", &unsigned, &body),
+        ] {
+            let (status, answer) = hook.post(&path(provider), h, b).await;
+            assert_eq!(status, 401, "{provider} {what}: {answer}");
+            refusals.insert(answer.to_string());
+        }
+    }
+    let gitea_body = fixture("gitea-push.json");
+    let (status, answer) = hook
+        .post(
+            &path("gitea"),
+            &signed("gitea", "push", &gitea_body, "not-the-secret"),
+            &gitea_body,
+        )
+        .await;
+    assert_eq!(status, 401, "{answer}");
+    refusals.insert(answer.to_string());
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    // Gogs' other events build nothing.
+    let mut create = headers.clone();
+    create[1].1 = "create".into();
+    let (status, answer) = hook.post(&path("gitea"), &create, &body).await;
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(builds(&client, &ns.name).await.len(), 2);
+    assert_eq!(last_version(&client, &ns.name, "app").await, 2);
+    ns.delete().await;
+}
+
+#[tokio::test]
+async fn generic_deliveries_may_be_yaml() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "hooks").await;
+    setup(&client, &ns.name, "app", "Parallel").await;
+    let hook = Hook::start(client.clone()).await;
+    let path = |provider: &str| format!("/webhooks/{}/app/{provider}", ns.name);
+    let yaml = fixture("generic.yaml");
+    let with_type = |body: &[u8], media: &str, delivery: &str| {
+        let mut headers: Vec<_> = signed("generic", "", body, SECRET)
+            .into_iter()
+            .filter(|(k, _)| k != "Content-Type")
+            .collect();
+        headers.push(("Content-Type".into(), media.into()));
+        headers.push(("X-Slipway-Delivery".into(), delivery.into()));
+        headers
+    };
+    let api: Api<Build> = Api::namespaced(client.clone(), &ns.name);
+    // OpenShift's generic payload as YAML (with an alias), under each YAML media type.
+    for (i, media) in [
+        "application/yaml",
+        "application/x-yaml",
+        "text/yaml; charset=utf-8",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (status, answer) = hook
+            .post(&path("generic"), &with_type(&yaml, media, media), &yaml)
+            .await;
+        assert_eq!(status, 201, "{media}: {answer}");
+        let name = format!("app-{}", i + 1);
+        assert_eq!(answer["build"], name.as_str());
+        let build = api.get(&name).await.unwrap();
+        assert_eq!(commit_of(&build), "5a7f2c1e9b8d4f3a2c1b0e9d8c7b6a5f4e3d2c1b");
+        let revision = build.spec.common.revision.clone().unwrap().git.unwrap();
+        assert_eq!(revision.message, "Nightly rebuild");
+        assert_eq!(revision.committer.unwrap().email, "bot@example.com", "the alias");
+        let env = &build.spec.common.strategy.source_strategy.as_ref().unwrap().env;
+        assert!(
+            env.iter()
+                .any(|e| e.name == "RELEASE_CHANNEL" && e.value.as_deref() == Some("nightly")),
+            "{env:?}"
+        );
+    }
+    // JSON stays accepted.
+    let json = fixture("generic.json");
+    let (status, answer) = hook
+        .post(&path("generic"), &signed("generic", "", &json, SECRET), &json)
+        .await;
+    assert_eq!((status, &answer["build"]), (201, &json!("app-4")), "{answer}");
+    // Malformed YAML: 400 naming where.
+    let malformed = b"git:\n  ref: main\n   commit: x\n".to_vec();
+    let (status, answer) = hook
+        .post(
+            &path("generic"),
+            &with_type(&malformed, "application/yaml", "m"),
+            &malformed,
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    let message = answer["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the body is not valid YAML of a generic build event: ")
+            && message.contains("line 3"),
+        "{message}"
+    );
+    // The billion laughs: 10^9 strings once expanded, in under 1 KiB. Refused, not expanded.
+    let mut laughs = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..10 {
+        laughs.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 10].join(", ")
+        ));
+    }
+    let (status, answer) = hook
+        .post(
+            &path("generic"),
+            &with_type(laughs.as_bytes(), "application/yaml", "l"),
+            laughs.as_bytes(),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("expands, through its aliases, to more than 262144 bytes"),
+        "{answer}"
+    );
+    // A YAML body over 64 KiB, declared: 413 from the headers alone; the same size as JSON is
+    // within the JSON limit.
+    let mut big = yaml.clone();
+    big.extend(std::iter::repeat_n(b'\n', 64 * 1024));
+    let (status, answer) = hook
+        .post(&path("generic"), &with_type(&big, "application/yaml", "b"), &big)
+        .await;
+    assert_eq!(status, 413, "{answer}");
+    assert_eq!(
+        answer["message"], "a YAML delivery is larger than 65536 bytes",
+        "{answer}"
+    );
+    // Other media types are refused, and YAML only at the generic endpoint.
+    let (status, answer) = hook
+        .post(&path("generic"), &with_type(&yaml, "text/plain", "t"), &yaml)
+        .await;
+    assert_eq!(status, 415, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("application/json or application/yaml"),
+        "{answer}"
+    );
+    let push = github_push("refs/heads/main", "abc");
+    let mut as_yaml: Vec<_> = signed("github", "push", &push, SECRET)
+        .into_iter()
+        .filter(|(k, _)| k != "Content-Type")
+        .collect();
+    as_yaml.push(("Content-Type".into(), "application/yaml".into()));
+    let (status, answer) = hook.post(&path("github"), &as_yaml, &push).await;
+    assert_eq!(status, 415, "{answer}");
+    assert_eq!(builds(&client, &ns.name).await.len(), 4);
+    assert_eq!(last_version(&client, &ns.name, "app").await, 4);
+    ns.delete().await;
+}
+
 #[tokio::test]
 async fn a_redelivery_builds_once_and_names_the_build() {
     ensure_crds();

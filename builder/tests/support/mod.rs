@@ -16,7 +16,7 @@ use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 use slipway_builder::layer::{sha256_digest, unpack_layer};
 use slipway_builder::registry::{
-    Credentials, OCI_CONFIG, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, parse_reference,
+    Credentials, OCI_CONFIG, OCI_INDEX, OCI_LAYER_GZIP, OCI_MANIFEST, Registry, parse_reference,
 };
 
 /// The dev cluster's registry.
@@ -201,6 +201,71 @@ impl BuilderImage {
                 .unwrap();
         });
         reference
+    }
+
+    /// Pushes an image index under `repo:latest` with one entry per `(os/architecture, marker)`:
+    /// each entry is this image plus a layer whose file `etc/slipway-platform` holds `marker`,
+    /// with a config naming that platform. Returns the reference and the entries' manifest
+    /// digests, in the order given.
+    pub fn push_index(&self, repo: &str, entries: &[(&str, &str)]) -> (String, Vec<String>) {
+        let reference = format!("{REGISTRY}/{repo}:latest");
+        let r = parse_reference(&reference).unwrap();
+        let reg = registry();
+        rt().block_on(async {
+            reg.login(&r, oci_client::RegistryOperation::Push).await.unwrap();
+            for l in &self.layers {
+                reg.push_blob(&r, l.bytes.clone(), &l.digest).await.unwrap();
+            }
+            let mut descriptors = Vec::new();
+            let mut digests = Vec::new();
+            for (platform, marker) in entries {
+                let (os, architecture) = platform.split_once('/').unwrap();
+                let mut t = tar::Builder::new(Vec::new());
+                dir(&mut t, "etc", 0o755);
+                file(&mut t, "etc/slipway-platform", 0o644, marker.as_bytes());
+                let extra = finish_layer(t);
+                reg.push_blob(&r, extra.bytes.clone(), &extra.digest)
+                    .await
+                    .unwrap();
+                let mut config = self.config.clone();
+                config["os"] = json!(os);
+                config["architecture"] = json!(architecture);
+                config["rootfs"]["diff_ids"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!(extra.diff_id));
+                let config = serde_json::to_vec(&config).unwrap();
+                let config_digest = sha256_digest(&config);
+                reg.push_blob(&r, config.clone(), &config_digest).await.unwrap();
+                let layers: Vec<Value> = self
+                    .layers
+                    .iter()
+                    .chain([&extra])
+                    .map(|l| json!({"mediaType": OCI_LAYER_GZIP, "digest": l.digest, "size": l.bytes.len()}))
+                    .collect();
+                let manifest = serde_json::to_vec(&json!({
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+                    "layers": layers,
+                }))
+                .unwrap();
+                let by_digest = r.clone_with_digest(sha256_digest(&manifest));
+                let digest = reg
+                    .push_manifest(&by_digest, &manifest, OCI_MANIFEST)
+                    .await
+                    .unwrap();
+                descriptors.push(
+                    json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": manifest.len(),
+                    "platform": {"os": os, "architecture": architecture}}),
+                );
+                digests.push(digest);
+            }
+            let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors});
+            reg.push_manifest(&r, &serde_json::to_vec(&index).unwrap(), OCI_INDEX)
+                .await
+                .unwrap();
+            (reference, digests)
+        })
     }
 
     /// Unpacks the image into `dest` (as the build pod's container would see it).

@@ -1,5 +1,5 @@
-//! Asking a registry which manifest a pull spec names (a HEAD of the manifest, a GET when the
-//! registry sends no digest header), through oci-client.
+//! Asking a registry which manifest a pull spec names (a GET of the manifest; for an image index
+//! in Legacy mode, a HEAD of the entry of the operator's platform), through oci-client.
 
 use std::time::Duration;
 
@@ -7,6 +7,8 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+use slipway_crds::image::ImportMode;
+use slipway_crds::platform::{self, INDEX_MEDIA_TYPES, Platform};
 
 /// What an import found: the manifest digest, and the pull spec by digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,9 +51,38 @@ pub fn by_digest(reference: &Reference, digest: &str) -> String {
     format!("{}/{}@{digest}", reference.registry(), reference.repository())
 }
 
-/// Resolves `spec` to its manifest digest; `insecure` allows plain http (and unverified TLS).
-/// Anonymous: registries that need credentials answer Unauthorized, which is reported as such.
+/// Resolves `spec` to its manifest digest in the default (Legacy) mode; see [`resolve_with`].
 pub async fn resolve(spec: &str, insecure: bool) -> Result<Resolved, ImportError> {
+    resolve_with(spec, insecure, ImportMode::Legacy).await
+}
+
+/// The media types an import accepts: images and image indexes.
+const ACCEPTED: [&str; 4] = [
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.v2+json",
+    INDEX_MEDIA_TYPES[0],
+    INDEX_MEDIA_TYPES[1],
+];
+
+/// The largest manifest an import reads.
+const MAX_MANIFEST_BYTES: usize = 4 << 20;
+
+/// Resolves `spec` to a manifest digest; `insecure` allows plain http (and unverified TLS).
+/// When the registry serves an image index, `PreserveOriginal` keeps the index's digest and
+/// `Legacy` takes the digest of the index's image for the operator's platform (the cluster's),
+/// as OpenShift's Legacy import keeps a single manifest. Anonymous: registries that need
+/// credentials answer Unauthorized, which is reported as such.
+pub async fn resolve_with(spec: &str, insecure: bool, mode: ImportMode) -> Result<Resolved, ImportError> {
+    resolve_for(spec, insecure, mode, &Platform::current()).await
+}
+
+/// [`resolve_with`] for the given platform.
+pub async fn resolve_for(
+    spec: &str,
+    insecure: bool,
+    mode: ImportMode,
+    platform: &Platform,
+) -> Result<Resolved, ImportError> {
     ensure_crypto_provider();
     let reference = parse_pull_spec(spec)?;
     let config = ClientConfig {
@@ -66,13 +97,48 @@ pub async fn resolve(spec: &str, insecure: bool) -> Result<Resolved, ImportError
         ..Default::default()
     };
     let client = Client::new(config);
-    let digest = client
-        .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
+    let (bytes, digest) = client
+        .pull_manifest_raw(&reference, &RegistryAuth::Anonymous, &ACCEPTED)
         .await
         .map_err(|e| import_error(&reference, &e))?;
+    if mode == ImportMode::PreserveOriginal {
+        return Ok(Resolved {
+            reference: by_digest(&reference, &digest),
+            digest,
+        });
+    }
+    let invalid = |why: String| ImportError {
+        reason: "InternalError",
+        message: format!("importing {reference}: {why}"),
+    };
+    if bytes.len() > MAX_MANIFEST_BYTES {
+        return Err(invalid(format!(
+            "the manifest is larger than {MAX_MANIFEST_BYTES} bytes"
+        )));
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("the manifest is not JSON: {e}")))?;
+    if !platform::is_index(&manifest) {
+        return Ok(Resolved {
+            reference: by_digest(&reference, &digest),
+            digest,
+        });
+    }
+    let chosen = platform::select(&manifest, platform).map_err(|e| ImportError {
+        reason: "NoMatchingPlatform",
+        message: format!(
+            "importing {reference}: {e} (importPolicy.importMode PreserveOriginal records the index itself)"
+        ),
+    })?;
+    // The entry must be there, or pods would fail to pull what the tag records.
+    let entry = reference.clone_with_digest(chosen.clone());
+    client
+        .fetch_manifest_digest(&entry, &RegistryAuth::Anonymous)
+        .await
+        .map_err(|e| import_error(&entry, &e))?;
     Ok(Resolved {
-        reference: by_digest(&reference, &digest),
-        digest,
+        reference: by_digest(&reference, &chosen),
+        digest: chosen,
     })
 }
 

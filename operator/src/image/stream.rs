@@ -23,7 +23,10 @@ use kube::{Resource, ResourceExt};
 use serde_json::json;
 use slipway_crds::ImageStream;
 use slipway_crds::common::{ImageReferenceKind, Time, condition_status};
-use slipway_crds::image::{ImageStreamStatus, TagEvent, TagEventCondition, TagReference, split_stream_tag};
+use slipway_crds::image::{
+    ImageStreamStatus, ImportMode, TagEvent, TagEventCondition, TagImportPolicy, TagReference,
+    split_stream_tag,
+};
 
 use super::Settings;
 use super::registry::{self, ImportError};
@@ -37,8 +40,12 @@ pub const IMPORT_SUCCESS: &str = "ImportSuccess";
 pub enum TagSource {
     /// A tag without `from`: builds push to it; nothing to do.
     None,
-    /// Ask the registry for the digest of this pull spec.
-    Import { spec: String, insecure: bool },
+    /// Ask the registry for the digest of this pull spec (an index resolved as `mode` says).
+    Import {
+        spec: String,
+        insecure: bool,
+        mode: ImportMode,
+    },
     /// Record the pull spec as it is (`reference: true`).
     Reference { spec: String },
     /// The newest image of another tag of a stream in this namespace.
@@ -65,6 +72,7 @@ pub fn tag_source(namespace: &str, tag: &TagReference) -> TagSource {
         ImageReferenceKind::DockerImage => TagSource::Import {
             spec: from.name.clone(),
             insecure: tag.import_policy.as_ref().is_some_and(|p| p.insecure),
+            mode: TagImportPolicy::mode(tag.import_policy.as_ref()),
         },
         _ if other_namespace.is_some() => TagSource::Invalid {
             message: format!(
@@ -102,13 +110,14 @@ pub fn tag_source(namespace: &str, tag: &TagReference) -> TagSource {
 pub struct Imported {
     pub spec: String,
     pub insecure: bool,
+    pub mode: ImportMode,
     pub generation: Option<i64>,
     pub at: Instant,
     pub succeeded: bool,
 }
 
-/// Whether `tag` (an Import source) is due for an import: never imported, its source or
-/// generation changed, or — scheduled, or after a failure — the interval has passed.
+/// Whether `tag` (an Import source) is due for an import: never imported, its source, import
+/// mode or generation changed, or — scheduled, or after a failure — the interval has passed.
 pub fn import_due(
     tag: &TagReference,
     spec: &str,
@@ -118,7 +127,11 @@ pub fn import_due(
     interval: Duration,
 ) -> bool {
     let Some(last) = last else { return true };
-    if last.spec != spec || last.insecure != insecure || last.generation != tag.generation {
+    if last.spec != spec
+        || last.insecure != insecure
+        || last.mode != TagImportPolicy::mode(tag.import_policy.as_ref())
+        || last.generation != tag.generation
+    {
         return true;
     }
     let scheduled = tag.import_policy.as_ref().is_some_and(|p| p.scheduled);
@@ -364,17 +377,18 @@ async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action
                 docker_image_reference: spec,
                 generation,
             }),
-            TagSource::Import { spec, insecure } => {
+            TagSource::Import { spec, insecure, mode } => {
                 let last = state.last(&uid, &tag.name);
                 if !import_due(tag, &spec, insecure, last.as_ref(), Instant::now(), interval) {
                     Outcome::Unchanged
                 } else {
-                    let result = registry::resolve(&spec, insecure).await;
+                    let result = registry::resolve_with(&spec, insecure, mode).await;
                     attempted.push((
                         tag.name.clone(),
                         Imported {
                             spec,
                             insecure,
+                            mode,
                             generation: tag.generation,
                             at: Instant::now(),
                             succeeded: result.is_ok(),
@@ -546,7 +560,8 @@ mod tests {
             tag_source("ns", &docker),
             TagSource::Import {
                 spec: "r:5000/x/y:1".into(),
-                insecure: true
+                insecure: true,
+                mode: ImportMode::Legacy,
             }
         );
         let reference = TagReference {
@@ -601,6 +616,7 @@ mod tests {
         let last = Imported {
             spec: "x:1".into(),
             insecure: true,
+            mode: ImportMode::Legacy,
             generation: None,
             at: t0,
             succeeded: true,
@@ -621,6 +637,15 @@ mod tests {
             ..once.clone()
         };
         assert!(import_due(&bumped, "x:1", true, Some(&last), t0, minute));
+        // A changed import mode imports again.
+        let preserve = TagReference {
+            import_policy: Some(TagImportPolicy {
+                import_mode: Some(ImportMode::PreserveOriginal),
+                ..Default::default()
+            }),
+            ..once.clone()
+        };
+        assert!(import_due(&preserve, "x:1", true, Some(&last), t0, minute));
         assert!(!import_due(
             &scheduled,
             "x:1",

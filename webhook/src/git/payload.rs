@@ -1,9 +1,15 @@
 //! What a verified delivery says: a ping, a push (the ref and its head commit), or an event that
 //! does not start builds. One reader per provider, each taking the shape from the provider's
 //! documentation; only the fields Slipway uses are read, and unknown fields are ignored.
+//!
+//! Deliveries are JSON; the generic webhook's may also be YAML (`Content-Type: application/yaml`,
+//! `application/x-yaml`, `text/yaml`), as OpenShift's generic webhook reads a YAML-or-JSON body.
 
-use http::HeaderMap;
+use std::cell::Cell;
+
+use http::{HeaderMap, header};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Visitor};
 use slipway_crds::build::{GitSourceRevision, SourceControlUser};
 
 /// A delivery, read.
@@ -43,8 +49,57 @@ pub enum PayloadError {
         event: String,
         source: serde_json::Error,
     },
+    #[error("the body is not valid YAML of a generic build event: {0}")]
+    Yaml(serde_yaml_ng::Error),
+    #[error(
+        "the YAML body expands, through its aliases, to more than {MAX_YAML_EXPANDED_BYTES} bytes; \
+         send it without aliases, or as JSON"
+    )]
+    YamlExpands,
     #[error("the {0} header is missing: it says which event this is")]
     MissingEvent(&'static str),
+}
+
+/// How a delivery's body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Json,
+    /// The generic webhook's only.
+    Yaml,
+}
+
+/// The largest YAML body read. Far below the JSON limit: the YAML parser holds every event of the
+/// document at once, about 64 bytes of memory per byte of input (a 3 MiB body took 190 MB),
+/// while OpenShift's generic payload is a few hundred bytes.
+pub const MAX_YAML_BODY_BYTES: usize = 64 * 1024;
+
+/// What a YAML body may amount to once its aliases are expanded, counted as one byte per node
+/// plus the bytes of each scalar. serde_yaml_ng bounds alias jumps only by a multiple of the
+/// document's events, which does not bound memory: 400,000 aliases of one 1.5 MB mapping in a
+/// 2.7 MB body exhausted 2 GB when read into the payload type. So the document is walked once
+/// within this budget before it is read.
+pub const MAX_YAML_EXPANDED_BYTES: usize = 4 * MAX_YAML_BODY_BYTES;
+
+/// The encoding a Content-Type names: None without the header, Err with the media type when it
+/// is neither JSON (`application/json`, `application/*+json`) nor YAML (`application/yaml`,
+/// `application/x-yaml`, `text/yaml`, `application/*+yaml`). Parameters (`; charset=utf-8`) are
+/// ignored.
+pub fn encoding(headers: &HeaderMap) -> Option<Result<Encoding, String>> {
+    let value = headers.get(header::CONTENT_TYPE)?;
+    let media = value.to_str().unwrap_or_default();
+    let essence = media
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    Some(match essence.as_str() {
+        "application/json" => Ok(Encoding::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(Encoding::Yaml),
+        json if json.starts_with("application/") && json.ends_with("+json") => Ok(Encoding::Json),
+        yaml if yaml.starts_with("application/") && yaml.ends_with("+yaml") => Ok(Encoding::Yaml),
+        _ => Err(media.chars().take(100).collect()),
+    })
 }
 
 /// The all-zero commit id git providers send for a deleted (or created-empty) ref.
@@ -57,7 +112,8 @@ pub fn parse(provider: super::Provider, headers: &HeaderMap, body: &[u8]) -> Res
     use super::Provider::*;
     match provider {
         GitHub => {
-            let event = event_header(headers, &["x-github-event"], "X-GitHub-Event")?;
+            // Gogs sends only its own event header; OpenShift's GitHub webhook takes it.
+            let event = event_header(headers, &["x-github-event", "x-gogs-event"], "X-GitHub-Event")?;
             match event.as_str() {
                 "ping" => Ok(Event::Ping),
                 "push" => github_like(json(body, "GitHub", &event)?),
@@ -65,7 +121,11 @@ pub fn parse(provider: super::Provider, headers: &HeaderMap, body: &[u8]) -> Res
             }
         }
         Gitea => {
-            let event = event_header(headers, &["x-gitea-event", "x-forgejo-event"], "X-Gitea-Event")?;
+            let event = event_header(
+                headers,
+                &["x-gitea-event", "x-forgejo-event", "x-gogs-event"],
+                "X-Gitea-Event",
+            )?;
             match event.as_str() {
                 "ping" => Ok(Event::Ping),
                 "push" => github_like(json(body, "Gitea", &event)?),
@@ -93,7 +153,10 @@ pub fn parse(provider: super::Provider, headers: &HeaderMap, body: &[u8]) -> Res
                 // OpenShift's generic webhook may be called with no body: build the configured ref.
                 return Ok(Event::Push(vec![Push::default()]));
             }
-            generic(json(body, "generic", "build")?)
+            match encoding(headers) {
+                Some(Ok(Encoding::Yaml)) => generic(yaml(body)?),
+                _ => generic(json(body, "generic", "build")?),
+            }
         }
     }
 }
@@ -122,6 +185,137 @@ fn json<'a, T: Deserialize<'a>>(
         event: event.to_string(),
         source,
     })
+}
+
+/// Reads a YAML body, after checking that its aliases do not expand it past
+/// [`MAX_YAML_EXPANDED_BYTES`].
+fn yaml<T: de::DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
+    let budget = Budget {
+        left: Cell::new(MAX_YAML_EXPANDED_BYTES),
+        exceeded: Cell::new(false),
+    };
+    if let Err(e) = Walk(&budget).deserialize(serde_yaml_ng::Deserializer::from_slice(body)) {
+        return Err(if budget.exceeded.get() {
+            PayloadError::YamlExpands
+        } else {
+            PayloadError::Yaml(e)
+        });
+    }
+    serde_yaml_ng::from_slice(body).map_err(PayloadError::Yaml)
+}
+
+/// What is left of the bytes a YAML document may expand to.
+struct Budget {
+    left: Cell<usize>,
+    exceeded: Cell<bool>,
+}
+
+impl Budget {
+    fn spend<E: de::Error>(&self, bytes: usize) -> Result<(), E> {
+        match self.left.get().checked_sub(bytes.saturating_add(1)) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => {
+                self.exceeded.set(true);
+                Err(E::custom("the document expands past the limit"))
+            }
+        }
+    }
+}
+
+/// Visits every node of a document, aliases followed, keeping nothing and spending the budget:
+/// the walk stops as soon as the budget is spent, so its time is bounded too.
+#[derive(Clone, Copy)]
+struct Walk<'b>(&'b Budget);
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any YAML node")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.0.spend(v.len())
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<(), E> {
+        self.0.spend(v.len())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.0.spend(0)
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.0.spend(0)?;
+        self.deserialize(d)
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        self.0.spend(0)?;
+        self.deserialize(d)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.0.spend(0)?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.0.spend(0)?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+
+    /// A tagged node (`!tag value`).
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        self.0.spend(0)?;
+        let ((), variant) = data.variant_seed(self)?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 // --- GitHub and Gitea: the same push shape ----------------------------------------------------
@@ -639,6 +833,167 @@ mod tests {
         assert_eq!(push.git_ref.as_deref(), Some("refs/heads/main"));
         assert_eq!(push.head.unwrap().commit, "abc");
         assert_eq!(push.env, vec![("K".to_string(), "V".to_string())]);
+    }
+
+    fn yaml_headers(media: &str) -> HeaderMap {
+        headers("content-type", media)
+    }
+
+    #[test]
+    fn generic_yaml_reads_as_the_json_does() {
+        let body = include_bytes!("../../tests/fixtures/generic.yaml");
+        for media in [
+            "application/yaml",
+            "application/x-yaml",
+            "text/yaml; charset=utf-8",
+            "Application/YAML",
+        ] {
+            let push = one_push(parse(Provider::Generic, &yaml_headers(media), body).unwrap());
+            assert_eq!(push.git_ref.as_deref(), Some("refs/heads/main"), "{media}");
+            let head = push.head.unwrap();
+            assert_eq!(head.commit, "5a7f2c1e9b8d4f3a2c1b0e9d8c7b6a5f4e3d2c1b");
+            assert_eq!(head.message, "Nightly rebuild");
+            assert_eq!(
+                head.committer.unwrap().email,
+                "bot@example.com",
+                "the alias is read"
+            );
+            assert_eq!(
+                push.env,
+                vec![("RELEASE_CHANNEL".to_string(), "nightly".to_string())]
+            );
+        }
+        // JSON is YAML too, and stays accepted under either type.
+        let json = br#"{"git": {"ref": "refs/tags/v1", "commit": "abc"}}"#;
+        for h in [yaml_headers("application/yaml"), yaml_headers("application/json")] {
+            let push = one_push(parse(Provider::Generic, &h, json).unwrap());
+            assert_eq!(push.git_ref.as_deref(), Some("refs/tags/v1"));
+        }
+    }
+
+    #[test]
+    fn malformed_yaml_says_where_and_what() {
+        let h = yaml_headers("application/yaml");
+        let cases: [(&[u8], &str); 5] = [
+            (b"git: [unclosed", "line 1"),
+            (b"git:\n  ref: main\n   commit: x\n", "line 3"),
+            (
+                b"git: [main, abc]\n",
+                "git: invalid type: sequence, expected struct GenericGit",
+            ),
+            (b"env: [{value: V}]\n", "missing field `name`"),
+            (b"---\ngit: {}\n---\ngit: {}\n", "more than one document"),
+        ];
+        for (body, expected) in cases {
+            let e = parse(Provider::Generic, &h, body).unwrap_err();
+            assert!(matches!(e, PayloadError::Yaml(_)), "{e}");
+            let message = e.to_string();
+            assert!(
+                message.starts_with("the body is not valid YAML of a generic build event: "),
+                "{message}"
+            );
+            assert!(message.contains(expected), "{message} lacks {expected}");
+        }
+        // Only the generic webhook reads YAML: a GitHub push sent as YAML is not valid JSON.
+        let github = HeaderMap::from_iter([
+            (header::CONTENT_TYPE, "application/yaml".parse().unwrap()),
+            (
+                http::HeaderName::from_static("x-github-event"),
+                "push".parse().unwrap(),
+            ),
+        ]);
+        assert!(matches!(
+            parse(Provider::GitHub, &github, b"ref: refs/heads/main\nafter: abc\n"),
+            Err(PayloadError::Json { .. })
+        ));
+    }
+
+    /// The billion laughs: ten levels of ten aliases each, 10^9 strings once expanded, in 400
+    /// bytes.
+    fn laughs(levels: usize) -> String {
+        let mut doc = String::from("a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..levels {
+            let previous = format!("*a{}", i - 1);
+            doc.push_str(&format!("a{i}: &a{i} [{}]\n", vec![previous; 10].join(", ")));
+        }
+        doc
+    }
+
+    #[test]
+    fn aliases_that_expand_past_the_budget_are_refused_before_reading() {
+        let h = yaml_headers("application/yaml");
+        // Where the payload type ignores the expansion (an unknown field)...
+        let body = laughs(10);
+        assert!(body.len() < 1024);
+        let e = parse(Provider::Generic, &h, body.as_bytes()).unwrap_err();
+        assert!(matches!(e, PayloadError::YamlExpands), "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("more than {MAX_YAML_EXPANDED_BYTES} bytes")),
+            "{e}"
+        );
+        // ...and where it would keep it: every alias a whole env entry with a long value (without
+        // the budget, 400,000 such aliases in 2.7 MB exhausted 2 GB).
+        let mut body = format!("big: &e {{name: N, value: {}}}\nenv: [", "v".repeat(20_000));
+        body.push_str(&vec!["*e"; 10_000].join(", "));
+        body.push_str("]\n");
+        assert!(body.len() < MAX_YAML_BODY_BYTES);
+        let e = parse(Provider::Generic, &h, body.as_bytes()).unwrap_err();
+        assert!(matches!(e, PayloadError::YamlExpands), "{e}");
+        // A document that uses aliases modestly is read.
+        let fine = format!("{}env: [{{name: K, value: V}}]\n", laughs(3));
+        let push = one_push(parse(Provider::Generic, &h, fine.as_bytes()).unwrap());
+        assert_eq!(push.env.len(), 1);
+    }
+
+    #[test]
+    fn yaml_deeper_than_the_parser_allows_is_an_error() {
+        let body = format!("git: {}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = parse(
+            Provider::Generic,
+            &yaml_headers("application/yaml"),
+            body.as_bytes(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, PayloadError::Yaml(_)), "{e}");
+        assert!(e.to_string().contains("recursion limit exceeded"), "{e}");
+    }
+
+    #[test]
+    fn content_types() {
+        for (media, expected) in [
+            ("application/json", Ok(Encoding::Json)),
+            ("application/vnd.github+json; charset=utf-8", Ok(Encoding::Json)),
+            ("application/yaml", Ok(Encoding::Yaml)),
+            ("application/x-yaml", Ok(Encoding::Yaml)),
+            ("text/yaml", Ok(Encoding::Yaml)),
+            ("text/plain", Err("text/plain".to_string())),
+            (
+                "application/x-www-form-urlencoded",
+                Err("application/x-www-form-urlencoded".to_string()),
+            ),
+        ] {
+            assert_eq!(encoding(&yaml_headers(media)), Some(expected), "{media}");
+        }
+        assert_eq!(encoding(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn gogs_pushes_read_at_the_gitea_and_github_endpoints() {
+        let body = include_bytes!("../../tests/fixtures/providers/gogs-push.json");
+        for provider in [Provider::Gitea, Provider::GitHub] {
+            let push = one_push(parse(provider, &headers("x-gogs-event", "push"), body).unwrap());
+            assert_eq!(push.git_ref.as_deref(), Some("refs/heads/develop"));
+            assert_eq!(push.default_branch.as_deref(), Some("master"));
+            let head = push.head.unwrap();
+            assert_eq!(head.commit, "bffeb74224043ba2feb48d137756c8a9331c449a");
+            assert_eq!(head.message, "Add new feature");
+            assert_eq!(head.author.unwrap().email, "u@gogs.io");
+            assert!(matches!(
+                parse(provider, &headers("x-gogs-event", "create"), body).unwrap(),
+                Event::Ignored(_)
+            ));
+        }
     }
 
     #[test]

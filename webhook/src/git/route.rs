@@ -4,8 +4,9 @@
 //! Answers: 201 with the new Build's name; 200 for a ping or a redelivery (naming the Build it
 //! already made); 202 with the reason when the push builds nothing; 400 malformed payload, or an
 //! `env` that sets a reserved variable; 401 for an unknown BuildConfig, a missing trigger or a bad
-//! signature alike; 408 body too slow; 409 paused BuildConfig; 413 body over 3 MiB; 415 not JSON;
-//! 503 the API server failed, or too many deliveries are being read at once.
+//! signature alike; 408 body too slow; 409 paused BuildConfig; 413 body over 3 MiB (a generic
+//! YAML body over 64 KiB); 415 not JSON (generic: neither JSON nor YAML); 503 the API server
+//! failed, or too many deliveries are being read at once.
 //!
 //! Before the body is read, the BuildConfig, its trigger for the provider and the trigger's Secret
 //! are looked up, and the headers checked against it (a token compared; a signature header
@@ -39,6 +40,7 @@ use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::instantiate::{InstantiateError, create_numbered, take_number};
 
 use super::cache::Caches;
+use super::payload::{Encoding, MAX_YAML_BODY_BYTES};
 use super::verify::{SECRET_KEY, check_headers, verify};
 use super::{DELIVERY_LABEL, Decision, Delivery, Provider, decide, delivery_key, payload};
 
@@ -156,29 +158,30 @@ fn busy(what: &str) -> Response {
     )
 }
 
+/// Why a body was not read.
+enum ReadError {
+    /// More than the limit: the caller says which limit.
+    TooLarge,
+    /// Answered already (the client failed, or was too slow).
+    Answered(Response),
+}
+
 /// Reads the body, at most `limit` bytes within [`BODY_READ_TIMEOUT`], into one buffer.
-async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<bytes::Bytes, Response> {
-    let too_large = || {
-        answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the delivery is larger than {MAX_BODY_BYTES} bytes"),
-            None,
-        )
-    };
+async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<bytes::Bytes, ReadError> {
     let reading = async {
         let mut body = body;
         let mut buffer = Vec::with_capacity(declared.unwrap_or(0).min(limit));
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(|e| {
-                answer(
+                ReadError::Answered(answer(
                     StatusCode::BAD_REQUEST,
                     format!("reading the delivery: {e}"),
                     None,
-                )
+                ))
             })?;
             if let Ok(data) = frame.into_data() {
                 if buffer.len() + data.len() > limit {
-                    return Err(too_large());
+                    return Err(ReadError::TooLarge);
                 }
                 buffer.extend_from_slice(&data);
             }
@@ -187,24 +190,12 @@ async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<
     };
     match tokio::time::timeout(BODY_READ_TIMEOUT, reading).await {
         Ok(read) => read,
-        Err(_) => Err(answer(
+        Err(_) => Err(ReadError::Answered(answer(
             StatusCode::REQUEST_TIMEOUT,
             format!("the body did not arrive within {} s", BODY_READ_TIMEOUT.as_secs()),
             None,
-        )),
+        ))),
     }
-}
-
-fn is_json(headers: &HeaderMap) -> Option<bool> {
-    let value = headers.get(header::CONTENT_TYPE)?;
-    let media = value.to_str().ok().unwrap_or_default();
-    let essence = media
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
-    Some(essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")))
 }
 
 async fn receive(
@@ -222,25 +213,43 @@ async fn receive(
             None,
         );
     };
-    let json = is_json(&headers);
-    // A generic caller may send no body (and then no content type); everything else is JSON.
-    if json == Some(false) || (json.is_none() && provider != Provider::Generic) {
-        return answer(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "deliveries must be sent as application/json (in GitHub's webhook settings, choose the content type application/json)",
-            None,
-        );
+    let encoding = payload::encoding(&headers);
+    let yaml = encoding == Some(Ok(Encoding::Yaml));
+    match (&encoding, provider) {
+        (Some(Ok(Encoding::Json)), _) | (None | Some(Ok(Encoding::Yaml)), Provider::Generic) => {}
+        (Some(Err(media)), Provider::Generic) => {
+            return answer(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "generic deliveries must be sent as application/json or application/yaml, not {media:?}"
+                ),
+                None,
+            );
+        }
+        // A generic caller may send no body (and then no content type); everything else is JSON.
+        _ => {
+            return answer(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "deliveries must be sent as application/json (in GitHub's webhook settings, choose the content type application/json)",
+                None,
+            );
+        }
     }
+    let max_body = if yaml { MAX_YAML_BODY_BYTES } else { MAX_BODY_BYTES };
+    let too_large = || {
+        let what = if yaml { "a YAML delivery" } else { "the delivery" };
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} is larger than {max_body} bytes"),
+            None,
+        )
+    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the delivery is larger than {MAX_BODY_BYTES} bytes"),
-            None,
-        );
+    if declared.is_some_and(|len| len > max_body as u64) {
+        return too_large();
     }
     let declared = declared.and_then(|len| usize::try_from(len).ok());
     let Ok(_delivery_slot) = hooks.deliveries.clone().try_acquire_owned() else {
@@ -267,7 +276,7 @@ async fn receive(
             );
         }
     }
-    let limit = declared.unwrap_or(MAX_BODY_BYTES);
+    let limit = declared.unwrap_or(max_body);
     let units = u32::try_from(limit.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
     let Ok(_body_permit) = hooks.body_budget.clone().try_acquire_many_owned(units) else {
         return busy(&format!(
@@ -276,12 +285,13 @@ async fn receive(
     };
     let body = match read_body(body, limit, declared).await {
         Ok(body) => body,
-        Err(refused) => return refused,
+        Err(ReadError::TooLarge) => return too_large(),
+        Err(ReadError::Answered(refused)) => return refused,
     };
-    if json.is_none() && !body.is_empty() {
+    if encoding.is_none() && !body.is_empty() {
         return answer(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "a delivery with a body must be sent as application/json",
+            "a delivery with a body must be sent as application/json (or, generic only, application/yaml)",
             None,
         );
     }
@@ -289,6 +299,7 @@ async fn receive(
         "x-github-delivery",
         "x-gitea-delivery",
         "x-forgejo-delivery",
+        "x-gogs-delivery",
         "x-gitlab-event-uuid",
         "x-request-uuid",
         "x-request-id",

@@ -3,10 +3,14 @@
 //!
 //! | provider | header | what it carries |
 //! |---|---|---|
-//! | GitHub | `X-Hub-Signature-256` | `sha256=` + hex HMAC-SHA256 of the body (the SHA-1 `X-Hub-Signature` is refused) |
+//! | GitHub | `X-Hub-Signature-256` (else Gogs' `X-Gogs-Signature`) | `sha256=` + hex HMAC-SHA256 of the body (the SHA-1 `X-Hub-Signature` is refused); Gogs' without the prefix |
 //! | GitLab | `X-Gitlab-Token` | the secret itself (GitLab signs nothing) |
 //! | Bitbucket | `X-Hub-Signature` | `sha256=` + hex HMAC-SHA256 of the body (Cloud and Data Center) |
-//! | Gitea, Forgejo | `X-Gitea-Signature` (or `X-Forgejo-Signature`) | hex HMAC-SHA256 of the body |
+//! | Gitea, Forgejo, Gogs | `X-Gitea-Signature` (or `X-Forgejo-Signature`, `X-Gogs-Signature`) | hex HMAC-SHA256 of the body |
+//!
+//! Gogs signs as Gitea does (Gitea began as its fork), so its deliveries are accepted where
+//! Gitea's are; and at the GitHub endpoint too, since OpenShift's GitHub webhook takes Gogs'
+//! deliveries (a BuildConfig moved from OpenShift has a GitHub trigger for them).
 //! | generic | `X-Slipway-Signature-256`, else `X-Slipway-Webhook-Secret` | `sha256=` + hex HMAC-SHA256 of the body; else the secret itself |
 
 use http::HeaderMap;
@@ -40,15 +44,14 @@ pub fn verify(
 ) -> Result<(), VerifyError> {
     use super::Provider::*;
     match provider {
+        GitHub if !headers.contains_key("x-hub-signature-256") && headers.contains_key(GOGS_SIGNATURE) => {
+            hmac_hex(header(headers, GOGS_SIGNATURE)?, GOGS_SIGNATURE, body, secret)
+        }
         GitHub => prefixed_hmac(headers, "x-hub-signature-256", body, secret),
         Bitbucket => prefixed_hmac(headers, "x-hub-signature", body, secret),
         Gitea => {
-            let name = ["x-gitea-signature", "x-forgejo-signature"]
-                .into_iter()
-                .find(|name| headers.contains_key(*name))
-                .ok_or(VerifyError::MissingHeader("X-Gitea-Signature"))?;
-            let value = header(headers, name)?;
-            hmac_hex(value, name, body, secret)
+            let name = gitea_signature(headers)?;
+            hmac_hex(header(headers, name)?, name, body, secret)
         }
         GitLab => {
             let token = header(headers, "x-gitlab-token")?;
@@ -79,13 +82,13 @@ pub fn check_headers(
 ) -> Result<(), VerifyError> {
     use super::Provider::*;
     match provider {
+        GitHub if !headers.contains_key("x-hub-signature-256") && headers.contains_key(GOGS_SIGNATURE) => {
+            hex_form(header(headers, GOGS_SIGNATURE)?, GOGS_SIGNATURE)
+        }
         GitHub => prefixed_form(headers, "x-hub-signature-256"),
         Bitbucket => prefixed_form(headers, "x-hub-signature"),
         Gitea => {
-            let name = ["x-gitea-signature", "x-forgejo-signature"]
-                .into_iter()
-                .find(|name| headers.contains_key(*name))
-                .ok_or(VerifyError::MissingHeader("X-Gitea-Signature"))?;
+            let name = gitea_signature(headers)?;
             hex_form(header(headers, name)?, name)
         }
         GitLab => token_matches(header(headers, "x-gitlab-token")?.as_bytes(), secret),
@@ -99,6 +102,18 @@ pub fn check_headers(
             }
         }
     }
+}
+
+/// Gogs' signature header: the hex HMAC-SHA256 of the body, without a prefix (as Gitea's).
+const GOGS_SIGNATURE: &str = "x-gogs-signature";
+
+/// The first of Gitea's, Forgejo's and Gogs' signature headers the delivery carries. Gitea sends
+/// `X-Gogs-Signature` too (the same value), so a delivery with several is read by the first.
+fn gitea_signature(headers: &HeaderMap) -> Result<&'static str, VerifyError> {
+    ["x-gitea-signature", "x-forgejo-signature", GOGS_SIGNATURE]
+        .into_iter()
+        .find(|name| headers.contains_key(*name))
+        .ok_or(VerifyError::MissingHeader("X-Gitea-Signature"))
 }
 
 fn prefixed_form(headers: &HeaderMap, name: &'static str) -> Result<(), VerifyError> {
@@ -249,6 +264,68 @@ mod tests {
         // A GitHub header does not satisfy GitLab, nor the other way round.
         let h = headers(&[("x-hub-signature-256", &format!("sha256={sig}"))]);
         assert!(verify(Provider::GitLab, &h, BODY, SECRET).is_err());
+    }
+
+    /// Gogs' push as published by go-playground/webhooks, with the signature published beside it.
+    const GOGS_PUSH: &[u8] = include_bytes!("../../tests/fixtures/providers/gogs-push.json");
+    const GOGS_SECRET: &[u8] = b"sampleToken!";
+    const GOGS_SIGNATURE_KAT: &str = "83d4163fb936904aeb9ffd6ce22cf86e4b36273b2e1c63a57f5a6ddc371ce3ba";
+
+    #[test]
+    fn gogs_signatures_verify_at_the_gitea_and_github_endpoints() {
+        assert_eq!(sign_hex(GOGS_PUSH, GOGS_SECRET), GOGS_SIGNATURE_KAT);
+        let h = headers(&[("x-gogs-event", "push"), ("x-gogs-signature", GOGS_SIGNATURE_KAT)]);
+        for provider in [Provider::Gitea, Provider::GitHub] {
+            assert_eq!(
+                verify(provider, &h, GOGS_PUSH, GOGS_SECRET),
+                Ok(()),
+                "{provider:?}"
+            );
+            assert_eq!(check_headers(provider, &h, GOGS_SECRET), Ok(()), "{provider:?}");
+            // Refused exactly as Gitea's are: another secret, a changed body, a malformed header.
+            assert_eq!(
+                verify(provider, &h, GOGS_PUSH, b"another secret"),
+                Err(VerifyError::Mismatch),
+                "{provider:?}"
+            );
+            let mut tampered = GOGS_PUSH.to_vec();
+            tampered[10] ^= 1;
+            assert_eq!(
+                verify(provider, &h, &tampered, GOGS_SECRET),
+                Err(VerifyError::Mismatch),
+                "{provider:?}"
+            );
+            let prefixed = headers(&[("x-gogs-signature", &format!("sha256={GOGS_SIGNATURE_KAT}"))]);
+            assert_eq!(
+                verify(provider, &prefixed, GOGS_PUSH, GOGS_SECRET),
+                Err(VerifyError::Malformed(GOGS_SIGNATURE)),
+                "{provider:?}"
+            );
+            assert_eq!(
+                check_headers(provider, &prefixed, GOGS_SECRET),
+                Err(VerifyError::Malformed(GOGS_SIGNATURE)),
+                "{provider:?}"
+            );
+        }
+        // At the GitHub endpoint GitHub's own header, when present, is the one read.
+        let both = headers(&[
+            (
+                "x-hub-signature-256",
+                &format!("sha256={}", sign_hex(GOGS_PUSH, b"other")),
+            ),
+            ("x-gogs-signature", GOGS_SIGNATURE_KAT),
+        ]);
+        assert_eq!(
+            verify(Provider::GitHub, &both, GOGS_PUSH, GOGS_SECRET),
+            Err(VerifyError::Mismatch)
+        );
+        // Gogs' header is not Bitbucket's, GitLab's or the generic webhook's.
+        for provider in [Provider::Bitbucket, Provider::GitLab, Provider::Generic] {
+            assert!(matches!(
+                verify(provider, &h, GOGS_PUSH, GOGS_SECRET),
+                Err(VerifyError::MissingHeader(_))
+            ));
+        }
     }
 
     #[test]
