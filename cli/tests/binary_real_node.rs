@@ -15,12 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
-use slipway_crds::build::{BinaryBuildSource, BuildPhase, BuildRequest, BuildStatus};
+use slipway_crds::build::{BinaryBuildSource, BuildPhase, BuildRequest};
 use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::instantiate::instantiate;
 use slipway_testkit::real_node::*;
@@ -32,59 +31,34 @@ mod real_node_support;
 /// The bound the test's build controller puts on uploads.
 const MAX_BYTES: u64 = 4 << 20;
 
+/// `out` failed, saying `needle`.
+fn fails_with(out: &Output, needle: &str) {
+    assert!(!out.status.success(), "succeeded: {}", output_text(out));
+    assert!(
+        output_text(out).contains(needle),
+        "expected {needle:?} in: {}",
+        output_text(out)
+    );
+}
+
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
     run_program(env!("CARGO_BIN_EXE_slip"), Some(kubeconfig), args).await
 }
 
 struct Fixture {
-    client: kube::Client,
-    ns: String,
+    builds: real_node_support::Builds,
     alice: PathBuf,
     bob: PathBuf,
 }
 
+impl std::ops::Deref for Fixture {
+    type Target = real_node_support::Builds;
+    fn deref(&self) -> &Self::Target {
+        &self.builds
+    }
+}
+
 impl Fixture {
-    async fn finished(&self, build: &str) -> BuildStatus {
-        let builds: Api<Build> = Api::namespaced(self.client.clone(), &self.ns);
-        eventually(&format!("{build} to end"), Duration::from_secs(600), || async {
-            let status = builds.get(build).await.ok()?.status?;
-            status.phase.is_terminal().then_some(status)
-        })
-        .await
-    }
-
-    /// The digest of a build that must complete (its logs when it did not).
-    async fn complete(&self, build: &str) -> String {
-        let status = self.finished(build).await;
-        if status.phase != BuildPhase::Complete {
-            let log = Api::<Pod>::namespaced(self.client.clone(), &self.ns)
-                .logs(
-                    &format!("{build}-build"),
-                    &LogParams {
-                        container: Some("build".into()),
-                        ..Default::default()
-                    },
-                )
-                .await
-                .unwrap_or_default();
-            panic!(
-                "{build}: {:?} {:?} {:?}\n{log}",
-                status.phase, status.reason, status.message
-            );
-        }
-        status.output.unwrap().to.unwrap().image_digest
-    }
-
-    /// Runs `command` in the built image of `stream` at `digest`; its output.
-    async fn run(&self, stream: &str, digest: &str, command: &str) -> String {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
-        let image = format!("{LOCAL_REGISTRY}/{}/{stream}@{digest}", self.ns);
-        let name = format!("run-{stream}-{}", &digest[7..15]);
-        let (phase, log) = run_in_image(&pods, &name, &image, &["/bin/sh", "-c", command]).await;
-        assert_eq!(phase, "Succeeded", "{stream}: {command}: {log}");
-        log
-    }
-
     /// The name of the build `slip start-build` reported starting.
     fn started(out: &Output) -> String {
         let text = output_text(out);
@@ -215,8 +189,12 @@ async fn binary_builds_from_a_directory_a_file_an_archive_and_a_repository() {
     grant_alice(&client, &n).await;
     let dir = tempfile::tempdir().unwrap();
     let f = Fixture {
-        client: client.clone(),
-        ns: n.clone(),
+        builds: real_node_support::Builds {
+            client: client.clone(),
+            ns: n.clone(),
+            // `slip new-build` outputs to the image stream: `<registry>/<namespace>/<stream>`.
+            repository: n.clone(),
+        },
         alice: kubeconfig_as(dir.path(), "alice"),
         bob: kubeconfig_as(dir.path(), "bob"),
     };
@@ -301,28 +279,17 @@ async fn binary_builds_from_a_directory_a_file_an_archive_and_a_repository() {
     // Bob may not create builds: refused, nothing made.
     let before = f.builds().await;
     let out = slip(&f.bob, &["-n", &n, "start-build", "site", "--from-dir", &site]).await;
-    assert!(!out.status.success());
-    assert!(output_text(&out).contains("forbidden"), "{}", output_text(&out));
+    fails_with(&out, "forbidden");
     // Without an upload a binary BuildConfig does not build.
     let out = slip(&f.alice, &["-n", &n, "start-build", "site"]).await;
-    assert!(!out.status.success());
-    assert!(
-        output_text(&out).contains("its source is binary"),
-        "{}",
-        output_text(&out)
-    );
+    fails_with(&out, "its source is binary");
     // What is not an archive is refused before a build is made.
     let out = slip(
         &f.alice,
         &["-n", &n, "start-build", "site", "--from-archive", &path("junk")],
     )
     .await;
-    assert!(!out.status.success());
-    assert!(
-        output_text(&out).contains("not a tar or tar.gz archive"),
-        "{}",
-        output_text(&out)
-    );
+    fails_with(&out, "not a tar or tar.gz archive");
     assert_eq!(f.builds().await, before, "a refused start made a Build");
 
     // Too large: the upload is cut off at the bound and the Build fails saying so.
@@ -331,12 +298,7 @@ async fn binary_builds_from_a_directory_a_file_an_archive_and_a_repository() {
         &["-n", &n, "start-build", "site", "--from-file", &path("big")],
     )
     .await;
-    assert!(!out.status.success());
-    assert!(
-        output_text(&out).contains("BinaryInputTooLarge"),
-        "{}",
-        output_text(&out)
-    );
+    fails_with(&out, "BinaryInputTooLarge");
     let status = f.finished(&Fixture::started(&out)).await;
     assert_eq!(status.phase, BuildPhase::Failed);
     assert_eq!(

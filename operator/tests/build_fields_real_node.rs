@@ -20,16 +20,15 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::ResourceExt;
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use slipway_crds::build::{BuildPhase, BuildRequest, BuildStatus};
-use slipway_crds::{Build, BuildConfig};
+use slipway_crds::BuildConfig;
+use slipway_crds::build::{BuildPhase, BuildRequest};
 use slipway_operator::build::instantiate::instantiate;
-use slipway_operator::build::pod::{BUILD_CONTAINER, pod_name};
+use slipway_operator::build::pod::pod_name;
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
 
@@ -77,49 +76,16 @@ case "$BUILD" in *'"kind":"Build"'*) echo "custom builder: BUILD carries the Bui
 printf '{"stage":"custom","success":true}' > /dev/termination-log
 "#;
 
-/// The custom builder image (s2i-busybox plus the script), pushed under a tag of the script's
-/// hash: made once per content.
+/// The custom builder image: s2i-busybox plus the script.
 fn custom_builder_image() -> String {
-    let hash = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        CUSTOM_BUILDER.hash(&mut h);
-        format!("{:016x}", h.finish())
-    };
-    let repository = "slipway-test/custom-builder";
-    if registry_digest(repository, &hash).is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let script = dir.path().join("custom-build");
-        std::fs::write(&script, CUSTOM_BUILDER).unwrap();
-        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::write(
-            dir.path().join("Containerfile"),
-            format!(
-                "FROM {LOCAL_REGISTRY}/slipway/s2i-busybox:latest\nCOPY custom-build /usr/local/bin/custom-build\n\
-                 ENTRYPOINT [\"/usr/local/bin/custom-build\"]\n"
-            ),
-        )
-        .unwrap();
-        let local = format!("{LOCAL_REGISTRY}/{repository}:{hash}");
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("buildah")
-                .args(args)
-                .env("BUILDAH_ISOLATION", "chroot")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "buildah {args:?}: {}", output_text(&out));
-        };
-        let context = dir.path().to_str().unwrap();
-        run(&["bud", "-q", "--tls-verify=false", "-t", &local, context]);
-        run(&[
-            "push",
-            "-q",
-            "--tls-verify=false",
-            &local,
-            &format!("docker://{local}"),
-        ]);
-    }
-    format!("{NODE_REGISTRY}/{repository}:{hash}")
+    test_image(
+        "slipway-test/custom-builder",
+        &format!(
+            "FROM {LOCAL_REGISTRY}/slipway/s2i-busybox:latest\nCOPY custom-build /usr/local/bin/custom-build\n\
+             ENTRYPOINT [\"/usr/local/bin/custom-build\"]\n"
+        ),
+        &[("custom-build", CUSTOM_BUILDER)],
+    )
 }
 
 fn s2i(from: &str) -> Value {
@@ -229,11 +195,17 @@ fn rows(git: &str, builder: &str, custom: &str) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// The matrix's builds, and what only it needs.
 struct Matrix {
-    client: kube::Client,
-    ns: String,
-    repository: String,
+    builds: real_node_support::Builds,
     commit: String,
+}
+
+impl std::ops::Deref for Matrix {
+    type Target = real_node_support::Builds;
+    fn deref(&self) -> &Self::Target {
+        &self.builds
+    }
 }
 
 impl Matrix {
@@ -246,52 +218,6 @@ impl Matrix {
             .await
             .unwrap()
             .name_any()
-    }
-
-    async fn finished(&self, build: &str) -> BuildStatus {
-        let builds: Api<Build> = Api::namespaced(self.client.clone(), &self.ns);
-        eventually(&format!("{build} to end"), Duration::from_secs(900), || async {
-            let status = builds.get(build).await.ok()?.status?;
-            status.phase.is_terminal().then_some(status)
-        })
-        .await
-    }
-
-    async fn log(&self, build: &str) -> String {
-        Api::<Pod>::namespaced(self.client.clone(), &self.ns)
-            .logs(
-                &pod_name(build),
-                &LogParams {
-                    container: Some(BUILD_CONTAINER.into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap_or_default()
-    }
-
-    async fn complete(&self, build: &str) -> String {
-        let status = self.finished(build).await;
-        if status.phase != BuildPhase::Complete {
-            panic!(
-                "{build}: {:?} {:?} {:?}\n{}",
-                status.phase,
-                status.reason,
-                status.message,
-                self.log(build).await
-            );
-        }
-        status.output.unwrap().to.unwrap().image_digest
-    }
-
-    /// Runs `command` in the image `row@digest`; its log.
-    async fn run(&self, row: &str, digest: &str, command: &str) -> String {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
-        let image = format!("{LOCAL_REGISTRY}/{}/{row}@{digest}", self.repository);
-        let name = format!("run-{row}-{}", &digest[7..15]);
-        let (phase, log) = run_in_image(&pods, &name, &image, &["/bin/sh", "-c", command]).await;
-        assert_eq!(phase, "Succeeded", "{row}: {command}: {log}");
-        log
     }
 
     fn config(&self, row: &str, digest: &str) -> (Value, Value) {
@@ -340,9 +266,11 @@ async fn every_buildconfig_field_is_carried_out_on_the_real_node() {
     let dir = tempfile::tempdir().unwrap();
     let (server, commit) = setup(&client, &n, dir.path()).await;
     let m = Matrix {
-        client: client.clone(),
-        ns: n.clone(),
-        repository: format!("slipway-test/{n}"),
+        builds: real_node_support::Builds {
+            client: client.clone(),
+            ns: n.clone(),
+            repository: format!("slipway-test/{n}"),
+        },
         commit,
     };
     let builder = format!("{NODE_REGISTRY}/slipway/s2i-busybox:latest");

@@ -13,17 +13,14 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
-use kube::api::{Api, LogParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
-use slipway_crds::build::{BuildPhase, BuildRequest, BuildStatus};
+use slipway_crds::BuildConfig;
+use slipway_crds::build::BuildRequest;
 use slipway_crds::process::{ProcessOptions, parse_template, process};
-use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::instantiate::instantiate;
-use slipway_operator::build::pod::{BUILD_CONTAINER, pod_name};
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
 
@@ -48,53 +45,17 @@ const TEMPLATES: &[(&str, &[(&str, &str)])] = &[
 /// Stand-ins for the language tools the templates' hooks call.
 const STAND_IN_TOOL: &str = "#!/bin/sh\necho \"stand-in $(basename \"$0\") ran in $(pwd): $*\"\n";
 
-/// s2i-busybox with the stand-in tools, working in the application's folder; pushed under a tag
-/// of its content (made once).
+/// s2i-busybox with the stand-in tools, working in the application's folder.
 fn stand_in_builder() -> String {
-    let containerfile = format!(
-        "FROM {LOCAL_REGISTRY}/slipway/s2i-busybox:latest\n\
-         COPY tool /usr/local/bin/php\nCOPY tool /usr/local/bin/perl\n\
-         COPY tool /usr/local/bin/npm\nCOPY tool /usr/local/bin/python\nWORKDIR /tmp/app\n"
-    );
-    let tag = {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (STAND_IN_TOOL, &containerfile).hash(&mut h);
-        format!("{:016x}", h.finish())
-    };
-    let repository = "slipway-test/corpus-stand-in";
-    if registry_digest(repository, &tag).is_none() {
-        let dir = tempfile::tempdir().unwrap();
-        let tool = dir.path().join("tool");
-        std::fs::write(&tool, STAND_IN_TOOL).unwrap();
-        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-        std::fs::write(dir.path().join("Containerfile"), containerfile).unwrap();
-        let local = format!("{LOCAL_REGISTRY}/{repository}:{tag}");
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new("buildah")
-                .args(args)
-                .env("BUILDAH_ISOLATION", "chroot")
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "buildah {args:?}: {}", output_text(&out));
-        };
-        run(&[
-            "bud",
-            "-q",
-            "--tls-verify=false",
-            "-t",
-            &local,
-            dir.path().to_str().unwrap(),
-        ]);
-        run(&[
-            "push",
-            "-q",
-            "--tls-verify=false",
-            &local,
-            &format!("docker://{local}"),
-        ]);
-    }
-    format!("{NODE_REGISTRY}/{repository}:{tag}")
+    test_image(
+        "slipway-test/corpus-stand-in",
+        &format!(
+            "FROM {LOCAL_REGISTRY}/slipway/s2i-busybox:latest\n\
+             COPY tool /usr/local/bin/php\nCOPY tool /usr/local/bin/perl\n\
+             COPY tool /usr/local/bin/npm\nCOPY tool /usr/local/bin/python\nWORKDIR /tmp/app\n"
+        ),
+        &[("tool", STAND_IN_TOOL)],
+    )
 }
 
 /// The Source BuildConfigs of a template, processed with its parameters.
@@ -131,58 +92,6 @@ fn repository_files(context_dirs: &[String]) -> BTreeMap<&'static str, String> {
         files.insert(leak(format!("{dir}/t/basic.t")), "ok 1\n".into());
     }
     files
-}
-
-struct Run {
-    client: kube::Client,
-    ns: String,
-}
-
-impl Run {
-    async fn finished(&self, build: &str) -> BuildStatus {
-        let builds: Api<Build> = Api::namespaced(self.client.clone(), &self.ns);
-        eventually(&format!("{build} to end"), Duration::from_secs(900), || async {
-            let status = builds.get(build).await.ok()?.status?;
-            status.phase.is_terminal().then_some(status)
-        })
-        .await
-    }
-
-    async fn log(&self, build: &str) -> String {
-        Api::<Pod>::namespaced(self.client.clone(), &self.ns)
-            .logs(
-                &pod_name(build),
-                &LogParams {
-                    container: Some(BUILD_CONTAINER.into()),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap_or_default()
-    }
-
-    async fn complete(&self, build: &str) -> String {
-        let status = self.finished(build).await;
-        if status.phase != BuildPhase::Complete {
-            panic!(
-                "{build}: {:?} {:?} {:?}\n{}",
-                status.phase,
-                status.reason,
-                status.message,
-                self.log(build).await
-            );
-        }
-        status.output.unwrap().to.unwrap().image_digest
-    }
-
-    async fn run(&self, name: &str, digest: &str, command: &str) -> String {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
-        let image = format!("{LOCAL_REGISTRY}/slipway-test/{}/{name}@{digest}", self.ns);
-        let pod = format!("run-{name}-{}", &digest[7..15]);
-        let (phase, log) = run_in_image(&pods, &pod, &image, &["/bin/sh", "-c", command]).await;
-        assert_eq!(phase, "Succeeded", "{name}: {command}: {log}");
-        log
-    }
 }
 
 #[ignore = "needs `make images`; run with `make e2e`"]
@@ -246,9 +155,10 @@ async fn corpus_build_configs_with_context_dirs_hooks_and_incremental_builds() {
         names.push(name);
     }
     let controller = real_node_support::start_build_controller(&n).await;
-    let run = Run {
+    let run = real_node_support::Builds {
         client: client.clone(),
         ns: n.clone(),
+        repository: format!("slipway-test/{n}"),
     };
     let mut builds = BTreeMap::new();
     for name in &names {

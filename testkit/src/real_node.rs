@@ -160,3 +160,44 @@ pub async fn run_in_image(pods: &Api<Pod>, name: &str, image: &str, command: &[&
     let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
     (phase, log)
 }
+
+/// An image made for a test with buildah on this machine from `containerfile` and `files` (name,
+/// content; written executable), pushed to the dev registry as `<repository>:<hash of both>`:
+/// made once per content. Returns its pull spec as pods reach it.
+pub fn test_image(repository: &str, containerfile: &str, files: &[(&str, &str)]) -> String {
+    let tag = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (containerfile, files).hash(&mut h);
+        format!("{:016x}", h.finish())
+    };
+    if registry_digest(repository, &tag).is_none() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        for (name, content) in files {
+            let path = dir.path().join(name);
+            std::fs::write(&path, content).expect("a file of the image");
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        }
+        std::fs::write(dir.path().join("Containerfile"), containerfile).expect("the Containerfile");
+        let local = format!("{LOCAL_REGISTRY}/{repository}:{tag}");
+        let context = dir.path().to_str().expect("a UTF-8 path");
+        let target = format!("docker://{local}");
+        for args in [
+            vec!["bud", "-q", "--tls-verify=false", "-t", &local, context],
+            vec!["push", "-q", "--tls-verify=false", &local, &target],
+        ] {
+            let out = Command::new("buildah")
+                .args(&args)
+                .env("BUILDAH_ISOLATION", "chroot")
+                .output()
+                .expect("running buildah");
+            assert!(
+                out.status.success(),
+                "buildah {args:?}: {}",
+                crate::output_text(&out)
+            );
+        }
+    }
+    format!("{NODE_REGISTRY}/{repository}:{tag}")
+}

@@ -1,9 +1,15 @@
 //! The build controller of a real-node test: in-process, watching one namespace, building with
 //! the images of `make images` and pushing where the node's pods reach the dev registry.
 
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
+use slipway_crds::Build;
+use slipway_crds::build::{BuildPhase, BuildStatus};
 use slipway_operator::build::controller::Settings;
-use slipway_operator::build::pod::BuildImages;
-use slipway_testkit::real_node::{LOCAL_REGISTRY, NODE_REGISTRY};
+use slipway_operator::build::pod::{BUILD_CONTAINER, BuildImages, pod_name};
+use slipway_testkit::real_node::{LOCAL_REGISTRY, NODE_REGISTRY, run_in_image};
 
 /// Starts the build controller for `namespace`; abort the handle to stop it.
 #[allow(dead_code)]
@@ -32,4 +38,68 @@ pub async fn start_build_controller_with(
         namespace: Some(namespace.to_string()),
     };
     tokio::spawn(slipway_operator::build::controller::run(ctx, settings))
+}
+
+/// The builds of one test's namespace, and the images they push under `repository` (a path of
+/// the dev registry).
+pub struct Builds {
+    pub client: kube::Client,
+    pub ns: String,
+    pub repository: String,
+}
+
+#[allow(dead_code)]
+impl Builds {
+    /// The status of `build` once it has ended.
+    pub async fn finished(&self, build: &str) -> BuildStatus {
+        let builds: Api<Build> = Api::namespaced(self.client.clone(), &self.ns);
+        slipway_testkit::eventually(&format!("{build} to end"), Duration::from_secs(900), || async {
+            let status = builds.get(build).await.ok()?.status?;
+            status.phase.is_terminal().then_some(status)
+        })
+        .await
+    }
+
+    /// The log of the build container of `build`.
+    pub async fn log(&self, build: &str) -> String {
+        Api::<Pod>::namespaced(self.client.clone(), &self.ns)
+            .logs(
+                &pod_name(build),
+                &LogParams {
+                    container: Some(BUILD_CONTAINER.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_or_default()
+    }
+
+    /// The digest `build` pushed; a panic with its status and log when it did not complete.
+    pub async fn complete(&self, build: &str) -> String {
+        let status = self.finished(build).await;
+        if status.phase != BuildPhase::Complete {
+            panic!(
+                "{build}: {:?} {:?} {:?}\n{}",
+                status.phase,
+                status.reason,
+                status.message,
+                self.log(build).await
+            );
+        }
+        status
+            .output
+            .and_then(|o| o.to)
+            .map(|t| t.image_digest)
+            .expect("a completed build's digest")
+    }
+
+    /// Runs `command` in the image `<repository>/<name>@<digest>` on the real node; its log.
+    pub async fn run(&self, name: &str, digest: &str, command: &str) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns);
+        let image = format!("{LOCAL_REGISTRY}/{}/{name}@{digest}", self.repository);
+        let pod = format!("run-{name}-{}", &digest[7..15]);
+        let (phase, log) = run_in_image(&pods, &pod, &image, &["/bin/sh", "-c", command]).await;
+        assert_eq!(phase, "Succeeded", "{name}: {command}: {log}");
+        log
+    }
 }
