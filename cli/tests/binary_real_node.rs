@@ -1,5 +1,6 @@
 //! Binary builds on the real node, as a user would run them: `slip new-build --binary`, then
-//! `slip start-build --from-dir | --from-file | --from-archive | --from-repo` as alice (who may
+//! `slip start-build --from-dir | --from-file | --from-archive | --from-repo` (and a Docker build
+//! of an uploaded folder with `--build-arg`) as alice (who may
 //! work with builds and attach to pods in the test's namespace), the upload streamed through the
 //! API server's attach into the build pod, the image built with the build controller in-process,
 //! pushed to the dev registry and run. And what goes wrong: bob (no rights) creates nothing; a
@@ -168,6 +169,14 @@ fn sources(dir: &Path) -> BTreeMap<&'static str, PathBuf> {
     }
     let junk = dir.join("junk.tgz");
     std::fs::write(&junk, vec![b'j'; 4096]).unwrap();
+    // A Dockerfile build's folder; its argument comes from `slip start-build --build-arg`.
+    write(
+        "docker/Dockerfile",
+        &format!(
+            "FROM {NODE_REGISTRY}/slipway/busybox:latest\nARG V=unset\nCOPY page.txt /page.txt\nRUN echo \"$V\" > /v\n"
+        ),
+    );
+    write("docker/page.txt", "from a folder, by buildah\n");
     BTreeMap::from([
         ("site", dir.join("site")),
         ("file", dir.join("file/notes.txt")),
@@ -175,6 +184,7 @@ fn sources(dir: &Path) -> BTreeMap<&'static str, PathBuf> {
         ("repo", repo),
         ("big", big),
         ("junk", junk),
+        ("docker", dir.join("docker")),
     ])
 }
 
@@ -230,19 +240,53 @@ async fn binary_builds_from_a_directory_a_file_an_archive_and_a_repository() {
     );
     assert!(bc.spec.common.source.binary.is_some());
 
+    let out = slip(
+        &f.alice,
+        &[
+            "-n",
+            &n,
+            "new-build",
+            "--binary",
+            "--strategy",
+            "docker",
+            "--name",
+            "dock",
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", output_text(&out));
+
     let path = |k: &str| src[k].to_str().unwrap().to_string();
     let (site, file, archive, repo) = (path("site"), path("file"), path("archive"), path("repo"));
+    let docker = path("docker");
     let args = [
         ["-n", &n, "start-build", "site", "--from-dir", &site],
         ["-n", &n, "start-build", "site", "--from-file", &file],
         ["-n", &n, "start-build", "site", "--from-archive", &archive],
         ["-n", &n, "start-build", "site", "--from-repo", &repo],
     ];
-    let (dir_build, file_build, archive_build, repo_build) = tokio::join!(
+    let docker_args = [
+        "-n",
+        &n,
+        "start-build",
+        "dock",
+        "--from-dir",
+        &docker,
+        "--build-arg",
+        "V=from-slip",
+    ];
+    let (dir_build, file_build, archive_build, repo_build, docker_build) = tokio::join!(
         f.start(&args[0]),
         f.start(&args[1]),
         f.start(&args[2]),
-        f.start(&args[3])
+        f.start(&args[3]),
+        f.start(&docker_args)
+    );
+    // A Docker build of an uploaded folder, with `--build-arg` from slip.
+    let digest = f.complete(&docker_build).await;
+    assert_eq!(
+        f.run("dock", &digest, "cat /page.txt /v").await,
+        "from a folder, by buildah\nfrom-slip\n"
     );
 
     // A directory: its page, and not what .gitignore names.
