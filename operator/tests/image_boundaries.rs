@@ -311,6 +311,70 @@ async fn a_build_cannot_start_from_another_projects_image_until_its_builder_may(
     run.stop().await;
 }
 
+#[tokio::test]
+async fn a_build_cannot_copy_files_out_of_another_projects_image_until_its_builder_may() {
+    let run = Builds::start("iso-src").await;
+    let before = snapshot(&run.client, &run.victim.name, "web").await;
+    let bc: BuildConfig = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig",
+        "metadata": {"name": "copy"},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": "https://example.com/evil.git"},
+                "images": [{"from": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name},
+                            "paths": [{"sourcePath": "/app/secret.conf", "destinationDir": "stolen"}]}]},
+            "strategy": source_from_docker_image(),
+            "output": {"to": {"kind": "DockerImage", "name": format!("{REGISTRY}/{}/out:1", run.attacker.name)}},
+            "nodeSelector": {"type": "kwok"},
+        },
+    }))
+    .unwrap();
+    Api::<BuildConfig>::namespaced(run.client.clone(), &run.attacker.name)
+        .create(&PostParams::default(), &bc)
+        .await
+        .unwrap();
+
+    let refused = run.start_build("copy").await;
+    let status = run
+        .await_phase(&refused, BuildPhase::Failed)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(status.reason.as_deref(), Some("SourceImageForbidden"));
+    let message = status.message.unwrap();
+    assert!(
+        message.contains("source image") && message.contains("may not get imagestreams/layers"),
+        "{message}"
+    );
+    assert!(run.pod(&refused).await.is_none(), "a refused build has no pod");
+
+    grant(
+        &run.client,
+        &run.victim.name,
+        "system:image-puller",
+        &run.builder(),
+        ImageAccess::Pull,
+    )
+    .await;
+    let allowed = run.start_build("copy").await;
+    run.await_phase(&allowed, BuildPhase::Running).await;
+    let pod = run.pod(&allowed).await.unwrap();
+    let env = pod.spec.unwrap().containers[0].env.clone().unwrap_or_default();
+    let images = env.iter().find(|e| e.name == "SOURCE_IMAGES").unwrap();
+    assert_eq!(
+        images.value.as_deref(),
+        Some(
+            format!(
+                "[\"{REGISTRY}/{}/web@sha256:{}\"]",
+                run.victim.name,
+                "1".repeat(64)
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(snapshot(&run.client, &run.victim.name, "web").await, before);
+    run.stop().await;
+}
+
 /// The attacker's project running the deploy controller, and the victim's with its stream.
 async fn deploy_run(prefix: &str) -> (deploy_support::Env, TestNamespace) {
     let env = deploy_support::Env::start(&format!("{prefix}-a")).await;
