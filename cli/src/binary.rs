@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, Pod};
 use kube::Client;
 use kube::api::{Api, AttachParams, Patch, PatchParams};
 use serde_json::json;
@@ -325,22 +325,13 @@ async fn receive_state(builds: &Api<Build>, pods: &Api<Pod>, build: &str) -> any
     let Some(pod) = pods.get_opt(&pod_name(build)).await.map_err(api_error)? else {
         return Ok(Ready::Waiting("its pod is not made yet".into()));
     };
-    let receive = pod
-        .status
-        .and_then(|s| s.init_container_statuses)
-        .unwrap_or_default()
-        .into_iter()
-        .find(|s| s.name == RECEIVE_CONTAINER);
-    let state = receive.and_then(|s| s.state).unwrap_or_default();
+    let state = receive_container(Some(pod));
     if state.running.is_some() {
         return Ok(Ready::Receiving);
     }
     if let Some(t) = state.terminated {
-        bail!(
-            "build {build}: its receive step ended ({}) before the upload: {}",
-            t.exit_code,
-            t.message.unwrap_or_default()
-        );
+        let how = ended(&t).err().unwrap_or_else(|| "it succeeded".into());
+        bail!("build {build}: its receive step ended before the upload: {how}");
     }
     let why = state
         .waiting
@@ -472,37 +463,44 @@ async fn receive_outcome(
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let pod = pods.get_opt(&pod_name(build)).await.map_err(api_error)?;
-        let state = pod
-            .and_then(|p| p.status)
-            .and_then(|s| s.init_container_statuses)
-            .unwrap_or_default()
-            .into_iter()
-            .find(|s| s.name == RECEIVE_CONTAINER)
-            .and_then(|s| s.state)
-            .unwrap_or_default();
-        if let Some(t) = state.terminated {
-            if t.exit_code == 0 {
-                return Ok(Some(Ok(())));
-            }
-            let result: Option<slipway_crds::contract::result::StageResult> = t
-                .message
-                .as_deref()
-                .and_then(|m| serde_json::from_str(m.trim()).ok());
-            let refusal = match result {
-                Some(r) => format!(
-                    "{}: {}",
-                    r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
-                    r.message.unwrap_or_default()
-                ),
-                None => format!("GenericBuildFailed: {}", t.message.unwrap_or_default()),
-            };
-            return Ok(Some(Err(refusal)));
+        if let Some(t) = receive_container(pod).terminated {
+            return Ok(Some(ended(&t)));
         }
         if tokio::time::Instant::now() > deadline {
             return Ok(None);
         }
         tokio::time::sleep(every).await;
     }
+}
+
+/// The state of a build pod's `receive` container (empty while there is none).
+fn receive_container(pod: Option<Pod>) -> ContainerState {
+    pod.and_then(|p| p.status)
+        .and_then(|s| s.init_container_statuses)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|s| s.name == RECEIVE_CONTAINER)
+        .and_then(|s| s.state)
+        .unwrap_or_default()
+}
+
+/// How a `receive` that ended went: Ok, or its reason and message (from the stage result it
+/// wrote as its termination message).
+fn ended(t: &ContainerStateTerminated) -> Result<(), String> {
+    if t.exit_code == 0 {
+        return Ok(());
+    }
+    let text = t.message.as_deref().unwrap_or_default();
+    Err(
+        match serde_json::from_str::<slipway_crds::contract::result::StageResult>(text.trim()) {
+            Ok(r) => format!(
+                "{}: {}",
+                r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
+                r.message.unwrap_or_default()
+            ),
+            Err(_) => format!("GenericBuildFailed: exit code {}: {text}", t.exit_code),
+        },
+    )
 }
 
 /// Marks `build` cancelled (an upload that could not start leaves no build waiting for it).
@@ -609,6 +607,34 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.to_string().contains("no commit"), "{err}");
+    }
+
+    #[test]
+    fn how_receive_ended_is_told_by_its_result() {
+        let done = |code: i32, message: &str| ContainerStateTerminated {
+            exit_code: code,
+            message: Some(message.into()),
+            ..Default::default()
+        };
+        assert_eq!(ended(&done(0, "")), Ok(()));
+        let refused =
+            r#"{"stage":"receive","success":false,"reason":"BinaryInputTooLarge","message":"too big"}"#;
+        assert_eq!(
+            ended(&done(1, refused)),
+            Err("BinaryInputTooLarge: too big".into())
+        );
+        assert_eq!(
+            ended(&done(137, "killed")),
+            Err("GenericBuildFailed: exit code 137: killed".into())
+        );
+        let pod: Pod = serde_json::from_value(json!({"status": {"initContainerStatuses": [
+            {"name": "place-tools", "image": "", "imageID": "", "ready": true, "restartCount": 0,
+             "state": {"terminated": {"exitCode": 0}}},
+            {"name": "receive", "image": "", "imageID": "", "ready": false, "restartCount": 0,
+             "state": {"running": {}}}]}}))
+        .unwrap();
+        assert!(receive_container(Some(pod)).running.is_some());
+        assert_eq!(receive_container(None), ContainerState::default());
     }
 
     #[test]
