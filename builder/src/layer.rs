@@ -246,6 +246,17 @@ pub fn write_layer(root: &Path, changes: &Changes, out: &Path) -> io::Result<Wri
 /// Unpacks a gzip-compressed (or plain) layer tar into `dest`, applying whiteouts, keeping
 /// ownership when run as root.
 pub fn unpack_layer(layer: &[u8], dest: &Path) -> io::Result<()> {
+    unpack_layer_where(layer, dest, true, |_| true)
+}
+
+/// [`unpack_layer`] of the entries (and whiteouts) whose path in the image, relative to its root,
+/// `wanted` accepts; owners kept only with `keep_owners`.
+pub fn unpack_layer_where(
+    layer: &[u8],
+    dest: &Path,
+    keep_owners: bool,
+    wanted: impl Fn(&Path) -> bool,
+) -> io::Result<()> {
     let reader: Box<dyn io::Read + '_> = if layer.starts_with(&[0x1f, 0x8b]) {
         Box::new(flate2::read::GzDecoder::new(layer))
     } else {
@@ -253,26 +264,36 @@ pub fn unpack_layer(layer: &[u8], dest: &Path) -> io::Result<()> {
     };
     let mut archive = tar::Archive::new(reader);
     archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(true);
+    archive.set_preserve_ownerships(keep_owners);
     archive.set_unpack_xattrs(false);
     archive.set_overwrite(true);
     for entry in archive.entries()? {
         let mut entry = entry?;
         let path = entry.path()?.into_owned();
+        let relative: PathBuf = path
+            .components()
+            .filter(|c| matches!(c, std::path::Component::Normal(_)))
+            .collect();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
         if let Some(name) = name
             && let Some(target) = name.strip_prefix(".wh.")
         {
+            let parent_rel = relative.parent().unwrap_or(Path::new(""));
             let parent = safe_join(dest, path.parent().unwrap_or(Path::new("")))?;
             if target == ".wh..opq" {
-                if let Ok(rd) = std::fs::read_dir(&parent) {
+                if wanted(parent_rel)
+                    && let Ok(rd) = std::fs::read_dir(&parent)
+                {
                     for child in rd.flatten() {
                         remove_any(&child.path())?;
                     }
                 }
-            } else {
+            } else if wanted(&parent_rel.join(target)) {
                 remove_any(&parent.join(target))?;
             }
+            continue;
+        }
+        if !wanted(&relative) {
             continue;
         }
         // A directory entry over an existing non-directory, or the reverse, replaces it.

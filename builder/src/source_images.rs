@@ -1,16 +1,17 @@
 //! `source.images`: paths copied out of other images into the build's source before the build,
 //! as OpenShift does (a Java build's jar from a previous build's image, a shared assets image).
 //!
-//! Only the layers' entries under the requested paths are unpacked (into a scratch directory,
-//! whiteouts applied, owners not kept), then copied to `destinationDir` of the context: a
+//! Only the layers' entries under the requested paths are unpacked (`layer::unpack_layer_where`,
+//! into a scratch directory, whiteouts applied, owners not kept), then copied to `destinationDir` of the context: a
 //! directory with its contents, or with `dir/.` its contents alone. A path the image does not
 //! have fails the build with `MissingBuildInput` naming the image and the path.
 
-use std::io::{self, Read};
+use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use slipway_crds::contract::ImageInput;
 
+use crate::layer;
 use crate::progress::Progress;
 use crate::registry::{self, Credentials, Registry};
 use crate::result::FailureReason;
@@ -90,7 +91,7 @@ pub fn place_images(
             let blob = rt
                 .block_on(reg.pull_blob(&reference, &digest))
                 .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
-            extract_selected(&blob, scratch.path(), &wanted)
+            layer::unpack_layer_where(&blob, scratch.path(), false, |p| selected(p, &wanted))
                 .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
         }
         for (source, dest) in &image.paths {
@@ -124,64 +125,6 @@ pub fn place_images(
 /// Whether `path` (relative) is one of `wanted` or inside one, or a directory above one.
 fn selected(path: &Path, wanted: &[PathBuf]) -> bool {
     wanted.iter().any(|w| path.starts_with(w))
-}
-
-/// Unpacks the entries of a layer under `wanted` into `root`, applying the layer's whiteouts
-/// there.
-fn extract_selected(layer: &[u8], root: &Path, wanted: &[PathBuf]) -> io::Result<()> {
-    let reader: Box<dyn Read + '_> = if layer.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(layer))
-    } else {
-        Box::new(layer)
-    };
-    let mut archive = tar::Archive::new(reader);
-    archive.set_preserve_permissions(true);
-    archive.set_preserve_ownerships(false);
-    archive.set_unpack_xattrs(false);
-    archive.set_overwrite(true);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let path: PathBuf = entry
-            .path()?
-            .components()
-            .filter(|c| matches!(c, Component::Normal(_)))
-            .collect();
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if let Some(target) = name.as_deref().and_then(|n| n.strip_prefix(".wh.")) {
-            let parent = path.parent().unwrap_or(Path::new(""));
-            if target == ".wh..opq" {
-                if selected(parent, wanted)
-                    && let Ok(children) = std::fs::read_dir(root.join(parent))
-                {
-                    for child in children.flatten() {
-                        remove_any(&child.path())?;
-                    }
-                }
-            } else if selected(&parent.join(target), wanted) {
-                remove_any(&root.join(parent).join(target))?;
-            }
-            continue;
-        }
-        if !selected(&path, wanted) {
-            continue;
-        }
-        let full = root.join(&path);
-        if let Ok(existing) = full.symlink_metadata()
-            && existing.is_dir() != entry.header().entry_type().is_dir()
-        {
-            remove_any(&full)?;
-        }
-        entry.unpack_in(root)?;
-    }
-    Ok(())
-}
-
-fn remove_any(path: &Path) -> io::Result<()> {
-    match path.symlink_metadata() {
-        Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => std::fs::remove_dir_all(path),
-        Ok(_) => std::fs::remove_file(path),
-    }
 }
 
 /// Copies a file, a symlink (as a link) or a directory tree; returns the files copied.
@@ -240,9 +183,9 @@ mod tests {
             ("etc/motd", b"hello"),
             ("etc/passwd", b"root"),
         ]);
-        extract_selected(&first, root.path(), &wanted).unwrap();
+        layer::unpack_layer_where(&first, root.path(), false, |p| selected(p, &wanted)).unwrap();
         let second = layer(&[("opt/app/.wh.old.txt", b""), ("opt/app/b.jar", b"b")]);
-        extract_selected(&second, root.path(), &wanted).unwrap();
+        layer::unpack_layer_where(&second, root.path(), false, |p| selected(p, &wanted)).unwrap();
         let r = root.path();
         assert!(r.join("opt/app/a.jar").is_file());
         assert!(r.join("opt/app/b.jar").is_file());
