@@ -28,6 +28,8 @@ pub struct Context {
     pub requester_keys: std::sync::Arc<crate::requester::RequesterKeys>,
     /// The operator's own namespace (`POD_NAMESPACE`), whose service accounts it never acts as.
     pub own_namespace: String,
+    /// The transient failures of each object, for the error policy's backoff ([`crate::error`]).
+    pub retries: std::sync::Arc<crate::error::Retries>,
 }
 
 impl Context {
@@ -45,6 +47,7 @@ impl Context {
             resolver: Default::default(),
             label_selector: None,
             requester_keys: Default::default(),
+            retries: Default::default(),
             own_namespace: std::env::var("POD_NAMESPACE").unwrap_or_else(|_| "slipway-system".into()),
         })
     }

@@ -325,7 +325,7 @@ mod tests {
         );
         assert!(
             text.contains(
-                "slipway_reconcile_failures_total{controller=\"project\",error=\"impersonation\"} 1"
+                "slipway_reconcile_failures_total{controller=\"project\",error=\"invalid_spec\"} 1"
             ),
             "{text}"
         );

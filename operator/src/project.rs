@@ -121,7 +121,11 @@ pub async fn run(ctx: Context, settings: Settings) {
         Api::<ProjectRequest>::all(ctx.client.clone()),
         settings.watcher_config(),
     )
-    .run(reconcile_request, error_policy, state.clone())
+    .run(
+        crate::error::tracked("project-request", reconcile_request),
+        crate::error::policy("project-request"),
+        state.clone(),
+    )
     .for_each(|_| async {});
     // Every Project is reconciled after a start, reading its namespace live: the namespaces'
     // first list triggers nothing, and Projects are listed after it (`cache::quiet_first_list`).
@@ -137,15 +141,19 @@ pub async fn run(ctx: Context, settings: Settings) {
         namespaces_listed,
     )
     .owns_stream(namespace_changes)
-    .run(reconcile_project, error_policy, state)
+    .run(
+        crate::error::tracked("project", reconcile_project),
+        crate::error::policy("project"),
+        state,
+    )
     .for_each(|_| async {});
     futures::join!(requests, projects);
 }
 
-fn error_policy<K>(_: Arc<K>, error: &Error, state: Arc<State>) -> Action {
-    state.ctx.metrics.failure("project", error);
-    tracing::warn!(error = %error, "project reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
+impl crate::error::Shared for State {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
 }
 
 // --- ProjectRequest ---------------------------------------------------------------------------

@@ -52,19 +52,17 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
         None => Api::all(ctx.client.clone()),
     };
     crate::cache::controller(&ctx, "template", api, ctx.watcher_config())
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(
+            crate::error::tracked("template", reconcile),
+            crate::error::policy("template"),
+            Arc::new(ctx),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "template instance reconcile");
             }
         })
         .await;
-}
-
-fn error_policy(_: Arc<TemplateInstance>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failure("template", error);
-    tracing::warn!(error = %error, "template instance reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile(instance: Arc<TemplateInstance>, ctx: Arc<Context>) -> Result<Action, Error> {

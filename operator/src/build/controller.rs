@@ -63,6 +63,12 @@ struct State {
     admitting: std::sync::Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
 }
 
+impl crate::error::Shared for State {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 /// How often a build whose image cannot be resolved yet looks again.
 const UNRESOLVED_RETRY: Duration = Duration::from_secs(10);
 
@@ -99,7 +105,11 @@ pub async fn run(ctx: Context, settings: Settings) {
                 waiting
             },
         )
-        .run(reconcile, error_policy, state)
+        .run(
+            crate::error::tracked("build", reconcile),
+            crate::error::policy("build"),
+            state,
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "build reconcile");
@@ -123,12 +133,6 @@ fn siblings(store: &Store<Build>, build: &Build) -> Vec<Arc<Build>> {
 
 fn config_name(build: &Build) -> Option<String> {
     build.labels().get(labels::BUILD_CONFIG).cloned()
-}
-
-fn error_policy(_: Arc<Build>, error: &Error, state: Arc<State>) -> Action {
-    state.ctx.metrics.failure("build", error);
-    tracing::warn!(error = %error, "build reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }
 
 async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error> {
@@ -758,8 +762,8 @@ async fn record_output(
             Err(e) => return Err(e.into()),
         }
     }
-    Err(Error::Kube(kube::Error::Service(
-        format!("imagestream {ns}/{stream} kept changing; will retry").into(),
+    Err(Error::Conflict(format!(
+        "imagestream {ns}/{stream} kept changing; will retry"
     )))
 }
 

@@ -10,7 +10,6 @@
 //! that very image already exists, and then records the image.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -71,19 +70,17 @@ pub async fn run(ctx: Context, namespace: Option<String>) {
                 .collect();
             followers
         })
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(
+            crate::error::tracked("build-trigger", reconcile),
+            crate::error::policy("build-trigger"),
+            Arc::new(ctx),
+        )
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "buildconfig reconcile");
             }
         })
         .await;
-}
-
-fn error_policy(_: Arc<BuildConfig>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failure("build-trigger", error);
-    tracing::warn!(error = %error, "buildconfig reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }
 
 /// The ImageStreamTags the image change triggers of `bc` follow (paused ones left out): the
@@ -334,7 +331,7 @@ async fn start(ctx: &Context, bc: &BuildConfig, cause: BuildTriggerCause) -> Res
             Ok(())
         }
         Err(InstantiateError::Kube(e)) => Err(e.into()),
-        Err(e) => Err(Error::Kube(kube::Error::Service(e.to_string().into()))),
+        Err(e @ InstantiateError::Contended { .. }) => Err(Error::Conflict(e.to_string())),
     }
 }
 

@@ -114,8 +114,10 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
                 .collect::<Vec<_>>()
         })
         .run(
-            move |dc, ctx| reconcile(dc, ctx, followers.clone(), prefetch.clone()),
-            error_policy,
+            crate::error::tracked(CONTROLLER, move |dc, ctx| {
+                reconcile(dc, ctx, followers.clone(), prefetch.clone())
+            }),
+            crate::error::policy(CONTROLLER),
             Arc::new(ctx),
         )
         .for_each(|result| async move {
@@ -124,18 +126,6 @@ pub async fn run(ctx: Context, namespace: Option<&str>) {
             }
         })
         .await;
-}
-
-fn error_policy(_: Arc<PartialObjectMeta<DeploymentConfig>>, error: &Error, ctx: Arc<Context>) -> Action {
-    ctx.metrics.failure(CONTROLLER, error);
-    // A conflict means someone else (or a stale cache) moved first: look again at once.
-    if let Error::Kube(kube::Error::Api(status)) = error
-        && status.code == 409
-    {
-        return Action::requeue(Duration::from_millis(100));
-    }
-    tracing::warn!(error = %error, "deployment config reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(2))
 }
 
 /// What the reconcile reads about one DeploymentConfig.
@@ -555,9 +545,7 @@ fn patch_params() -> PatchParams {
 }
 
 fn missing(what: &str) -> Error {
-    Error::Kube(kube::Error::Service(
-        format!("the DeploymentConfig has no {what}").into(),
-    ))
+    Error::InvalidSpec(format!("the DeploymentConfig has no {what}"))
 }
 
 /// Raises `status.latestVersion` to `version` with the causes, only if nobody changed the
@@ -900,8 +888,8 @@ async fn run_hook(
             ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
                 .await;
             if hook.failure_policy == slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
-                // Tried again after the error policy's pause, not in a tight loop.
-                return Err(Error::Kube(kube::Error::Service(message.into())));
+                // Tried again after the error policy's backoff, not in a tight loop.
+                return Err(Error::Transient(message));
             }
             // The version's failure names why (Step::Fail keeps it).
             let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());

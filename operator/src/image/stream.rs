@@ -283,6 +283,12 @@ struct State {
     imported: Mutex<HashMap<(String, String), Imported>>,
 }
 
+impl crate::error::Shared for State {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 impl State {
     fn last(&self, uid: &str, tag: &str) -> Option<Imported> {
         self.imported
@@ -330,20 +336,13 @@ pub async fn run(ctx: Context, settings: Settings) {
                     .collect::<Vec<_>>()
             },
         )
-        .run(reconcile, error_policy, state)
+        .run(
+            crate::error::tracked("image", reconcile),
+            crate::error::policy("image"),
+            state,
+        )
         .for_each(|_| async {})
         .await;
-}
-
-fn error_policy(_: Arc<ImageStream>, error: &Error, state: Arc<State>) -> Action {
-    state.ctx.metrics.failure("image", error);
-    if let Error::Kube(kube::Error::Api(status)) = error
-        && status.code == 409
-    {
-        return Action::requeue(Duration::from_millis(200));
-    }
-    tracing::warn!(error = %error, "image stream reconcile failed; retrying");
-    Action::requeue(Duration::from_secs(5))
 }
 
 async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action, Error> {

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -306,6 +305,12 @@ fn follows(object: &impl Resource, stream: &str) -> bool {
     })
 }
 
+impl crate::error::Shared for State {
+    fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
 struct State {
     ctx: Context,
     /// The last problem reported per object uid, so a problem is reported once.
@@ -363,12 +368,10 @@ where
             },
         )
         .run(
-            move |object, state| reconcile(object, state, kind),
-            |_, error, state: Arc<State>| {
-                state.ctx.metrics.failure("image-trigger", error);
-                tracing::warn!(error = %error, "image trigger reconcile failed; retrying");
-                Action::requeue(Duration::from_secs(5))
-            },
+            crate::error::tracked("image-trigger", move |object, state| {
+                reconcile(object, state, kind)
+            }),
+            crate::error::policy("image-trigger"),
             state,
         )
         .for_each(|_| async {})
