@@ -17,10 +17,10 @@ use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, Pod};
 use kube::Client;
 use kube::api::{Api, AttachParams, Patch, PatchParams};
 use serde_json::json;
+use slipway_client::{RECEIVE_CONTAINER, build_pod_name as pod_name};
 use slipway_crds::Build;
 use slipway_crds::build::{BinaryBuildSource, GitSourceRevision, SourceControlUser, SourceRevision};
 use slipway_crds::contract::binary::FrameWriter;
-use slipway_operator::build::pod::{RECEIVE_CONTAINER, pod_name};
 use tokio::io::AsyncWriteExt;
 
 use crate::cluster::api_error;

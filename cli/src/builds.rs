@@ -10,11 +10,11 @@ use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
 use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
+use slipway_client::instantiate::instantiate;
 use slipway_crds::build::{
     BuildPhase, BuildRequest, BuildStrategyType, BuildTriggerCause, GitSourceRevision, SourceRevision,
 };
 use slipway_crds::{Build, BuildConfig, ImageStream};
-use slipway_operator::build::instantiate::instantiate;
 
 use crate::binary::Upload;
 use crate::cluster::{api_error, block_on, client};
@@ -189,16 +189,7 @@ pub struct TriggersArgs {
     // None of these: a generic webhook.
 }
 
-/// Whether `name` is a DNS-1123 label (what Kubernetes names must be).
-pub(crate) fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
+pub(crate) use slipway_client::names::is_dns_label as valid_name;
 
 /// The git URL forms the BuildConfig schema accepts.
 pub(crate) fn valid_git_url(url: &str) -> bool {
@@ -236,16 +227,9 @@ pub(crate) fn name_from_url(url: &str) -> String {
 
 /// `stream:tag` with both parts valid.
 pub(crate) fn parse_stream_tag(value: &str, flag: &str) -> anyhow::Result<(String, String)> {
-    let (stream, tag) = value.split_once(':').unwrap_or((value, "latest"));
-    let tag_ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-        && !tag.starts_with(['.', '-']);
-    if !valid_name(stream) || !tag_ok {
-        bail!("{flag} takes STREAM:TAG (a lower-case name and a tag such as latest), not {value:?}");
-    }
+    let (stream, tag) = slipway_client::names::parse_stream_tag(value).map_err(|_| {
+        anyhow::anyhow!("{flag} takes STREAM:TAG (a lower-case name and a tag such as latest), not {value:?}")
+    })?;
     Ok((stream.to_string(), tag.to_string()))
 }
 
@@ -473,7 +457,7 @@ pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Res
         let build = instantiate(&client, &ns, &bc_name, &request)
             .await
             .map_err(|e| match e {
-                slipway_operator::build::instantiate::InstantiateError::Kube(e) => api_error(e),
+                slipway_client::instantiate::InstantiateError::Kube(e) => api_error(e),
                 other => other.into(),
             })?;
         let name = build.name_any();
@@ -540,7 +524,7 @@ const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 /// The build pod's containers' logs, in order (place-tools, fetch, build).
 pub(crate) async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let pod_name = format!("{build}-build");
+    let pod_name = slipway_client::build_pod_name(build);
     // Following, a build whose pod is not there yet (New, Pending) is waited for while it can
     // still start.
     let builds: Api<Build> = Api::namespaced(client.clone(), ns);

@@ -52,12 +52,7 @@ fn port_value(text: &str) -> anyhow::Result<Value> {
         }
         return Ok(json!(number));
     }
-    let valid = !text.is_empty()
-        && text.len() <= 15
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && text.chars().any(|c| c.is_ascii_lowercase());
+    let valid = slipway_client::names::is_port_name(text);
     if !valid {
         bail!("--port {text:?} is neither a port number (1-65535) nor a port name");
     }

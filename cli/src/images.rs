@@ -109,7 +109,7 @@ pub fn parse_object(text: &str) -> Result<(Kind, String), String> {
             short(text)
         ));
     };
-    if !is_dns_subdomain(name) {
+    if !slipway_client::names::is_dns_subdomain(name) {
         return Err(format!("{:?} is not a valid object name", short(name)));
     }
     let workload = |kind, plural, pod_spec| Kind::Workload {
@@ -143,28 +143,7 @@ pub fn parse_object(text: &str) -> Result<(Kind, String), String> {
 
 /// Splits `stream:tag` (`stream` alone means `latest`) and checks both parts (pure).
 pub fn parse_stream_tag(text: &str) -> Result<(String, String), String> {
-    let (stream, tag) = match text.split_once(':') {
-        Some((s, t)) => (s, t),
-        None => (text, "latest"),
-    };
-    if !is_dns_subdomain(stream) {
-        return Err(format!(
-            "{:?} is not an image stream tag: the stream name must be lower-case letters, digits, '-' and '.'",
-            short(text)
-        ));
-    }
-    let tag_ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
-        && !tag.starts_with(['.', '-']);
-    if !tag_ok {
-        return Err(format!(
-            "{:?} is not an image stream tag: the tag must be letters, digits, '_', '.' and '-', at most 128",
-            short(text)
-        ));
-    }
+    let (stream, tag) = slipway_client::names::parse_stream_tag(text)?;
     Ok((stream.to_string(), tag.to_string()))
 }
 
@@ -184,15 +163,6 @@ pub fn tag_from(source: &str, source_type: Option<&str>) -> Result<Value, String
     } else {
         Ok(json!({"kind": "DockerImage", "name": source}))
     }
-}
-
-fn is_dns_subdomain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 253
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && !s.starts_with(['-', '.'])
-        && !s.ends_with(['-', '.'])
 }
 
 fn short(s: &str) -> String {
@@ -422,7 +392,7 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
         bail!("-c, --manual and --auto go with --from-image STREAM:TAG");
     }
     for c in &args.containers {
-        if c.is_empty() || c.len() > 63 || !is_dns_subdomain(c) || c.contains('.') {
+        if !slipway_client::names::is_dns_label(c) {
             bail!("{:?} is not a valid container name", short(c));
         }
     }

@@ -82,20 +82,7 @@ pub fn parse_target(text: &str, allowed: &[Kind], verb: &str) -> anyhow::Result<
 
 /// A Kubernetes object name: a DNS subdomain.
 pub fn check_name(name: &str) -> anyhow::Result<()> {
-    let valid = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if !valid {
-        bail!(
-            "{name:?} is not a valid name: lower-case letters, digits, '-' and '.', starting and ending \
-             with a letter or digit, at most 253 characters"
-        );
-    }
-    Ok(())
+    slipway_client::names::check_subdomain(name).map_err(anyhow::Error::msg)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use slipway_client::rollout::{RaiseError, raise_after};
 use slipway_crds::DeploymentConfig;
 use slipway_crds::apps::{DeploymentCause, DeploymentDetails, DeploymentPhase, labels};
 
@@ -234,28 +235,11 @@ impl Rollout {
     /// Raises `status.latestVersion` by one with `details`, unless someone raised it since
     /// `seen` (then that version is the rollout asked for).
     async fn raise(&self, seen: i64, details: DeploymentDetails) -> anyhow::Result<i64> {
-        for _ in 0..10 {
-            let mut dc = self.dc().await?;
-            let status = dc.status.get_or_insert_with(Default::default);
-            if status.latest_version != seen {
-                return Ok(status.latest_version);
-            }
-            status.latest_version = seen + 1;
-            status.details = Some(details.clone());
-            match self
-                .dcs
-                .replace_status(&self.name, &PostParams::default(), &dc)
-                .await
-            {
-                Ok(_) => return Ok(seen + 1),
-                Err(kube::Error::Api(s)) if s.code == 409 => continue,
-                Err(e) => return Err(api_error(e, "raising the version")),
-            }
+        match raise_after(&self.dcs, &self.name, seen, details, &PostParams::default()).await {
+            Ok(version) => Ok(version),
+            Err(RaiseError::Kube(e)) => Err(api_error(e, "raising the version")),
+            Err(e) => Err(e.into()),
         }
-        bail!(
-            "dc/{} kept changing while raising its version; try again",
-            self.name
-        )
     }
 
     async fn latest(&self) -> anyhow::Result<()> {

@@ -12,11 +12,7 @@ pub enum EnvChange {
     Remove(String),
 }
 
-/// An environment variable name as Kubernetes takes it: `[-._a-zA-Z][-._a-zA-Z0-9]*`.
-fn valid_env_name(name: &str) -> bool {
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
-    !name.is_empty() && !name.starts_with(|c: char| c.is_ascii_digit()) && name.chars().all(ok)
-}
+use slipway_client::names::is_env_name as valid_env_name;
 
 /// `KEY=VALUE` and `KEY-` arguments (pure).
 pub fn parse_env_changes(items: &[String]) -> anyhow::Result<Vec<EnvChange>> {
@@ -332,11 +328,7 @@ fn port(text: &str, flag: &str) -> anyhow::Result<Value> {
         }
         return Ok(json!(number));
     }
-    let valid = text.len() <= 15
-        && text
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && text.chars().any(|c| c.is_ascii_lowercase());
+    let valid = slipway_client::names::is_port_name(text);
     if !valid {
         bail!("{flag}: {text:?} is neither a port number nor a port name");
     }

@@ -20,9 +20,9 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use serde_json::json;
+use slipway_client::instantiate::instantiate;
 use slipway_crds::build::{BinaryBuildSource, BuildPhase, BuildRequest};
 use slipway_crds::{Build, BuildConfig};
-use slipway_operator::build::instantiate::instantiate;
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
 

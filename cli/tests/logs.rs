@@ -16,9 +16,9 @@ use k8s_openapi::api::core::v1::{Node, Pod, PodSchedulingGate, Toleration};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use slipway_client::instantiate::instantiate;
 use slipway_crds::BuildConfig;
 use slipway_crds::build::{BuildRequest, new_build};
-use slipway_operator::build::instantiate::instantiate;
 use slipway_operator::build::pod::{BuildImages, PodInputs, build_pod, pod_name};
 use slipway_testkit::*;
 

@@ -18,9 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use kube::Resource;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::Resource;
 
 use crate::context::Context;
 
@@ -215,7 +215,9 @@ mod tests {
 
     fn api(code: u16) -> Error {
         Error::Kube(kube::Error::Api(
-            kube::core::Status::failure("refused", "Refused").with_code(code).boxed(),
+            kube::core::Status::failure("refused", "Refused")
+                .with_code(code)
+                .boxed(),
         ))
     }
 
@@ -241,7 +243,10 @@ mod tests {
     fn a_conflict_looks_again_at_once() {
         let retries = Retries::default();
         for _ in 0..5 {
-            assert_eq!(retries.decide("c/ns/a", &api(409)), Action::requeue(CONFLICT_RETRY));
+            assert_eq!(
+                retries.decide("c/ns/a", &api(409)),
+                Action::requeue(CONFLICT_RETRY)
+            );
         }
     }
 
@@ -260,7 +265,10 @@ mod tests {
             Action::requeue(FIRST_BACKOFF)
         );
         retries.forget("c/ns/a");
-        assert_eq!(retries.decide("c/ns/a", &unavailable), Action::requeue(FIRST_BACKOFF));
+        assert_eq!(
+            retries.decide("c/ns/a", &unavailable),
+            Action::requeue(FIRST_BACKOFF)
+        );
     }
 
     #[test]

@@ -11,10 +11,10 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use slipway_client::instantiate::{InstantiateError, instantiate};
 use slipway_crds::build::{BuildPhase, BuildRequest, BuildTriggerCause};
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::build::controller::Settings;
-use slipway_operator::build::instantiate::{InstantiateError, instantiate};
 use slipway_testkit::*;
 
 const WAIT: Duration = Duration::from_secs(90);

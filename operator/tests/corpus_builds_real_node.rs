@@ -17,10 +17,10 @@ use std::collections::BTreeMap;
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
+use slipway_client::instantiate::instantiate;
 use slipway_crds::BuildConfig;
 use slipway_crds::build::BuildRequest;
 use slipway_crds::process::{ProcessOptions, parse_template, process};
-use slipway_operator::build::instantiate::instantiate;
 use slipway_testkit::real_node::*;
 use slipway_testkit::*;
 

@@ -16,13 +16,13 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
+use slipway_client::instantiate::instantiate;
 use slipway_crds::build::{BuildPhase, BuildRequest, BuildTriggerCause};
 use slipway_crds::common::Time;
 use slipway_crds::image::TagEvent;
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::access::{self, ImageAccess, ServiceAccount};
 use slipway_operator::build::controller::Settings;
-use slipway_operator::build::instantiate::instantiate;
 use slipway_testkit::*;
 
 const WAIT: Duration = Duration::from_secs(120);

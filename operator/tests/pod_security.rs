@@ -10,10 +10,10 @@ use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+use slipway_client::instantiate::instantiate;
 use slipway_crds::build::{BuildPhase, BuildRequest, BuildTriggerCause};
 use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::controller::Settings;
-use slipway_operator::build::instantiate::instantiate;
 use slipway_testkit::*;
 
 const WAIT: Duration = Duration::from_secs(90);

@@ -222,14 +222,7 @@ pub fn validate(request: &AdmissionRequest<DynamicObject>, lookups: Lookups) -> 
 /// Project names are DNS labels outside the reserved prefixes (the CRD says the same; this gives
 /// the same answer to clients whose request never reaches schema validation's wording).
 pub fn project_name_allowed(name: &str) -> Result<(), String> {
-    let dns_label = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-');
-    if !dns_label {
+    if !slipway_client::names::is_dns_label(name) {
         return Err(format!(
             "project name {name:?} must be a DNS label: lower-case letters, digits and '-', at most 63 characters, starting and ending with a letter or digit"
         ));

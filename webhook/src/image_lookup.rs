@@ -31,18 +31,7 @@ pub fn stream_tag(image: &str) -> Option<(&str, &str)> {
     if image.contains('/') || image.contains('@') || image.len() > 300 {
         return None;
     }
-    let (stream, tag) = image.split_once(':').unwrap_or((image, "latest"));
-    let stream_ok = !stream.is_empty()
-        && stream.len() <= 253
-        && stream
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-    let tag_ok = !tag.is_empty()
-        && tag.len() <= 128
-        && tag
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-');
-    (stream_ok && tag_ok).then_some((stream, tag))
+    slipway_client::names::parse_stream_tag(image).ok()
 }
 
 /// The containers' images under `pod_spec` that could name a stream tag: (JSON pointer, image).

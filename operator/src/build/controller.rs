@@ -6,7 +6,6 @@
 //! merge-patch the Build's status with its resourceVersion, record the ImageStream tag).
 //! A build never leaves a terminal phase: a terminal Build is only ever pruned.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,7 +59,7 @@ struct State {
     settings: Settings,
     builds: Store<Build>,
     /// Serializes admission per BuildConfig (`namespace/name`), see [`admit`].
-    admitting: std::sync::Mutex<HashMap<String, Arc<futures::lock::Mutex<()>>>>,
+    admitting: slipway_client::locks::KeyedLocks<String>,
 }
 
 impl crate::error::Shared for State {
@@ -89,7 +88,7 @@ pub async fn run(ctx: Context, settings: Settings) {
         ctx,
         settings,
         builds: store,
-        admitting: std::sync::Mutex::default(),
+        admitting: Default::default(),
     });
     controller
         .owns(pods, watcher::Config::default().labels(labels::BUILD))
@@ -224,11 +223,7 @@ async fn admit(state: &State, build: &Build, status: &BuildStatus, pods: &Api<Po
         _ => return act_on(state, build, status, pods, cached).await,
     };
     let namespace = build.namespace().unwrap_or_default();
-    let lock = {
-        let mut locks = state.admitting.lock().unwrap_or_else(|e| e.into_inner());
-        locks.entry(format!("{namespace}/{config}")).or_default().clone()
-    };
-    let _held = lock.lock().await;
+    let _held = state.admitting.lock(format!("{namespace}/{config}")).await;
     let live = Api::<Build>::namespaced(state.ctx.client.clone(), &namespace)
         .list(&ListParams::default().labels(&format!("{}={config}", labels::BUILD_CONFIG)))
         .await?

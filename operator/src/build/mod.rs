@@ -3,7 +3,6 @@
 //! BuildConfig trigger controller (ConfigChange, ImageChange).
 
 pub mod controller;
-pub mod instantiate;
 pub mod pod;
 pub mod policy;
 pub mod trigger;

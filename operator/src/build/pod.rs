@@ -53,8 +53,7 @@ pub const SOURCE_SECRET_DIR: &str = paths::SOURCE_SECRET;
 pub const PUSH_SECRET_DIR: &str = paths::PUSH_SECRET;
 /// The main container's name.
 pub const BUILD_CONTAINER: &str = "build";
-/// The init container a binary build's upload is attached to.
-pub const RECEIVE_CONTAINER: &str = "receive";
+pub use slipway_client::RECEIVE_CONTAINER;
 /// buildah's storage in Docker builds (an emptyDir: vfs copies, gone with the pod).
 pub const BUILDAH_STORAGE_DIR: &str = "/var/lib/containers";
 
@@ -118,10 +117,7 @@ pub fn unprivileged_security_context() -> SecurityContext {
     }
 }
 
-/// The pod of a build: `<build>-build`, as in OpenShift.
-pub fn pod_name(build: &str) -> String {
-    format!("{build}-build")
-}
+pub use slipway_client::build_pod_name as pod_name;
 
 /// What the pod is made from besides the Build itself: the resolved builder image (Source), base
 /// image (Docker `from`) or custom builder image, and where the image goes.

@@ -28,8 +28,8 @@ use slipway_crds::common::{ImageReference, ImageReferenceKind, Time};
 use slipway_crds::image::split_stream_tag;
 use slipway_crds::{Build, BuildConfig, ImageStream};
 
-use super::instantiate::{InstantiateError, instantiate};
 use crate::{Context, Error};
+use slipway_client::instantiate::{InstantiateError, instantiate};
 
 /// Runs the trigger controller; `namespace` limits it to one namespace.
 pub async fn run(ctx: Context, namespace: Option<String>) {

@@ -34,13 +34,15 @@ use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
-use slipway_crds::apps::{DeploymentDetails, DeploymentPhase, LifecycleHook, labels};
+use slipway_client::rollout::raise_version;
+use slipway_crds::apps::{DeploymentPhase, LifecycleHook, labels};
 use slipway_crds::image::{ImageStream, TagReference, split_stream_tag};
 use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
 
 use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
 use self::triggers::NextVersion;
 use crate::access::{self, ImageAccess};
+
 use crate::{Context, Error, cache};
 
 const CONTROLLER: &str = "deploy";
@@ -447,7 +449,14 @@ async fn reconcile(
         match triggers::next_version(&dc.spec, latest_template) {
             NextVersion::Roll(details) => {
                 let message = details.message.clone().unwrap_or_default();
-                dc = raise_version(&dcs, &dc, newest.max(status.latest_version) + 1, details).await?;
+                dc = raise_version(
+                    &dcs,
+                    &dc,
+                    newest.max(status.latest_version) + 1,
+                    details,
+                    &post_params(),
+                )
+                .await?;
                 let version = dc.status.as_ref().map(|s| s.latest_version).unwrap_or(0);
                 events.push((
                     "Trigger",
@@ -546,24 +555,6 @@ fn patch_params() -> PatchParams {
 
 fn missing(what: &str) -> Error {
     Error::InvalidSpec(format!("the DeploymentConfig has no {what}"))
-}
-
-/// Raises `status.latestVersion` to `version` with the causes, only if nobody changed the
-/// DeploymentConfig since it was read (the resourceVersion is the guard): two reconciles, or a
-/// reconcile and `slip rollout latest`, never make the same version twice.
-pub async fn raise_version(
-    dcs: &Api<DeploymentConfig>,
-    dc: &DeploymentConfig,
-    version: i64,
-    details: DeploymentDetails,
-) -> Result<DeploymentConfig, Error> {
-    let mut updated = dc.clone();
-    let status = updated.status.get_or_insert_with(Default::default);
-    status.latest_version = version;
-    status.details = Some(details);
-    Ok(dcs
-        .replace_status(&dc.name_any(), &post_params(), &updated)
-        .await?)
 }
 
 /// Does one step; returns whether it wrote anything.

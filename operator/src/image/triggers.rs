@@ -24,7 +24,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use slipway_crds::ImageStream;
-use slipway_crds::image::split_stream_tag;
 
 use super::Settings;
 use crate::{Context, Error};
@@ -129,13 +128,12 @@ pub fn parse_triggers(
                     truncate(ns)
                 ));
             }
-            let (stream, tag) = split_stream_tag(&t.from.name);
-            if !is_name(stream, 253) || !is_tag(tag) {
+            let Ok((stream, tag)) = slipway_client::names::parse_stream_tag(&t.from.name) else {
                 return Err(format!(
                     "{at}: from.name {:?} is not <imagestream>:<tag>",
                     truncate(&t.from.name)
                 ));
-            }
+            };
             let (list, container) =
                 parse_field_path(kind, &t.field_path).map_err(|e| format!("{at}: {e}"))?;
             triggers.push(Trigger {
@@ -196,7 +194,7 @@ pub fn parse_field_path(kind: WorkloadKind, path: &str) -> Result<(&'static str,
                 .or_else(|| quoted.strip_prefix('\'').and_then(|q| q.strip_suffix('\'')))
         })
         .ok_or_else(wrong)?;
-    if !is_name(name, 63) {
+    if !slipway_client::names::is_dns_label(name) {
         return Err(format!(
             "fieldPath names the container {:?}, which is not a valid container name",
             truncate(name)
@@ -266,22 +264,6 @@ pub fn image_patch(
         patch = json!({ *key: patch });
     }
     Ok(Some(patch))
-}
-
-fn is_name(s: &str, max: usize) -> bool {
-    !s.is_empty()
-        && s.len() <= max
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && !s.starts_with(['-', '.'])
-}
-
-fn is_tag(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'-')
-        && !s.starts_with(['-', '.'])
 }
 
 /// A user's text in a message: at most 100 characters.

@@ -35,9 +35,10 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::{Client, ResourceExt};
 use serde::Serialize;
+use slipway_client::instantiate::{InstantiateError, create_numbered, take_number};
+use slipway_client::locks::KeyedLocks;
 use slipway_crds::build::{WebHookTrigger, labels};
 use slipway_crds::{Build, BuildConfig};
-use slipway_operator::build::instantiate::{InstantiateError, create_numbered, take_number};
 
 use super::cache::Caches;
 use super::payload::{Encoding, MAX_YAML_BODY_BYTES};
@@ -70,21 +71,18 @@ pub struct GitHooks {
     /// BuildConfigs, webhook Secrets and delivered Builds, mirrored.
     caches: Caches,
     /// Deliveries being handled, by delivery key: the second copy of a delivery waits for the first
-    /// and answers with its Build.
-    in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
+    /// and answers with its Build (the value: the Build made, once one is).
+    in_flight: Arc<KeyedLocks<String, Option<String>>>,
     /// Deliveries this process handled lately, by key: the Build each made.
     recent: Arc<Mutex<Recent>>,
-    /// Build numbers being taken, by namespace and BuildConfig (see [`GitHooks::instantiate`]).
-    lanes: Arc<Mutex<HashMap<(String, String), Lane>>>,
+    /// Build numbers being taken, by namespace and BuildConfig, one at a time in this process (see
+    /// [`GitHooks::instantiate`]); the value is the BuildConfig as the last raise returned it.
+    lanes: Arc<KeyedLocks<(String, String), Option<BuildConfig>>>,
     /// One permit per delivery being handled ([`MAX_DELIVERIES`]).
     deliveries: Arc<tokio::sync::Semaphore>,
     /// One permit per [`BUDGET_UNIT`] of body being read or held ([`MAX_BODIES_BYTES`]).
     body_budget: Arc<tokio::sync::Semaphore>,
 }
-
-/// The build numbers of one BuildConfig are taken one at a time in this process; the lane holds
-/// the BuildConfig as the last raise returned it.
-type Lane = Arc<tokio::sync::Mutex<Option<BuildConfig>>>;
 
 /// The last [`Recent::CAPACITY`] deliveries and their Builds, oldest forgotten first.
 #[derive(Default)]
@@ -111,9 +109,6 @@ impl Recent {
         }
     }
 }
-
-/// One delivery being handled: the Build it made, once it has made one.
-type InFlight = Arc<tokio::sync::Mutex<Option<String>>>;
 
 /// The JSON body of every answer.
 #[derive(Serialize, Debug)]
@@ -557,12 +552,8 @@ impl GitHooks {
                 None,
             );
         }
-        let cell = {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            in_flight.entry(key.to_string()).or_default().clone()
-        };
         let outcome = {
-            let mut slot = cell.lock().await;
+            let mut slot = self.in_flight.lock(key.to_string()).await;
             let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner()).get(key);
             let known = slot.clone().or(recent);
             let earlier = known
@@ -589,13 +580,6 @@ impl GitHooks {
             }
             outcome
         };
-        {
-            let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-            // Only the map and this task hold the cell: nobody waits on it any more.
-            if Arc::strong_count(&cell) == 2 {
-                in_flight.remove(key);
-            }
-        }
         match outcome {
             Ok((true, name)) => (StatusCode::CREATED, format!("build {name} started"), Some(name)),
             Ok((false, name)) => (
@@ -679,25 +663,14 @@ impl GitHooks {
             })
         };
         let key = (namespace.to_string(), config.name_any());
-        let lane = {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            lanes.entry(key.clone()).or_default().clone()
-        };
         let raised = {
-            let mut last = lane.lock().await;
+            let mut last = self.lanes.lock(key.clone()).await;
             let mirrored = self.caches.config(namespace, &key.1);
             let known = freshest([last.as_ref(), mirrored.as_deref(), Some(config)]);
             let raised = take_number(&self.client, namespace, &key.1, known, still_triggers).await;
             *last = raised.as_ref().ok().cloned();
             raised
         };
-        {
-            let mut lanes = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
-            // Only the map and this task hold the lane: nobody waits on it.
-            if Arc::strong_count(&lane) == 2 {
-                lanes.remove(&key);
-            }
-        }
         match (raised, duplicate) {
             (Err(InstantiateError::Refused { .. }), Some(build)) => Ok(Instantiated::Recorded(build)),
             (raised, _) => Ok(Instantiated::Created(
