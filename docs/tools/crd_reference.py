@@ -29,7 +29,7 @@ import yaml_subset  # noqa: E402
 ROOT = os.path.abspath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CRD_DIR = os.path.join(ROOT, "charts", "slipway", "crds")
 OUT_DIR = os.path.join(ROOT, "docs", "src", "reference")
-REGENERATE = "make docs (or: python3 docs/tools/crd_reference.py)"
+REGENERATE = "make docs"  # or make crds, or python3 docs/tools/crd_reference.py
 
 K8S_API = "https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.35/"
 # Kubernetes types that the schemas embed, recognised by the first words of the description
@@ -260,7 +260,6 @@ def page(crd, source):
 def pages():
     """{file name: text} of every page, from the CRDs."""
     result = {}
-    kinds = []
     for path in sorted(glob.glob(os.path.join(CRD_DIR, "*.yaml"))):
         with open(path, encoding="utf-8") as f:
             crd = yaml_subset.load(f.read(), os.path.relpath(path, ROOT))
@@ -269,7 +268,6 @@ def pages():
         kind = crd["spec"]["names"]["kind"]
         name = kind.lower() + ".md"
         result[name] = page(crd, os.path.relpath(path, ROOT))
-        kinds.append((kind, name, crd))
     return result
 
 
@@ -306,8 +304,8 @@ def main():
                 print(f"docs/src/reference/{n} is out of date with charts/slipway/crds/", file=sys.stderr)
             for n in extra:
                 print(f"docs/src/reference/{n} has no CRD (a kind that is gone?)", file=sys.stderr)
-            print(f"error: the API reference differs from the CRDs: run `{REGENERATE}` and commit it",
-                  file=sys.stderr)
+            print("error: the API reference (docs/src/reference/) differs from the CRDs: run `make docs` "
+                  "(or `python3 docs/tools/crd_reference.py`) and commit it", file=sys.stderr)
             return 1
         print(f"the API reference matches the {len(wanted)} CRDs")
         return 0
