@@ -22,8 +22,13 @@ endif
 # kubectl and helm built by dev/ (the versions the cluster runs).
 TOOLS_PATH = $(shell . $(DEV)/lib.sh && for s in control-plane helm; do printf '%s:' "$$(tool_dir $$s)"; done)
 KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
+# mdbook, installed into the cache by dev/docs-tools.sh (make docs-tools).
+MDBOOK = $(shell . $(DEV)/lib.sh && mdbook_dir)/bin/mdbook
+# Every shell script of the repository, for shellcheck.
+SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci/run \
+  examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
-.PHONY: help demo test e2e e2e-builds lint unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
+.PHONY: help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
@@ -32,7 +37,8 @@ help:
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
 	@echo "                   make cluster-down stops it)"
-	@echo "make crds          regenerate charts/slipway/crds/ from the API types"
+	@echo "make crds          regenerate charts/slipway/crds/ and the book's API reference from the API types"
+	@echo "make docs          the book (docs/): the API reference regenerated, built into docs/book/, links checked"
 
 prereqs:
 	@command -v cargo >/dev/null || { echo "error: Rust is not installed: install it with rustup (https://rustup.rs), stable 1.89 or newer" >&2; exit 1; }
@@ -50,6 +56,7 @@ cluster-down:
 
 crds:
 	cargo run -q -p slipway-crds --bin crdgen -- --out-dir charts/slipway/crds
+	python3 docs/tools/crd_reference.py
 
 crds-install: cluster-up
 	@$(KUBECTL) apply --server-side --force-conflicts --field-manager slipway-dev -f charts/slipway/crds/ >/dev/null
@@ -60,9 +67,33 @@ demo: crds-install images
 	@cargo build -q -p slip -p slipway-testkit --bins
 	@$(DEV)/demo.sh "$(CLUSTER_KUBECONFIG)" "$(TOOLS_PATH)"
 
-lint:
+lint: docs-check
 	cargo fmt --all -- --check
 	cargo clippy -q --workspace --all-targets -- -D warnings
+
+# mdbook and shellcheck (and python3), installed on first use: see dev/docs-tools.sh.
+docs-tools:
+	@$(DEV)/docs-tools.sh >/dev/null
+
+# The book: the API reference regenerated from the CRDs, the book built into docs/book/, and its
+# links checked.
+docs: docs-tools
+	python3 docs/tools/crd_reference.py
+	MDBOOK_LOG=warn $(MDBOOK) build docs
+	python3 docs/tools/check_links.py
+
+# What make lint checks besides the Rust code: every shell script (shellcheck), dev/versions.env
+# against the go.mod files, the API reference against the CRDs, the book's build and its links
+# (offline: links to other sites are not checked).
+docs-check: docs-tools
+	shellcheck -x $(SHELL_SCRIPTS)
+	@. $(DEV)/lib.sh && . $(DEV)/versions.env && \
+	  for pair in kubernetes:$$KUBERNETES_VERSION etcd:$$ETCD_VERSION kwok:$$KWOK_VERSION helm:$$HELM_VERSION; do \
+	    pinned=$$(module_version "$${pair%%:*}"); [ "$$pinned" = "$${pair#*:}" ] || \
+	      { echo "error: dev/versions.env says $${pair%%:*} $${pair#*:}, dev/go/ pins $$pinned" >&2; exit 1; }; done
+	python3 docs/tools/crd_reference.py --check
+	MDBOOK_LOG=warn $(MDBOOK) build docs
+	python3 docs/tools/check_links.py
 
 unit:
 	cargo test -q --workspace --lib --bins

@@ -17,7 +17,7 @@ require_go
 export CGO_ENABLED=0 GOFLAGS=-buildvcs=false
 
 build_set() {
-  local set=$1 mod dir version key out
+  local set=$1 mod dir version out
   case $set in
     control-plane|node) mod=kubernetes ;;
     *) mod=$set ;;

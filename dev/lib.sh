@@ -66,6 +66,24 @@ apt_install() {
   apt-get install -y -qq --no-install-recommends "$@" >&2 || die "apt-get install $* failed; install them by hand"
 }
 
+# Installs Debian packages: through apt-get as root, or with sudo; otherwise names them and how to
+# get them.
+debian_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing $*"
+    apt_install "$@"
+  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    log "installing $* (sudo)"
+    sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
+  else
+    die "missing $*: install them with your package manager (Debian/Ubuntu: apt-get install $*)"
+  fi
+}
+
+# mdbook builds the book (docs/); dev/docs-tools.sh installs this version into the cache.
+MDBOOK_VERSION=0.5.4
+mdbook_dir() { echo "$SLIPWAY_CACHE/bin/mdbook-$MDBOOK_VERSION"; }
+
 # --- processes of the dev cluster: one pid file and one log each, in $SLIPWAY_STATE ----------------
 alive() { [ -f "$SLIPWAY_STATE/pids/$1.pid" ] && kill -0 "$(cat "$SLIPWAY_STATE/pids/$1.pid")" 2>/dev/null; }
 
@@ -122,19 +140,27 @@ REGISTRY_ADDR=127.0.0.1:${SLIPWAY_REGISTRY_PORT:-15000}
 # The pod sandbox image, built from dev/node/pause.c; its tag follows the source.
 pause_image() { echo "$REGISTRY_ADDR/slipway/pause:$(sha256sum "$DEV_DIR/node/pause.c" | cut -c1-12)"; }
 # A busybox image from Debian's busybox-static, for tests and examples on the real node.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 BUSYBOX_IMAGE=$REGISTRY_ADDR/slipway/busybox
+# shellcheck disable=SC2034 # read by the scripts that source this file
 NODE_NAME=${SLIPWAY_NODE_NAME:-real-node}
 # Pod addresses of the real node (outside kwok's 10.244.0.0/16); its first address is the node's,
 # on the bridge.
 POD_CIDR=${SLIPWAY_POD_CIDR:-10.250.0.0/24}
 NODE_IP=${POD_CIDR%.*/*}.1
 # The registry as pods on the real node (and the node's containerd) reach it: the node's address.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 NODE_REGISTRY_ADDR=$NODE_IP:${SLIPWAY_REGISTRY_PORT:-15000}
+# shellcheck disable=SC2034 # read by the scripts that source this file
 BRIDGE=${SLIPWAY_NODE_BRIDGE:-slipway0}
+# shellcheck disable=SC2034 # read by the scripts that source this file
 KUBELET_PORT=${SLIPWAY_KUBELET_PORT:-10250}
+# shellcheck disable=SC2034 # read by the scripts that source this file
 CONTAINERD_SOCKET=$SLIPWAY_STATE/node/containerd.sock
+# shellcheck disable=SC2034 # read by the scripts that source this file
 CNI_BIN_DIR=${SLIPWAY_CNI_BIN_DIR:-/usr/lib/cni}
 # overlayfs where the kernel allows it; SLIPWAY_SNAPSHOTTER=native copies layers instead.
+# shellcheck disable=SC2034 # read by the scripts that source this file
 SNAPSHOTTER=${SLIPWAY_SNAPSHOTTER:-overlayfs}
 # One real node per machine (the bridge, the kubelet's ports, kube-proxy's chains and the kubepods
 # cgroups are global): this file names the state directory of the cluster whose node it is.
@@ -143,6 +169,7 @@ node_owner() { cat "$NODE_OWNER_FILE" 2>/dev/null || true; }
 
 # A kubeconfig for the dev cluster that authenticates with the client certificate $pki/USER.crt
 # (the caller sets pki and API_PORT).
+# shellcheck disable=SC2154 # pki is the caller's
 write_kubeconfig() {
   local file=$1 user=$2
   cat >"$file" <<EOF

@@ -59,6 +59,7 @@ if $mine; then
   # cgroups go, deepest first.
   for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
     [ -d "$hierarchy" ] || continue
+    # shellcheck disable=SC2038 # what goes through xargs is process ids, not file names
     find "$hierarchy" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
   done
   for hierarchy in /sys/fs/cgroup/*/kubepods /sys/fs/cgroup/kubepods; do
@@ -97,7 +98,7 @@ if $mine; then
   done
   for table in mangle nat filter; do
     for chain in KUBE-KUBELET-CANARY KUBE-PROXY-CANARY KUBE-IPTABLES-HINT KUBE-FIREWALL; do
-      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+      { iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null; } || true
     done
   done
 

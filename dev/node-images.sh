@@ -43,7 +43,7 @@ push_tree() {
 
 command -v buildah >/dev/null || die "buildah is missing: run dev/prereqs.sh (apt-get install buildah)"
 # The image holds busybox alone, so it must be the static build.
-[ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 ||
+{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } ||
   die "a static /bin/busybox is missing: run dev/prereqs.sh (apt-get install busybox-static)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -26,7 +26,7 @@ start_time=$SECONDS
 
 [ "$(id -u)" = 0 ] ||
   die "the real node needs root (cgroups, mounts, network namespaces, iptables); run as root or start the cluster with NODE=none"
-[ -f "$kubeconfig" ] && [ -f "$pki/ca.key" ] || die "no dev cluster in $SLIPWAY_STATE: run dev/cluster-up.sh"
+{ [ -f "$kubeconfig" ] && [ -f "$pki/ca.key" ]; } || die "no dev cluster in $SLIPWAY_STATE: run dev/cluster-up.sh"
 
 require_node_packages() {
   local missing=() cmd

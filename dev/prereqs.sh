@@ -31,15 +31,7 @@ for pkg in "${libraries[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    log "installing ${missing[*]}"
-    apt_install "${missing[@]}"
-  elif command -v sudo >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
-    log "installing ${missing[*]} (sudo)"
-    sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-  else
-    die "missing ${missing[*]}: install them with your package manager (Debian/Ubuntu: apt-get install ${missing[*]})"
-  fi
+  debian_install "${missing[@]}"
 fi
 "$here/build-tools.sh"
 [ "${SLIPWAY_NODE:-real}" = none ] || "$here/build-tools.sh" node
