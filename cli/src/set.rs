@@ -264,7 +264,7 @@ pub struct BuildHookArgs {
     /// The post-commit hook (the only build hook there is; accepted for oc's spelling).
     #[arg(long)]
     post_commit: bool,
-    /// A shell script, run with /bin/sh -ic.
+    /// A shell script, run with /bin/sh -c.
     #[arg(long, conflicts_with_all = ["command", "remove"])]
     script: Option<String>,
     /// Run the arguments after -- as the command (no shell).

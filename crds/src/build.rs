@@ -544,7 +544,7 @@ pub struct BuildOutput {
     pub image_labels: Vec<NameValue>,
 }
 
-/// The post-commit hook: `script` runs with `/bin/sh -ic`; `command` and `args` run directly.
+/// The post-commit hook: `script` runs with `/bin/sh -c`; `command` and `args` run directly.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!(has(self.script) && has(self.command))").message("postCommit takes script or command, not both"))]
