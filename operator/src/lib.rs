@@ -1,10 +1,12 @@
-//! Slipway's controllers, one module per controller. The binary (`main.rs`) is a table from
-//! controller name to its `run` function.
+//! Slipway's controllers, one module per controller, and their table ([`controllers`]): each
+//! controller's name, what it watches and how it starts. The binary (`main.rs`) parses the flags
+//! into the controllers' settings and runs the ones selected.
 
 pub mod access;
 pub mod build;
 pub mod cache;
 pub mod context;
+pub mod controllers;
 pub mod deploy;
 pub mod dynamic;
 pub mod error;

@@ -1,43 +1,18 @@
-//! slipway-operator: runs Slipway's controllers. One line per controller in `CONTROLLERS`; each
-//! lives in its own module of the library.
+//! slipway-operator: runs Slipway's controllers. The controllers are one table in the library
+//! ([`slipway_operator::controllers::CONTROLLERS`]); this file parses the flags once into their
+//! settings and wires the metrics server and the leader lease around them.
+
+use std::sync::Arc;
 
 use clap::Parser;
 use slipway_operator::Context;
-
-/// The controllers, in the order of the data flow, and whether this build has them yet.
-const CONTROLLERS: &[(&str, &str, bool)] = &[
-    (
-        "build",
-        "BuildConfig and Build: run policy, build pods, phases, output, history, build triggers",
-        true,
-    ),
-    (
-        "image",
-        "ImageStream: tags, imports, scheduled imports; image triggers of Deployments, StatefulSets, DaemonSets, CronJobs",
-        true,
-    ),
-    (
-        "deploy",
-        "DeploymentConfig rollouts: Rolling and Recreate, hooks, config and image triggers",
-        true,
-    ),
-    (
-        "template",
-        "TemplateInstance: process and create objects as the requester",
-        true,
-    ),
-    (
-        "project",
-        "ProjectRequest and Project: namespaces, RBAC, quota, isolation",
-        true,
-    ),
-];
+use slipway_operator::controllers::{self, CONTROLLERS};
 
 /// Slipway's controllers for builds, images, deployments, templates and projects.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
-    /// Run only these controllers (comma-separated); all that this build has by default.
+    /// Run only these controllers (comma-separated); all by default.
     #[arg(long, value_delimiter = ',')]
     controllers: Vec<String>,
     /// Watch one namespace only; all namespaces by default.
@@ -120,64 +95,24 @@ struct Args {
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let args = Args::parse();
     if args.list {
-        for (name, what, built) in CONTROLLERS {
-            println!(
-                "{name:10} {what}{}",
-                if *built { "" } else { " (not in this build yet)" }
-            );
+        for c in CONTROLLERS {
+            println!("{:10} {}", c.name, c.watches);
         }
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if args.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
-    let mut selected = Vec::new();
-    for name in &args.controllers {
-        match CONTROLLERS.iter().find(|(n, _, _)| n == name) {
-            None => anyhow::bail!("unknown controller '{name}'; `--list` shows the controllers"),
-            Some((_, _, false)) => anyhow::bail!("the {name} controller is not in this build yet"),
-            Some(_) => selected.push(name.as_str()),
-        }
-    }
-    if selected.is_empty() {
-        selected = CONTROLLERS
-            .iter()
-            .filter(|(_, _, built)| *built)
-            .map(|(n, _, _)| *n)
-            .collect();
-    }
-    let config = kube::Config::infer().await?;
-    let mut ctx = Context::new(config)?;
+    init_logging(args.log_json);
+    let selected = controllers::select(&args.controllers).map_err(anyhow::Error::msg)?;
+    let mut ctx = Context::new(kube::Config::infer().await?)?;
     ctx.label_selector = args.selector.clone();
     if let Some(path) = &args.requester_keys {
-        ctx.requester_keys =
-            std::sync::Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
+        ctx.requester_keys = Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
     }
-    let namespace = args.namespace.as_deref();
-    let listener = tokio::net::TcpListener::bind(args.metrics_listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("serving metrics on {}: {e}", args.metrics_listen))?;
-    let router = ctx.metrics.router();
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            tracing::error!(error = %e, "the metrics server stopped");
-        }
-    });
-    let leadership = args.leader_elect.then(|| {
-        let identity =
-            std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-        slipway_operator::leader::Settings::new(
-            &args.leader_election_namespace,
-            &args.leader_election_id,
-            &identity,
-        )
-    });
-    if let Some(settings) = &leadership {
+    let settings = Arc::new(settings(&ctx, &args).await?);
+    serve_metrics(&ctx, args.metrics_listen).await?;
+    let leadership = args.leader_elect.then(|| leader_settings(&args));
+    if let Some(lease) = &leadership {
         tokio::select! {
-            _ = slipway_operator::leader::acquire(&ctx.client, settings) => {}
+            _ = slipway_operator::leader::acquire(&ctx.client, lease) => {}
             signal = shutdown_signal() => {
                 tracing::info!(signal = signal?, "shutting down before leading");
                 return Ok(std::process::ExitCode::SUCCESS);
@@ -186,52 +121,14 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     }
     let hold = async {
         match &leadership {
-            Some(settings) => slipway_operator::leader::hold(&ctx.client, settings).await,
+            Some(lease) => slipway_operator::leader::hold(&ctx.client, lease).await,
             None => std::future::pending().await,
         }
     };
-    let mut running = Vec::new();
-    for name in selected {
-        tracing::info!(controller = name, "starting");
-        running.push(match name {
-            "template" => Box::pin(slipway_operator::template_instance::run(ctx.clone(), namespace))
-                as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>,
-            "deploy" => Box::pin(slipway_operator::deploy::run(ctx.clone(), namespace)),
-            "project" => Box::pin(slipway_operator::project::run(
-                ctx.clone(),
-                project_settings(&ctx, &args).await?,
-            )),
-            "build" => {
-                let settings = slipway_operator::build::controller::Settings {
-                    images: slipway_operator::build::pod::BuildImages {
-                        builder_tools: args.builder_image.clone(),
-                        buildah: args.buildah_image.clone(),
-                        insecure_registries: args.insecure_registries.clone(),
-                        binary_max_bytes: args.binary_max_bytes,
-                        binary_wait: args.binary_wait,
-                    },
-                    registry: args.registry.clone(),
-                    namespace: namespace.map(String::from),
-                };
-                let builds = slipway_operator::build::controller::run(ctx.clone(), settings);
-                let triggers =
-                    slipway_operator::build::trigger::run(ctx.clone(), namespace.map(String::from));
-                Box::pin(async move {
-                    futures::future::join(builds, triggers).await;
-                })
-            }
-            "image" => Box::pin(slipway_operator::image::run(
-                ctx.clone(),
-                slipway_operator::image::Settings {
-                    registry: args.registry.clone(),
-                    import_interval: args.image_import_interval,
-                    namespace: namespace.map(str::to_owned),
-                    label_selector: args.selector.clone(),
-                },
-            )),
-            _ => unreachable!("only built controllers are selected"),
-        });
-    }
+    let running = selected.iter().map(|c| {
+        tracing::info!(controller = c.name, "starting");
+        (c.start)(ctx.clone(), settings.clone())
+    });
     tokio::select! {
         _ = futures::future::join_all(running) => {}
         _ = hold => {
@@ -241,10 +138,65 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         signal = shutdown_signal() => tracing::info!(signal = signal?, "shutting down"),
     }
-    if let Some(settings) = &leadership {
-        slipway_operator::leader::release(&ctx.client, settings).await;
+    if let Some(lease) = &leadership {
+        slipway_operator::leader::release(&ctx.client, lease).await;
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+}
+
+/// Serves /metrics, /healthz and /readyz on `listen`.
+async fn serve_metrics(ctx: &Context, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("serving metrics on {listen}: {e}"))?;
+    let router = ctx.metrics.router();
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            tracing::error!(error = %e, "the metrics server stopped");
+        }
+    });
+    Ok(())
+}
+
+fn leader_settings(args: &Args) -> slipway_operator::leader::Settings {
+    let identity =
+        std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
+    slipway_operator::leader::Settings::new(&args.leader_election_namespace, &args.leader_election_id, &identity)
+}
+
+/// Every controller's settings, from the flags, once.
+async fn settings(ctx: &Context, args: &Args) -> anyhow::Result<controllers::Settings> {
+    let namespace = args.namespace.clone();
+    Ok(controllers::Settings {
+        build: slipway_operator::build::controller::Settings {
+            images: slipway_operator::build::pod::BuildImages {
+                builder_tools: args.builder_image.clone(),
+                buildah: args.buildah_image.clone(),
+                insecure_registries: args.insecure_registries.clone(),
+                binary_max_bytes: args.binary_max_bytes,
+                binary_wait: args.binary_wait,
+            },
+            registry: args.registry.clone(),
+            namespace: namespace.clone(),
+        },
+        image: slipway_operator::image::Settings {
+            registry: args.registry.clone(),
+            import_interval: args.image_import_interval,
+            namespace: namespace.clone(),
+            label_selector: args.selector.clone(),
+        },
+        project: project_settings(ctx, args).await?,
+        namespace,
+    })
 }
 
 /// The host's name, for a leader identity outside a pod.
