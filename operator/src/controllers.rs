@@ -65,7 +65,9 @@ pub const CONTROLLERS: &[Controller] = &[
     Controller {
         name: "project",
         watches: "ProjectRequest and Project (and their namespaces): namespaces, RBAC, quota, isolation",
-        start: |ctx, settings| Box::pin(async move { crate::project::run(ctx, settings.project.clone()).await }),
+        start: |ctx, settings| {
+            Box::pin(async move { crate::project::run(ctx, settings.project.clone()).await })
+        },
     },
 ];
 
@@ -94,7 +96,14 @@ mod tests {
         let all: Vec<&str> = select(&[]).unwrap().iter().map(|c| c.name).collect();
         assert_eq!(all, ["build", "image", "deploy", "template", "project"]);
         let some = select(&["deploy".into(), "build".into()]).unwrap();
-        assert_eq!(some.iter().map(|c| c.name).collect::<Vec<_>>(), ["deploy", "build"]);
-        assert!(select(&["builds".into()]).unwrap_err().contains("unknown controller 'builds'"));
+        assert_eq!(
+            some.iter().map(|c| c.name).collect::<Vec<_>>(),
+            ["deploy", "build"]
+        );
+        assert!(
+            select(&["builds".into()])
+                .unwrap_err()
+                .contains("unknown controller 'builds'")
+        );
     }
 }

@@ -170,7 +170,11 @@ async fn serve_metrics(ctx: &Context, listen: std::net::SocketAddr) -> anyhow::R
 fn leader_settings(args: &Args) -> slipway_operator::leader::Settings {
     let identity =
         std::env::var("POD_NAME").unwrap_or_else(|_| format!("{}-{}", hostname(), std::process::id()));
-    slipway_operator::leader::Settings::new(&args.leader_election_namespace, &args.leader_election_id, &identity)
+    slipway_operator::leader::Settings::new(
+        &args.leader_election_namespace,
+        &args.leader_election_id,
+        &identity,
+    )
 }
 
 /// Every controller's settings, from the flags, once.

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod admission;
 pub mod certs;
+pub mod flags;
 pub mod git;
 pub mod image_lookup;
 pub mod limits;

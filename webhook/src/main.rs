@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use slipway_webhook::register::Endpoint;
+use slipway_webhook::{certs, flags};
 
 /// HTTPS server for Kubernetes admission of Slipway's objects (stamps the requester of
 /// ProjectRequests, Projects and TemplateInstances from the authenticated user) and for git
@@ -95,90 +95,13 @@ enum Certificates {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if args.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
-    let (endpoint, names) = match (&args.url, &args.service) {
-        (Some(url), None) => {
-            let host = url
-                .strip_prefix("https://")
-                .context("--url must be an https URL")?
-                .split(['/', ':'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            (Endpoint::Url(url.clone()), vec![host])
-        }
-        (None, Some(service)) => {
-            let (namespace, rest) = service
-                .split_once('/')
-                .context("--service takes NAMESPACE/NAME:PORT")?;
-            let (name, port) = rest
-                .split_once(':')
-                .context("--service takes NAMESPACE/NAME:PORT")?;
-            let port: i32 = port.parse().context("--service: the port must be a number")?;
-            // The API server calls NAME.NAMESPACE.svc (the first name).
-            let names = vec![
-                format!("{name}.{namespace}.svc"),
-                format!("{name}.{namespace}.svc.cluster.local"),
-            ];
-            (
-                Endpoint::Service {
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    port,
-                },
-                names,
-            )
-        }
-        _ => anyhow::bail!(
-            "say where the API server reaches this server: --url https://HOST:PORT or --service NAMESPACE/NAME:PORT"
-        ),
-    };
-    let settings = match args.certificates {
-        Certificates::SelfManaged => slipway_webhook::certs::Settings::new(
-            args.ca_validity,
-            args.cert_validity,
-            args.cert_check_interval,
-        )?,
-        // Only the check interval applies to certificates made elsewhere.
-        Certificates::External => {
-            anyhow::ensure!(
-                !args.cert_check_interval.is_zero(),
-                "the check interval must be positive"
-            );
-            slipway_webhook::certs::Settings {
-                check_interval: args.cert_check_interval,
-                ..Default::default()
-            }
-        }
-    };
-    let access_service = match args.access_listen {
-        None => None,
-        Some(_) => Some(
-            args.access_service
-                .split_once('/')
-                .context("--access-service takes NAMESPACE/NAME")?,
-        ),
-    };
-    // One certificate for both servers, shared with the other replicas. One made by another
-    // party must be for the names the API server calls; one made here also gets the others.
-    let mut called = vec![names[0].clone()];
-    let mut cert_names = names;
-    if let Some((namespace, service)) = access_service {
-        let access = slipway_webhook::access::service_dns_name(namespace, service);
-        for name in [access.clone(), "localhost".into()] {
-            if !cert_names.contains(&name) {
-                cert_names.push(name);
-            }
-        }
-        if !called.contains(&access) {
-            called.push(access);
-        }
-    }
+    init_logging(args.log_json);
+    let (endpoint, names) =
+        flags::endpoint(args.url.as_deref(), args.service.as_deref()).map_err(anyhow::Error::msg)?;
+    let certificates = certificate_settings(&args)?;
+    let access_service = flags::access_service(args.access_listen.is_some(), &args.access_service)
+        .map_err(anyhow::Error::msg)?;
+    let (cert_names, called) = flags::certificate_names(names, access_service.as_ref());
     anyhow::ensure!(
         args.listen.port() != args.admission_listen.port(),
         "--listen and --admission-listen must be different ports"
@@ -192,27 +115,7 @@ async fn main() -> anyhow::Result<()> {
     let client = kube::Client::try_default()
         .await
         .context("connecting to the cluster")?;
-    let (secret_namespace, secret) = match args.tls_secret.split_once('/') {
-        Some((namespace, name)) => (namespace.to_string(), name.to_string()),
-        None => (client.default_namespace().to_string(), args.tls_secret.clone()),
-    };
-    let certs = match args.certificates {
-        Certificates::SelfManaged => {
-            slipway_webhook::certs::start(client.clone(), &secret_namespace, &secret, cert_names, settings)
-                .await
-        }
-        Certificates::External => {
-            slipway_webhook::certs::start_external(
-                client.clone(),
-                &secret_namespace,
-                &secret,
-                called,
-                settings.check_interval,
-            )
-            .await
-        }
-    }
-    .context("the certificates")?;
+    let certs = start_certificates(&client, &args, certificates, cert_names, called).await?;
     let running = slipway_webhook::start_with(
         client.clone(),
         args.admission_listen,
@@ -227,14 +130,15 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(listen = %args.listen, "serving git webhooks");
     // The access API waits until the API server reports it available, which needs this pod
     // Ready, which needs the admission server above listening (the readiness probe's port).
-    let access = match (args.access_listen, access_service) {
+    let access = match (args.access_listen, &access_service) {
         (Some(listen), Some((namespace, service))) => {
+            let external = args.access_external_host.as_deref();
             let running = slipway_webhook::start_access_with(
                 client.clone(),
                 listen,
                 namespace,
                 service,
-                args.access_external_host.as_deref(),
+                external,
                 certs.tls.clone(),
             )
             .await?;
@@ -255,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
     let handles = [running.handle.clone(), git.handle.clone()];
     let stop = || {
         for handle in &handles {
-            handle.graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
         }
     };
     tokio::select! {
@@ -265,9 +169,62 @@ async fn main() -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => stop(),
     }
     if let Some(access) = access {
-        access
-            .handle
-            .graceful_shutdown(Some(std::time::Duration::from_secs(5)));
+        access.handle.graceful_shutdown(Some(Duration::from_secs(5)));
     }
     Ok(())
+}
+
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+}
+
+/// How long certificates live and how often they are checked; only the check interval applies to
+/// certificates made elsewhere.
+fn certificate_settings(args: &Args) -> anyhow::Result<certs::Settings> {
+    match args.certificates {
+        Certificates::SelfManaged => {
+            certs::Settings::new(args.ca_validity, args.cert_validity, args.cert_check_interval)
+        }
+        Certificates::External => {
+            anyhow::ensure!(
+                !args.cert_check_interval.is_zero(),
+                "the check interval must be positive"
+            );
+            Ok(certs::Settings {
+                check_interval: args.cert_check_interval,
+                ..Default::default()
+            })
+        }
+    }
+}
+
+/// The certificate both servers share with the other replicas, made and rotated here or read
+/// from the Secret another party (cert-manager) writes.
+async fn start_certificates(
+    client: &kube::Client,
+    args: &Args,
+    settings: certs::Settings,
+    cert_names: Vec<String>,
+    called: Vec<String>,
+) -> anyhow::Result<certs::Rotating> {
+    let (secret_namespace, secret) = match args.tls_secret.split_once('/') {
+        Some((namespace, name)) => (namespace.to_string(), name.to_string()),
+        None => (client.default_namespace().to_string(), args.tls_secret.clone()),
+    };
+    let client = client.clone();
+    match args.certificates {
+        Certificates::SelfManaged => {
+            certs::start(client, &secret_namespace, &secret, cert_names, settings).await
+        }
+        Certificates::External => {
+            let interval = settings.check_interval;
+            certs::start_external(client, &secret_namespace, &secret, called, interval).await
+        }
+    }
+    .context("the certificates")
 }
