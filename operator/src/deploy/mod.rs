@@ -12,6 +12,7 @@
 //! optimistic concurrency and ReplicaSets are created under their version's name, so a restart
 //! at any point neither loses a version nor makes one twice.
 
+mod act;
 pub mod objects;
 mod prefetch;
 pub mod strategy;
@@ -24,9 +25,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ObjectReference, Pod, PodTemplateSpec};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -35,8 +35,8 @@ use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use slipway_client::rollout::raise_version;
-use slipway_crds::apps::{DeploymentPhase, LifecycleHook, labels};
-use slipway_crds::image::{ImageStream, TagReference, split_stream_tag};
+use slipway_crds::apps::{DeploymentPhase, labels};
+use slipway_crds::image::{ImageStream, split_stream_tag};
 use slipway_crds::{DeploymentConfig, FIELD_MANAGER};
 
 use self::strategy::{HookOutcome, HookPod, HookPodPhase, HookPoint, Step, Version};
@@ -408,26 +408,71 @@ async fn reconcile(
     // Live: the cache holds metadata only. Its ReplicaSets at the same time (one round trip).
     let (found, replica_sets) =
         futures::try_join!(dcs.get_opt(&name), list_replica_sets(&ctx, &namespace, &name))?;
-    let Some(mut dc) = found else {
+    let Some(dc) = found else {
         followers.record(&namespace, &name, Vec::new());
         return Ok(Action::await_change());
     };
     // The streams its image triggers follow (`namespace/stream`), so a moved tag wakes it.
-    let followed = triggers::image_triggers(&dc.spec)
-        .filter_map(|p| {
-            let key = triggers::tag_key(&namespace, p);
-            key.split_once(':').map(|(stream, _)| stream.to_string())
-        })
-        .collect();
-    followers.record(&namespace, &name, followed);
+    followers.record(&namespace, &name, followed_streams(&dc, &namespace));
     if dc.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
     let mut observed = observe_with(&dc, &ctx, Some(replica_sets)).await?;
+    let mut events = Vec::new();
+    let dc = apply_triggers(&dcs, dc, &observed, &mut events).await?;
+    if create_new_version(&dc, &ctx, &observed, &mut events).await? {
+        observed = observe(&dc, &ctx).await?;
+    }
+    // Events after the writes they tell of, so they do not delay the new version.
     let reference = dc.object_ref(&());
+    for (action, reason, note) in events {
+        ctx.publish(&reference, EventType::Normal, action, reason, &note)
+            .await;
+    }
+    // The strategy: one step.
+    let step = strategy::next_step(
+        &dc.spec,
+        &observed.versions,
+        &observed.hook_pods,
+        Timestamp::now(),
+    );
+    let acted = act::act(&dc, &ctx, &observed, &step).await?;
+    if acted {
+        observed = observe(&dc, &ctx).await?;
+    }
+    write_status(&dcs, &dc, &observed).await?;
+    Ok(match step {
+        _ if acted => Action::requeue(Duration::from_millis(50)),
+        // A refused image trigger is asked about again: nothing wakes it when the right is granted.
+        _ if !observed.forbidden.is_empty() => Action::requeue(REFUSED_RETRY),
+        Step::Wait(Some(after)) => Action::requeue(after),
+        _ => Action::await_change(),
+    })
+}
 
-    let mut events: Vec<(&str, &str, String)> = Vec::new();
-    // Triggers: image changes go into the template first (optimistic concurrency on the spec) ...
+/// The streams (`namespace/stream`) the image triggers of `dc` follow.
+fn followed_streams(dc: &DeploymentConfig, namespace: &str) -> Vec<String> {
+    triggers::image_triggers(&dc.spec)
+        .filter_map(|p| {
+            let key = triggers::tag_key(namespace, p);
+            key.split_once(':').map(|(stream, _)| stream.to_string())
+        })
+        .collect()
+}
+
+/// An Event to publish after the writes: action, reason, note.
+type Told = (&'static str, &'static str, String);
+
+/// Triggers: image changes go into the template first (optimistic concurrency on the spec), then
+/// a new version is raised when the template differs from the latest version's. Returns the
+/// DeploymentConfig as written.
+async fn apply_triggers(
+    dcs: &Api<DeploymentConfig>,
+    mut dc: DeploymentConfig,
+    observed: &Observed,
+    events: &mut Vec<Told>,
+) -> Result<DeploymentConfig, Error> {
+    let namespace = dc.namespace().unwrap_or_default();
     if !dc.spec.paused
         && let Some(spec) = triggers::apply_images(&dc.spec, &namespace, &observed.images)
     {
@@ -441,102 +486,90 @@ async fn reconcile(
             "an image trigger's tag moved; the pod template has the new image".to_string(),
         ));
     }
-    // ... then a new version when the template differs from the latest version's.
     let status = dc.status.clone().unwrap_or_default();
     let newest = observed.versions.last().map(|v| v.version).unwrap_or(0);
-    if status.latest_version <= newest {
-        let latest_template = observed.versions.last().and_then(|v| v.template.as_ref());
-        match triggers::next_version(&dc.spec, latest_template) {
-            NextVersion::Roll(details) => {
-                let message = details.message.clone().unwrap_or_default();
-                dc = raise_version(
-                    &dcs,
-                    &dc,
-                    newest.max(status.latest_version) + 1,
-                    details,
-                    &post_params(),
-                )
-                .await?;
-                let version = dc.status.as_ref().map(|s| s.latest_version).unwrap_or(0);
-                events.push((
-                    "Trigger",
-                    "DeploymentConfigTriggered",
-                    format!("version {version} triggered by {message}"),
-                ));
-            }
-            NextVersion::WaitForImages(tags) => {
-                tracing::debug!(?tags, "the first version waits for images");
-            }
-            NextVersion::None => {}
-        }
+    if status.latest_version > newest {
+        return Ok(dc);
     }
-    // A raised version gets its ReplicaSet.
+    let latest_template = observed.versions.last().and_then(|v| v.template.as_ref());
+    match triggers::next_version(&dc.spec, latest_template) {
+        NextVersion::Roll(details) => {
+            let message = details.message.clone().unwrap_or_default();
+            let version = newest.max(status.latest_version) + 1;
+            dc = raise_version(dcs, &dc, version, details, &post_params()).await?;
+            events.push((
+                "Trigger",
+                "DeploymentConfigTriggered",
+                format!("version {version} triggered by {message}"),
+            ));
+        }
+        NextVersion::WaitForImages(tags) => {
+            tracing::debug!(?tags, "the first version waits for images");
+        }
+        NextVersion::None => {}
+    }
+    Ok(dc)
+}
+
+/// A raised version gets its ReplicaSet `<dc>-<n>`; returns whether one was created (or found).
+async fn create_new_version(
+    dc: &DeploymentConfig,
+    ctx: &Context,
+    observed: &Observed,
+    events: &mut Vec<Told>,
+) -> Result<bool, Error> {
     let status = dc.status.clone().unwrap_or_default();
-    if status.latest_version > newest && dc.spec.template.is_some() {
-        let owner = dc
-            .controller_owner_ref(&())
-            .ok_or_else(|| missing("owner reference"))?;
-        if let Some(rs) = objects::replica_set(&dc, owner, status.latest_version, status.details.as_ref()) {
-            let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-            let name = rs.name_any();
-            match rs_api.create(&post_params(), &rs).await {
-                Ok(_) => events.push((
-                    "Create",
-                    "DeploymentCreated",
-                    format!(
-                        "Created new replication controller {name:?} for version {}",
-                        status.latest_version
-                    ),
-                )),
-                Err(kube::Error::Api(s)) if s.code == 409 => {}
-                Err(e) => return Err(e.into()),
-            }
-            observed = observe(&dc, &ctx).await?;
-        }
+    let newest = observed.versions.last().map(|v| v.version).unwrap_or(0);
+    if status.latest_version <= newest || dc.spec.template.is_none() {
+        return Ok(false);
     }
+    let owner = dc
+        .controller_owner_ref(&())
+        .ok_or_else(|| missing("owner reference"))?;
+    let Some(rs) = objects::replica_set(dc, owner, status.latest_version, status.details.as_ref()) else {
+        return Ok(false);
+    };
+    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &dc.namespace().unwrap_or_default());
+    let name = rs.name_any();
+    match rs_api.create(&post_params(), &rs).await {
+        Ok(_) => events.push((
+            "Create",
+            "DeploymentCreated",
+            format!(
+                "Created new replication controller {name:?} for version {}",
+                status.latest_version
+            ),
+        )),
+        Err(kube::Error::Api(s)) if s.code == 409 => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(true)
+}
 
-    // Events after the writes they tell of, so they do not delay the new version.
-    for (action, reason, note) in events {
-        ctx.publish(&reference, EventType::Normal, action, reason, &note)
-            .await;
+/// Writes the status the observation gives, only when it changed.
+async fn write_status(
+    dcs: &Api<DeploymentConfig>,
+    dc: &DeploymentConfig,
+    observed: &Observed,
+) -> Result<(), Error> {
+    let wanted = wanted_status(dc, observed);
+    if dc.status.as_ref() == Some(&wanted) {
+        return Ok(());
     }
-
-    // The strategy: one step.
-    let step = strategy::next_step(
-        &dc.spec,
-        &observed.versions,
-        &observed.hook_pods,
-        Timestamp::now(),
-    );
-    let acted = act(&dc, &ctx, &observed, &step).await?;
-    if acted {
-        observed = observe(&dc, &ctx).await?;
-    }
-
-    // Status: only when it changed.
-    let wanted = wanted_status(&dc, &observed);
-    if dc.status.as_ref() != Some(&wanted) {
-        let patch = json!({"status": {
-            "observedGeneration": wanted.observed_generation,
-            "replicas": wanted.replicas,
-            "updatedReplicas": wanted.updated_replicas,
-            "availableReplicas": wanted.available_replicas,
-            "unavailableReplicas": wanted.unavailable_replicas,
-            "readyReplicas": wanted.ready_replicas,
-            "conditions": wanted.conditions,
-            "triggerSummary": wanted.trigger_summary,
-            "selector": wanted.selector,
-        }});
-        dcs.patch_status(&dc.name_any(), &patch_params(), &Patch::Merge(&patch))
-            .await?;
-    }
-    Ok(match step {
-        _ if acted => Action::requeue(Duration::from_millis(50)),
-        // A refused image trigger is asked about again: nothing wakes it when the right is granted.
-        _ if !observed.forbidden.is_empty() => Action::requeue(REFUSED_RETRY),
-        Step::Wait(Some(after)) => Action::requeue(after),
-        _ => Action::await_change(),
-    })
+    let patch = json!({"status": {
+        "observedGeneration": wanted.observed_generation,
+        "replicas": wanted.replicas,
+        "updatedReplicas": wanted.updated_replicas,
+        "availableReplicas": wanted.available_replicas,
+        "unavailableReplicas": wanted.unavailable_replicas,
+        "readyReplicas": wanted.ready_replicas,
+        "conditions": wanted.conditions,
+        "triggerSummary": wanted.trigger_summary,
+        "selector": wanted.selector,
+    }});
+    dcs.patch_status(&dc.name_any(), &patch_params(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
 }
 
 fn post_params() -> PostParams {
@@ -555,346 +588,6 @@ fn patch_params() -> PatchParams {
 
 fn missing(what: &str) -> Error {
     Error::InvalidSpec(format!("the DeploymentConfig has no {what}"))
-}
-
-/// Does one step; returns whether it wrote anything.
-async fn act(dc: &DeploymentConfig, ctx: &Context, observed: &Observed, step: &Step) -> Result<bool, Error> {
-    let namespace = dc.namespace().unwrap_or_default();
-    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    let reference = dc.object_ref(&());
-    let annotate = |version: &str, values: serde_json::Value| {
-        let rs_api = rs_api.clone();
-        let version = version.to_string();
-        async move {
-            rs_api
-                .patch(
-                    &version,
-                    &patch_params(),
-                    &Patch::Merge(&json!({"metadata": {"annotations": values}})),
-                )
-                .await
-        }
-    };
-    let now = Timestamp::now().to_string();
-    match step {
-        Step::Wait(_) => return Ok(false),
-        Step::Start { version } => {
-            annotate(
-                version,
-                json!({labels::DEPLOYMENT_PHASE: "Running", labels::STARTED_AT: now}),
-            )
-            .await?;
-            ctx.publish(
-                &reference,
-                EventType::Normal,
-                "Rollout",
-                "RolloutStarted",
-                &format!("rollout of {version} started ({:?})", dc.spec.strategy.type_),
-            )
-            .await;
-        }
-        Step::Scale {
-            version,
-            from,
-            to,
-            progress,
-        } => {
-            rs_api
-                .patch(
-                    version,
-                    &patch_params(),
-                    &Patch::Merge(&json!({"spec": {"replicas": to}})),
-                )
-                .await?;
-            if *progress && let Some(latest) = observed.versions.last() {
-                annotate(&latest.name, json!({labels::LAST_STEP: now})).await?;
-            }
-            let failed_latest = observed
-                .versions
-                .last()
-                .is_some_and(|v| v.phase == Some(DeploymentPhase::Failed) && v.name != *version);
-            let reason = if failed_latest && to > from {
-                "RollingBack"
-            } else {
-                "Scaled"
-            };
-            ctx.publish(
-                &reference,
-                EventType::Normal,
-                "Scale",
-                reason,
-                &format!("Scaled replication controller {version:?} from {from} to {to}"),
-            )
-            .await;
-        }
-        Step::RunHook { version, point, hook } => {
-            run_hook(dc, ctx, observed, version, *point, hook).await?;
-        }
-        Step::RetryHook { version, point } => {
-            let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-            match pods
-                .delete(
-                    &objects::hook_pod_name(version, *point),
-                    &DeleteParams::background(),
-                )
-                .await
-            {
-                Ok(_) | Err(kube::Error::Api(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-            ctx.publish(
-                &reference,
-                EventType::Warning,
-                "Hook",
-                "HookRetrying",
-                &format!(
-                    "the {} hook of {version} failed; running it again",
-                    point.as_str()
-                ),
-            )
-            .await;
-        }
-        Step::RecordHook {
-            version,
-            point,
-            outcome,
-        } => {
-            let (value, type_, reason) = match outcome {
-                HookOutcome::Complete => ("Complete", EventType::Normal, "HookCompleted"),
-                HookOutcome::Failed => ("Failed", EventType::Warning, "HookFailed"),
-            };
-            let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
-            annotate(version, json!({key: value})).await?;
-            ctx.publish(
-                &reference,
-                type_,
-                "Hook",
-                reason,
-                &format!("the {} hook of {version}: {value}", point.as_str()),
-            )
-            .await;
-        }
-        Step::Complete { version } => {
-            annotate(
-                version,
-                json!({labels::DEPLOYMENT_PHASE: "Complete", labels::STATUS_REASON: null}),
-            )
-            .await?;
-            ctx.publish(
-                &reference,
-                EventType::Normal,
-                "Rollout",
-                "RolloutComplete",
-                &format!("replication controller {version:?} successfully rolled out"),
-            )
-            .await;
-        }
-        Step::Fail {
-            version,
-            reason,
-            message,
-        } => {
-            // A hook that said why it failed keeps its words.
-            let said = observed
-                .versions
-                .iter()
-                .find(|v| v.name == *version)
-                .and_then(|v| v.status_reason.clone())
-                .filter(|r| r.starts_with(&format!("{reason}: ")));
-            let cause = said.unwrap_or_else(|| format!("{reason}: {message}"));
-            annotate(
-                version,
-                json!({labels::DEPLOYMENT_PHASE: "Failed", labels::STATUS_REASON: cause}),
-            )
-            .await?;
-            ctx.publish(
-                &reference,
-                EventType::Warning,
-                "Rollout",
-                reason,
-                &format!("rollout of {version} failed: {message}"),
-            )
-            .await;
-        }
-        Step::Prune { version } => {
-            match rs_api.delete(version, &DeleteParams::background()).await {
-                Ok(_) => {}
-                Err(kube::Error::Api(s)) if s.code == 404 => {}
-                Err(e) => return Err(e.into()),
-            }
-            ctx.publish(
-                &reference,
-                EventType::Normal,
-                "Prune",
-                "DeploymentPruned",
-                &format!("deleted {version:?}, beyond the revision history limit"),
-            )
-            .await;
-        }
-    }
-    Ok(true)
-}
-
-/// Runs a hook: creates its pod (execNewPod), or tags the version's images (tagImages) and
-/// records the outcome at once.
-async fn run_hook(
-    dc: &DeploymentConfig,
-    ctx: &Context,
-    observed: &Observed,
-    version: &str,
-    point: HookPoint,
-    hook: &LifecycleHook,
-) -> Result<(), Error> {
-    let namespace = dc.namespace().unwrap_or_default();
-    let reference = dc.object_ref(&());
-    let Some(rs) = observed.replica_sets.get(version) else {
-        return Ok(());
-    };
-    let template = observed
-        .versions
-        .iter()
-        .find(|v| v.name == version)
-        .and_then(|v| v.template.clone())
-        .unwrap_or_default();
-    let owner = OwnerReference {
-        controller: Some(false),
-        ..rs.controller_owner_ref(&())
-            .ok_or_else(|| missing("ReplicaSet uid"))?
-    };
-    let rs_api: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &namespace);
-    let record = |outcome: &'static str| {
-        let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
-        let rs_api = rs_api.clone();
-        let version = version.to_string();
-        async move {
-            rs_api
-                .patch(
-                    &version,
-                    &patch_params(),
-                    &Patch::Merge(&json!({"metadata": {"annotations": {key: outcome}}})),
-                )
-                .await
-        }
-    };
-    if let Some(exec) = &hook.exec_new_pod {
-        match objects::hook_pod(dc, version, &template, point, exec, owner) {
-            Ok(pod) => {
-                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-                match pods.create(&post_params(), &pod).await {
-                    Ok(_) => {}
-                    Err(kube::Error::Api(s)) if s.code == 409 => return Ok(()),
-                    Err(kube::Error::Api(s)) if s.code == 422 || s.code == 403 => {
-                        if hook.failure_policy != slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
-                            record("Failed").await?;
-                        }
-                        ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &s.message)
-                            .await;
-                        return Ok(());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                ctx.publish(
-                    &reference,
-                    EventType::Normal,
-                    "Hook",
-                    "HookStarted",
-                    &format!(
-                        "started the {} hook pod {:?}",
-                        point.as_str(),
-                        objects::hook_pod_name(version, point)
-                    ),
-                )
-                .await;
-            }
-            Err(message) => {
-                record("Failed").await?;
-                ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
-                    .await;
-            }
-        }
-        return Ok(());
-    }
-    // tagImages: each named container's image becomes the target tag's source.
-    let mut failure = None;
-    for tag in &hook.tag_images {
-        let image = template
-            .spec
-            .iter()
-            .flat_map(|s| s.containers.iter())
-            .find(|c| c.name == tag.container_name)
-            .and_then(|c| c.image.clone());
-        let Some(image) = image else {
-            failure = Some(format!(
-                "tagImages names container {:?}, which has no image",
-                tag.container_name
-            ));
-            break;
-        };
-        let stream_ns = tag
-            .to
-            .namespace
-            .clone()
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or_else(|| namespace.clone());
-        if let Err(refusal) =
-            access::check(&ctx.client, &account_of(dc), &stream_ns, ImageAccess::Push).await?
-        {
-            failure = Some(format!(
-                "ImagePushForbidden: tagging {image} into {stream_ns}/{} is refused: {refusal}",
-                tag.to.name
-            ));
-            break;
-        }
-        let (stream, tag_name) = split_stream_tag(&tag.to.name);
-        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &stream_ns);
-        let result = async {
-            let mut is = streams.get(stream).await?;
-            let reference = TagReference {
-                name: tag_name.to_string(),
-                from: Some(slipway_crds::common::ImageReference::docker_image(image.clone())),
-                ..Default::default()
-            };
-            match is.spec.tags.iter_mut().find(|t| t.name == tag_name) {
-                Some(existing) if existing.from == reference.from => return Ok(()),
-                Some(existing) => existing.from = reference.from,
-                None => is.spec.tags.push(reference),
-            }
-            streams.replace(stream, &post_params(), &is).await.map(|_| ())
-        }
-        .await;
-        if let Err(e) = result {
-            failure = Some(format!(
-                "tagging {image} into {}: {}",
-                tag.to.name,
-                crate::dynamic::api_message(&e)
-            ));
-            break;
-        }
-    }
-    match failure {
-        None => {
-            record("Complete").await?;
-        }
-        Some(message) => {
-            ctx.publish(&reference, EventType::Warning, "Hook", "HookFailed", &message)
-                .await;
-            if hook.failure_policy == slipway_crds::apps::LifecycleHookFailurePolicy::Retry {
-                // Tried again after the error policy's backoff, not in a tight loop.
-                return Err(Error::Transient(message));
-            }
-            // The version's failure names why (Step::Fail keeps it).
-            let key = format!("{}{}", labels::HOOK_OUTCOME_PREFIX, point.as_str());
-            let annotations = json!({key: "Failed", labels::STATUS_REASON: format!("HookFailed: {message}")});
-            rs_api
-                .patch(
-                    version,
-                    &patch_params(),
-                    &Patch::Merge(&json!({"metadata": {"annotations": annotations}})),
-                )
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// An ObjectReference to a DeploymentConfig, for Events.
