@@ -347,21 +347,86 @@ pub async fn run(ctx: Context, settings: Settings) {
 
 async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action, Error> {
     let _timer = state.ctx.metrics.reconcile("image", stream.as_ref());
-    let ctx = &state.ctx;
     let namespace = stream.namespace().unwrap_or_default();
     let name = stream.name_any();
     let uid = stream.uid().unwrap_or_default();
-    let generation = stream.meta().generation.unwrap_or_default();
-    let interval = state.settings.import_interval;
     let current = stream.status.clone().unwrap_or_default();
-    let api: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<ImageStream> = Api::namespaced(state.ctx.client.clone(), &namespace);
 
     // Observe (and import what is due).
+    let mut observation = Observation {
+        state: &state,
+        api: &api,
+        stream: &stream,
+        current: &current,
+        attempted: Vec::new(),
+        followed: HashMap::new(),
+    };
     let mut outcomes = Vec::new();
-    let mut attempted = Vec::new();
-    let mut followed: HashMap<String, Option<ImageStreamStatus>> = HashMap::new();
     for tag in &stream.spec.tags {
-        let outcome = match tag_source(&namespace, tag) {
+        outcomes.push((tag.name.clone(), observation.outcome(tag).await?));
+    }
+    let attempted = observation.attempted;
+
+    // Decide.
+    let repo = repository(&state.settings.registry, &namespace, &name);
+    let generation = stream.meta().generation.unwrap_or_default();
+    let (status, changes) = next_status(&current, &repo, generation, outcomes);
+
+    // Act.
+    if status != current {
+        let patch = json!({
+            "metadata": {"resourceVersion": stream.resource_version()},
+            "status": status,
+        });
+        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        publish_changes(&state.ctx, &stream, changes).await;
+    }
+    if let Ok(mut imported) = state.imported.lock() {
+        for (tag, import) in attempted {
+            imported.insert((uid.clone(), tag), import);
+        }
+    }
+    let next = next_import(
+        &namespace,
+        &stream.spec.tags,
+        |tag| state.last(&uid, tag),
+        Instant::now(),
+        state.settings.import_interval,
+    );
+    Ok(match next {
+        Some(after) => Action::requeue(after.max(Duration::from_millis(100))),
+        None => Action::await_change(),
+    })
+}
+
+/// What one reconcile observes of a stream's tags.
+struct Observation<'a> {
+    state: &'a State,
+    api: &'a Api<ImageStream>,
+    stream: &'a ImageStream,
+    /// The stream's status as read.
+    current: &'a ImageStreamStatus,
+    /// The imports tried, by tag.
+    attempted: Vec<(String, Imported)>,
+    /// The statuses of the streams followed, read once.
+    followed: HashMap<String, Option<ImageStreamStatus>>,
+}
+
+impl Observation<'_> {
+    /// What the source of `tag` says now (importing it when due).
+    async fn outcome(&mut self, tag: &TagReference) -> Result<Outcome, Error> {
+        let namespace = self.stream.namespace().unwrap_or_default();
+        let generation = self.stream.meta().generation.unwrap_or_default();
+        let event = |event: TagEvent| {
+            Outcome::Image(TagEvent {
+                created: Time(Timestamp::now()),
+                generation,
+                ..event
+            })
+        };
+        Ok(match tag_source(&namespace, tag) {
             TagSource::None => Outcome::Unchanged,
             TagSource::Invalid { message } => Outcome::Failed(ImportError {
                 reason: "InvalidSource",
@@ -376,45 +441,14 @@ async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action
                 docker_image_reference: spec,
                 generation,
             }),
-            TagSource::Import { spec, insecure, mode } => {
-                let last = state.last(&uid, &tag.name);
-                if !import_due(tag, &spec, insecure, last.as_ref(), Instant::now(), interval) {
-                    Outcome::Unchanged
-                } else {
-                    let result = registry::resolve_with(&spec, insecure, mode).await;
-                    attempted.push((
-                        tag.name.clone(),
-                        Imported {
-                            spec,
-                            insecure,
-                            mode,
-                            generation: tag.generation,
-                            at: Instant::now(),
-                            succeeded: result.is_ok(),
-                        },
-                    ));
-                    match result {
-                        Ok(resolved) => Outcome::Imported(TagEvent {
-                            created: Time(Timestamp::now()),
-                            docker_image_reference: resolved.reference,
-                            image: resolved.digest,
-                            generation,
-                        }),
-                        Err(e) => Outcome::Failed(e),
-                    }
-                }
-            }
+            TagSource::Import { spec, insecure, mode } => self.import(tag, spec, insecure, mode).await,
             TagSource::Tag {
                 stream: source,
                 tag: source_tag,
             } => {
-                let status = source_status(&api, &name, &current, &source, &mut followed).await?;
+                let status = self.source_status(&source).await?;
                 match status.as_ref().and_then(|s| s.latest(&source_tag)) {
-                    Some(event) => Outcome::Image(TagEvent {
-                        created: Time(Timestamp::now()),
-                        generation,
-                        ..event.clone()
-                    }),
+                    Some(found) => event(found.clone()),
                     None => Outcome::Unchanged,
                 }
             }
@@ -422,87 +456,83 @@ async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action
                 stream: source,
                 digest,
             } => {
-                let status = source_status(&api, &name, &current, &source, &mut followed).await?;
-                let found = status.as_ref().and_then(|s| {
-                    s.tags
-                        .iter()
-                        .flat_map(|t| &t.items)
-                        .find(|i| i.image == digest)
-                        .cloned()
-                });
+                let status = self.source_status(&source).await?;
+                let found = status
+                    .as_ref()
+                    .and_then(|s| s.tags.iter().flat_map(|t| &t.items).find(|i| i.image == digest));
                 match found {
-                    Some(event) => Outcome::Image(TagEvent {
-                        created: Time(Timestamp::now()),
-                        generation,
-                        ..event
-                    }),
+                    Some(found) => event(found.clone()),
                     None => Outcome::Failed(ImportError {
                         reason: "NotFound",
                         message: format!("image stream {source} has no image {digest}"),
                     }),
                 }
             }
+        })
+    }
+
+    /// Imports `spec` into `tag` when due (recording the attempt).
+    async fn import(
+        &mut self,
+        tag: &TagReference,
+        spec: String,
+        insecure: bool,
+        mode: ImportMode,
+    ) -> Outcome {
+        let uid = self.stream.uid().unwrap_or_default();
+        let last = self.state.last(&uid, &tag.name);
+        let interval = self.state.settings.import_interval;
+        if !import_due(tag, &spec, insecure, last.as_ref(), Instant::now(), interval) {
+            return Outcome::Unchanged;
+        }
+        let result = registry::resolve_with(&spec, insecure, mode).await;
+        let imported = Imported {
+            spec,
+            insecure,
+            mode,
+            generation: tag.generation,
+            at: Instant::now(),
+            succeeded: result.is_ok(),
         };
-        outcomes.push((tag.name.clone(), outcome));
-    }
-
-    // Decide.
-    let repo = repository(&state.settings.registry, &namespace, &name);
-    let (status, changes) = next_status(&current, &repo, generation, outcomes);
-
-    // Act.
-    if status != current {
-        let patch = json!({
-            "metadata": {"resourceVersion": stream.resource_version()},
-            "status": status,
-        });
-        api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        let reference = stream.object_ref(&());
-        for change in changes {
-            match change {
-                Change::Updated {
-                    tag,
-                    reference: image,
-                } => {
-                    ctx.publish(
-                        &reference,
-                        EventType::Normal,
-                        "Import",
-                        "TagUpdated",
-                        &format!("tag {tag} now points to {image}"),
-                    )
-                    .await
-                }
-                Change::Failed { tag, reason, message } => {
-                    ctx.publish(
-                        &reference,
-                        EventType::Warning,
-                        "Import",
-                        "ImportFailed",
-                        &format!("tag {tag}: {reason}: {message}"),
-                    )
-                    .await
-                }
-            }
+        self.attempted.push((tag.name.clone(), imported));
+        match result {
+            Ok(resolved) => Outcome::Imported(TagEvent {
+                created: Time(Timestamp::now()),
+                docker_image_reference: resolved.reference,
+                image: resolved.digest,
+                generation: self.stream.meta().generation.unwrap_or_default(),
+            }),
+            Err(e) => Outcome::Failed(e),
         }
     }
-    if let Ok(mut imported) = state.imported.lock() {
-        for (tag, import) in attempted {
-            imported.insert((uid.clone(), tag), import);
-        }
+
+    async fn source_status(&mut self, source: &str) -> Result<Option<ImageStreamStatus>, Error> {
+        let name = self.stream.name_any();
+        source_status(self.api, &name, self.current, source, &mut self.followed).await
     }
-    let next = next_import(
-        &namespace,
-        &stream.spec.tags,
-        |tag| state.last(&uid, tag),
-        Instant::now(),
-        interval,
-    );
-    Ok(match next {
-        Some(after) => Action::requeue(after.max(Duration::from_millis(100))),
-        None => Action::await_change(),
-    })
+}
+
+/// Tells of each tag that moved or failed to import, as an Event on the stream.
+async fn publish_changes(ctx: &Context, stream: &ImageStream, changes: Vec<Change>) {
+    let reference = stream.object_ref(&());
+    for change in changes {
+        let (type_, reason, note) = match change {
+            Change::Updated {
+                tag,
+                reference: image,
+            } => (
+                EventType::Normal,
+                "TagUpdated",
+                format!("tag {tag} now points to {image}"),
+            ),
+            Change::Failed { tag, reason, message } => (
+                EventType::Warning,
+                "ImportFailed",
+                format!("tag {tag}: {reason}: {message}"),
+            ),
+        };
+        ctx.publish(&reference, type_, "Import", reason, &note).await;
+    }
 }
 
 /// The status of a followed stream (this one's as observed, others read once per reconcile).
