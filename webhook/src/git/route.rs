@@ -701,29 +701,7 @@ impl GitHooks {
             }
             outcome
         };
-        match outcome {
-            Ok((true, name)) => (StatusCode::CREATED, format!("build {name} started"), Some(name)),
-            Ok((false, name)) => (
-                StatusCode::OK,
-                format!("this delivery was received before and started build {name}; no new build"),
-                Some(name),
-            ),
-            Err(InstantiateError::Paused { namespace, name }) => (
-                StatusCode::CONFLICT,
-                format!("buildconfig {namespace}/{name} is paused; no build was started"),
-                None,
-            ),
-            // Deleted, or the trigger changed, since the delivery was verified (with a copy from the
-            // mirror): as if the delivery had come a moment later.
-            Err(InstantiateError::NotFound { .. } | InstantiateError::Refused { .. }) => {
-                (StatusCode::UNAUTHORIZED, UNAUTHORIZED.to_string(), None)
-            }
-            Err(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the build could not be started: {e}; the provider may redeliver"),
-                None,
-            ),
-        }
+        answer_outcome(outcome)
     }
 
     /// (created, name) of the Build for this delivery.
@@ -801,6 +779,34 @@ impl GitHooks {
     }
 }
 
+/// The answer to a delivery given what [`GitHooks::build_once`] found or did: 201 started, 200
+/// started before, 409 paused, 401 gone or no longer triggered, 503 contended or the API failed.
+fn answer_outcome(outcome: Result<(bool, String), InstantiateError>) -> (StatusCode, String, Option<String>) {
+    match outcome {
+        Ok((true, name)) => (StatusCode::CREATED, format!("build {name} started"), Some(name)),
+        Ok((false, name)) => (
+            StatusCode::OK,
+            format!("this delivery was received before and started build {name}; no new build"),
+            Some(name),
+        ),
+        Err(InstantiateError::Paused { namespace, name }) => (
+            StatusCode::CONFLICT,
+            format!("buildconfig {namespace}/{name} is paused; no build was started"),
+            None,
+        ),
+        // Deleted, or the trigger changed, since the delivery was verified (with a copy from the
+        // mirror): as if the delivery had come a moment later.
+        Err(InstantiateError::NotFound { .. } | InstantiateError::Refused { .. }) => {
+            (StatusCode::UNAUTHORIZED, UNAUTHORIZED.to_string(), None)
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the build could not be started: {e}; the provider may redeliver"),
+            None,
+        ),
+    }
+}
+
 /// What [`GitHooks::instantiate`] did.
 enum Instantiated {
     /// Started the Build of this name.
@@ -857,4 +863,68 @@ fn freshest<const N: usize>(copies: [Option<&BuildConfig>; N]) -> Option<&BuildC
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_answer() {
+        let (status, message, build) = answer_outcome(Ok((true, "app-3".into())));
+        assert_eq!((status, build.as_deref()), (StatusCode::CREATED, Some("app-3")));
+        assert_eq!(message, "build app-3 started");
+        let (status, _, build) = answer_outcome(Ok((false, "app-2".into())));
+        assert_eq!((status, build.as_deref()), (StatusCode::OK, Some("app-2")));
+        let named = |s: &str| (s.to_string(), "app".to_string());
+        let (namespace, name) = named("ns");
+        let (status, _, build) = answer_outcome(Err(InstantiateError::Paused { namespace, name }));
+        assert_eq!((status, build), (StatusCode::CONFLICT, None));
+        let (namespace, name) = named("ns");
+        let (status, message, _) = answer_outcome(Err(InstantiateError::NotFound { namespace, name }));
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+        );
+        let (namespace, name) = named("ns");
+        let (status, _, _) = answer_outcome(Err(InstantiateError::Contended { namespace, name }));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn delivery_ids_and_declared_lengths() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(delivery_id(&headers), None);
+        headers.insert(GENERIC_DELIVERY_HEADER, "mine".parse().unwrap());
+        assert_eq!(delivery_id(&headers).as_deref(), Some("mine"));
+        headers.insert("x-github-delivery", "x".repeat(200).parse().unwrap());
+        assert_eq!(
+            delivery_id(&headers),
+            Some("x".repeat(128)),
+            "the provider's first, cut"
+        );
+        assert_eq!(declared_length(&headers), None);
+        headers.insert(header::CONTENT_LENGTH, "12".parse().unwrap());
+        assert_eq!(declared_length(&headers), Some(12));
+        assert_eq!(BodyLimit::new(true).max, MAX_YAML_BODY_BYTES);
+        assert_eq!(BodyLimit::new(false).max, MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn encodings_by_provider() {
+        let json = Some(Ok(Encoding::Json));
+        let yaml = Some(Ok(Encoding::Yaml));
+        let other = Some(Err("text/plain".to_string()));
+        assert!(encoding_refusal(Provider::GitHub, json.as_ref()).is_none());
+        assert!(encoding_refusal(Provider::Generic, yaml.as_ref()).is_none());
+        assert!(encoding_refusal(Provider::Generic, None).is_none());
+        for (provider, encoding) in [
+            (Provider::GitHub, yaml.as_ref()),
+            (Provider::GitHub, None),
+            (Provider::Generic, other.as_ref()),
+        ] {
+            let refused = encoding_refusal(provider, encoding).expect("refused");
+            assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
 }
