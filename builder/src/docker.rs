@@ -289,42 +289,21 @@ fn prepare(
     Ok((conf, auth))
 }
 
+/// Builds the image: check the flags → prepare the context (Dockerfile, `source.images`, build
+/// inputs) → registries and credentials for buildah → the Dockerfile as the Build rewrites it →
+/// `buildah build` → the post-commit hook → push, checked against the registry.
 fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Result<(), BuildError> {
     let generic = failed(FailureReason::DockerBuildFailed);
     let push_failed = failed(FailureReason::PushImageToRegistryFailed);
-    for kv in &args.build_args {
-        if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
-            return Err(generic(format!("--build-arg {kv:?}: not NAME=value")));
-        }
-    }
+    check_build_args(args)?;
     let output = registry::parse_reference(&args.output_image).map_err(&push_failed)?;
-    let mut dockerfile = dockerfile_in_context(args)?;
-    if !args.extras.images.is_empty() {
-        let credentials = Credentials::load_optional(args.docker_config.as_deref())
-            .and_then(|c| Ok(c.merge(Credentials::load_optional(args.extras.pull_config.as_deref())?)))
-            .map_err(&generic)?;
-        crate::source_images::place_images(
-            &args.extras.images,
-            &args.extras.image_specs,
-            &args.context,
-            &credentials,
-            &args.insecure_registries,
-            progress,
-        )?;
-    }
-    let placed = crate::contract::place_inputs(&args.extras.inputs, &args.context)?;
+    let (dockerfile, placed) = prepare_context(args, progress)?;
     let work = tempfile::Builder::new()
         .prefix("slipway-docker-")
         .tempdir()
         .map_err(|e| generic(format!("work directory: {e}")))?;
     let (conf, auth) = prepare(args, work.path(), progress)?;
-    if args.extras.last_from.is_some() || !args.extras.env.is_empty() {
-        let text = std::fs::read_to_string(&dockerfile).map_err(|e| generic(e.to_string()))?;
-        let rewritten = crate::dockerfile::rewrite(&text, args.extras.last_from.as_deref(), &args.extras.env)
-            .map_err(|e| generic(format!("{}: {e}", args.dockerfile)))?;
-        dockerfile = work.path().join("Dockerfile");
-        std::fs::write(&dockerfile, rewritten).map_err(|e| generic(e.to_string()))?;
-    }
+    let dockerfile = rewrite_dockerfile(args, dockerfile, work.path())?;
     let buildah = Buildah { args, conf, auth };
     let local = format!("localhost/slipway-build-{:016x}:latest", rand::random::<u64>());
 
@@ -347,6 +326,65 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
 
     let t = Instant::now();
     let pushed = push(&buildah, &local, work.path(), progress)?;
+    check_pushed(args, &output, &pushed)?;
+    record(result, progress, "push", t);
+    progress.line(format!("pushed {}@{pushed}", args.output_image));
+    result.image = Some(args.output_image.clone());
+    result.digest = Some(pushed);
+    result.commit = args.commit.clone();
+    Ok(())
+}
+
+/// Refuses a `--build-arg` that is not `NAME=value`.
+fn check_build_args(args: &DockerArgs) -> Result<(), BuildError> {
+    let generic = failed(FailureReason::DockerBuildFailed);
+    for kv in &args.build_args {
+        if kv.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
+            return Err(generic(format!("--build-arg {kv:?}: not NAME=value")));
+        }
+    }
+    Ok(())
+}
+
+/// Finds (or writes) the Dockerfile in the context and places `source.images` and the build
+/// inputs there; the Dockerfile and the inputs placed.
+fn prepare_context(args: &DockerArgs, progress: &Progress) -> Result<(PathBuf, Vec<PathBuf>), BuildError> {
+    let dockerfile = dockerfile_in_context(args)?;
+    if !args.extras.images.is_empty() {
+        let credentials = Credentials::load_optional(args.docker_config.as_deref())
+            .and_then(|c| Ok(c.merge(Credentials::load_optional(args.extras.pull_config.as_deref())?)))
+            .map_err(failed(FailureReason::DockerBuildFailed))?;
+        crate::source_images::place_images(
+            &args.extras.images,
+            &args.extras.image_specs,
+            &args.context,
+            &credentials,
+            &args.insecure_registries,
+            progress,
+        )?;
+    }
+    let placed = crate::contract::place_inputs(&args.extras.inputs, &args.context)?;
+    Ok((dockerfile, placed))
+}
+
+/// The Dockerfile buildah reads: `dockerfile` itself, or a copy in `work` with the last FROM and
+/// the Build's environment rewritten in, when the Build asks for either.
+fn rewrite_dockerfile(args: &DockerArgs, dockerfile: PathBuf, work: &Path) -> Result<PathBuf, BuildError> {
+    if args.extras.last_from.is_none() && args.extras.env.is_empty() {
+        return Ok(dockerfile);
+    }
+    let generic = failed(FailureReason::DockerBuildFailed);
+    let text = std::fs::read_to_string(&dockerfile).map_err(|e| generic(e.to_string()))?;
+    let rewritten = crate::dockerfile::rewrite(&text, args.extras.last_from.as_deref(), &args.extras.env)
+        .map_err(|e| generic(format!("{}: {e}", args.dockerfile)))?;
+    let path = work.join("Dockerfile");
+    std::fs::write(&path, rewritten).map_err(|e| generic(e.to_string()))?;
+    Ok(path)
+}
+
+/// Reads the output image's digest back from the registry; it must be what buildah pushed.
+fn check_pushed(args: &DockerArgs, output: &oci_client::Reference, pushed: &str) -> Result<(), BuildError> {
+    let push_failed = failed(FailureReason::PushImageToRegistryFailed);
     let reg = Registry::new(
         Credentials::load_optional(args.docker_config.as_deref()).map_err(&push_failed)?,
         &args.insecure_registries,
@@ -355,11 +393,11 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| generic(e.to_string()))?;
+        .map_err(|e| failed(FailureReason::DockerBuildFailed)(e.to_string()))?;
     let in_registry = rt
         .block_on(async {
-            reg.login(&output, oci_client::RegistryOperation::Pull).await?;
-            reg.manifest_digest(&output).await
+            reg.login(output, oci_client::RegistryOperation::Pull).await?;
+            reg.manifest_digest(output).await
         })
         .map_err(|e| push_failed(format!("reading back {}: {e}", args.output_image)))?;
     if in_registry != pushed {
@@ -368,11 +406,6 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
             args.output_image
         )));
     }
-    record(result, progress, "push", t);
-    progress.line(format!("pushed {}@{pushed}", args.output_image));
-    result.image = Some(args.output_image.clone());
-    result.digest = Some(pushed);
-    result.commit = args.commit.clone();
     Ok(())
 }
 

@@ -226,48 +226,69 @@ struct Ctx<'a> {
     progress: &'a Progress,
 }
 
-/// Fetches the source as `args` says. Progress goes to `progress`, which also learns every secret.
-pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, FetchError> {
-    // Parse errors mask the URL's credentials themselves; after parsing, every log line does.
-    let url = SourceUrl::parse(&args.uri).map_err(FetchError::source)?;
-    if let Some(p) = &url.password {
-        progress.add_secret(p);
+impl<'a> Ctx<'a> {
+    /// Parses the URL and reads the source secret; `progress` learns every secret of both.
+    fn new(args: &FetchArgs, progress: &'a Progress) -> Result<Self, FetchError> {
+        // Parse errors mask the URL's credentials themselves; after parsing, every log line does.
+        let url = SourceUrl::parse(&args.uri).map_err(FetchError::source)?;
+        if let Some(p) = &url.password {
+            progress.add_secret(p);
+        }
+        if let (Some(u), None) = (&url.username, &url.password) {
+            progress.add_secret(u); // a token given as the user name
+        }
+        let secret = match args.secret_dir.as_deref().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => SourceSecret::read(dir)?,
+            None => SourceSecret::default(),
+        };
+        for s in [&secret.password, &secret.ssh_private_key].into_iter().flatten() {
+            progress.add_secret(s);
+        }
+        let userpass = basic_auth(&secret, &url);
+        Ok(Self {
+            url,
+            secret,
+            userpass,
+            allow_unknown_hosts: args.allow_unknown_hosts,
+            progress,
+        })
     }
-    if let (Some(u), None) = (&url.username, &url.password) {
-        progress.add_secret(u); // a token given as the user name
-    }
-    let secret = match args.secret_dir.as_deref().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => SourceSecret::read(dir)?,
-        None => SourceSecret::default(),
-    };
-    for s in [&secret.password, &secret.ssh_private_key].into_iter().flatten() {
-        progress.add_secret(s);
-    }
-    let userpass = match (&secret.username, &secret.password) {
+}
+
+/// Basic-auth credentials for http(s): the secret's password or token (with its user name, else
+/// [`TOKEN_USERNAME`]); a secret with only a user name gives none; without a secret, the URL's.
+fn basic_auth(secret: &SourceSecret, url: &SourceUrl) -> Option<(String, String)> {
+    match (&secret.username, &secret.password) {
         (u, Some(p)) => Some((u.clone().unwrap_or_else(|| TOKEN_USERNAME.to_owned()), p.clone())),
         (Some(_), None) => None,
         (None, None) => url
             .username
             .clone()
             .map(|u| (u, url.password.clone().unwrap_or_default())),
-    };
+    }
+}
+
+/// How the log names the requested ref: itself, or "the default branch" when empty.
+fn describe_ref(requested: &str) -> &str {
+    if requested.is_empty() {
+        "the default branch"
+    } else {
+        requested
+    }
+}
+
+/// Fetches the source as `args` says. Progress goes to `progress`, which also learns every secret.
+///
+/// The steps: list the remote's refs → resolve the ref → fetch it → check it out → submodules →
+/// the context directory.
+pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, FetchError> {
+    let ctx = Ctx::new(args, progress)?;
     let requested = args.git_ref.trim();
     progress.line(format!(
         "cloning {} at {}",
         mask_url(&args.uri),
-        if requested.is_empty() {
-            "the default branch"
-        } else {
-            requested
-        }
+        describe_ref(requested)
     ));
-    let ctx = Ctx {
-        url,
-        secret,
-        userpass,
-        allow_unknown_hosts: args.allow_unknown_hosts,
-        progress,
-    };
 
     prepare_dest(&args.dest)?;
     let repo = Repository::init(&args.dest).map_err(git_err("cannot create the repository"))?;
@@ -277,65 +298,96 @@ pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, Fet
 
     // List the remote's refs to learn what the ref is.
     let started = Instant::now();
-    let (advertised, default_branch) = {
-        let conn = remote
-            .connect_auth(Direction::Fetch, Some(callbacks(&ctx, &ctx.url)), None)
-            .map_err(git_err("cannot reach the repository"))?;
-        let heads = conn
-            .list()
-            .map_err(git_err("cannot list the repository's refs"))?;
-        let advertised: Vec<(String, Oid)> = heads.iter().map(|h| (h.name().to_owned(), h.oid())).collect();
-        let default_branch = conn
-            .default_branch()
-            .ok()
-            .and_then(|b| b.as_str().ok().map(str::to_owned));
-        (advertised, default_branch)
-    };
-    let target = resolve_ref(requested, &advertised, default_branch.as_deref())?;
-    progress.line(format!(
-        "{} is {}",
-        if requested.is_empty() {
-            "the default branch"
-        } else {
-            requested
-        },
-        target
-    ));
+    let advertised = list_refs(&mut remote, &ctx)?;
+    let target = resolve_ref(requested, &advertised.refs, advertised.default_branch.as_deref())?;
+    progress.line(format!("{} is {}", describe_ref(requested), target));
 
-    // Fetch it.
+    let local_ref = fetch_target(&mut remote, &ctx, &target, started)?;
+    drop(remote);
+
+    let commit = find_commit(&repo, &target, local_ref.as_deref())?;
+    check_out(&repo, &target, &commit)?;
+    update_submodules(&repo, &ctx, &ctx.url.clean, 0)?;
+
+    let context_path = resolve_context_dir(&args.dest, &args.context_dir)?;
+    if !args.context_dir.trim().is_empty() {
+        progress.line(format!("context directory {} is there", args.context_dir.trim()));
+    }
+    Ok(fetched_source(&commit, context_path))
+}
+
+/// What a remote advertises.
+struct Advertised {
+    /// Every ref, by full name.
+    refs: Vec<(String, Oid)>,
+    /// The ref HEAD points at (`refs/heads/main`), when the remote says.
+    default_branch: Option<String>,
+}
+
+/// Connects and lists the remote's refs and default branch.
+fn list_refs(remote: &mut git2::Remote<'_>, ctx: &Ctx<'_>) -> Result<Advertised, FetchError> {
+    let conn = remote
+        .connect_auth(Direction::Fetch, Some(callbacks(ctx, &ctx.url)), None)
+        .map_err(git_err("cannot reach the repository"))?;
+    let heads = conn
+        .list()
+        .map_err(git_err("cannot list the repository's refs"))?;
+    let refs: Vec<(String, Oid)> = heads.iter().map(|h| (h.name().to_owned(), h.oid())).collect();
+    let default_branch = conn
+        .default_branch()
+        .ok()
+        .and_then(|b| b.as_str().ok().map(str::to_owned));
+    Ok(Advertised { refs, default_branch })
+}
+
+/// Fetches `target` (shallow when the transport can and it is not a commit id, else in full);
+/// the local ref that then holds it. `started` is when listing the refs began.
+fn fetch_target(
+    remote: &mut git2::Remote<'_>,
+    ctx: &Ctx<'_>,
+    target: &Target,
+    started: Instant,
+) -> Result<Option<String>, FetchError> {
     let (refspecs, local_ref) = target.refspecs();
     let shallow = ctx.url.supports_shallow() && !matches!(target, Target::Commit(_));
     let fetch_with = |remote: &mut git2::Remote<'_>, depth: i32| {
-        let mut opts = fetch_options(&ctx, &ctx.url);
+        let mut opts = fetch_options(ctx, &ctx.url);
         opts.depth(depth);
         remote.fetch(&refspecs, Some(&mut opts), None)
     };
-    let fetched = match fetch_with(&mut remote, if shallow { 1 } else { 0 }) {
+    let fetched = match fetch_with(remote, if shallow { 1 } else { 0 }) {
         Err(e) if shallow && e.message().contains("shallow") => {
-            progress.line("the server cannot fetch shallow; fetching the full history");
-            fetch_with(&mut remote, 0)
+            ctx.progress
+                .line("the server cannot fetch shallow; fetching the full history");
+            fetch_with(remote, 0)
         }
         other => other,
     };
     fetched.map_err(git_err("cannot fetch"))?;
     let stats = remote.stats();
-    progress.line(format!(
+    ctx.progress.line(format!(
         "fetched {} objects ({} KiB{}) in {}",
         stats.received_objects(),
         stats.received_bytes() / 1024,
         if shallow { ", shallow" } else { "" },
         format_duration(started.elapsed())
     ));
-    drop(remote);
+    Ok(local_ref)
+}
 
-    // Check it out.
-    let commit = match &local_ref {
+/// The fetched commit: what `local_ref` points at, or the commit id looked up.
+fn find_commit<'r>(
+    repo: &'r Repository,
+    target: &Target,
+    local_ref: Option<&str>,
+) -> Result<git2::Commit<'r>, FetchError> {
+    match local_ref {
         Some(name) => repo
             .find_reference(name)
             .and_then(|r| r.peel_to_commit())
-            .map_err(git_err(&format!("{target} is not a commit")))?,
+            .map_err(git_err(&format!("{target} is not a commit"))),
         None => {
-            let Target::Commit(id) = &target else {
+            let Target::Commit(id) = target else {
                 return Err(FetchError::source(format!("{target} was not fetched")));
             };
             repo.revparse_single(id)
@@ -343,12 +395,17 @@ pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, Fet
                 .map_err(|e| match e.code() {
                     ErrorCode::Ambiguous => FetchError::source(format!("commit id {id} is ambiguous")),
                     _ => FetchError::source(format!("commit {id} not found in the repository")),
-                })?
+                })
         }
-    };
-    if let Target::Branch(name) = &target {
+    }
+}
+
+/// Points HEAD at `commit` (on a local branch tracking origin's when the target is a branch,
+/// detached otherwise) and checks it out.
+fn check_out(repo: &Repository, target: &Target, commit: &git2::Commit<'_>) -> Result<(), FetchError> {
+    if let Target::Branch(name) = target {
         let mut branch = repo
-            .branch(name, &commit, true)
+            .branch(name, commit, true)
             .map_err(git_err("cannot create the branch"))?;
         let _ = branch.set_upstream(Some(&format!("origin/{name}")));
         repo.set_head(&format!("refs/heads/{name}"))
@@ -358,28 +415,24 @@ pub fn fetch(args: &FetchArgs, progress: &Progress) -> Result<FetchedSource, Fet
             .map_err(git_err("cannot set HEAD"))?;
     }
     repo.checkout_head(Some(CheckoutBuilder::new().force()))
-        .map_err(git_err("cannot check out the source"))?;
+        .map_err(git_err("cannot check out the source"))
+}
 
-    update_submodules(&repo, &ctx, &ctx.url.clean, 0)?;
-
-    let context_path = resolve_context_dir(&args.dest, &args.context_dir)?;
-    if !args.context_dir.trim().is_empty() {
-        progress.line(format!("context directory {} is there", args.context_dir.trim()));
-    }
-
+/// What the result says about `commit`.
+fn fetched_source(commit: &git2::Commit<'_>, context_path: PathBuf) -> FetchedSource {
     let person = |s: git2::Signature<'_>| Person {
         name: String::from_utf8_lossy(s.name_bytes()).into_owned(),
         email: String::from_utf8_lossy(s.email_bytes()).into_owned(),
     };
     let message = String::from_utf8_lossy(commit.message_bytes());
-    Ok(FetchedSource {
+    FetchedSource {
         commit: commit.id().to_string(),
         author: person(commit.author()),
         committer: person(commit.committer()),
         message: truncated(message.trim_end(), MAX_COMMIT_MESSAGE_BYTES),
         date: crate::image::rfc3339(u64::try_from(commit.time().seconds()).unwrap_or(0)),
         context_path,
-    })
+    }
 }
 
 /// The destination must be absent or an empty directory.
@@ -512,80 +565,105 @@ fn callbacks<'a>(ctx: &'a Ctx<'a>, url: &SourceUrl) -> RemoteCallbacks<'a> {
     let port = url.port.unwrap_or(22);
     cb.credentials(move |req_url, username_from_url, allowed| {
         attempts.set(attempts.get() + 1);
-        let host = SourceUrl::parse(req_url).ok().and_then(|u| u.host);
-        let same_host = host.is_none() || host == ctx.url.host;
-        if attempts.get() > MAX_CREDENTIAL_ATTEMPTS {
+        credentials(ctx, attempts.get(), req_url, username_from_url, allowed)
+    });
+    cb.certificate_check(move |cert, hostname| check_certificate(ctx, port, cert, hostname));
+    cb
+}
+
+/// The credentials for the `attempt`th request of one connection: the secret's (or URL's) user
+/// and password, or its ssh key, only to the source's own host; else why there are none.
+fn credentials(
+    ctx: &Ctx<'_>,
+    attempt: u32,
+    req_url: &str,
+    username_from_url: Option<&str>,
+    allowed: CredentialType,
+) -> Result<Cred, git2::Error> {
+    let host = SourceUrl::parse(req_url).ok().and_then(|u| u.host);
+    let same_host = host.is_none() || host == ctx.url.host;
+    if attempt > MAX_CREDENTIAL_ATTEMPTS {
+        return Err(git2::Error::from_str(
+            "authentication failed: the credentials were rejected",
+        ));
+    }
+    let user = username_from_url.unwrap_or("git");
+    if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+        && same_host
+        && let Some((u, p)) = &ctx.userpass
+    {
+        if attempt > 1 {
             return Err(git2::Error::from_str(
                 "authentication failed: the credentials were rejected",
             ));
         }
-        let user = username_from_url.unwrap_or("git");
-        if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
-            && same_host
-            && let Some((u, p)) = &ctx.userpass
-        {
-            if attempts.get() > 1 {
-                return Err(git2::Error::from_str(
-                    "authentication failed: the credentials were rejected",
-                ));
-            }
-            return Cred::userpass_plaintext(u, p);
-        }
-        if allowed.contains(CredentialType::SSH_KEY)
-            && same_host
-            && let Some(key) = &ctx.secret.ssh_private_key
-        {
-            return Cred::ssh_key_from_memory(user, None, key, None).map_err(|e| {
-                git2::Error::from_str(&format!("cannot use the ssh private key: {}", e.message()))
-            });
-        }
-        if allowed.contains(CredentialType::USERNAME) {
-            return Cred::username(user);
-        }
-        let hint = if !same_host {
-            format!(
-                "authentication required by {}: the source secret is only sent to {}",
-                host.unwrap_or_default(),
-                ctx.url.host.clone().unwrap_or_default()
-            )
-        } else if ctx.userpass.is_none() && ctx.secret.ssh_private_key.is_none() {
-            "authentication required: the build has no source secret with credentials".to_owned()
-        } else {
-            "authentication required, but the source secret has no credentials of the kind the server \
-             asks for"
-                .to_owned()
-        };
-        Err(git2::Error::from_str(&hint))
-    });
-    cb.certificate_check(move |cert, hostname| {
-        let Some(hostkey) = cert.as_hostkey() else {
-            // TLS: let libgit2 verify the chain against the system's CAs.
-            return Ok(CertificateCheckStatus::CertificatePassthrough);
-        };
-        let Some(raw) = hostkey.hostkey() else {
-            return Err(git2::Error::from_str(
-                "the ssh server's host key could not be read",
+        return Cred::userpass_plaintext(u, p);
+    }
+    if allowed.contains(CredentialType::SSH_KEY)
+        && same_host
+        && let Some(key) = &ctx.secret.ssh_private_key
+    {
+        return Cred::ssh_key_from_memory(user, None, key, None)
+            .map_err(|e| git2::Error::from_str(&format!("cannot use the ssh private key: {}", e.message())));
+    }
+    if allowed.contains(CredentialType::USERNAME) {
+        return Cred::username(user);
+    }
+    Err(git2::Error::from_str(&missing_credentials(ctx, same_host, host)))
+}
+
+/// Why no credentials can be given: another host asks, the build has none, or not of the kind
+/// asked for.
+fn missing_credentials(ctx: &Ctx<'_>, same_host: bool, host: Option<String>) -> String {
+    if !same_host {
+        format!(
+            "authentication required by {}: the source secret is only sent to {}",
+            host.unwrap_or_default(),
+            ctx.url.host.clone().unwrap_or_default()
+        )
+    } else if ctx.userpass.is_none() && ctx.secret.ssh_private_key.is_none() {
+        "authentication required: the build has no source secret with credentials".to_owned()
+    } else {
+        "authentication required, but the source secret has no credentials of the kind the server \
+         asks for"
+            .to_owned()
+    }
+}
+
+/// TLS certificates are left to libgit2; an ssh host key is checked against the secret's
+/// `known_hosts` (an unknown one accepted, with a warning, only when allowed).
+fn check_certificate(
+    ctx: &Ctx<'_>,
+    port: u16,
+    cert: &git2::cert::Cert<'_>,
+    hostname: &str,
+) -> Result<CertificateCheckStatus, git2::Error> {
+    let Some(hostkey) = cert.as_hostkey() else {
+        // TLS: let libgit2 verify the chain against the system's CAs.
+        return Ok(CertificateCheckStatus::CertificatePassthrough);
+    };
+    let Some(raw) = hostkey.hostkey() else {
+        return Err(git2::Error::from_str(
+            "the ssh server's host key could not be read",
+        ));
+    };
+    let known = ctx.secret.known_hosts.as_deref().unwrap_or("");
+    let status = known_hosts::check_host_key(known, hostname, port, raw);
+    match known_hosts::decide(status, hostname, ctx.allow_unknown_hosts) {
+        Ok(false) => Ok(CertificateCheckStatus::CertificateOk),
+        Ok(true) => {
+            let fp = hostkey
+                .hash_sha256()
+                .map(|h| known_hosts::base64_encode(h))
+                .unwrap_or_default();
+            ctx.progress.line(format!(
+                "warning: accepting the unknown host key SHA256:{} of {hostname}",
+                fp.trim_end_matches('=')
             ));
-        };
-        let known = ctx.secret.known_hosts.as_deref().unwrap_or("");
-        let status = known_hosts::check_host_key(known, hostname, port, raw);
-        match known_hosts::decide(status, hostname, ctx.allow_unknown_hosts) {
-            Ok(false) => Ok(CertificateCheckStatus::CertificateOk),
-            Ok(true) => {
-                let fp = hostkey
-                    .hash_sha256()
-                    .map(|h| known_hosts::base64_encode(h))
-                    .unwrap_or_default();
-                ctx.progress.line(format!(
-                    "warning: accepting the unknown host key SHA256:{} of {hostname}",
-                    fp.trim_end_matches('=')
-                ));
-                Ok(CertificateCheckStatus::CertificateOk)
-            }
-            Err(msg) => Err(git2::Error::from_str(&msg)),
+            Ok(CertificateCheckStatus::CertificateOk)
         }
-    });
-    cb
+        Err(msg) => Err(git2::Error::from_str(&msg)),
+    }
 }
 
 /// Initialises, clones and checks out every submodule, recursively.
@@ -609,20 +687,7 @@ fn update_submodules(
         let declared = sm.url().ok().flatten().unwrap_or_default().to_owned();
         sm.init(false)
             .map_err(git_err(&format!("cannot initialise submodule {path}")))?;
-        // Relative URLs are resolved here, against where the parent came from: libgit2 drops a
-        // slash of file:/// URLs when it does it.
-        let sm_url = if declared.starts_with("./") || declared.starts_with("../") {
-            let resolved = resolve_relative_url(base_url, &declared);
-            let mut config = repo
-                .config()
-                .map_err(git_err("cannot open the repository's config"))?;
-            config
-                .set_str(&format!("submodule.{name}.url"), &resolved)
-                .map_err(git_err(&format!("cannot configure submodule {path}")))?;
-            resolved
-        } else {
-            declared
-        };
+        let sm_url = configure_submodule_url(repo, &name, &path, declared, base_url)?;
         let mut sm = repo
             .find_submodule(&name)
             .map_err(git_err(&format!("cannot find submodule {path}")))?;
@@ -651,6 +716,29 @@ fn update_submodules(
         update_submodules(&sub, ctx, &sm_url, depth + 1)?;
     }
     Ok(())
+}
+
+/// The URL submodule `name` is fetched from. Relative URLs are resolved here, against where the
+/// parent came from, and written to the config: libgit2 drops a slash of file:/// URLs when it
+/// does it.
+fn configure_submodule_url(
+    repo: &Repository,
+    name: &str,
+    path: &str,
+    declared: String,
+    base_url: &str,
+) -> Result<String, FetchError> {
+    if !(declared.starts_with("./") || declared.starts_with("../")) {
+        return Ok(declared);
+    }
+    let resolved = resolve_relative_url(base_url, &declared);
+    let mut config = repo
+        .config()
+        .map_err(git_err("cannot open the repository's config"))?;
+    config
+        .set_str(&format!("submodule.{name}.url"), &resolved)
+        .map_err(git_err(&format!("cannot configure submodule {path}")))?;
+    Ok(resolved)
 }
 
 /// A relative submodule URL (`../lib`, `./x`) resolved against the URL its parent was fetched
@@ -885,5 +973,28 @@ mod tests {
             (Some("me"), Some("pw"))
         );
         assert!(SourceSecret::read(&dir.path().join("nope")).is_err());
+    }
+
+    #[test]
+    fn basic_auth_from_secret_else_url() {
+        let url = SourceUrl::parse("https://u:p@h/r.git").unwrap();
+        let secret = |u: Option<&str>, p: Option<&str>| SourceSecret {
+            username: u.map(str::to_owned),
+            password: p.map(str::to_owned),
+            ..SourceSecret::default()
+        };
+        let pair = |u: &str, p: &str| Some((u.to_owned(), p.to_owned()));
+        assert_eq!(basic_auth(&secret(None, None), &url), pair("u", "p"));
+        assert_eq!(
+            basic_auth(&secret(None, Some("tok")), &url),
+            pair(TOKEN_USERNAME, "tok")
+        );
+        assert_eq!(
+            basic_auth(&secret(Some("me"), Some("pw")), &url),
+            pair("me", "pw")
+        );
+        assert_eq!(basic_auth(&secret(Some("me"), None), &url), None);
+        let bare = SourceUrl::parse("https://h/r.git").unwrap();
+        assert_eq!(basic_auth(&secret(None, None), &bare), None);
     }
 }

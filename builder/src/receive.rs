@@ -196,29 +196,7 @@ fn unpack(
     progress: &Progress,
 ) -> Result<u64, ReceiveError> {
     let head = input.fill_buf().map_err(|e| classify(&e, "reading the upload"))?;
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    if !gzip {
-        if head.starts_with(b"PK\x03\x04") {
-            return Err(ReceiveError::invalid(
-                "the upload is a zip archive; send a tar archive (plain or gzip-compressed)",
-            ));
-        }
-        if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
-            return Err(ReceiveError::invalid(
-                "the upload is bzip2- or xz-compressed; send a tar archive, plain or gzip-compressed",
-            ));
-        }
-        if head.is_empty() {
-            return Err(ReceiveError::invalid(
-                "the upload is empty: there is no archive to unpack",
-            ));
-        }
-        if head.len() >= 262 && &head[257..262] != b"ustar" {
-            return Err(ReceiveError::invalid(
-                "the upload is not a tar archive (plain or gzip-compressed); to send one file, use --from-file",
-            ));
-        }
-    }
+    let gzip = archive_kind(head)?;
     let unpacked: Box<dyn Read + '_> = if gzip {
         Box::new(flate2::bufread::MultiGzDecoder::new(input))
     } else {
@@ -240,41 +218,76 @@ fn unpack(
         .map_err(|e| classify(&e, "reading the archive"))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| classify(&e, "reading the archive"))?;
-        let path = entry
-            .path()
-            .map_err(|e| ReceiveError::invalid(format!("an entry's name: {e}")))?
-            .into_owned();
-        check_entry_path(&path)?;
-        let kind = entry.header().entry_type();
-        use tar::EntryType as T;
-        match kind {
-            T::Regular | T::Continuous | T::GNUSparse | T::Directory | T::Symlink | T::Link => {}
-            // Metadata entries are consumed by the reader itself.
-            T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => continue,
-            other => {
-                return Err(ReceiveError::invalid(format!(
-                    "{}: a {other:?} entry; only files, directories and links are unpacked",
-                    path.display()
-                )));
-            }
-        }
-        // `unpack_in` refuses a path that leaves `dest`, through `..` or a symlink unpacked
-        // before it.
-        let placed = entry
-            .unpack_in(dest)
-            .map_err(|e| classify(&e, &format!("unpacking {}", path.display())))?;
-        if !placed {
-            return Err(ReceiveError::invalid(format!(
-                "{}: the entry leaves the source directory",
-                path.display()
-            )));
-        }
-        if matches!(kind, T::Regular | T::Continuous | T::GNUSparse) {
+        if unpack_entry(&mut entry, dest)? {
             files += 1;
         }
     }
     progress.line(format!("unpacked {files} files"));
     Ok(files)
+}
+
+/// Whether the upload, by its first bytes `head`, is gzip-compressed (`true`) or a plain tar
+/// (`false`); anything else (zip, bzip2, xz, nothing, not a tar) is refused, saying what it is.
+fn archive_kind(head: &[u8]) -> Result<bool, ReceiveError> {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Ok(true);
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Err(ReceiveError::invalid(
+            "the upload is a zip archive; send a tar archive (plain or gzip-compressed)",
+        ));
+    }
+    if head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z']) {
+        return Err(ReceiveError::invalid(
+            "the upload is bzip2- or xz-compressed; send a tar archive, plain or gzip-compressed",
+        ));
+    }
+    if head.is_empty() {
+        return Err(ReceiveError::invalid(
+            "the upload is empty: there is no archive to unpack",
+        ));
+    }
+    if head.len() >= 262 && &head[257..262] != b"ustar" {
+        return Err(ReceiveError::invalid(
+            "the upload is not a tar archive (plain or gzip-compressed); to send one file, use --from-file",
+        ));
+    }
+    Ok(false)
+}
+
+/// Unpacks one archive entry into `dest`, refusing what would leave it and what is neither a
+/// file, a directory nor a link. Whether it was a file (metadata entries are skipped).
+fn unpack_entry<R: Read>(entry: &mut tar::Entry<'_, R>, dest: &Path) -> Result<bool, ReceiveError> {
+    let path = entry
+        .path()
+        .map_err(|e| ReceiveError::invalid(format!("an entry's name: {e}")))?
+        .into_owned();
+    check_entry_path(&path)?;
+    let kind = entry.header().entry_type();
+    use tar::EntryType as T;
+    match kind {
+        T::Regular | T::Continuous | T::GNUSparse | T::Directory | T::Symlink | T::Link => {}
+        // Metadata entries are consumed by the reader itself.
+        T::XGlobalHeader | T::XHeader | T::GNULongName | T::GNULongLink => return Ok(false),
+        other => {
+            return Err(ReceiveError::invalid(format!(
+                "{}: a {other:?} entry; only files, directories and links are unpacked",
+                path.display()
+            )));
+        }
+    }
+    // `unpack_in` refuses a path that leaves `dest`, through `..` or a symlink unpacked
+    // before it.
+    let placed = entry
+        .unpack_in(dest)
+        .map_err(|e| classify(&e, &format!("unpacking {}", path.display())))?;
+    if !placed {
+        return Err(ReceiveError::invalid(format!(
+            "{}: the entry leaves the source directory",
+            path.display()
+        )));
+    }
+    Ok(matches!(kind, T::Regular | T::Continuous | T::GNUSparse))
 }
 
 /// Refuses absolute names and `..`, whatever tar would make of them.
@@ -339,78 +352,13 @@ fn watchdog(args: &ReceiveArgs, activity: Arc<AtomicU64>, done: Arc<AtomicBool>)
     });
 }
 
+/// Runs the `receive` subcommand: waits for the upload, unpacks it, writes the result. Returns
+/// the exit code.
 pub fn run(args: &ReceiveArgs) -> u8 {
     let progress = Progress::new(STAGE);
     let started = Instant::now();
-    let outcome = (|| {
-        let loaded = Loaded::from_env()
-            .map_err(|e| ReceiveError::new(e.reason, e.message))?
-            .ok_or_else(|| {
-                ReceiveError::new(FailureReason::InvalidBuild, format!("{} is not set", env::BUILD))
-            })?;
-        let binary = loaded.plan.binary.clone().ok_or_else(|| {
-            ReceiveError::new(FailureReason::InvalidBuild, "the Build has no binary source")
-        })?;
-        progress.line(format!(
-            "waiting for the upload (at most {} bytes)",
-            args.max_bytes
-        ));
-        let activity = Arc::new(AtomicU64::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        watchdog(args, activity.clone(), done.clone());
-        let received = receive(
-            io::stdin().lock(),
-            &binary,
-            &args.dest,
-            args.max_bytes,
-            Some(activity),
-            &progress,
-        );
-        done.store(true, Ordering::Relaxed);
-        let received = received?;
-        resolve_context_dir(&args.dest, &loaded.plan.context_dir)
-            .map_err(|e| ReceiveError::new(e.reason, e.message))?;
-        Ok::<_, ReceiveError>((loaded, received))
-    })();
-    let elapsed = started.elapsed();
-    let millis = elapsed.as_millis().try_into().unwrap_or(u64::MAX);
-    let result = match &outcome {
-        Ok((loaded, received)) => {
-            progress.line(format!(
-                "received {} bytes ({} files) in {}",
-                received.bytes,
-                received.files,
-                format_duration(elapsed)
-            ));
-            let mut r = StageResult::success(STAGE);
-            // `--from-repo` sends the commit it archived as the Build's revision.
-            if let Some(git) = loaded
-                .build
-                .spec
-                .common
-                .revision
-                .as_ref()
-                .and_then(|r| r.git.as_ref())
-            {
-                r.commit = Some(git.commit.clone()).filter(|c| !c.is_empty());
-                r.author = git.author.clone();
-                r.committer = git.committer.clone();
-                r.message = Some(git.message.clone()).filter(|m| !m.is_empty());
-            }
-            r.durations.insert(STAGE.to_owned(), millis);
-            r
-        }
-        Err(e) => {
-            progress.line(format!(
-                "failed after {}: {}",
-                format_duration(elapsed),
-                e.message
-            ));
-            let mut r = StageResult::failure(STAGE, e.reason, &e.message, progress.tail());
-            r.durations.insert(STAGE.to_owned(), millis);
-            r
-        }
-    };
+    let outcome = receive_upload(args, &progress);
+    let result = stage_result(&outcome, started.elapsed(), &progress);
     for path in std::iter::once(&args.result_file).chain(&args.record) {
         if let Err(e) = write_result(path, &result) {
             eprintln!(
@@ -421,6 +369,89 @@ pub fn run(args: &ReceiveArgs) -> u8 {
         }
     }
     if outcome.is_ok() { 0 } else { 1 }
+}
+
+/// Reads the Build from `BUILD`, receives its upload from stdin under the watchdog, and checks
+/// the context directory.
+fn receive_upload(args: &ReceiveArgs, progress: &Progress) -> Result<(Loaded, Received), ReceiveError> {
+    let loaded = Loaded::from_env()
+        .map_err(|e| ReceiveError::new(e.reason, e.message))?
+        .ok_or_else(|| {
+            ReceiveError::new(FailureReason::InvalidBuild, format!("{} is not set", env::BUILD))
+        })?;
+    let binary =
+        loaded.plan.binary.clone().ok_or_else(|| {
+            ReceiveError::new(FailureReason::InvalidBuild, "the Build has no binary source")
+        })?;
+    progress.line(format!(
+        "waiting for the upload (at most {} bytes)",
+        args.max_bytes
+    ));
+    let activity = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    watchdog(args, activity.clone(), done.clone());
+    let received = receive(
+        io::stdin().lock(),
+        &binary,
+        &args.dest,
+        args.max_bytes,
+        Some(activity),
+        progress,
+    );
+    done.store(true, Ordering::Relaxed);
+    let received = received?;
+    resolve_context_dir(&args.dest, &loaded.plan.context_dir)
+        .map_err(|e| ReceiveError::new(e.reason, e.message))?;
+    Ok((loaded, received))
+}
+
+/// The stage's result for `outcome` after `elapsed`, said in the log too.
+fn stage_result(
+    outcome: &Result<(Loaded, Received), ReceiveError>,
+    elapsed: Duration,
+    progress: &Progress,
+) -> StageResult {
+    let millis = elapsed.as_millis().try_into().unwrap_or(u64::MAX);
+    let mut r = match outcome {
+        Ok((loaded, received)) => {
+            progress.line(format!(
+                "received {} bytes ({} files) in {}",
+                received.bytes,
+                received.files,
+                format_duration(elapsed)
+            ));
+            let mut r = StageResult::success(STAGE);
+            record_revision(&mut r, loaded);
+            r
+        }
+        Err(e) => {
+            progress.line(format!(
+                "failed after {}: {}",
+                format_duration(elapsed),
+                e.message
+            ));
+            StageResult::failure(STAGE, e.reason, &e.message, progress.tail())
+        }
+    };
+    r.durations.insert(STAGE.to_owned(), millis);
+    r
+}
+
+/// `--from-repo` sends the commit it archived as the Build's revision: it goes into the result.
+fn record_revision(r: &mut StageResult, loaded: &Loaded) {
+    if let Some(git) = loaded
+        .build
+        .spec
+        .common
+        .revision
+        .as_ref()
+        .and_then(|r| r.git.as_ref())
+    {
+        r.commit = Some(git.commit.clone()).filter(|c| !c.is_empty());
+        r.author = git.author.clone();
+        r.committer = git.committer.clone();
+        r.message = Some(git.message.clone()).filter(|m| !m.is_empty());
+    }
 }
 
 #[cfg(test)]
@@ -547,6 +578,28 @@ mod tests {
         let e = r.unwrap_err();
         assert_eq!(e.reason, FailureReason::InvalidBinaryInput);
         assert!(e.message.contains("Slipway's binary format"), "{e}");
+    }
+
+    #[test]
+    fn archive_kinds_by_their_first_bytes() {
+        assert_eq!(archive_kind(&[0x1f, 0x8b, 8]), Ok(true));
+        assert_eq!(archive_kind(&tar_of(&[("a", b"x")], false)), Ok(false));
+        assert_eq!(
+            archive_kind(b"short"),
+            Ok(false),
+            "too short to tell: tar decides"
+        );
+        for (head, says) in [
+            (&b"PK\x03\x04"[..], "zip"),
+            (b"BZh9", "bzip2"),
+            (&[0xfd, b'7', b'z', b'X', b'Z', 0], "xz"),
+            (b"", "empty"),
+            (&[b'x'; 300], "not a tar archive"),
+        ] {
+            let e = archive_kind(head).unwrap_err();
+            assert_eq!(e.reason, FailureReason::InvalidBinaryInput);
+            assert!(e.message.contains(says), "{e}");
+        }
     }
 
     #[test]

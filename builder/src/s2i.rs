@@ -534,12 +534,14 @@ pub fn run_logged(mut cmd: Command, progress: &Progress) -> Result<std::process:
     child.wait().map_err(|e| e.to_string())
 }
 
+/// Records how long each step took, in the result and the log.
 struct Timer<'a> {
     result: &'a mut StageResult,
     progress: &'a Progress,
 }
 
 impl Timer<'_> {
+    /// Records the duration of `step`, started at `started`.
     fn record(&mut self, step: &str, started: Instant) {
         let d = started.elapsed();
         self.result
@@ -549,57 +551,239 @@ impl Timer<'_> {
     }
 }
 
+/// Builds the image: resolve the builder image → plan from its config and the source → snapshot
+/// → prepare the context and scripts → assemble → commit the layer → save artifacts → the
+/// post-commit hook → push.
 fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Result<(), BuildError> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| generic(format!("cannot start the runtime: {e}")))?;
-    let mut credentials = match &args.docker_config {
-        Some(p) => {
-            Credentials::load(p).map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?
-        }
-        None => Credentials::default(),
-    };
-    if let Some(p) = &args.extras.pull_config {
-        let pull =
-            Credentials::load(p).map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
-        credentials = credentials.merge(pull);
-    }
-    for s in credentials.secrets() {
-        progress.add_secret(&s);
-    }
-    let builder_ref = registry::parse_reference(&args.builder_image)
-        .map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
-    let output_ref = registry::parse_reference(&args.output_image)
-        .map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?;
-    let base_credentials = credentials.clone();
-    let reg = Registry::new(credentials, &args.insecure_registries).map_err(generic)?;
+    let session = Session::open(args, progress)?;
     let root = Path::new("/");
     let mut timer = Timer { result, progress };
+    let builder = session.pull_builder(args, &mut timer)?;
+    let plan = Plan::new(args, root, &builder)?;
+
+    // Snapshot, then bring in the source (and scripts and artifacts): they belong to the layer.
+    let t = Instant::now();
+    let before = layer::snapshot(root, &plan.excluded).map_err(|e| generic(format!("snapshot: {e}")))?;
+    timer.record("snapshot", t);
+    let t = Instant::now();
+    let prepared = prepare_context(args, &plan, &session.credentials, progress)?;
+    if args.incremental {
+        restore_artifacts(
+            &session.rt,
+            &session.reg,
+            &session.output_ref,
+            &plan.destination,
+            progress,
+            timer.result,
+        );
+    }
+    timer.record("prepare", t);
+
+    run_assemble(&plan.runner, &prepared.scripts, &mut timer)?;
+    // Build inputs are for assemble only: out before the image is committed, as in OpenShift.
+    crate::contract::remove_inputs(&prepared.inputs).map_err(generic)?;
+    let committed = commit_layer(root, &plan.excluded, &before, &mut timer)?;
+    // The artifacts of this build, for the next one.
+    let artifacts = if args.incremental {
+        prepared
+            .scripts
+            .get("save-artifacts")
+            .and_then(|save| save_new_artifacts(&plan.runner, save, &mut timer))
+    } else {
+        None
+    };
+    if let Some(hook) = args.hook() {
+        run_post_commit_hook(&hook, &builder, &plan.runner, &mut timer)?;
+    }
 
     let t = Instant::now();
-    progress.line(format!("reading builder image {}", args.builder_image));
-    let builder = rt.block_on(reg.pull_image(&builder_ref)).map_err(|e| {
-        BuildError::new(
-            FailureReason::PullBuilderImageFailed,
-            format!("{}: {e}", args.builder_image),
-        )
-    })?;
-    timer.record("pull", t);
+    let run_path = prepared.scripts.get("run").cloned().unwrap_or_default();
+    let config = output_config(args, &builder, &committed.written, &run_path, &plan.image_env)?;
+    let digest = session.push(&builder, &committed.written, &config, artifacts, progress)?;
+    timer.record("push", t);
+    progress.line(format!("pushed {}@{digest}", args.output_image));
+    timer.result.image = Some(args.output_image.clone());
+    timer.result.digest = Some(digest);
+    timer.result.commit = args.commit.clone();
+    Ok(())
+}
 
-    let destination = PathBuf::from(image::label(&builder.config, LABEL_DESTINATION).unwrap_or("/tmp"));
-    if !destination.is_absolute() || destination.components().any(|c| c == Component::ParentDir) {
-        return Err(generic(format!(
-            "destination {} is not an absolute path",
-            destination.display()
-        )));
+/// The registry side of a build: the runtime, the client, the credentials and both references.
+struct Session {
+    rt: tokio::runtime::Runtime,
+    reg: Registry,
+    /// The credentials as loaded (push and pull secrets), for `source.images`.
+    credentials: Credentials,
+    builder_ref: Reference,
+    output_ref: Reference,
+}
+
+impl Session {
+    /// Loads the credentials (their secrets redacted from the log), parses both references and
+    /// makes the registry client.
+    fn open(args: &S2iArgs, progress: &Progress) -> Result<Self, BuildError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| generic(format!("cannot start the runtime: {e}")))?;
+        let mut credentials = match &args.docker_config {
+            Some(p) => Credentials::load(p)
+                .map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?,
+            None => Credentials::default(),
+        };
+        if let Some(p) = &args.extras.pull_config {
+            let pull = Credentials::load(p)
+                .map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
+            credentials = credentials.merge(pull);
+        }
+        for s in credentials.secrets() {
+            progress.add_secret(&s);
+        }
+        let builder_ref = registry::parse_reference(&args.builder_image)
+            .map_err(|e| BuildError::new(FailureReason::PullBuilderImageFailed, e))?;
+        let output_ref = registry::parse_reference(&args.output_image)
+            .map_err(|e| BuildError::new(FailureReason::PushImageToRegistryFailed, e))?;
+        let reg = Registry::new(credentials.clone(), &args.insecure_registries).map_err(generic)?;
+        Ok(Self {
+            rt,
+            reg,
+            credentials,
+            builder_ref,
+            output_ref,
+        })
     }
-    let scripts = resolve_scripts(
-        root,
-        args.scripts_url.as_deref(),
-        &args.source,
-        image::label(&builder.config, LABEL_SCRIPTS_URL),
-    )?;
+
+    /// Reads the builder image's manifest and config (the `pull` step).
+    fn pull_builder(&self, args: &S2iArgs, timer: &mut Timer) -> Result<PulledImage, BuildError> {
+        let t = Instant::now();
+        timer
+            .progress
+            .line(format!("reading builder image {}", args.builder_image));
+        let builder = self
+            .rt
+            .block_on(self.reg.pull_image(&self.builder_ref))
+            .map_err(|e| {
+                BuildError::new(
+                    FailureReason::PullBuilderImageFailed,
+                    format!("{}: {e}", args.builder_image),
+                )
+            })?;
+        timer.record("pull", t);
+        Ok(builder)
+    }
+
+    /// Logs in for pushing and pushes the image; its manifest's digest.
+    fn push(
+        &self,
+        builder: &PulledImage,
+        written: &layer::WrittenLayer,
+        config_bytes: &[u8],
+        artifacts: Option<(Vec<u8>, String)>,
+        progress: &Progress,
+    ) -> Result<String, BuildError> {
+        let push_err = |e: String| BuildError::new(FailureReason::PushImageToRegistryFailed, e);
+        self.rt.block_on(async {
+            self.reg
+                .login(&self.output_ref, RegistryOperation::Push)
+                .await
+                .map_err(push_err)?;
+            push_image(
+                &self.reg,
+                &self.builder_ref,
+                &self.output_ref,
+                builder,
+                written,
+                config_bytes,
+                artifacts,
+                progress,
+            )
+            .await
+            .map_err(push_err)
+        })
+    }
+}
+
+/// How the build's processes run: in the image's working directory, as its user (when this
+/// process may switch), with the build environment.
+struct Runner {
+    workdir: PathBuf,
+    env: Vec<(String, String)>,
+    user: Option<(u32, u32)>,
+}
+
+impl Runner {
+    /// A command for `program` with `args`, set up to run as the image would.
+    fn command(&self, program: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(program);
+        c.args(args)
+            .current_dir(&self.workdir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)));
+        if let Some((uid, gid)) = self.user
+            && euid() == 0
+        {
+            c.uid(uid).gid(gid);
+        }
+        c
+    }
+}
+
+/// What the builder image and the source decide before anything runs.
+struct Plan {
+    /// The image's `io.openshift.s2i.destination` (`/tmp` when unlabelled).
+    destination: PathBuf,
+    scripts: Scripts,
+    /// The variables that go into the image (the build-only ones are in `runner` too).
+    image_env: Vec<(String, String)>,
+    runner: Runner,
+    /// What the snapshots leave out.
+    excluded: Vec<PathBuf>,
+}
+
+impl Plan {
+    /// Reads the destination, scripts, environment, user and working directory.
+    fn new(args: &S2iArgs, root: &Path, builder: &PulledImage) -> Result<Self, BuildError> {
+        let destination = PathBuf::from(image::label(&builder.config, LABEL_DESTINATION).unwrap_or("/tmp"));
+        if !destination.is_absolute() || destination.components().any(|c| c == Component::ParentDir) {
+            return Err(generic(format!(
+                "destination {} is not an absolute path",
+                destination.display()
+            )));
+        }
+        let scripts = resolve_scripts(
+            root,
+            args.scripts_url.as_deref(),
+            &args.source,
+            image::label(&builder.config, LABEL_SCRIPTS_URL),
+        )?;
+        let image_env = image_environment(args)?;
+        let mut env = image_env.clone();
+        env.extend(args.extras.build_env.iter().cloned());
+        let user = resolve_user(root, image::user(&builder.config));
+        let workdir = builder
+            .config
+            .pointer("/config/WorkingDir")
+            .and_then(Value::as_str)
+            .filter(|w| !w.is_empty())
+            .map_or_else(|| PathBuf::from("/"), PathBuf::from);
+        let excluded = excluded_paths(
+            args,
+            &destination,
+            &image::volumes(&builder.config),
+            &mount_points(),
+        );
+        Ok(Self {
+            destination,
+            scripts,
+            image_env,
+            runner: Runner { workdir, env, user },
+            excluded,
+        })
+    }
+}
+
+/// The variables that go into the image: `.s2i/environment`, overridden by `--env`. (`valueFrom`
+/// variables are for the build only and are not among them.)
+fn image_environment(args: &S2iArgs) -> Result<Vec<(String, String)>, BuildError> {
     let mut env = match read_small(&args.source.join(".s2i/environment")) {
         Ok(Some(t)) => parse_environment(&t).map_err(|e| generic(format!(".s2i/environment: {e}")))?,
         Ok(None) => Vec::new(),
@@ -613,28 +797,26 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         env.retain(|(n, _)| n != k);
         env.push((k.to_owned(), v.to_owned()));
     }
-    // What goes into the image; `valueFrom` variables are for the build only.
-    let image_env = env.clone();
-    env.extend(args.extras.build_env.iter().cloned());
-    let user = resolve_user(root, image::user(&builder.config));
-    let workdir = builder
-        .config
-        .pointer("/config/WorkingDir")
-        .and_then(Value::as_str)
-        .filter(|w| !w.is_empty())
-        .map_or_else(|| PathBuf::from("/"), PathBuf::from);
-    let excluded = excluded_paths(
-        args,
-        &destination,
-        &image::volumes(&builder.config),
-        &mount_points(),
-    );
+    Ok(env)
+}
 
-    // Snapshot, then bring in the source (and scripts and artifacts): they belong to the layer.
-    let t = Instant::now();
-    let before = layer::snapshot(root, &excluded).map_err(|e| generic(format!("snapshot: {e}")))?;
-    timer.record("snapshot", t);
-    let t = Instant::now();
+/// What the context holds once prepared.
+struct Prepared {
+    /// The build input files placed in the source, removed after assemble.
+    inputs: Vec<PathBuf>,
+    /// Where each script runs from, by name.
+    scripts: BTreeMap<String, PathBuf>,
+}
+
+/// Copies the source to `<destination>/src`, places `source.images` and the build inputs there,
+/// and installs the scripts that are not in the image.
+fn prepare_context(
+    args: &S2iArgs,
+    plan: &Plan,
+    credentials: &Credentials,
+    progress: &Progress,
+) -> Result<Prepared, BuildError> {
+    let destination = &plan.destination;
     let files = copy_source(&args.source, &destination.join("src"))
         .map_err(|e| generic(format!("copying the source to {}: {e}", destination.display())))?;
     progress.line(format!(
@@ -645,18 +827,29 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         &args.extras.images,
         &args.extras.image_specs,
         &destination.join("src"),
-        &base_credentials,
+        credentials,
         &args.insecure_registries,
         progress,
     )?;
-    let placed = crate::contract::place_inputs(&args.extras.inputs, &destination.join("src"))?;
+    let inputs = crate::contract::place_inputs(&args.extras.inputs, &destination.join("src"))?;
     if !args.extras.inputs.is_empty() {
         progress.line(format!(
             "placed {} build input files in {}/src",
-            placed.len(),
+            inputs.len(),
             destination.display()
         ));
     }
+    let scripts = install_scripts(&plan.scripts, destination, progress)?;
+    Ok(Prepared { inputs, scripts })
+}
+
+/// Copies the scripts that are not in the image into `<destination>/scripts`; where each one
+/// runs from.
+fn install_scripts(
+    scripts: &Scripts,
+    destination: &Path,
+    progress: &Progress,
+) -> Result<BTreeMap<String, PathBuf>, BuildError> {
     let mut paths: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (name, s) in &scripts.by_name {
         let path = match s {
@@ -674,28 +867,20 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         progress.line(format!("{name}: {}", path.display()));
         paths.insert(name.clone(), path);
     }
-    if args.incremental {
-        restore_artifacts(&rt, &reg, &output_ref, &destination, progress, timer.result);
-    }
-    timer.record("prepare", t);
+    Ok(paths)
+}
 
-    let command = |program: &Path, args: &[&str]| {
-        let mut c = Command::new(program);
-        c.args(args)
-            .current_dir(&workdir)
-            .envs(env.iter().map(|(k, v)| (k, v)));
-        if let Some((uid, gid)) = user
-            && euid() == 0
-        {
-            c.uid(uid).gid(gid);
-        }
-        c
-    };
-
+/// Runs `assemble` (the `assemble` step); its failure fails the build.
+fn run_assemble(
+    runner: &Runner,
+    scripts: &BTreeMap<String, PathBuf>,
+    timer: &mut Timer,
+) -> Result<(), BuildError> {
+    let progress = timer.progress;
     let t = Instant::now();
-    let assemble = paths.get("assemble").cloned().unwrap_or_default();
+    let assemble = scripts.get("assemble").cloned().unwrap_or_default();
     progress.line(format!("running {}", assemble.display()));
-    let status = run_logged(command(&assemble, &[]), progress)
+    let status = run_logged(runner.command(&assemble, &[]), progress)
         .map_err(|e| BuildError::new(FailureReason::AssembleFailed, e))?;
     if !status.success() {
         return Err(BuildError::new(
@@ -704,19 +889,32 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         ));
     }
     timer.record("assemble", t);
-    // Build inputs are for assemble only: out before the image is committed, as in OpenShift.
-    crate::contract::remove_inputs(&placed).map_err(generic)?;
+    Ok(())
+}
 
+/// The layer written, and the work directory that holds it until it is pushed.
+struct Committed {
+    _work: tempfile::TempDir,
+    written: layer::WrittenLayer,
+}
+
+/// Snapshots again and writes what changed since `before` as one layer (the `commit` step).
+fn commit_layer(
+    root: &Path,
+    excluded: &[PathBuf],
+    before: &layer::Snapshot,
+    timer: &mut Timer,
+) -> Result<Committed, BuildError> {
     let t = Instant::now();
-    let after = layer::snapshot(root, &excluded).map_err(|e| generic(format!("snapshot: {e}")))?;
-    let changes = layer::diff(&before, &after);
+    let after = layer::snapshot(root, excluded).map_err(|e| generic(format!("snapshot: {e}")))?;
+    let changes = layer::diff(before, &after);
     let work = tempfile::Builder::new()
         .prefix("slipway-s2i-")
         .tempdir()
         .map_err(|e| generic(format!("work directory: {e}")))?;
     let written = layer::write_layer(root, &changes, &work.path().join("layer.tar.gz"))
         .map_err(|e| generic(format!("writing the layer: {e}")))?;
-    progress.line(format!(
+    timer.progress.line(format!(
         "layer {}: {} changed, {} deleted, {} bytes",
         written.digest,
         changes.changed.len(),
@@ -724,58 +922,72 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         written.size
     ));
     timer.record("commit", t);
+    Ok(Committed { _work: work, written })
+}
 
-    // The artifacts of this build, for the next one.
-    let mut artifacts: Option<(Vec<u8>, String)> = None;
-    if args.incremental
-        && let Some(save) = paths.get("save-artifacts")
-    {
-        let t = Instant::now();
-        match save_artifacts(command(save, &[]), progress) {
-            Ok(bytes) => {
-                let d = sha256_digest(&bytes);
-                progress.line(format!("saved artifacts {d} ({} bytes)", bytes.len()));
-                artifacts = Some((bytes, d));
-            }
-            Err(e) => {
-                let w = format!("save-artifacts failed, the next build will be clean: {e}");
-                progress.line(&w);
-                timer.result.warnings.push(w);
-            }
-        }
-        timer.record("save-artifacts", t);
-    }
-
-    if let Some(hook) = args.hook() {
-        let t = Instant::now();
-        let entrypoint: Vec<String> = builder
-            .config
-            .pointer("/config/Entrypoint")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-            .unwrap_or_default();
-        let argv = hook.argv(&entrypoint);
-        let Some((program, rest)) = argv.split_first() else {
-            return Err(BuildError::new(
-                FailureReason::PostCommitHookFailed,
-                "the post-commit hook has only arguments and the image has no entrypoint",
-            ));
-        };
-        let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-        let cmd = command(Path::new(program), &rest);
-        progress.line("running the post-commit hook");
-        let status =
-            run_logged(cmd, progress).map_err(|e| BuildError::new(FailureReason::PostCommitHookFailed, e))?;
-        if !status.success() {
-            return Err(BuildError::new(
-                FailureReason::PostCommitHookFailed,
-                format!("the post-commit hook exited with {status}"),
-            ));
-        }
-        timer.record("post-commit", t);
-    }
-
+/// Runs `save-artifacts` (the `save-artifacts` step): the tar and its digest, or `None` and a
+/// warning when it fails.
+fn save_new_artifacts(runner: &Runner, save: &Path, timer: &mut Timer) -> Option<(Vec<u8>, String)> {
+    let progress = timer.progress;
     let t = Instant::now();
+    let artifacts = match save_artifacts(runner.command(save, &[]), progress) {
+        Ok(bytes) => {
+            let d = sha256_digest(&bytes);
+            progress.line(format!("saved artifacts {d} ({} bytes)", bytes.len()));
+            Some((bytes, d))
+        }
+        Err(e) => {
+            let w = format!("save-artifacts failed, the next build will be clean: {e}");
+            progress.line(&w);
+            timer.result.warnings.push(w);
+            None
+        }
+    };
+    timer.record("save-artifacts", t);
+    artifacts
+}
+
+/// Runs the post-commit hook (the `post-commit` step) with the image's entrypoint; its failure
+/// fails the build.
+fn run_post_commit_hook(
+    hook: &slipway_crds::contract::Hook,
+    builder: &PulledImage,
+    runner: &Runner,
+    timer: &mut Timer,
+) -> Result<(), BuildError> {
+    let progress = timer.progress;
+    let t = Instant::now();
+    let entrypoint: Vec<String> = builder
+        .config
+        .pointer("/config/Entrypoint")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let argv = hook.argv(&entrypoint);
+    let Some((program, rest)) = argv.split_first() else {
+        return Err(BuildError::new(
+            FailureReason::PostCommitHookFailed,
+            "the post-commit hook has only arguments and the image has no entrypoint",
+        ));
+    };
+    let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let cmd = runner.command(Path::new(program), &rest);
+    progress.line("running the post-commit hook");
+    let status =
+        run_logged(cmd, progress).map_err(|e| BuildError::new(FailureReason::PostCommitHookFailed, e))?;
+    if !status.success() {
+        return Err(BuildError::new(
+            FailureReason::PostCommitHookFailed,
+            format!("the post-commit hook exited with {status}"),
+        ));
+    }
+    timer.record("post-commit", t);
+    Ok(())
+}
+
+/// The labels of the image: the builder image, the commit and the (masked) source location,
+/// then the Build's.
+fn image_labels(args: &S2iArgs) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([(
         "io.openshift.s2i.build.image".to_owned(),
         args.builder_image.clone(),
@@ -790,44 +1002,32 @@ fn build(args: &S2iArgs, progress: &Progress, result: &mut StageResult) -> Resul
         );
     }
     labels.extend(args.extras.labels.clone());
+    labels
+}
+
+/// The new image's config (serialized): the builder's, with the layer, `run`, the environment,
+/// the labels and the time of now.
+fn output_config(
+    args: &S2iArgs,
+    builder: &PulledImage,
+    written: &layer::WrittenLayer,
+    run_path: &Path,
+    image_env: &[(String, String)],
+) -> Result<Vec<u8>, BuildError> {
+    let labels = image_labels(args);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let run_path = paths.get("run").cloned().unwrap_or_default();
     let config = image::derive_config(
         &builder.config,
         &written.diff_id,
         &run_path.to_string_lossy(),
-        &image_env,
+        image_env,
         &labels,
         &image::rfc3339(now),
     );
-    let config_bytes = serde_json::to_vec(&config).map_err(|e| generic(e.to_string()))?;
-    let push_err = |e: String| BuildError::new(FailureReason::PushImageToRegistryFailed, e);
-    let digest = rt.block_on(async {
-        reg.login(&output_ref, RegistryOperation::Push)
-            .await
-            .map_err(push_err)?;
-        push_image(
-            &reg,
-            &builder_ref,
-            &output_ref,
-            &builder,
-            &written,
-            &config_bytes,
-            artifacts,
-            progress,
-        )
-        .await
-        .map_err(push_err)
-    })?;
-    timer.record("push", t);
-    progress.line(format!("pushed {}@{digest}", args.output_image));
-    timer.result.image = Some(args.output_image.clone());
-    timer.result.digest = Some(digest);
-    timer.result.commit = args.commit.clone();
-    Ok(())
+    serde_json::to_vec(&config).map_err(|e| generic(e.to_string()))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1046,6 +1246,32 @@ mod tests {
         assert_eq!(resolve_user(root.path(), "5:6"), Some((5, 6)));
         assert_eq!(resolve_user(root.path(), "nobody-here"), None);
         assert_eq!(resolve_user(root.path(), ""), None);
+    }
+
+    #[test]
+    fn labels() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            s2i: S2iArgs,
+        }
+        let mut args = Cli::parse_from(["t", "--builder-image", "b:1", "--output-image", "o:1"]).s2i;
+        assert_eq!(
+            image_labels(&args),
+            BTreeMap::from([("io.openshift.s2i.build.image".to_owned(), "b:1".to_owned())])
+        );
+        args.commit = Some("abc".into());
+        args.source_uri = Some("https://u:p@h/r.git".into());
+        args.extras.labels = BTreeMap::from([("io.openshift.s2i.build.image".to_owned(), "x".to_owned())]);
+        let l = image_labels(&args);
+        assert_eq!(l["io.openshift.s2i.build.commit.id"], "abc");
+        assert_eq!(
+            l["io.openshift.s2i.build.source-location"],
+            crate::source_url::mask_url("https://u:p@h/r.git")
+        );
+        assert!(!l["io.openshift.s2i.build.source-location"].contains("u:p"));
+        assert_eq!(l["io.openshift.s2i.build.image"], "x", "the Build's labels win");
     }
 
     #[test]

@@ -82,44 +82,62 @@ pub fn place_images(
             .prefix("slipway-source-image-")
             .tempdir()
             .map_err(|e| missing(format!("scratch directory: {e}")))?;
-        let wanted: Vec<PathBuf> = image.paths.iter().map(|(s, _)| relative(s).0).collect();
-        let pulled = rt
-            .block_on(reg.pull_image(&reference))
-            .map_err(|e| missing(format!("source image {spec}: {e}")))?;
-        for layer in pulled.layers() {
-            let digest = layer["digest"].as_str().unwrap_or_default().to_owned();
-            let blob = rt
-                .block_on(reg.pull_blob(&reference, &digest))
-                .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
-            layer::unpack_layer_where(&blob, scratch.path(), false, |p| selected(p, &wanted))
-                .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
-        }
+        unpack_wanted(&rt, &reg, (&reference, spec), image, scratch.path())?;
         for (source, dest) in &image.paths {
-            let (rel, contents) = relative(source);
-            let from = scratch.path().join(&rel);
-            if from.symlink_metadata().is_err() {
-                return Err(missing(format!("source image {spec} has no {source}")));
-            }
-            let target = context.join(dest);
-            std::fs::create_dir_all(&target).map_err(|e| missing(format!("{}: {e}", target.display())))?;
-            let copied = if contents && from.is_dir() {
-                let mut n = 0;
-                for entry in std::fs::read_dir(&from).map_err(|e| missing(e.to_string()))? {
-                    let entry = entry.map_err(|e| missing(e.to_string()))?;
-                    n += copy_tree(&entry.path(), &target.join(entry.file_name()))
-                        .map_err(|e| missing(format!("copying {source}: {e}")))?;
-                }
-                n
-            } else {
-                let name = from.file_name().map(PathBuf::from).unwrap_or_default();
-                copy_tree(&from, &target.join(name)).map_err(|e| missing(format!("copying {source}: {e}")))?
-            };
+            let copied = copy_out(scratch.path(), source, &context.join(dest), spec)?;
             progress.line(format!(
                 "copied {source} ({copied} files) from {spec} into {dest}/"
             ));
         }
     }
     Ok(())
+}
+
+/// Unpacks the entries of image `spec` (parsed: `reference`) under `image`'s paths into `scratch`, layer by layer.
+fn unpack_wanted(
+    rt: &tokio::runtime::Runtime,
+    reg: &Registry,
+    (reference, spec): (&oci_client::Reference, &str),
+    image: &ImageInput,
+    scratch: &Path,
+) -> Result<(), BuildError> {
+    let wanted: Vec<PathBuf> = image.paths.iter().map(|(s, _)| relative(s).0).collect();
+    let pulled = rt
+        .block_on(reg.pull_image(reference))
+        .map_err(|e| missing(format!("source image {spec}: {e}")))?;
+    for layer in pulled.layers() {
+        let digest = layer["digest"].as_str().unwrap_or_default().to_owned();
+        let blob = rt
+            .block_on(reg.pull_blob(reference, &digest))
+            .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
+        layer::unpack_layer_where(&blob, scratch, false, |p| selected(p, &wanted))
+            .map_err(|e| missing(format!("source image {spec}, layer {digest}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Copies `source` (as unpacked in `scratch`) into the directory `target`: the path itself, or
+/// with `/.` its contents. Returns the files copied; `MissingBuildInput` when the image has no
+/// such path.
+fn copy_out(scratch: &Path, source: &str, target: &Path, spec: &str) -> Result<u64, BuildError> {
+    let (rel, contents) = relative(source);
+    let from = scratch.join(&rel);
+    if from.symlink_metadata().is_err() {
+        return Err(missing(format!("source image {spec} has no {source}")));
+    }
+    std::fs::create_dir_all(target).map_err(|e| missing(format!("{}: {e}", target.display())))?;
+    if contents && from.is_dir() {
+        let mut n = 0;
+        for entry in std::fs::read_dir(&from).map_err(|e| missing(e.to_string()))? {
+            let entry = entry.map_err(|e| missing(e.to_string()))?;
+            n += copy_tree(&entry.path(), &target.join(entry.file_name()))
+                .map_err(|e| missing(format!("copying {source}: {e}")))?;
+        }
+        Ok(n)
+    } else {
+        let name = from.file_name().map(PathBuf::from).unwrap_or_default();
+        copy_tree(&from, &target.join(name)).map_err(|e| missing(format!("copying {source}: {e}")))
+    }
 }
 
 /// Whether `path` (relative) is one of `wanted` or inside one, or a directory above one.

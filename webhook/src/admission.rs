@@ -77,80 +77,120 @@ pub fn mutate_with(request: &AdmissionRequest<DynamicObject>, keys: &[Vec<u8>]) 
     if !is_stamped_kind(request) {
         return response;
     }
-    let user = &request.user_info;
-    let username = user.username.clone().unwrap_or_default();
     match request.operation {
-        Operation::Create => {
-            let Some(object) = request.object.as_ref() else {
-                return response;
-            };
-            if let Some(value) = annotation(Some(object), PROOF_ANNOTATION) {
-                return response.deny(format!(
-                    "{PROOF_ANNOTATION} is set by Slipway and cannot be given (found {value:?}); remove it"
-                ));
-            }
-            if let Some(value) = requester_of(Some(object)) {
-                return response.deny(format!(
-                    "{REQUESTER} is set by Slipway from your identity and cannot be given (found {value:?}); remove it"
-                ));
-            }
-            if request.kind.kind == "TemplateInstance" && !object.data["spec"]["requester"].is_null() {
-                return response.deny(
-                    "spec.requester is set by Slipway from your identity and cannot be given; remove it"
-                        .to_string(),
-                );
-            }
-            if username.is_empty() {
-                return response
-                    .deny("the request has no authenticated user to record as the requester".to_string());
-            }
-            let mut operations = Vec::new();
-            if object.metadata.annotations.is_none() {
-                operations.push(add("/metadata/annotations", json!({})));
-            }
-            operations.push(add(
-                &format!("/metadata/annotations/{}", escape(REQUESTER)),
-                json!(username),
-            ));
-            if request.kind.kind == "TemplateInstance" {
-                let mut requester = json!({"username": username});
-                if let Some(uid) = &user.uid {
-                    requester["uid"] = json!(uid);
-                }
-                if let Some(groups) = &user.groups {
-                    requester["groups"] = json!(groups);
-                }
-                if let Some(extra) = &user.extra {
-                    requester["extra"] = json!(extra);
-                }
-                operations.push(add("/spec/requester", requester));
-                match proof(request, keys) {
-                    Ok(Some(proof)) => operations.push(add(
-                        &format!("/metadata/annotations/{}", escape(PROOF_ANNOTATION)),
-                        json!(proof),
-                    )),
-                    Ok(None) => {}
-                    Err(message) => return response.deny(message),
-                }
-            }
-            match response.with_patch(Patch(operations)) {
-                Ok(response) => response,
-                Err(e) => AdmissionResponse::from(request).deny(format!("stamping the requester: {e}")),
-            }
-        }
-        Operation::Update => {
-            let old = requester_of(request.old_object.as_ref());
-            let new = requester_of(request.object.as_ref());
-            let old_proof = annotation(request.old_object.as_ref(), PROOF_ANNOTATION);
-            if old != new {
-                response.deny(format!("{REQUESTER} cannot change (it was {old:?})"))
-            } else if old_proof != annotation(request.object.as_ref(), PROOF_ANNOTATION) {
-                response.deny(format!("{PROOF_ANNOTATION} cannot change"))
-            } else {
-                response
-            }
-        }
+        Operation::Create => match request.object.as_ref() {
+            Some(object) => stamp(request, object, keys, response),
+            None => response,
+        },
+        Operation::Update => match changed_stamp(request) {
+            Some(message) => response.deny(message),
+            None => response,
+        },
         _ => response,
+    }
+}
+
+/// A creation: refused when the client gave a stamp itself or there is no user to stamp; else
+/// `response` patched with the stamp.
+fn stamp(
+    request: &AdmissionRequest<DynamicObject>,
+    object: &DynamicObject,
+    keys: &[Vec<u8>],
+    response: AdmissionResponse,
+) -> AdmissionResponse {
+    if let Some(message) = client_stamp(request, object) {
+        return response.deny(message);
+    }
+    let operations = match stamp_operations(request, object, keys) {
+        Ok(operations) => operations,
+        Err(message) => return response.deny(message),
+    };
+    match response.with_patch(Patch(operations)) {
+        Ok(response) => response,
+        Err(e) => AdmissionResponse::from(request).deny(format!("stamping the requester: {e}")),
+    }
+}
+
+/// Why the object may not be created as sent: it carries a proof, a requester annotation or (a
+/// TemplateInstance) a `spec.requester` of its own.
+fn client_stamp(request: &AdmissionRequest<DynamicObject>, object: &DynamicObject) -> Option<String> {
+    if let Some(value) = annotation(Some(object), PROOF_ANNOTATION) {
+        return Some(format!(
+            "{PROOF_ANNOTATION} is set by Slipway and cannot be given (found {value:?}); remove it"
+        ));
+    }
+    if let Some(value) = requester_of(Some(object)) {
+        return Some(format!(
+            "{REQUESTER} is set by Slipway from your identity and cannot be given (found {value:?}); remove it"
+        ));
+    }
+    if request.kind.kind == "TemplateInstance" && !object.data["spec"]["requester"].is_null() {
+        return Some(
+            "spec.requester is set by Slipway from your identity and cannot be given; remove it".to_string(),
+        );
+    }
+    None
+}
+
+/// The patch that stamps the request's user: the requester annotation and, for a
+/// TemplateInstance, `spec.requester` and the proof; Err without a user or (the proof) a name.
+fn stamp_operations(
+    request: &AdmissionRequest<DynamicObject>,
+    object: &DynamicObject,
+    keys: &[Vec<u8>],
+) -> Result<Vec<PatchOperation>, String> {
+    let username = request.user_info.username.clone().unwrap_or_default();
+    if username.is_empty() {
+        return Err("the request has no authenticated user to record as the requester".to_string());
+    }
+    let mut operations = Vec::new();
+    if object.metadata.annotations.is_none() {
+        operations.push(add("/metadata/annotations", json!({})));
+    }
+    operations.push(add(
+        &format!("/metadata/annotations/{}", escape(REQUESTER)),
+        json!(username),
+    ));
+    if request.kind.kind == "TemplateInstance" {
+        operations.push(add("/spec/requester", template_requester(request)));
+        if let Some(proof) = proof(request, keys)? {
+            operations.push(add(
+                &format!("/metadata/annotations/{}", escape(PROOF_ANNOTATION)),
+                json!(proof),
+            ));
+        }
+    }
+    Ok(operations)
+}
+
+/// A TemplateInstance's `spec.requester`: the request's user, with its uid, groups and extra
+/// when it has them.
+fn template_requester(request: &AdmissionRequest<DynamicObject>) -> Value {
+    let user = &request.user_info;
+    let mut requester = json!({"username": user.username.clone().unwrap_or_default()});
+    if let Some(uid) = &user.uid {
+        requester["uid"] = json!(uid);
+    }
+    if let Some(groups) = &user.groups {
+        requester["groups"] = json!(groups);
+    }
+    if let Some(extra) = &user.extra {
+        requester["extra"] = json!(extra);
+    }
+    requester
+}
+
+/// Why an update may not be made: it changes the requester or its proof.
+fn changed_stamp(request: &AdmissionRequest<DynamicObject>) -> Option<String> {
+    let old = requester_of(request.old_object.as_ref());
+    let new = requester_of(request.object.as_ref());
+    let old_proof = annotation(request.old_object.as_ref(), PROOF_ANNOTATION);
+    if old != new {
+        Some(format!("{REQUESTER} cannot change (it was {old:?})"))
+    } else if old_proof != annotation(request.object.as_ref(), PROOF_ANNOTATION) {
+        Some(format!("{PROOF_ANNOTATION} cannot change"))
+    } else {
+        None
     }
 }
 

@@ -193,6 +193,9 @@ async fn read_body(body: Body, limit: usize, declared: Option<usize>) -> Result<
     }
 }
 
+/// Answers a delivery: its content type and declared size → a delivery slot → what the headers
+/// alone prove ([`GitHooks::admit`]) → the body, within the shared budget → the delivery
+/// verified, parsed and decided, and its Build ([`GitHooks::deliver`]).
 async fn receive(
     State(hooks): State<GitHooks>,
     Path((namespace, config_name, segment)): Path<(String, String, String)>,
@@ -209,79 +212,25 @@ async fn receive(
         );
     };
     let encoding = payload::encoding(&headers);
-    let yaml = encoding == Some(Ok(Encoding::Yaml));
-    match (&encoding, provider) {
-        (Some(Ok(Encoding::Json)), _) | (None | Some(Ok(Encoding::Yaml)), Provider::Generic) => {}
-        (Some(Err(media)), Provider::Generic) => {
-            return answer(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                format!(
-                    "generic deliveries must be sent as application/json or application/yaml, not {media:?}"
-                ),
-                None,
-            );
-        }
-        // A generic caller may send no body (and then no content type); everything else is JSON.
-        _ => {
-            return answer(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "deliveries must be sent as application/json (in GitHub's webhook settings, choose the content type application/json)",
-                None,
-            );
-        }
+    if let Some(refused) = encoding_refusal(provider, encoding.as_ref()) {
+        return refused;
     }
-    let max_body = if yaml { MAX_YAML_BODY_BYTES } else { MAX_BODY_BYTES };
-    let too_large = || {
-        let what = if yaml { "a YAML delivery" } else { "the delivery" };
-        answer(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("{what} is larger than {max_body} bytes"),
-            None,
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > max_body as u64) {
-        return too_large();
+    let limit = BodyLimit::new(encoding == Some(Ok(Encoding::Yaml)));
+    let declared = declared_length(&headers);
+    if declared.is_some_and(|len| len > limit.max as u64) {
+        return limit.too_large();
     }
     let declared = declared.and_then(|len| usize::try_from(len).ok());
     let Ok(_delivery_slot) = hooks.deliveries.clone().try_acquire_owned() else {
         return busy(&format!("{MAX_DELIVERIES} deliveries are being handled"));
     };
     // Before the body: the BuildConfig, its trigger and what the headers alone can prove.
-    match hooks
-        .check_before_body(&namespace, &config_name, provider, &headers)
-        .await
-    {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => {
-            tracing::info!(namespace = %namespace, buildconfig = %config_name, provider = provider.segment(),
-                status = 401, detail = %why, "git webhook (body not read)");
-            return answer(StatusCode::UNAUTHORIZED, UNAUTHORIZED, None);
-        }
-        Err(e) => {
-            tracing::info!(namespace = %namespace, buildconfig = %config_name, status = 503,
-                detail = %e, "git webhook (body not read)");
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the delivery could not be checked because the Kubernetes API failed; the provider may redeliver it",
-                None,
-            );
-        }
+    if let Err(refused) = hooks.admit(&namespace, &config_name, provider, &headers).await {
+        return refused;
     }
-    let limit = declared.unwrap_or(max_body);
-    let units = u32::try_from(limit.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
-    let Ok(_body_permit) = hooks.body_budget.clone().try_acquire_many_owned(units) else {
-        return busy(&format!(
-            "the deliveries being read hold {MAX_BODIES_BYTES} bytes, the most this server holds"
-        ));
-    };
-    let body = match read_body(body, limit, declared).await {
-        Ok(body) => body,
-        Err(ReadError::TooLarge) => return too_large(),
-        Err(ReadError::Answered(refused)) => return refused,
+    let (body, _body_permit) = match hooks.read_within_budget(body, &limit, declared).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
     };
     if encoding.is_none() && !body.is_empty() {
         return answer(
@@ -290,7 +239,74 @@ async fn receive(
             None,
         );
     }
-    let delivery_id = [
+    let call = Call {
+        namespace,
+        config_name,
+        provider,
+        delivery_id: delivery_id(&headers),
+    };
+    hooks.deliver(&call, &headers, body).await
+}
+
+/// 415 when the content type does not suit the provider: JSON; for generic callers YAML too,
+/// or none.
+fn encoding_refusal(provider: Provider, encoding: Option<&Result<Encoding, String>>) -> Option<Response> {
+    match (encoding, provider) {
+        (Some(Ok(Encoding::Json)), _) | (None | Some(Ok(Encoding::Yaml)), Provider::Generic) => None,
+        (Some(Err(media)), Provider::Generic) => Some(answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("generic deliveries must be sent as application/json or application/yaml, not {media:?}"),
+            None,
+        )),
+        // A generic caller may send no body (and then no content type); everything else is JSON.
+        _ => Some(answer(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "deliveries must be sent as application/json (in GitHub's webhook settings, choose the content type application/json)",
+            None,
+        )),
+    }
+}
+
+/// The most a delivery's body may have: [`MAX_BODY_BYTES`], or [`MAX_YAML_BODY_BYTES`] for YAML.
+struct BodyLimit {
+    max: usize,
+    yaml: bool,
+}
+
+impl BodyLimit {
+    /// The limit for a YAML body or another.
+    fn new(yaml: bool) -> Self {
+        let max = if yaml { MAX_YAML_BODY_BYTES } else { MAX_BODY_BYTES };
+        Self { max, yaml }
+    }
+
+    /// 413, naming the limit.
+    fn too_large(&self) -> Response {
+        let what = if self.yaml {
+            "a YAML delivery"
+        } else {
+            "the delivery"
+        };
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{what} is larger than {} bytes", self.max),
+            None,
+        )
+    }
+}
+
+/// The Content-Length the client declares, if any.
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// The provider's delivery id, from the first header of the providers' that is there (at most
+/// 128 characters).
+fn delivery_id(headers: &HeaderMap) -> Option<String> {
+    [
         "x-github-delivery",
         "x-gitea-delivery",
         "x-forgejo-delivery",
@@ -303,90 +319,195 @@ async fn receive(
     .into_iter()
     .find_map(|name| headers.get(name))
     .and_then(|v| v.to_str().ok())
-    .map(|v| v.chars().take(128).collect::<String>());
-    let log = |status: StatusCode, detail: &str, build: Option<&str>| {
+    .map(|v| v.chars().take(128).collect::<String>())
+}
+
+/// 503: the Kubernetes API failed while the delivery was being checked.
+fn api_failed() -> Response {
+    answer(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the delivery could not be checked because the Kubernetes API failed; the provider may redeliver it",
+        None,
+    )
+}
+
+/// A delivery whose body was read: where it was sent and the provider's delivery id, for the log.
+struct Call {
+    namespace: String,
+    config_name: String,
+    provider: Provider,
+    delivery_id: Option<String>,
+}
+
+impl Call {
+    /// Logs how the delivery was answered.
+    fn log(&self, status: StatusCode, detail: &str, build: Option<&str>) {
         tracing::info!(
-            namespace = %namespace,
-            buildconfig = %config_name,
-            provider = provider.segment(),
-            delivery = delivery_id.as_deref().unwrap_or_default(),
+            namespace = %self.namespace,
+            buildconfig = %self.config_name,
+            provider = self.provider.segment(),
+            delivery = self.delivery_id.as_deref().unwrap_or_default(),
             status = status.as_u16(),
             build = build.unwrap_or_default(),
             detail,
             "git webhook"
         );
-    };
+    }
+}
 
-    let generic_extra = (provider == Provider::Generic)
-        .then(|| headers.get(GENERIC_DELIVERY_HEADER).and_then(|v| v.to_str().ok()))
-        .flatten();
-    let delivery = Delivery {
-        id: delivery_id.clone(),
-        key: delivery_key(&namespace, &config_name, provider, generic_extra, &body),
-    };
-    let (config, trigger) = match hooks
-        .authenticate(&namespace, &config_name, provider, &headers, &body)
-        .await
-    {
-        Ok(Ok(found)) => found,
-        Ok(Err(why)) => {
-            log(StatusCode::UNAUTHORIZED, &why, None);
-            return answer(StatusCode::UNAUTHORIZED, UNAUTHORIZED, None);
-        }
-        Err(e) => {
-            log(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None);
-            return answer(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the delivery could not be checked because the Kubernetes API failed; the provider may redeliver it",
-                None,
-            );
-        }
-    };
-    let event = match payload::parse(provider, &headers, &body) {
+/// The delivery's event, and what the trigger makes of it: the build request, or (logged) the
+/// status and message of the answer (200 ping, 202 skipped, 400 malformed or refused).
+fn decide_delivery(
+    call: &Call,
+    (config, trigger): (&BuildConfig, &WebHookTrigger),
+    headers: &HeaderMap,
+    body: &[u8],
+    delivery: &Delivery,
+) -> Result<Box<slipway_crds::build::BuildRequest>, (StatusCode, String)> {
+    let event = match payload::parse(call.provider, headers, body) {
         Ok(event) => event,
         Err(e) => {
-            log(StatusCode::BAD_REQUEST, &e.to_string(), None);
-            return answer(StatusCode::BAD_REQUEST, e.to_string(), None);
+            call.log(StatusCode::BAD_REQUEST, &e.to_string(), None);
+            return Err((StatusCode::BAD_REQUEST, e.to_string()));
         }
     };
-    let request = match decide(provider, &trigger, &config, event, &delivery) {
+    match decide(call.provider, trigger, config, event, delivery) {
         Decision::Pong => {
-            log(StatusCode::OK, "ping", None);
-            return answer(
+            call.log(StatusCode::OK, "ping", None);
+            Err((
                 StatusCode::OK,
-                "pong: the webhook is set up; pushes will start builds",
-                None,
-            );
+                "pong: the webhook is set up; pushes will start builds".to_string(),
+            ))
         }
         Decision::Skip(reason) => {
-            log(StatusCode::ACCEPTED, &reason, None);
-            return answer(StatusCode::ACCEPTED, reason, None);
+            call.log(StatusCode::ACCEPTED, &reason, None);
+            Err((StatusCode::ACCEPTED, reason))
         }
         Decision::Refuse(reason) => {
-            log(StatusCode::BAD_REQUEST, &reason, None);
-            return answer(StatusCode::BAD_REQUEST, reason, None);
+            call.log(StatusCode::BAD_REQUEST, &reason, None);
+            Err((StatusCode::BAD_REQUEST, reason))
         }
-        Decision::Build(request) => request,
-    };
-    // Run to the end even if the caller hangs up meanwhile (the handler's future is then dropped):
-    // a build number once taken must become its Build, or the numbers would have a gap.
-    let building = tokio::spawn({
-        let (hooks, namespace, key) = (hooks.clone(), namespace.clone(), delivery.key.clone());
-        async move {
+        Decision::Build(request) => Ok(request),
+    }
+}
+
+impl GitHooks {
+    /// Nothing when the headers alone may come from a trigger of the BuildConfig
+    /// ([`GitHooks::check_before_body`]); else the answer, 401 or 503, the body unread.
+    async fn admit(
+        &self,
+        namespace: &str,
+        config_name: &str,
+        provider: Provider,
+        headers: &HeaderMap,
+    ) -> Result<(), Response> {
+        match self
+            .check_before_body(namespace, config_name, provider, headers)
+            .await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                tracing::info!(namespace = %namespace, buildconfig = %config_name, provider = provider.segment(),
+                    status = 401, detail = %why, "git webhook (body not read)");
+                Err(answer(StatusCode::UNAUTHORIZED, UNAUTHORIZED, None))
+            }
+            Err(e) => {
+                tracing::info!(namespace = %namespace, buildconfig = %config_name, status = 503,
+                    detail = %e, "git webhook (body not read)");
+                Err(api_failed())
+            }
+        }
+    }
+
+    /// Reserves the body's share of [`MAX_BODIES_BYTES`] (its declared length, else the limit)
+    /// and reads it; the body and the reservation, held as long as the body is. 503 when the
+    /// budget is spent, 413 over the limit, 400 or 408 when the client fails.
+    async fn read_within_budget(
+        &self,
+        body: Body,
+        limit: &BodyLimit,
+        declared: Option<usize>,
+    ) -> Result<(bytes::Bytes, tokio::sync::OwnedSemaphorePermit), Response> {
+        let most = declared.unwrap_or(limit.max);
+        let units = u32::try_from(most.div_ceil(BUDGET_UNIT).max(1)).unwrap_or(u32::MAX);
+        let Ok(permit) = self.body_budget.clone().try_acquire_many_owned(units) else {
+            return Err(busy(&format!(
+                "the deliveries being read hold {MAX_BODIES_BYTES} bytes, the most this server holds"
+            )));
+        };
+        match read_body(body, most, declared).await {
+            Ok(body) => Ok((body, permit)),
+            Err(ReadError::TooLarge) => Err(limit.too_large()),
+            Err(ReadError::Answered(refused)) => Err(refused),
+        }
+    }
+
+    /// Handles a delivery whose body was read: verifies it against the trigger's secret, decides
+    /// what its event asks for, and starts the Build once; the answer, logged.
+    async fn deliver(&self, call: &Call, headers: &HeaderMap, body: bytes::Bytes) -> Response {
+        let generic_extra = (call.provider == Provider::Generic)
+            .then(|| headers.get(GENERIC_DELIVERY_HEADER).and_then(|v| v.to_str().ok()))
+            .flatten();
+        let delivery = Delivery {
+            id: call.delivery_id.clone(),
+            key: delivery_key(
+                &call.namespace,
+                &call.config_name,
+                call.provider,
+                generic_extra,
+                &body,
+            ),
+        };
+        let (config, trigger) = match self
+            .authenticate(&call.namespace, &call.config_name, call.provider, headers, &body)
+            .await
+        {
+            Ok(Ok(found)) => found,
+            Ok(Err(why)) => {
+                call.log(StatusCode::UNAUTHORIZED, &why, None);
+                return answer(StatusCode::UNAUTHORIZED, UNAUTHORIZED, None);
+            }
+            Err(e) => {
+                call.log(StatusCode::SERVICE_UNAVAILABLE, &e.to_string(), None);
+                return api_failed();
+            }
+        };
+        let request = match decide_delivery(call, (&config, &trigger), headers, &body, &delivery) {
+            Ok(request) => request,
+            Err((status, message)) => return answer(status, message, None),
+        };
+        let (status, message, build) = self
+            .build_detached(call, config, trigger, delivery.key, request)
+            .await;
+        call.log(status, &message, build.as_deref());
+        answer(status, message, build)
+    }
+
+    /// [`GitHooks::build_once`] in a task of its own, run to the end even if the caller hangs up
+    /// meanwhile (the handler's future is then dropped): a build number once taken must become
+    /// its Build, or the numbers would have a gap.
+    async fn build_detached(
+        &self,
+        call: &Call,
+        config: Arc<BuildConfig>,
+        trigger: WebHookTrigger,
+        key: String,
+        request: Box<slipway_crds::build::BuildRequest>,
+    ) -> (StatusCode, String, Option<String>) {
+        let (hooks, namespace, provider) = (self.clone(), call.namespace.clone(), call.provider);
+        let building = tokio::spawn(async move {
             hooks
                 .build_once(&namespace, &config, (provider, &trigger), &key, &request)
                 .await
-        }
-    });
-    let (status, message, build) = building.await.unwrap_or_else(|e| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("starting the build failed: {e}"),
-            None,
-        )
-    });
-    log(status, &message, build.as_deref());
-    answer(status, message, build)
+        });
+        building.await.unwrap_or_else(|e| {
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("starting the build failed: {e}"),
+                None,
+            )
+        })
+    }
 }
 
 impl GitHooks {
@@ -580,29 +701,7 @@ impl GitHooks {
             }
             outcome
         };
-        match outcome {
-            Ok((true, name)) => (StatusCode::CREATED, format!("build {name} started"), Some(name)),
-            Ok((false, name)) => (
-                StatusCode::OK,
-                format!("this delivery was received before and started build {name}; no new build"),
-                Some(name),
-            ),
-            Err(InstantiateError::Paused { namespace, name }) => (
-                StatusCode::CONFLICT,
-                format!("buildconfig {namespace}/{name} is paused; no build was started"),
-                None,
-            ),
-            // Deleted, or the trigger changed, since the delivery was verified (with a copy from the
-            // mirror): as if the delivery had come a moment later.
-            Err(InstantiateError::NotFound { .. } | InstantiateError::Refused { .. }) => {
-                (StatusCode::UNAUTHORIZED, UNAUTHORIZED.to_string(), None)
-            }
-            Err(e) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("the build could not be started: {e}; the provider may redeliver"),
-                None,
-            ),
-        }
+        answer_outcome(outcome)
     }
 
     /// (created, name) of the Build for this delivery.
@@ -680,6 +779,34 @@ impl GitHooks {
     }
 }
 
+/// The answer to a delivery given what [`GitHooks::build_once`] found or did: 201 started, 200
+/// started before, 409 paused, 401 gone or no longer triggered, 503 contended or the API failed.
+fn answer_outcome(outcome: Result<(bool, String), InstantiateError>) -> (StatusCode, String, Option<String>) {
+    match outcome {
+        Ok((true, name)) => (StatusCode::CREATED, format!("build {name} started"), Some(name)),
+        Ok((false, name)) => (
+            StatusCode::OK,
+            format!("this delivery was received before and started build {name}; no new build"),
+            Some(name),
+        ),
+        Err(InstantiateError::Paused { namespace, name }) => (
+            StatusCode::CONFLICT,
+            format!("buildconfig {namespace}/{name} is paused; no build was started"),
+            None,
+        ),
+        // Deleted, or the trigger changed, since the delivery was verified (with a copy from the
+        // mirror): as if the delivery had come a moment later.
+        Err(InstantiateError::NotFound { .. } | InstantiateError::Refused { .. }) => {
+            (StatusCode::UNAUTHORIZED, UNAUTHORIZED.to_string(), None)
+        }
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the build could not be started: {e}; the provider may redeliver"),
+            None,
+        ),
+    }
+}
+
 /// What [`GitHooks::instantiate`] did.
 enum Instantiated {
     /// Started the Build of this name.
@@ -736,4 +863,68 @@ fn freshest<const N: usize>(copies: [Option<&BuildConfig>; N]) -> Option<&BuildC
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_answer() {
+        let (status, message, build) = answer_outcome(Ok((true, "app-3".into())));
+        assert_eq!((status, build.as_deref()), (StatusCode::CREATED, Some("app-3")));
+        assert_eq!(message, "build app-3 started");
+        let (status, _, build) = answer_outcome(Ok((false, "app-2".into())));
+        assert_eq!((status, build.as_deref()), (StatusCode::OK, Some("app-2")));
+        let named = |s: &str| (s.to_string(), "app".to_string());
+        let (namespace, name) = named("ns");
+        let (status, _, build) = answer_outcome(Err(InstantiateError::Paused { namespace, name }));
+        assert_eq!((status, build), (StatusCode::CONFLICT, None));
+        let (namespace, name) = named("ns");
+        let (status, message, _) = answer_outcome(Err(InstantiateError::NotFound { namespace, name }));
+        assert_eq!(
+            (status, message.as_str()),
+            (StatusCode::UNAUTHORIZED, UNAUTHORIZED)
+        );
+        let (namespace, name) = named("ns");
+        let (status, _, _) = answer_outcome(Err(InstantiateError::Contended { namespace, name }));
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn delivery_ids_and_declared_lengths() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(delivery_id(&headers), None);
+        headers.insert(GENERIC_DELIVERY_HEADER, "mine".parse().unwrap());
+        assert_eq!(delivery_id(&headers).as_deref(), Some("mine"));
+        headers.insert("x-github-delivery", "x".repeat(200).parse().unwrap());
+        assert_eq!(
+            delivery_id(&headers),
+            Some("x".repeat(128)),
+            "the provider's first, cut"
+        );
+        assert_eq!(declared_length(&headers), None);
+        headers.insert(header::CONTENT_LENGTH, "12".parse().unwrap());
+        assert_eq!(declared_length(&headers), Some(12));
+        assert_eq!(BodyLimit::new(true).max, MAX_YAML_BODY_BYTES);
+        assert_eq!(BodyLimit::new(false).max, MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn encodings_by_provider() {
+        let json = Some(Ok(Encoding::Json));
+        let yaml = Some(Ok(Encoding::Yaml));
+        let other = Some(Err("text/plain".to_string()));
+        assert!(encoding_refusal(Provider::GitHub, json.as_ref()).is_none());
+        assert!(encoding_refusal(Provider::Generic, yaml.as_ref()).is_none());
+        assert!(encoding_refusal(Provider::Generic, None).is_none());
+        for (provider, encoding) in [
+            (Provider::GitHub, yaml.as_ref()),
+            (Provider::GitHub, None),
+            (Provider::Generic, other.as_ref()),
+        ] {
+            let refused = encoding_refusal(provider, encoding).expect("refused");
+            assert_eq!(refused.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        }
+    }
 }
