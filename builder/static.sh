@@ -16,7 +16,7 @@ RUSTFLAGS="-C target-feature=+crt-static" \
   cargo build -q -p slipway-builder --bin slipway-builder --target "$target" "${flags[@]}" >&2
 dir=$profile
 [ "$profile" = dev ] && dir=debug
-bin="$PWD/target/$target/$dir/slipway-builder"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/$target/$dir/slipway-builder"
 if file "$bin" 2>/dev/null | grep -q 'dynamically linked'; then
   echo "static.sh: $bin is not static" >&2
   exit 1
