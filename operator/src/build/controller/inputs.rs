@@ -1,0 +1,289 @@
+//! observe: what a New build's pod is made from (builder, base and source images, output), each
+//! reference across projects checked as the build's service account.
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use slipway_crds::build::BuildPhase;
+use slipway_crds::common::{ImageReference, ImageReferenceKind};
+use slipway_crds::image::split_stream_tag;
+use slipway_crds::{Build, BuildConfig, ImageStream};
+
+use super::pod::{PodInputs, PodOutcome};
+use crate::{Error, access};
+
+use super::*;
+
+/// What a New build's images resolve to.
+pub(super) enum Resolved {
+    /// The pull spec of the image it starts from and the one it pushes to.
+    Inputs(PodInputs),
+    /// Not yet (reason, message): looked at again after [`UNRESOLVED_RETRY`].
+    Unresolved(&'static str, String),
+    /// Refused for good (reason, message): the build fails.
+    Forbidden(&'static str, String),
+}
+
+/// The service account a build's images are checked with: its own, `builder` when unset.
+pub fn build_account(build: &Build) -> access::ServiceAccount {
+    access::ServiceAccount::new(
+        build.namespace().unwrap_or_default(),
+        build
+            .spec
+            .common
+            .service_account
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| "builder".into()),
+    )
+}
+
+/// The namespace an ImageStream reference of a build names, when it names one (not DockerImage).
+pub(super) fn stream_namespace<'a>(reference: &'a ImageReference, own: &'a str) -> Option<&'a str> {
+    (reference.kind != ImageReferenceKind::DockerImage).then(|| {
+        reference
+            .namespace
+            .as_deref()
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(own)
+    })
+}
+
+/// Keeps the `UnsupportedBuildField` condition of the build's BuildConfig as its newest build
+/// found the spec: True with what is not carried out (`refused`), False once a build plans. The
+/// BuildConfig is read first, so that a build of a config without the condition writes nothing.
+pub(super) async fn mark_config(client: &Client, build: &Build, refused: Option<&str>) -> Result<(), Error> {
+    use slipway_crds::common::{condition_status, find_condition, new_condition, set_condition};
+    let Some(name) = config_name(build) else {
+        return Ok(());
+    };
+    let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &build.namespace().unwrap_or_default());
+    let Some(config) = configs.get_opt(&name).await? else {
+        return Ok(());
+    };
+    let mut conditions = config.status.map(|s| s.conditions).unwrap_or_default();
+    let reason = slipway_crds::contract::UNSUPPORTED_REASON;
+    let condition = match refused {
+        Some(message) => new_condition(reason, condition_status::TRUE, reason, message, None),
+        None if find_condition(&conditions, reason).is_some() => new_condition(
+            reason,
+            condition_status::FALSE,
+            "AllFieldsCarriedOut",
+            "the newest build's fields are all carried out",
+            None,
+        ),
+        None => return Ok(()),
+    };
+    if set_condition(&mut conditions, condition) {
+        let patch = Patch::Merge(json!({"status": {"conditions": conditions}}));
+        configs
+            .patch_status(&name, &PatchParams::default(), &patch)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the build's service account may pull its `from` and push its output, when they name
+/// ImageStreams of another namespace: Some((reason, message)) when it may not.
+pub(super) async fn forbidden(
+    client: &Client,
+    build: &Build,
+) -> Result<Option<(&'static str, String)>, Error> {
+    let namespace = build.namespace().unwrap_or_default();
+    let account = build_account(build);
+    let strategy = &build.spec.common.strategy;
+    let base = strategy
+        .source_strategy
+        .as_ref()
+        .map(|s| &s.from)
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()));
+    let checks = [
+        (
+            base,
+            access::ImageAccess::Pull,
+            "BuilderImageForbidden",
+            "builder image",
+        ),
+        (
+            build.spec.common.output.to.as_ref(),
+            access::ImageAccess::Push,
+            "OutputImageForbidden",
+            "output image",
+        ),
+    ];
+    let sources = build.spec.common.source.images.iter().map(|i| {
+        (
+            Some(&i.from),
+            access::ImageAccess::Pull,
+            "SourceImageForbidden",
+            "source image",
+        )
+    });
+    for (reference, right, reason, what) in checks.into_iter().chain(sources) {
+        let Some(ns) = reference.and_then(|r| stream_namespace(r, &namespace)) else {
+            continue;
+        };
+        if let Err(refusal) = access::check(client, &account, ns, right).await? {
+            let name = reference.map(|r| r.name.as_str()).unwrap_or_default();
+            return Ok(Some((
+                reason,
+                format!("The {what} {ns}/{name} is refused: {refusal}."),
+            )));
+        }
+    }
+    Ok(None)
+}
+
+/// A build whose pod the API server refused: an Error, with Pod Security's refusal told as such.
+pub(super) fn refused_pod(build: &Build, message: &str) -> PodOutcome {
+    let (reason, message) = if message.contains("violates PodSecurity") {
+        let docker = build.spec.common.strategy.type_ == slipway_crds::build::BuildStrategyType::Docker;
+        let advice = if docker {
+            " Docker builds run buildah as root with seccomp Unconfined, which only the `privileged` \
+             level allows: a platform admin labels the namespace \
+             pod-security.kubernetes.io/enforce=privileged, or use a Source build."
+        } else {
+            " A Source build's builder image must run as a numeric non-root user."
+        };
+        (
+            "PodSecurityForbidden",
+            format!("The namespace's Pod Security level refuses the build pod: {message}.{advice}"),
+        )
+    } else {
+        (
+            "CannotCreateBuildPod",
+            format!("Failed creating build pod: {message}"),
+        )
+    };
+    PodOutcome {
+        phase: BuildPhase::Error,
+        reason: Some(reason.into()),
+        message: Some(message),
+        result: None,
+    }
+}
+
+/// The builder image and the output pull spec, or why they cannot be resolved.
+pub(super) async fn resolve_inputs(
+    client: &Client,
+    settings: &Settings,
+    build: &Build,
+    namespace: &str,
+) -> Result<Resolved, Error> {
+    if let Some((reason, message)) = forbidden(client, build).await? {
+        return Ok(Resolved::Forbidden(reason, message));
+    }
+    let strategy = &build.spec.common.strategy;
+    // The image the build starts from: the S2I builder, a Docker build's FROM override, or the
+    // custom builder.
+    let base = strategy
+        .source_strategy
+        .as_ref()
+        .map(|s| &s.from)
+        .or_else(|| strategy.docker_strategy.as_ref().and_then(|d| d.from.as_ref()))
+        .or_else(|| strategy.custom_strategy.as_ref().map(|c| &c.from));
+    let builder_image = match base {
+        None => String::new(),
+        Some(from) => match resolve_image(client, settings, from, namespace).await? {
+            Some(image) => image,
+            None => {
+                return Ok(Resolved::Unresolved(
+                    "InvalidImageReference",
+                    format!(
+                        "Referenced image could not be resolved: {} {} has no image yet.",
+                        kind_str(from.kind),
+                        from.name
+                    ),
+                ));
+            }
+        },
+    };
+    let output_image = match &build.spec.common.output.to {
+        None => String::new(),
+        Some(to) if to.kind == ImageReferenceKind::DockerImage => to.name.clone(),
+        Some(to) => {
+            let (stream, tag) = split_stream_tag(&to.name);
+            let ns = to.namespace.as_deref().unwrap_or(namespace);
+            let streams: Api<ImageStream> = Api::namespaced(client.clone(), ns);
+            match streams.get_opt(stream).await? {
+                Some(is) => format!("{}:{tag}", repository(settings, &is, ns, stream)),
+                None => {
+                    return Ok(Resolved::Unresolved(
+                        "InvalidOutputReference",
+                        format!(
+                            "Output image could not be resolved: imagestream {ns}/{stream} does not exist."
+                        ),
+                    ));
+                }
+            }
+        }
+    };
+    let mut source_images = Vec::new();
+    for image in &build.spec.common.source.images {
+        match resolve_image(client, settings, &image.from, namespace).await? {
+            Some(pull_spec) => source_images.push(pull_spec),
+            None => {
+                return Ok(Resolved::Unresolved(
+                    "InvalidImageReference",
+                    format!(
+                        "Source image could not be resolved: {} {} has no image yet.",
+                        kind_str(image.from.kind),
+                        image.from.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Resolved::Inputs(PodInputs {
+        builder_image,
+        output_image,
+        source_images,
+    }))
+}
+
+pub(super) fn kind_str(kind: ImageReferenceKind) -> &'static str {
+    match kind {
+        ImageReferenceKind::ImageStreamTag => "ImageStreamTag",
+        ImageReferenceKind::ImageStreamImage => "ImageStreamImage",
+        ImageReferenceKind::DockerImage => "DockerImage",
+    }
+}
+
+/// The repository of an ImageStream: its status's, else `<registry>/<namespace>/<stream>`.
+pub(super) fn repository(settings: &Settings, is: &ImageStream, namespace: &str, stream: &str) -> String {
+    is.status
+        .as_ref()
+        .map(|s| s.docker_image_repository.clone())
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| format!("{}/{namespace}/{stream}", settings.registry))
+}
+
+/// An image reference as a pull spec; an ImageStreamTag resolves to its newest digest reference.
+pub async fn resolve_image(
+    client: &Client,
+    settings: &Settings,
+    from: &ImageReference,
+    namespace: &str,
+) -> Result<Option<String>, Error> {
+    let ns = from.namespace.as_deref().unwrap_or(namespace);
+    let streams: Api<ImageStream> = Api::namespaced(client.clone(), ns);
+    Ok(match from.kind {
+        ImageReferenceKind::DockerImage => Some(from.name.clone()),
+        ImageReferenceKind::ImageStreamTag => {
+            let (stream, tag) = split_stream_tag(&from.name);
+            streams
+                .get_opt(stream)
+                .await?
+                .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone()))
+        }
+        ImageReferenceKind::ImageStreamImage => {
+            let Some((stream, digest)) = from.name.split_once('@') else {
+                return Ok(None);
+            };
+            streams
+                .get_opt(stream)
+                .await?
+                .map(|is| format!("{}@{digest}", repository(settings, &is, ns, stream)))
+        }
+    })
+}
