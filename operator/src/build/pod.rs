@@ -600,108 +600,99 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
     let status = pod.status.clone().unwrap_or_default();
     let init = status.init_container_statuses.clone().unwrap_or_default();
     let main = status.container_statuses.clone().unwrap_or_default();
-    let oom = init.iter().chain(&main).any(|s| {
+    let deleting = pod.metadata.deletion_timestamp.is_some();
+    match status.phase.as_deref() {
+        Some("Succeeded") => succeeded(&main),
+        Some("Failed") => failed_pod(&status, &init, &main, deleting),
+        _ if deleting => PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED),
+        Some("Running") => PodOutcome::new(BuildPhase::Running, "", ""),
+        _ => pending(&init, &main),
+    }
+}
+
+/// The outcome a container's result gives: Failed with its reason and message when it failed or
+/// the pod did (`complete` false); else Complete.
+fn from_result(result: Option<StageResult>, complete: bool) -> PodOutcome {
+    match &result {
+        Some(r) if !r.success || !complete => PodOutcome {
+            result: result.clone(),
+            ..PodOutcome::new(
+                BuildPhase::Failed,
+                r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
+                r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
+            )
+        },
+        _ if complete => PodOutcome {
+            result,
+            ..PodOutcome::new(BuildPhase::Complete, "", "")
+        },
+        _ => PodOutcome::new(BuildPhase::Failed, "GenericBuildFailed", MESSAGE_GENERIC_FAILURE),
+    }
+}
+
+/// A pod that succeeded: Complete, unless the build container's result says it failed.
+fn succeeded(main: &[ContainerStatus]) -> PodOutcome {
+    let result = main
+        .iter()
+        .find(|s| s.name == BUILD_CONTAINER)
+        .and_then(terminated_result);
+    from_result(result, true)
+}
+
+/// A pod that failed: out of memory, evicted, past its deadline, deleted, or the first container
+/// that failed says why (fetch reports FetchSourceFailed).
+fn failed_pod(
+    status: &k8s_openapi::api::core::v1::PodStatus,
+    init: &[ContainerStatus],
+    main: &[ContainerStatus],
+    deleting: bool,
+) -> PodOutcome {
+    let oom = init.iter().chain(main).any(|s| {
         s.state
             .as_ref()
             .and_then(|st| st.terminated.as_ref())
             .is_some_and(|t| t.reason.as_deref() == Some("OOMKilled"))
     });
-    match status.phase.as_deref() {
-        Some("Succeeded") => {
-            let result = main
-                .iter()
-                .find(|s| s.name == BUILD_CONTAINER)
-                .and_then(terminated_result);
-            match &result {
-                Some(r) if !r.success => PodOutcome {
-                    result: result.clone(),
-                    ..PodOutcome::new(
-                        BuildPhase::Failed,
-                        r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
-                        r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
-                    )
-                },
-                _ => PodOutcome {
-                    result,
-                    ..PodOutcome::new(BuildPhase::Complete, "", "")
-                },
-            }
+    if oom {
+        return PodOutcome::new(BuildPhase::Failed, "OutOfMemoryKilled", MESSAGE_OOM);
+    }
+    match status.reason.as_deref() {
+        Some("Evicted") => {
+            let message = status.message.as_deref().unwrap_or("The build pod was evicted.");
+            return PodOutcome::new(BuildPhase::Failed, "BuildPodEvicted", message);
         }
-        Some("Failed") => {
-            if oom {
-                return PodOutcome::new(BuildPhase::Failed, "OutOfMemoryKilled", MESSAGE_OOM);
-            }
-            if status.reason.as_deref() == Some("Evicted") {
-                return PodOutcome::new(
-                    BuildPhase::Failed,
-                    "BuildPodEvicted",
-                    status.message.as_deref().unwrap_or("The build pod was evicted."),
-                );
-            }
-            if status.reason.as_deref() == Some("DeadlineExceeded") {
-                return PodOutcome::new(
-                    BuildPhase::Failed,
-                    "BuildPodDeadlineExceeded",
-                    "The build ran longer than its completionDeadlineSeconds.",
-                );
-            }
-            if pod.metadata.deletion_timestamp.is_some() {
-                return PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED);
-            }
-            // The first container that failed, in order, says why (fetch reports FetchSourceFailed).
-            let failed = failed_container(&init).or_else(|| failed_container(&main));
-            let result = failed.and_then(terminated_result);
-            match &result {
-                Some(r) => PodOutcome {
-                    result: result.clone(),
-                    ..PodOutcome::new(
-                        BuildPhase::Failed,
-                        r.reason.map_or("GenericBuildFailed", |r| r.as_str()),
-                        r.message.as_deref().unwrap_or(MESSAGE_GENERIC_FAILURE),
-                    )
-                },
-                None => PodOutcome::new(BuildPhase::Failed, "GenericBuildFailed", MESSAGE_GENERIC_FAILURE),
-            }
+        Some("DeadlineExceeded") => {
+            let message = "The build ran longer than its completionDeadlineSeconds.";
+            return PodOutcome::new(BuildPhase::Failed, "BuildPodDeadlineExceeded", message);
         }
-        _ if pod.metadata.deletion_timestamp.is_some() => {
-            PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED)
-        }
-        Some("Running") => PodOutcome::new(BuildPhase::Running, "", ""),
-        _ => {
-            // Pending: an image that cannot be pulled is worth saying.
-            let waiting = init.iter().chain(&main).find_map(|s| {
-                let w = s.state.as_ref()?.waiting.as_ref()?;
-                matches!(
-                    w.reason.as_deref(),
-                    Some("ErrImagePull" | "ImagePullBackOff" | "InvalidImageName")
-                )
-                .then(|| {
-                    format!(
-                        "{}: {}",
-                        s.name,
-                        w.message
-                            .clone()
-                            .unwrap_or_else(|| w.reason.clone().unwrap_or_default())
-                    )
-                })
-            });
-            // A container the kubelet will not start as configured (e.g. `runAsNonRoot` with a
-            // builder image whose user is root) never starts: the build fails, saying why.
-            let refused = init.iter().chain(&main).find_map(|s| {
-                let w = s.state.as_ref()?.waiting.as_ref()?;
-                (w.reason.as_deref() == Some("CreateContainerConfigError"))
-                    .then(|| format!("{}: {}", s.name, w.message.clone().unwrap_or_default()))
-            });
-            match (waiting, refused) {
-                (_, Some(message)) => {
-                    PodOutcome::new(BuildPhase::Failed, "CannotStartBuildContainer", &message)
-                }
-                (Some(message), None) => {
-                    PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message)
-                }
-                (None, None) => PodOutcome::new(BuildPhase::Pending, "", ""),
-            }
-        }
+        _ => {}
+    }
+    if deleting {
+        return PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED);
+    }
+    let failed = failed_container(init).or_else(|| failed_container(main));
+    from_result(failed.and_then(terminated_result), false)
+}
+
+/// A pending pod: an image that cannot be pulled is worth saying; a container the kubelet will
+/// not start as configured (e.g. `runAsNonRoot` with a builder image whose user is root) never
+/// starts, so the build fails, saying why.
+fn pending(init: &[ContainerStatus], main: &[ContainerStatus]) -> PodOutcome {
+    let waiting = |reasons: &[&str]| {
+        init.iter().chain(main).find_map(|s| {
+            let w = s.state.as_ref()?.waiting.as_ref()?;
+            reasons.contains(&w.reason.as_deref()?).then(|| {
+                let said = w.message.clone().or_else(|| w.reason.clone()).unwrap_or_default();
+                format!("{}: {said}", s.name)
+            })
+        })
+    };
+    if let Some(message) = waiting(&["CreateContainerConfigError"]) {
+        return PodOutcome::new(BuildPhase::Failed, "CannotStartBuildContainer", &message);
+    }
+    match waiting(&["ErrImagePull", "ImagePullBackOff", "InvalidImageName"]) {
+        Some(message) => PodOutcome::new(BuildPhase::Pending, "PullBuilderImageFailed", &message),
+        None => PodOutcome::new(BuildPhase::Pending, "", ""),
     }
 }
 
