@@ -211,45 +211,7 @@ pub fn status(dc: &DeploymentConfig, versions: &[Version]) -> DeploymentConfigSt
     };
     set_condition(&mut status.conditions, available);
     if let Some(v) = latest {
-        let phase = v.phase.unwrap_or(DeploymentPhase::New);
-        let (state, reason, message) = match phase {
-            DeploymentPhase::Complete if spec.paused => (
-                condition_status::UNKNOWN,
-                "DeploymentConfigPaused".to_string(),
-                "deployment config is paused".to_string(),
-            ),
-            DeploymentPhase::Complete => (
-                condition_status::TRUE,
-                "NewReplicationControllerAvailable".into(),
-                format!("replication controller {:?} successfully rolled out", v.name),
-            ),
-            DeploymentPhase::Failed => {
-                let text = v.cause_of_failure();
-                let reason = if text.starts_with("RolloutCancelled") {
-                    "RolloutCancelled"
-                } else {
-                    "ProgressDeadlineExceeded"
-                };
-                (
-                    condition_status::FALSE,
-                    reason.into(),
-                    format!(
-                        "replication controller {:?} has failed progressing: {text}",
-                        v.name
-                    ),
-                )
-            }
-            DeploymentPhase::New | DeploymentPhase::Pending => (
-                condition_status::TRUE,
-                "NewReplicationControllerCreated".into(),
-                format!("replication controller {:?} is waiting for its rollout", v.name),
-            ),
-            DeploymentPhase::Running => (
-                condition_status::TRUE,
-                "ReplicationControllerUpdated".into(),
-                format!("replication controller {:?} is progressing", v.name),
-            ),
-        };
+        let (state, reason, message) = progressing(v, spec.paused);
         set_condition(
             &mut status.conditions,
             new_condition(PROGRESSING, state, &reason, &message, generation),
@@ -271,6 +233,49 @@ pub fn status(dc: &DeploymentConfig, versions: &[Version]) -> DeploymentConfigSt
         None => status.conditions.retain(|c| c.type_ != REPLICA_FAILURE),
     }
     status
+}
+
+/// The Progressing condition of the latest version: its state, reason and message.
+fn progressing(v: &Version, paused: bool) -> (&'static str, String, String) {
+    let phase = v.phase.unwrap_or(DeploymentPhase::New);
+    match phase {
+        DeploymentPhase::Complete if paused => (
+            condition_status::UNKNOWN,
+            "DeploymentConfigPaused".to_string(),
+            "deployment config is paused".to_string(),
+        ),
+        DeploymentPhase::Complete => (
+            condition_status::TRUE,
+            "NewReplicationControllerAvailable".into(),
+            format!("replication controller {:?} successfully rolled out", v.name),
+        ),
+        DeploymentPhase::Failed => {
+            let text = v.cause_of_failure();
+            let reason = if text.starts_with("RolloutCancelled") {
+                "RolloutCancelled"
+            } else {
+                "ProgressDeadlineExceeded"
+            };
+            (
+                condition_status::FALSE,
+                reason.into(),
+                format!(
+                    "replication controller {:?} has failed progressing: {text}",
+                    v.name
+                ),
+            )
+        }
+        DeploymentPhase::New | DeploymentPhase::Pending => (
+            condition_status::TRUE,
+            "NewReplicationControllerCreated".into(),
+            format!("replication controller {:?} is waiting for its rollout", v.name),
+        ),
+        DeploymentPhase::Running => (
+            condition_status::TRUE,
+            "ReplicationControllerUpdated".into(),
+            format!("replication controller {:?} is progressing", v.name),
+        ),
+    }
 }
 
 impl Version {
