@@ -222,27 +222,7 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     };
     let status = bc.status.clone().unwrap_or_default();
-    let mut observed = Vec::new();
-    for from in followed(&bc) {
-        let ns = from.namespace.clone().unwrap_or_else(|| namespace.clone());
-        let (stream, tag) = split_stream_tag(&from.name);
-        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &ns);
-        let current = streams
-            .get_opt(stream)
-            .await?
-            .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone()));
-        let last_triggered = status
-            .image_change_triggers
-            .iter()
-            .find(|t| t.from.as_ref() == Some(&from))
-            .map(|t| t.last_triggered_image_id.clone())
-            .filter(|id| !id.is_empty());
-        observed.push(Followed {
-            from,
-            current,
-            last_triggered,
-        });
-    }
+    let observed = observe_followed(&ctx, &bc, &status).await?;
     let config_change = bc
         .spec
         .triggers
@@ -265,17 +245,7 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
             start(&ctx, &bc, cause).await?;
         }
         Decision::ImageChange { from, image } => {
-            let builds: Api<Build> = Api::namespaced(ctx.client.clone(), &namespace);
-            let mine = builds
-                .list(&ListParams::default().labels(&format!("{}={name}", labels::BUILD_CONFIG)))
-                .await?;
-            let already = mine.items.iter().any(|b| {
-                b.spec
-                    .triggered_by
-                    .iter()
-                    .any(|c| c.image_change_build.as_ref().is_some_and(|i| i.image_id == image))
-            });
-            if !already {
+            if !already_built(&ctx, &bc, &image).await? {
                 let cause = BuildTriggerCause {
                     message: "Image change".into(),
                     image_change_build: Some(ImageChangeCause {
@@ -296,6 +266,50 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
         }
     }
     Ok(Action::await_change())
+}
+
+/// What each followed ImageStreamTag points at now, and what last triggered a build.
+async fn observe_followed(
+    ctx: &Context,
+    bc: &BuildConfig,
+    status: &slipway_crds::build::BuildConfigStatus,
+) -> Result<Vec<Followed>, Error> {
+    let namespace = bc.namespace().unwrap_or_default();
+    let mut observed = Vec::new();
+    for from in followed(bc) {
+        let ns = from.namespace.clone().unwrap_or_else(|| namespace.clone());
+        let (stream, tag) = split_stream_tag(&from.name);
+        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &ns);
+        let current = streams
+            .get_opt(stream)
+            .await?
+            .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone()));
+        let last_triggered = status
+            .image_change_triggers
+            .iter()
+            .find(|t| t.from.as_ref() == Some(&from))
+            .map(|t| t.last_triggered_image_id.clone())
+            .filter(|id| !id.is_empty());
+        observed.push(Followed {
+            from,
+            current,
+            last_triggered,
+        });
+    }
+    Ok(observed)
+}
+
+/// Whether a build of `bc` was already triggered by `image` (a trigger replayed after a restart).
+async fn already_built(ctx: &Context, bc: &BuildConfig, image: &str) -> Result<bool, Error> {
+    let builds: Api<Build> = Api::namespaced(ctx.client.clone(), &bc.namespace().unwrap_or_default());
+    let selector = format!("{}={}", labels::BUILD_CONFIG, bc.name_any());
+    let mine = builds.list(&ListParams::default().labels(&selector)).await?;
+    Ok(mine.items.iter().any(|b| {
+        b.spec
+            .triggered_by
+            .iter()
+            .any(|c| c.image_change_build.as_ref().is_some_and(|i| i.image_id == image))
+    }))
 }
 
 async fn start(ctx: &Context, bc: &BuildConfig, cause: BuildTriggerCause) -> Result<(), Error> {
