@@ -380,20 +380,7 @@ where
     // Observe.
     let planned = match parse_triggers(kind, &namespace, &annotations) {
         Ok(triggers) => {
-            let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &namespace);
-            let mut latest: HashMap<(String, String), Option<String>> = HashMap::new();
-            for t in triggers.iter().filter(|t| !t.paused) {
-                let key = (t.stream.clone(), t.tag.clone());
-                if latest.contains_key(&key) {
-                    continue;
-                }
-                let image = streams
-                    .get_opt(&t.stream)
-                    .await?
-                    .and_then(|s| s.status)
-                    .and_then(|s| s.latest(&t.tag).map(|e| e.docker_image_reference.clone()));
-                latest.insert(key, image);
-            }
+            let latest = latest_images(ctx, &namespace, &triggers).await?;
             // Decide.
             let value =
                 serde_json::to_value(object.as_ref()).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
@@ -407,24 +394,7 @@ where
     // Act.
     let reference = object.object_ref(&());
     match planned {
-        Err(message) => {
-            let first = state
-                .reported
-                .lock()
-                .map(|mut r| r.insert(uid.clone(), message.clone()).as_deref() != Some(message.as_str()))
-                .unwrap_or(true);
-            if first {
-                tracing::info!(object = %object.name_any(), %message, "invalid image trigger");
-                ctx.publish(
-                    &reference,
-                    EventType::Warning,
-                    "Trigger",
-                    "InvalidImageTrigger",
-                    &message,
-                )
-                .await;
-            }
-        }
+        Err(message) => report_invalid(&state, object.as_ref(), &message).await,
         Ok(patch) => {
             if let Ok(mut r) = state.reported.lock() {
                 r.remove(&uid);
@@ -449,6 +419,52 @@ where
         }
     }
     Ok(Action::await_change())
+}
+
+/// The image each followed `stream:tag` of the triggers points at now (paused triggers left out).
+async fn latest_images(
+    ctx: &Context,
+    namespace: &str,
+    triggers: &[Trigger],
+) -> Result<HashMap<(String, String), Option<String>>, Error> {
+    let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut latest: HashMap<(String, String), Option<String>> = HashMap::new();
+    for t in triggers.iter().filter(|t| !t.paused) {
+        let key = (t.stream.clone(), t.tag.clone());
+        if latest.contains_key(&key) {
+            continue;
+        }
+        let image = streams
+            .get_opt(&t.stream)
+            .await?
+            .and_then(|s| s.status)
+            .and_then(|s| s.latest(&t.tag).map(|e| e.docker_image_reference.clone()));
+        latest.insert(key, image);
+    }
+    Ok(latest)
+}
+
+/// Tells of an invalid trigger once per object and message (a Warning Event).
+async fn report_invalid<K: Resource<DynamicType = ()>>(state: &State, object: &K, message: &str) {
+    let uid = object.meta().uid.clone().unwrap_or_default();
+    let first = state
+        .reported
+        .lock()
+        .map(|mut r| r.insert(uid.clone(), message.to_string()).as_deref() != Some(message))
+        .unwrap_or(true);
+    if first {
+        tracing::info!(object = object.meta().name.as_deref().unwrap_or_default(), %message, "invalid image trigger");
+        state
+            .ctx
+            .publish(
+                &object.object_ref(&()),
+                EventType::Warning,
+                "Trigger",
+                "InvalidImageTrigger",
+                message,
+            )
+            .await;
+    }
 }
 
 #[cfg(test)]
