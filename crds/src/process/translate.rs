@@ -325,20 +325,7 @@ fn route_to_ingress(
     let path = optional_str(&spec, "path", "spec.path")?
         .filter(|path| !path.is_empty())
         .unwrap_or("/");
-    let to = optional_map(&spec, "to", "spec.to")?
-        .ok_or_else(|| "spec.to, the Service to route to, is missing".to_owned())?;
-    if let Some(kind) = optional_str(to, "kind", "spec.to.kind")?
-        && !kind.is_empty()
-        && kind != "Service"
-    {
-        return Err(format!(
-            "spec.to.kind is \"{kind}\"; only a Route to a Service can become an Ingress"
-        ));
-    }
-    let service = optional_str(to, "name", "spec.to.name")?
-        .filter(|name| !name.is_empty())
-        .ok_or_else(|| "spec.to.name, the Service to route to, is missing".to_owned())?;
-
+    let (service, target_port) = route_target(&spec)?;
     let mut notes = Vec::new();
     let mut annotations: Vec<(&'static str, String)> = Vec::new();
     if spec
@@ -348,68 +335,11 @@ fn route_to_ingress(
     {
         notes.push("spec.alternateBackends dropped: an Ingress has no weighted backends".to_owned());
     }
-
-    let target_port = match optional_map(&spec, "port", "spec.port")?.and_then(|port| port.get("targetPort"))
-    {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(PortRef::read(value).ok_or_else(|| {
-            format!(
-                "spec.port.targetPort must be a port number or name, found {}",
-                describe_json_type(value)
-            )
-        })?),
-    };
     let port = backend_port(target_port, service, services, &mut notes, &mut annotations);
-
-    let mut ingress_tls = None;
-    if let Some(tls) = optional_map(&spec, "tls", "spec.tls")? {
-        let has_inline_material = ["certificate", "key", "caCertificate", "destinationCACertificate"]
-            .iter()
-            .any(|field| {
-                tls.get(*field)
-                    .and_then(Value::as_str)
-                    .is_some_and(|text| !text.is_empty())
-            });
-        let termination = optional_str(tls, "termination", "spec.tls.termination")?.unwrap_or_default();
-        match termination {
-            "edge" => {
-                ingress_tls = Some(if host.is_empty() {
-                    json!([{}])
-                } else {
-                    json!([{ "hosts": [host] }])
-                });
-                if let Some(policy) = optional_str(
-                    tls,
-                    "insecureEdgeTerminationPolicy",
-                    "spec.tls.insecureEdgeTerminationPolicy",
-                )?
-                .filter(|policy| !policy.is_empty())
-                {
-                    annotations.push((ROUTE_INSECURE_POLICY_ANNOTATION, policy.to_owned()));
-                }
-            }
-            "passthrough" | "reencrypt" => {
-                annotations.push((ROUTE_TLS_TERMINATION_ANNOTATION, termination.to_owned()));
-                notes.push(format!(
-                    "{termination} TLS termination has no Ingress equivalent: translated to a plain HTTP Ingress"
-                ));
-            }
-            "" => return Err("spec.tls.termination is missing (edge, passthrough or reencrypt)".to_owned()),
-            other => {
-                return Err(format!(
-                    "unknown spec.tls.termination \"{other}\" (expected edge, passthrough or reencrypt)"
-                ));
-            }
-        }
-        if has_inline_material {
-            annotations.push((ROUTE_TLS_INLINE_ANNOTATION, "true".to_owned()));
-            notes.push(
-                "the Route's inline certificate cannot go into an Ingress: put it in a kubernetes.io/tls Secret and set spec.tls[0].secretName"
-                    .to_owned(),
-            );
-        }
-    }
-
+    let ingress_tls = match optional_map(&spec, "tls", "spec.tls")? {
+        Some(tls) => route_tls(tls, host, &mut annotations, &mut notes)?,
+        None => None,
+    };
     let mut rule = Map::new();
     if !host.is_empty() {
         rule.insert("host".to_owned(), json!(host));
@@ -427,11 +357,104 @@ fn route_to_ingress(
     if let Some(tls) = ingress_tls {
         ingress_spec.insert("tls".to_owned(), tls);
     }
+    let ingress = ingress_object(route.remove("metadata"), ingress_spec, annotations)?;
+    Ok((ingress, notes))
+}
 
+/// The Service a Route's `spec.to` names and the target port its `spec.port` asks for.
+fn route_target(spec: &Map<String, Value>) -> Result<(&str, Option<PortRef>), String> {
+    let to = optional_map(spec, "to", "spec.to")?
+        .ok_or_else(|| "spec.to, the Service to route to, is missing".to_owned())?;
+    if let Some(kind) = optional_str(to, "kind", "spec.to.kind")?
+        && !kind.is_empty()
+        && kind != "Service"
+    {
+        return Err(format!(
+            "spec.to.kind is \"{kind}\"; only a Route to a Service can become an Ingress"
+        ));
+    }
+    let service = optional_str(to, "name", "spec.to.name")?
+        .filter(|name| !name.is_empty())
+        .ok_or_else(|| "spec.to.name, the Service to route to, is missing".to_owned())?;
+    let target_port = match optional_map(spec, "port", "spec.port")?.and_then(|port| port.get("targetPort")) {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(PortRef::read(value).ok_or_else(|| {
+            format!(
+                "spec.port.targetPort must be a port number or name, found {}",
+                describe_json_type(value)
+            )
+        })?),
+    };
+    Ok((service, target_port))
+}
+
+/// A Route's `spec.tls` as the Ingress's `tls` (edge termination), with annotations and notes
+/// for what an Ingress cannot say (passthrough, reencrypt, inline certificates).
+fn route_tls(
+    tls: &Map<String, Value>,
+    host: &str,
+    annotations: &mut Vec<(&'static str, String)>,
+    notes: &mut Vec<String>,
+) -> Result<Option<Value>, String> {
+    let has_inline_material = ["certificate", "key", "caCertificate", "destinationCACertificate"]
+        .iter()
+        .any(|field| {
+            tls.get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|text| !text.is_empty())
+        });
+    let termination = optional_str(tls, "termination", "spec.tls.termination")?.unwrap_or_default();
+    let mut ingress_tls = None;
+    match termination {
+        "edge" => {
+            ingress_tls = Some(if host.is_empty() {
+                json!([{}])
+            } else {
+                json!([{ "hosts": [host] }])
+            });
+            if let Some(policy) = optional_str(
+                tls,
+                "insecureEdgeTerminationPolicy",
+                "spec.tls.insecureEdgeTerminationPolicy",
+            )?
+            .filter(|policy| !policy.is_empty())
+            {
+                annotations.push((ROUTE_INSECURE_POLICY_ANNOTATION, policy.to_owned()));
+            }
+        }
+        "passthrough" | "reencrypt" => {
+            annotations.push((ROUTE_TLS_TERMINATION_ANNOTATION, termination.to_owned()));
+            notes.push(format!(
+                "{termination} TLS termination has no Ingress equivalent: translated to a plain HTTP Ingress"
+            ));
+        }
+        "" => return Err("spec.tls.termination is missing (edge, passthrough or reencrypt)".to_owned()),
+        other => {
+            return Err(format!(
+                "unknown spec.tls.termination \"{other}\" (expected edge, passthrough or reencrypt)"
+            ));
+        }
+    }
+    if has_inline_material {
+        annotations.push((ROUTE_TLS_INLINE_ANNOTATION, "true".to_owned()));
+        notes.push(
+            "the Route's inline certificate cannot go into an Ingress: put it in a kubernetes.io/tls Secret and set spec.tls[0].secretName"
+                .to_owned(),
+        );
+    }
+    Ok(ingress_tls)
+}
+
+/// The Ingress object: the Route's metadata with `annotations` added, and `spec`.
+fn ingress_object(
+    metadata: Option<Value>,
+    spec: Map<String, Value>,
+    annotations: Vec<(&'static str, String)>,
+) -> Result<Map<String, Value>, String> {
     let mut ingress = Map::new();
     ingress.insert("apiVersion".to_owned(), json!(INGRESS_API_VERSION));
     ingress.insert("kind".to_owned(), json!("Ingress"));
-    if let Some(metadata) = route.remove("metadata") {
+    if let Some(metadata) = metadata {
         ingress.insert("metadata".to_owned(), metadata);
     }
     if !annotations.is_empty() {
@@ -441,8 +464,8 @@ fn route_to_ingress(
             target.insert(key.to_owned(), Value::String(value));
         }
     }
-    ingress.insert("spec".to_owned(), Value::Object(ingress_spec));
-    Ok((ingress, notes))
+    ingress.insert("spec".to_owned(), Value::Object(spec));
+    Ok(ingress)
 }
 
 /// An OpenShift RoleBinding as an RBAC one.
