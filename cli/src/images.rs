@@ -396,47 +396,21 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
             bail!("{:?} is not a valid container name", short(c));
         }
     }
-    let automatic = !args.manual;
+    let change = TriggerChange {
+        from,
+        containers: args.containers,
+        automatic: !args.manual,
+    };
     block_on(async {
         let (client, namespace) = client(namespace).await?;
         // A read-modify-write guarded by the resourceVersion: controllers (the image trigger
         // resolving a tag) may update the object between the read and the write, so a conflict
         // reads it again.
         for _ in 0..10 {
-            match kind {
+            let done = match &kind {
                 Kind::DeploymentConfig => {
                     let api: Api<DeploymentConfig> = Api::namespaced(client.clone(), &namespace);
-                    let dc = api
-                        .get(&name)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("reading dc/{name}: {}", api_message(&e)))?;
-                    let dc_value = serde_json::to_value(&dc)?;
-                    let current = dc_value["spec"]["triggers"].as_array().cloned();
-                    let Some((stream, tag)) = &from else {
-                        print_dc_triggers(&name, current.as_deref());
-                        return Ok(());
-                    };
-                    check_containers(
-                        &dc_value["spec"]["template"]["spec"],
-                        &args.containers,
-                        &format!("dc/{name}"),
-                    )?;
-                    let triggers =
-                        dc_triggers(current, &format!("{stream}:{tag}"), &args.containers, automatic);
-                    let patch = json!({
-                        "metadata": {"resourceVersion": dc.metadata.resource_version},
-                        "spec": {"triggers": triggers},
-                    });
-                    match api
-                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                        Err(e) => bail!("updating dc/{name}: {}", api_message(&e)),
-                        Ok(_) => {}
-                    }
-                    println!("dc/{name} triggers updated");
-                    return Ok(());
+                    set_dc_triggers(&api, &name, &change).await?
                 }
                 Kind::Workload {
                     group,
@@ -447,56 +421,119 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
                     let resource =
                         ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural);
                     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), &namespace, &resource);
-                    let object = api
-                        .get(&name)
-                        .await
-                        .map_err(|e| anyhow::anyhow!("reading {}/{name}: {}", plural, api_message(&e)))?;
-                    let value = serde_json::to_value(&object)?;
-                    let annotation = value["metadata"]["annotations"][TRIGGERS_ANNOTATION].as_str();
-                    let current: Vec<Value> = match annotation {
-                    None => Vec::new(),
-                    Some(text) => serde_json::from_str(text).with_context(|| {
-                        format!("the annotation {TRIGGERS_ANNOTATION} of {plural}/{name} is not a JSON list; fix or remove it first")
-                    })?,
-                };
-                    let Some((stream, tag)) = &from else {
-                        print_annotation_triggers(&format!("{plural}/{name}"), &current);
-                        return Ok(());
-                    };
-                    let mut spec = &value;
-                    for key in pod_spec.split('.') {
-                        spec = &spec[key];
-                    }
-                    check_containers(spec, &args.containers, &format!("{plural}/{name}"))?;
-                    let triggers = annotation_triggers(
-                        current,
-                        pod_spec,
-                        &format!("{stream}:{tag}"),
-                        &args.containers,
-                        !automatic,
-                    );
-                    let patch = json!({
-                        "metadata": {
-                            "resourceVersion": object.metadata.resource_version,
-                            "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
-                        },
-                    });
-                    match api
-                        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-                        .await
-                    {
-                        Err(kube::Error::Api(e)) if e.code == 409 => continue,
-                        Err(e) => bail!("updating {plural}/{name}: {}", api_message(&e)),
-                        Ok(_) => {}
-                    }
-                    println!("{plural}/{name} triggers updated");
-                    return Ok(());
+                    set_workload_triggers(&api, plural, pod_spec, &name, &change).await?
                 }
                 Kind::BuildConfig => unreachable!("handled above"),
+            };
+            if done {
+                return Ok(());
             }
         }
         bail!("{name} kept changing while its triggers were set; try again")
     })?
+}
+
+/// The image trigger `slip set triggers` adds: none (list them) without --from-image.
+struct TriggerChange {
+    from: Option<(String, String)>,
+    containers: Vec<String>,
+    automatic: bool,
+}
+
+/// Lists or sets the triggers of dc/NAME; false when it changed meanwhile (a conflict).
+async fn set_dc_triggers(
+    api: &Api<DeploymentConfig>,
+    name: &str,
+    change: &TriggerChange,
+) -> anyhow::Result<bool> {
+    let from = &change.from;
+    let automatic = change.automatic;
+    let dc = api
+        .get(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading dc/{name}: {}", api_message(&e)))?;
+    let dc_value = serde_json::to_value(&dc)?;
+    let current = dc_value["spec"]["triggers"].as_array().cloned();
+    let Some((stream, tag)) = &from else {
+        print_dc_triggers(name, current.as_deref());
+        return Ok(true);
+    };
+    check_containers(
+        &dc_value["spec"]["template"]["spec"],
+        &change.containers,
+        &format!("dc/{name}"),
+    )?;
+    let triggers = dc_triggers(current, &format!("{stream}:{tag}"), &change.containers, automatic);
+    let patch = json!({
+        "metadata": {"resourceVersion": dc.metadata.resource_version},
+        "spec": {"triggers": triggers},
+    });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
+        Err(e) => bail!("updating dc/{name}: {}", api_message(&e)),
+        Ok(_) => {}
+    }
+    println!("dc/{name} triggers updated");
+    Ok(true)
+}
+
+/// Lists or sets the trigger annotation of a workload; false when it changed meanwhile.
+async fn set_workload_triggers(
+    api: &Api<DynamicObject>,
+    plural: &str,
+    pod_spec: &str,
+    name: &str,
+    change: &TriggerChange,
+) -> anyhow::Result<bool> {
+    let from = &change.from;
+    let automatic = change.automatic;
+    let object = api
+        .get(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("reading {}/{name}: {}", plural, api_message(&e)))?;
+    let value = serde_json::to_value(&object)?;
+    let annotation = value["metadata"]["annotations"][TRIGGERS_ANNOTATION].as_str();
+    let current: Vec<Value> = match annotation {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str(text).with_context(|| {
+            format!("the annotation {TRIGGERS_ANNOTATION} of {plural}/{name} is not a JSON list; fix or remove it first")
+        })?,
+    };
+    let Some((stream, tag)) = &from else {
+        print_annotation_triggers(&format!("{plural}/{name}"), &current);
+        return Ok(true);
+    };
+    let mut spec = &value;
+    for key in pod_spec.split('.') {
+        spec = &spec[key];
+    }
+    check_containers(spec, &change.containers, &format!("{plural}/{name}"))?;
+    let triggers = annotation_triggers(
+        current,
+        pod_spec,
+        &format!("{stream}:{tag}"),
+        &change.containers,
+        !automatic,
+    );
+    let patch = json!({
+        "metadata": {
+            "resourceVersion": object.metadata.resource_version,
+            "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
+        },
+    });
+    match api
+        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
+        Err(e) => bail!("updating {plural}/{name}: {}", api_message(&e)),
+        Ok(_) => {}
+    }
+    println!("{plural}/{name} triggers updated");
+    Ok(true)
 }
 
 /// Every named container must be in the pod spec (containers or initContainers).
