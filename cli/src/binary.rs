@@ -345,41 +345,8 @@ async fn receive_state(builds: &Api<Build>, pods: &Api<Pod>, build: &str) -> any
 pub async fn upload(client: &Client, ns: &str, build: &str, producer: Producer) -> anyhow::Result<u64> {
     let builds: Api<Build> = Api::namespaced(client.clone(), ns);
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let started = tokio::time::Instant::now();
-    loop {
-        match receive_state(&builds, &pods, build).await? {
-            Ready::Receiving => break,
-            Ready::Waiting(why) if started.elapsed() > START_LIMIT => {
-                bail!("build {build} did not become ready for its upload in {START_LIMIT:?}: {why}")
-            }
-            Ready::Waiting(_) => tokio::time::sleep(Duration::from_millis(250)).await,
-        }
-    }
-    let params = AttachParams {
-        container: Some(RECEIVE_CONTAINER.into()),
-        stdin: true,
-        stdout: false,
-        stderr: false,
-        tty: false,
-        max_stdin_buf_size: Some(CHUNK),
-        ..AttachParams::default()
-    };
-    let mut attached = match pods.attach(&pod_name(build), &params).await {
-        Ok(a) => a,
-        Err(e) => {
-            // Nothing was sent: the build would only wait for an upload that never comes.
-            cancel(client, ns, build).await;
-            return Err(match e {
-                kube::Error::Api(ref s) if s.code == 403 => anyhow::anyhow!(
-                    "you may create builds in {ns} but not attach to its pods (pods/attach), which a binary build needs to stream its upload; build {build} is cancelled: {}",
-                    s.message
-                ),
-                other => api_error(other).context(format!(
-                    "attaching to build {build}'s receive step (the build is cancelled)"
-                )),
-            });
-        }
-    };
+    await_receiving(&builds, &pods, build).await?;
+    let mut attached = attach(client, &pods, ns, build).await?;
     let mut stdin = attached.stdin().context("the attach has no standard input")?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
     let produce = tokio::task::spawn_blocking(move || -> io::Result<u64> {
@@ -449,6 +416,54 @@ pub async fn upload(client: &Client, ns: &str, build: &str, producer: Producer) 
         None => bail!(
             "build {build}: the upload was sent ({total} bytes) but its receive step has not finished after a minute"
         ),
+    }
+}
+
+/// Waits until the build's `receive` step runs and waits for its upload.
+async fn await_receiving(builds: &Api<Build>, pods: &Api<Pod>, build: &str) -> anyhow::Result<()> {
+    let started = tokio::time::Instant::now();
+    loop {
+        match receive_state(builds, pods, build).await? {
+            Ready::Receiving => return Ok(()),
+            Ready::Waiting(why) if started.elapsed() > START_LIMIT => {
+                bail!("build {build} did not become ready for its upload in {START_LIMIT:?}: {why}")
+            }
+            Ready::Waiting(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+/// Attaches to the stdin of the build's `receive` step, as the user; a refusal cancels the build
+/// (nothing was sent: it would only wait for an upload that never comes).
+async fn attach(
+    client: &Client,
+    pods: &Api<Pod>,
+    ns: &str,
+    build: &str,
+) -> anyhow::Result<kube::api::AttachedProcess> {
+    let params = AttachParams {
+        container: Some(RECEIVE_CONTAINER.into()),
+        stdin: true,
+        stdout: false,
+        stderr: false,
+        tty: false,
+        max_stdin_buf_size: Some(CHUNK),
+        ..AttachParams::default()
+    };
+    match pods.attach(&pod_name(build), &params).await {
+        Ok(a) => Ok(a),
+        Err(e) => {
+            cancel(client, ns, build).await;
+            Err(match e {
+                kube::Error::Api(ref s) if s.code == 403 => anyhow::anyhow!(
+                    "you may create builds in {ns} but not attach to its pods (pods/attach), which a binary build needs to stream its upload; build {build} is cancelled: {}",
+                    s.message
+                ),
+                other => api_error(other).context(format!(
+                    "attaching to build {build}'s receive step (the build is cancelled)"
+                )),
+            })
+        }
     }
 }
 
