@@ -1,6 +1,6 @@
 //! Reading a Template from YAML or JSON text.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::ProcessError;
 use crate::template::{Parameter, TemplateFields, TemplateObject};
@@ -79,45 +79,8 @@ pub(crate) fn template_from_value(value: Value) -> Result<TemplateDocument, Proc
             describe_json_type(&value)
         )));
     };
-    match map.get("kind") {
-        Some(Value::String(kind)) if kind == "Template" => {}
-        Some(Value::String(kind)) => {
-            return Err(ProcessError::NotATemplate(format!(
-                "expected kind Template, found kind \"{kind}\""
-            )));
-        }
-        Some(other) => {
-            return Err(ProcessError::NotATemplate(format!(
-                "expected kind Template, found a kind that is {}",
-                describe_json_type(other)
-            )));
-        }
-        None => {
-            return Err(ProcessError::NotATemplate(
-                "expected kind Template, found no kind".to_owned(),
-            ));
-        }
-    }
-    let api_version = match map.get("apiVersion") {
-        Some(Value::String(version)) if TEMPLATE_API_VERSIONS.contains(&version.as_str()) => version.clone(),
-        Some(Value::String(version)) => {
-            return Err(ProcessError::NotATemplate(format!(
-                "unsupported apiVersion \"{version}\" for a Template (expected template.openshift.io/v1, v1 or slipway.dev/v1alpha1)"
-            )));
-        }
-        Some(other) => {
-            return Err(ProcessError::NotATemplate(format!(
-                "the apiVersion of a Template must be a string, found {}",
-                describe_json_type(other)
-            )));
-        }
-        None => {
-            return Err(ProcessError::NotATemplate(
-                "a Template needs an apiVersion (template.openshift.io/v1, v1 or slipway.dev/v1alpha1)"
-                    .to_owned(),
-            ));
-        }
-    };
+    check_kind(&map)?;
+    let api_version = template_api_version(&map)?;
     let name = match map.get("metadata").and_then(|metadata| metadata.get("name")) {
         Some(Value::String(name)) => Some(name.clone()),
         _ => None,
@@ -163,6 +126,43 @@ pub(crate) fn template_from_value(value: Value) -> Result<TemplateDocument, Proc
             labels,
         },
     })
+}
+
+/// The document's kind must be Template.
+fn check_kind(map: &Map<String, Value>) -> Result<(), ProcessError> {
+    match map.get("kind") {
+        Some(Value::String(kind)) if kind == "Template" => Ok(()),
+        Some(Value::String(kind)) => Err(ProcessError::NotATemplate(format!(
+            "expected kind Template, found kind \"{kind}\""
+        ))),
+        Some(other) => Err(ProcessError::NotATemplate(format!(
+            "expected kind Template, found a kind that is {}",
+            describe_json_type(other)
+        ))),
+        None => Err(ProcessError::NotATemplate(
+            "expected kind Template, found no kind".to_owned(),
+        )),
+    }
+}
+
+/// The Template's apiVersion: OpenShift's, the legacy v1 or Slipway's.
+fn template_api_version(map: &Map<String, Value>) -> Result<String, ProcessError> {
+    match map.get("apiVersion") {
+        Some(Value::String(version)) if TEMPLATE_API_VERSIONS.contains(&version.as_str()) => {
+            Ok(version.clone())
+        }
+        Some(Value::String(version)) => Err(ProcessError::NotATemplate(format!(
+            "unsupported apiVersion \"{version}\" for a Template (expected template.openshift.io/v1, v1 or slipway.dev/v1alpha1)"
+        ))),
+        Some(other) => Err(ProcessError::NotATemplate(format!(
+            "the apiVersion of a Template must be a string, found {}",
+            describe_json_type(other)
+        ))),
+        None => Err(ProcessError::NotATemplate(
+            "a Template needs an apiVersion (template.openshift.io/v1, v1 or slipway.dev/v1alpha1)"
+                .to_owned(),
+        )),
+    }
 }
 
 fn field_type_error(field: &str, expected: &str, found: &Value) -> ProcessError {
