@@ -278,8 +278,47 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         Some(to) => parse_stream_tag(to, "--to")?,
         None => (name.clone(), "latest".to_string()),
     };
-    let strategy = new_build_strategy(&args)?;
-    // A binary build has nothing to build until an upload comes: no trigger starts it.
+    let bc = new_build_config(&args, &name, &git_url, &format!("{stream}:{tag}"))?;
+    block_on(async {
+        let (client, ns) = client(namespace).await?;
+        let streams: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
+        let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
+        // Refuse before creating anything, so a clash leaves no half-made app behind.
+        if configs.get_opt(&name).await.map_err(api_error)?.is_some() {
+            bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
+        }
+        args.source.check_exist(&client, &ns).await?;
+        if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
+            let is: ImageStream = serde_json::from_value(json!({
+                "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
+                "metadata": {"name": stream, "labels": {"build": name}}, "spec": {}
+            }))?;
+            streams
+                .create(&PostParams::default(), &is)
+                .await
+                .map_err(api_error)
+                .with_context(|| format!("creating imagestream {stream}"))?;
+            println!("imagestream.slipway.dev/{stream} created");
+        }
+        configs
+            .create(&PostParams::default(), &bc)
+            .await
+            .map_err(api_error)
+            .with_context(|| format!("creating buildconfig {name}"))?;
+        println!("buildconfig.slipway.dev/{name} created");
+        Ok(())
+    })?
+}
+
+/// The BuildConfig `slip new-build` creates (pure): triggers (none for a binary build: nothing
+/// to build until an upload comes), source, strategy with its env, output.
+fn new_build_config(
+    args: &NewBuildArgs,
+    name: &str,
+    git_url: &str,
+    output: &str,
+) -> anyhow::Result<BuildConfig> {
+    let strategy = new_build_strategy(args)?;
     let mut triggers = Vec::new();
     if !args.binary {
         triggers.push(json!({"type": "ConfigChange"}));
@@ -310,45 +349,16 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
         };
         strategy[field]["env"] = serde_json::to_value(&env)?;
     }
-    let bc: BuildConfig = serde_json::from_value(json!({
+    Ok(serde_json::from_value(json!({
         "apiVersion": slipway_crds::API_VERSION, "kind": "BuildConfig",
         "metadata": {"name": name, "labels": {"build": name}},
         "spec": {
             "triggers": triggers,
             "source": source,
             "strategy": strategy,
-            "output": {"to": {"kind": "ImageStreamTag", "name": format!("{stream}:{tag}")}},
+            "output": {"to": {"kind": "ImageStreamTag", "name": output}},
         }
-    }))?;
-    block_on(async {
-        let (client, ns) = client(namespace).await?;
-        let streams: Api<ImageStream> = Api::namespaced(client.clone(), &ns);
-        let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &ns);
-        // Refuse before creating anything, so a clash leaves no half-made app behind.
-        if configs.get_opt(&name).await.map_err(api_error)?.is_some() {
-            bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
-        }
-        args.source.check_exist(&client, &ns).await?;
-        if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
-            let is: ImageStream = serde_json::from_value(json!({
-                "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
-                "metadata": {"name": stream, "labels": {"build": name}}, "spec": {}
-            }))?;
-            streams
-                .create(&PostParams::default(), &is)
-                .await
-                .map_err(api_error)
-                .with_context(|| format!("creating imagestream {stream}"))?;
-            println!("imagestream.slipway.dev/{stream} created");
-        }
-        configs
-            .create(&PostParams::default(), &bc)
-            .await
-            .map_err(api_error)
-            .with_context(|| format!("creating buildconfig {name}"))?;
-        println!("buildconfig.slipway.dev/{name} created");
-        Ok(())
-    })?
+    }))?)
 }
 
 /// `K=V` pairs as environment variables; the name must be a valid variable name.
