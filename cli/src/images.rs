@@ -311,46 +311,59 @@ pub fn import_image(args: ImportImageArgs, namespace: Option<&str>) -> anyhow::R
             },
         });
         let stream_generation = apply_tag(&api, &stream, spec).await?;
-        let deadline = Instant::now() + Duration::from_secs(args.timeout);
-        loop {
-            let status = api
-                .get(&stream)
-                .await
-                .map_err(|e| anyhow::anyhow!("reading image stream {stream}: {}", api_message(&e)))?
-                .status
-                .unwrap_or_default();
-            let list = status.tags.iter().find(|t| t.tag == tag);
-            let answer = list.and_then(|l| {
-                l.conditions
-                    .iter()
-                    .find(|c| c.type_ == "ImportSuccess" && c.generation >= stream_generation)
-            });
-            if let Some(condition) = answer {
-                if condition.status == "True" {
-                    let image = list.and_then(|l| l.items.first());
-                    println!(
-                        "Imported {stream}:{tag} from {from}: {}",
-                        image
-                            .map(|i| i.docker_image_reference.as_str())
-                            .unwrap_or_default()
-                    );
-                    return Ok(());
-                }
-                bail!(
-                    "importing {from} into {stream}:{tag} failed: {}: {}",
-                    condition.reason.as_deref().unwrap_or("Failed"),
-                    condition.message.as_deref().unwrap_or_default()
-                );
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{stream}:{tag} now imports {from}, but no import finished within {} s; is Slipway's operator (image controller) running?",
-                    args.timeout
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        await_import(&api, &stream, &tag, &from, stream_generation, args.timeout).await
     })?
+}
+
+/// Waits for the image controller's answer to the import (the ImportSuccess condition of the
+/// stream's generation `generation`) and says what it was.
+async fn await_import(
+    api: &Api<ImageStream>,
+    stream: &str,
+    tag: &str,
+    from: &str,
+    stream_generation: i64,
+    timeout: u64,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(timeout);
+    loop {
+        let status = api
+            .get(stream)
+            .await
+            .map_err(|e| anyhow::anyhow!("reading image stream {stream}: {}", api_message(&e)))?
+            .status
+            .unwrap_or_default();
+        let list = status.tags.iter().find(|t| t.tag == tag);
+        let answer = list.and_then(|l| {
+            l.conditions
+                .iter()
+                .find(|c| c.type_ == "ImportSuccess" && c.generation >= stream_generation)
+        });
+        if let Some(condition) = answer {
+            if condition.status == "True" {
+                let image = list.and_then(|l| l.items.first());
+                println!(
+                    "Imported {stream}:{tag} from {from}: {}",
+                    image
+                        .map(|i| i.docker_image_reference.as_str())
+                        .unwrap_or_default()
+                );
+                return Ok(());
+            }
+            bail!(
+                "importing {from} into {stream}:{tag} failed: {}: {}",
+                condition.reason.as_deref().unwrap_or("Failed"),
+                condition.message.as_deref().unwrap_or_default()
+            );
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "{stream}:{tag} now imports {from}, but no import finished within {} s; is Slipway's operator (image controller) running?",
+                timeout
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<()> {
