@@ -481,16 +481,7 @@ async fn set_dc_triggers(
         "metadata": {"resourceVersion": dc.metadata.resource_version},
         "spec": {"triggers": triggers},
     });
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
-        Err(e) => bail!("updating dc/{name}: {}", api_message(&e)),
-        Ok(_) => {}
-    }
-    println!("dc/{name} triggers updated");
-    Ok(true)
+    patch_triggers(api, name, &format!("dc/{name}"), &patch).await
 }
 
 /// Lists or sets the trigger annotation of a workload; false when it changed meanwhile.
@@ -537,15 +528,23 @@ async fn set_workload_triggers(
             "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
         },
     });
+    patch_triggers(api, name, &format!("{plural}/{name}"), &patch).await
+}
+
+/// Writes `patch` (which carries the resourceVersion read); false on a conflict.
+async fn patch_triggers<K>(api: &Api<K>, name: &str, shown: &str, patch: &Value) -> anyhow::Result<bool>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
     match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
     {
         Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
-        Err(e) => bail!("updating {plural}/{name}: {}", api_message(&e)),
+        Err(e) => bail!("updating {shown}: {}", api_message(&e)),
         Ok(_) => {}
     }
-    println!("{plural}/{name} triggers updated");
+    println!("{shown} triggers updated");
     Ok(true)
 }
 

@@ -6,9 +6,12 @@
 //! - [`rollout`]: raising a DeploymentConfig's `status.latestVersion` exactly once.
 //! - [`names`]: what Kubernetes accepts as a name.
 //! - [`locks`]: one async lock per key, forgotten when nobody holds or waits for it.
+//! - `logging` (feature `logging`): how the operator and the webhook log.
 
 pub mod instantiate;
 pub mod locks;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod names;
 pub mod rollout;
 

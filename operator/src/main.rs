@@ -100,7 +100,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    init_logging(args.log_json);
+    slipway_client::logging::init(args.log_json);
     let selected = controllers::select(&args.controllers).map_err(anyhow::Error::msg)?;
     let mut ctx = Context::new(kube::Config::infer().await?)?;
     ctx.label_selector = args.selector.clone();
@@ -142,15 +142,6 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         slipway_operator::leader::release(&ctx.client, lease).await;
     }
     Ok(std::process::ExitCode::SUCCESS)
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
 }
 
 /// Serves /metrics, /healthz and /readyz on `listen`.

@@ -95,7 +95,7 @@ enum Certificates {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    init_logging(args.log_json);
+    slipway_client::logging::init(args.log_json);
     let (endpoint, names) =
         flags::endpoint(args.url.as_deref(), args.service.as_deref()).map_err(anyhow::Error::msg)?;
     let certificates = certificate_settings(&args)?;
@@ -172,15 +172,6 @@ async fn main() -> anyhow::Result<()> {
         access.handle.graceful_shutdown(Some(Duration::from_secs(5)));
     }
     Ok(())
-}
-
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    if json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
-    } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
-    }
 }
 
 /// How long certificates live and how often they are checked; only the check interval applies to
