@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 
@@ -287,8 +288,7 @@ async fn changes_made_while_the_operator_was_down_are_acted_on_beside_those_at_r
         env.wait_complete(name, 1, 2).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    env.controller.abort();
-    let _ = (&mut env.controller).await;
+    env.controller.stop().await;
     // While it is down: web's template changes, api's version is scaled down behind its back.
     env.set_env("web", "2").await;
     env.rs_api()

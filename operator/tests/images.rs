@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use slipway_crds::common::Time;
 use slipway_crds::image::TagEvent;
 use slipway_operator::image::{Settings, registry};
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const REGISTRY: &str = "127.0.0.1:15000";
 
@@ -53,15 +55,14 @@ async fn push_image(repository: &str, tag: &str) -> String {
 }
 
 /// The image controller of one namespace, importing scheduled tags every second.
-async fn image_controller(namespace: &str) -> tokio::task::JoinHandle<()> {
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+async fn image_controller(namespace: &str) -> Controller {
     let settings = Settings {
         registry: REGISTRY.into(),
         import_interval: Duration::from_secs(1),
         namespace: Some(namespace.to_string()),
         label_selector: None,
     };
-    tokio::spawn(slipway_operator::image::run(ctx, settings))
+    Controller::start(|ctx| slipway_operator::image::run(ctx, settings)).await
 }
 
 /// A stream `name` whose `latest` follows `REGISTRY/<source>:v1`, imported on a schedule.
@@ -81,14 +82,12 @@ fn scheduled_stream(name: &str, source: &str) -> ImageStream {
 struct Run {
     client: Client,
     ns: TestNamespace,
-    controller: tokio::task::JoinHandle<()>,
+    controller: Controller,
 }
 
 impl Run {
     async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
+        let Fixture { client, ns } = Fixture::start(prefix).await;
         let controller = image_controller(&ns.name).await;
         Self {
             client,
@@ -97,8 +96,8 @@ impl Run {
         }
     }
 
-    async fn stop(self) {
-        self.controller.abort();
+    async fn stop(mut self) {
+        self.controller.stop().await;
         self.ns.delete().await;
     }
 
@@ -300,7 +299,7 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
 async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
     // The deploy controller (deploy_support) and the image controller, in one namespace.
     let env = deploy_support::Env::start("img-sched-dc").await;
-    let images = image_controller(&env.ns.name).await;
+    let mut images = image_controller(&env.ns.name).await;
     let source = format!("{}/upstream", env.ns.name);
     let first = push_image(&source, "v1").await;
     Api::<ImageStream>::namespaced(env.client.clone(), &env.ns.name)
@@ -342,7 +341,7 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
         env.rs_opt("web-3").await.is_none(),
         "no version without a new digest"
     );
-    images.abort();
+    images.stop().await;
     env.stop().await;
 }
 
