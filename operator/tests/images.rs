@@ -65,6 +65,9 @@ async fn image_controller(namespace: &str) -> Controller {
     Controller::start(|ctx| slipway_operator::image::run(ctx, settings)).await
 }
 
+/// The image stream controller's name in the metrics.
+const STREAMS: &str = "image";
+
 /// A stream `name` whose `latest` follows `REGISTRY/<source>:v1`, imported on a schedule.
 fn scheduled_stream(name: &str, source: &str) -> ImageStream {
     serde_json::from_value(json!({
@@ -284,9 +287,11 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
     let note = run.event("app", "TagUpdated").await;
     assert!(note.contains("latest"), "{note}");
 
-    // Unchanged digests record nothing new (several intervals pass).
+    // Unchanged digests record nothing new: the stream is reconciled again (each reconcile is
+    // due an import, a second apart) and its resourceVersion stays.
     let before = run.streams().get("app").await.unwrap().resource_version();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciled = run.controller.reconciles(STREAMS);
+    run.controller.reconciled(STREAMS, reconciled, 3).await;
     let after = run.streams().get("app").await.unwrap().resource_version();
     assert_eq!(
         before, after,
@@ -335,8 +340,11 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
     let params = dc.spec.triggers.unwrap()[1].image_change_params.clone().unwrap();
     assert_eq!(params.last_triggered_image.as_deref(), Some(second_ref.as_str()));
 
-    // Imports of the unchanged digest (every second) roll nothing more.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Imports of the unchanged digest (every second) roll nothing more: the stream is reconciled
+    // again, and the deploy controller has seen the config as it is.
+    let reconciled = images.reconciles(STREAMS);
+    images.reconciled(STREAMS, reconciled, 3).await;
+    env.observed("web", "after the imports", |_| true).await;
     assert!(
         env.rs_opt("web-3").await.is_none(),
         "no version without a new digest"
