@@ -255,14 +255,7 @@ async fn alice_gets_her_project_and_bob_cannot_touch_it() {
 async fn an_existing_namespace_is_refused_and_left_alone() {
     let run = Run::start(Settings::default()).await;
     let name = run.name("taken");
-    let namespace: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": name, "labels": {"slipway.dev/test": "true", "owner": "someone"}}}),
-    )
-    .unwrap();
-    Api::<Namespace>::all(run.client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
+    let taken = TestNamespace::named(&run.client, &name, json!({"owner": "someone"})).await;
     run.request(&name, "alice").await;
     let message = run.phase(&name, ProjectRequestPhase::Failed).await;
     assert_eq!(
@@ -277,10 +270,7 @@ async fn an_existing_namespace_is_refused_and_left_alone() {
     assert!(!ns.annotations().contains_key("slipway.dev/requester"));
     assert!(!run.project_exists(&name).await);
     run.delete_request(&name).await;
-    Api::<Namespace>::all(run.client.clone())
-        .delete(&name, &Default::default())
-        .await
-        .unwrap();
+    taken.delete().await;
 }
 
 #[tokio::test]
