@@ -366,6 +366,51 @@ pub fn shared_testdata() -> std::path::PathBuf {
     repo_root().join("../shared/testdata")
 }
 
+/// The templates of OpenShift's library, in the shared test data (`*.json`, 62 of them).
+pub const OPENSHIFT_TEMPLATES: (&str, usize) = ("openshift-templates", 62);
+/// More templates from elsewhere, in the shared test data (`*.json`, `*.yaml`, `*.yml`, 60).
+pub const OPENSHIFT_TEMPLATES_EXTRA: (&str, usize) = ("openshift-templates-extra", 60);
+
+/// The template files (`*.json`, `*.yaml`, `*.yml`; sorted) of a folder of the shared test data,
+/// given as (folder, how many it holds). A missing, unreadable or incomplete corpus fails the test
+/// that asked, naming the path: a test of the corpus never passes without it.
+pub fn shared_corpus((folder, expected): (&str, usize)) -> Vec<std::path::PathBuf> {
+    let dir = shared_testdata().join(folder);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the corpus {} is missing ({e}): it is the shared test data beside the repository",
+            dir.display()
+        )
+    });
+    let mut files: Vec<std::path::PathBuf> = entries
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("reading the corpus {}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        expected,
+        "the corpus {} has {} templates, not the {expected} it holds",
+        dir.display(),
+        files.len()
+    );
+    files
+}
+
+/// A file of the shared test data, read; a missing one fails the test, naming the path.
+pub fn shared_file(path: &str) -> String {
+    let path = shared_testdata().join(path);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the shared test data {} is missing: {e}", path.display()))
+}
+
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
