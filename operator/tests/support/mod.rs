@@ -1,4 +1,5 @@
-//! What the operator's tests against the dev cluster share: the CRDs, a client and a namespace of
+//! What the operator's tests against the dev cluster share (and the CLI's, which include this
+//! file by its path): the CRDs, a client and a namespace of
 //! the test ([`Fixture`]), and controllers run in-process, each on a Context of its own
 //! ([`Controller`]), stopped when they drop (a failing test's too). A controller's metrics say
 //! how far it got: [`Controller::reconciles`] and [`Controller::initial_sync`] are what a test
@@ -94,6 +95,26 @@ impl Controller {
     /// How many reconciles of `controller` have ended.
     pub fn reconciles(&self, controller: &str) -> u64 {
         self.metric("reconcile_duration_seconds_count", controller) as u64
+    }
+
+    /// How many reconciles of `controller` have started.
+    pub fn started(&self, controller: &str) -> u64 {
+        self.metric("reconciliations_total", controller) as u64
+    }
+
+    /// Waits until a reconcile of `controller` that started after `mark` (a count of
+    /// [`Controller::started`] taken before a change) has ended: more have started, and none
+    /// runs now.
+    pub async fn reconciled_since(&self, controller: &str, mark: u64) {
+        eventually(
+            &format!("a reconcile of the {controller} controller after the change"),
+            Duration::from_secs(60),
+            || async {
+                (self.started(controller) > mark && self.metric("reconciles_in_flight", controller) == 0.0)
+                    .then_some(())
+            },
+        )
+        .await;
     }
 
     /// Waits until `controller` has ended `more` reconciles beyond `after`.
