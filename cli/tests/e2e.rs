@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
@@ -130,13 +130,16 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
 /// Requests every 50 ms until stopped: every answer, and every failure.
 struct Load {
     stop: Arc<AtomicBool>,
+    /// Requests answered so far (200 or not).
+    done: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<(Vec<String>, Vec<String>)>,
 }
 
 impl Load {
     fn start(addr: SocketAddr, path: &'static str) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let done = Arc::new(AtomicUsize::new(0));
+        let (flag, count) = (stop.clone(), done.clone());
         let task = tokio::spawn(async move {
             let (mut answers, mut failures) = (Vec::new(), Vec::new());
             while !flag.load(Ordering::Relaxed) {
@@ -145,11 +148,23 @@ impl Load {
                     Ok((code, body)) => failures.push(format!("{code}: {body}")),
                     Err(e) => failures.push(e),
                 }
+                count.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             (answers, failures)
         });
-        Load { stop, task }
+        Load { stop, done, task }
+    }
+
+    /// Waits until `more` requests beyond those made so far have been made.
+    async fn requests(&self, more: usize) {
+        let wanted = self.done.load(Ordering::Relaxed) + more;
+        eventually(
+            &format!("{more} more requests of the load"),
+            Duration::from_secs(30),
+            || async { (self.done.load(Ordering::Relaxed) >= wanted).then_some(()) },
+        )
+        .await;
     }
 
     async fn finish(self) -> (Vec<String>, Vec<String>) {
@@ -548,7 +563,8 @@ async fn git_push_becomes_a_running_app() {
 
     // --- The push: build 2, a rolling update under load, the new answer ------------------------
     let load = Load::start(addr, "/index.html");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The load runs against version 1 before the push.
+    load.requests(10).await;
     let second = commit_app(&work, "hello from v2", "a new answer");
     let mut timeline = Timeline {
         start: Instant::now(),
@@ -574,7 +590,14 @@ async fn git_push_becomes_a_running_app() {
         (rs.status?.replicas == 0).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // ... until its last pod is gone (terminated, deleted), and some more requests after that.
+    let pods = Api::<Pod>::namespaced(client.clone(), &project);
+    let version_1 = ListParams::default().labels("slipway.dev/deployment.name=web-1");
+    eventually("the pods of version 1 gone", Duration::from_secs(120), || async {
+        pods.list(&version_1).await.ok()?.items.is_empty().then_some(())
+    })
+    .await;
+    load.requests(10).await;
     let (answers, failures) = load.finish().await;
     println!("push to serving, stages:\n{}", timeline.report());
     println!(

@@ -108,13 +108,39 @@ fn scripted_pod(config: &BuildConfig, number: i64) -> Pod {
     pod
 }
 
-/// `slip logs -f build/NAME` in `namespace`, on a thread of its own.
-fn follow(namespace: &str, build: &str) -> tokio::task::JoinHandle<Followed> {
+/// `slip logs -f build/NAME` in `namespace`, on a thread of its own; and its stderr lines as
+/// they come.
+fn follow(
+    namespace: &str,
+    build: &str,
+) -> (
+    tokio::task::JoinHandle<Followed>,
+    tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
     let args = ["-n", namespace, "logs", "-f", &format!("build/{build}")].map(String::from);
-    tokio::task::spawn_blocking(move || {
+    let (stderr_tx, stderr_rx) = tokio::sync::mpsc::unbounded_channel();
+    let running = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        slip_streaming(&args)
+        slip_streaming(&args, stderr_tx)
+    });
+    (running, stderr_rx)
+}
+
+/// Waits until a `slip logs -f` says `needle` on stderr.
+async fn says(stderr: &mut tokio::sync::mpsc::UnboundedReceiver<String>, needle: &str) {
+    let heard = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = stderr.recv().await {
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
     })
+    .await;
+    assert!(
+        heard == Ok(true),
+        "slip logs -f never said {needle:?} (it ended, or 60 s passed)"
+    );
 }
 
 /// Checks what a `--follow` printed: the lines of `build`'s pod, in order, streamed as they were
@@ -157,23 +183,34 @@ struct Followed {
 }
 
 /// Runs slip (with the test's KUBECONFIG), noting when each line of its output arrives.
-fn slip_streaming(args: &[&str]) -> Followed {
+/// Its stderr lines go to `stderr_tx` as they come, besides.
+fn slip_streaming(args: &[&str], stderr_tx: tokio::sync::mpsc::UnboundedSender<String>) -> Followed {
     let mut child = Command::new(env!("CARGO_BIN_EXE_slip"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let stderr = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            all.push_str(&line);
+            all.push('\n');
+            let _ = stderr_tx.send(line);
+        }
+        all
+    });
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     let lines: Vec<(Instant, String)> = stdout
         .lines()
         .map(|line| (Instant::now(), line.unwrap()))
         .collect();
-    let out = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
     Followed {
         lines,
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-        succeeded: out.status.success(),
+        stderr: stderr.join().unwrap(),
+        succeeded: status.success(),
         ended: Instant::now(),
     }
 }
@@ -228,7 +265,7 @@ async fn slip_logs_prints_and_follows_a_build_pods_real_logs() {
         .unwrap();
     assert_eq!(build.name_any(), "app-1");
     // --follow, from before the pod runs until it ends.
-    let first = follow(n, "app-1");
+    let (first, _) = follow(n, "app-1");
 
     // Meanwhile build 2, which has no pod (Serial: it waits for build 1): without --follow that
     // is an error, as for bc/app (its latest build); so are an unknown build and BuildConfig.
@@ -250,13 +287,32 @@ async fn slip_logs_prints_and_follows_a_build_pods_real_logs() {
     // With --follow, build 2 is waited for until its pod comes (made here while build 1 still
     // runs, before any operator would start it), and the pod until it is scheduled (held back by
     // a scheduling gate meanwhile: its log reads empty then, and must not end the following).
-    let second = follow(n, "app-2");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (second, mut second_stderr) = follow(n, "app-2");
+    says(&mut second_stderr, "waiting for build app-2 to start").await;
     let mut gated = scripted_pod(&config, 2);
     gated.spec.as_mut().unwrap().scheduling_gates = Some(vec![PodSchedulingGate {
         name: "slipway.dev/test-hold".into(),
     }]);
     pods.create(&PostParams::default(), &gated).await.unwrap();
+    watch_until(
+        &pods,
+        &pod_name("app-2"),
+        "the pod of build 2 held back by its scheduling gate",
+        Duration::from_secs(30),
+        |pod: &Pod| {
+            pod.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c.type_ == "PodScheduled" && c.reason.as_deref() == Some("SchedulingGated"))
+                })
+        },
+    )
+    .await;
+    // A window, not an observation: slip finds the pod within half a second (it polls twice a
+    // second) and prints nothing while it waits for a container to start, so only time shows
+    // that it does not end meanwhile. Three seconds is six of its polls.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(
         !second.is_finished(),

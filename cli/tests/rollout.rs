@@ -3,6 +3,9 @@
 //! cancel, retry and history, and malformed targets.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+#[path = "../../operator/tests/support/mod.rs"]
+mod support;
+
 use std::process::Output;
 use std::time::Duration;
 
@@ -15,22 +18,23 @@ use slipway_crds::DeploymentConfig;
 use slipway_crds::apps::labels;
 use slipway_crds::image::{ImageStream, TagEvent};
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 struct Env {
     client: Client,
     ns: TestNamespace,
-    controller: tokio::task::JoinHandle<()>,
+    controller: Controller,
 }
 
 impl Env {
     async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        let Fixture { client, ns } = Fixture::start(prefix).await;
         let namespace = ns.name.clone();
         let controller =
-            tokio::spawn(async move { slipway_operator::deploy::run(ctx, Some(&namespace)).await });
+            Controller::start(
+                |ctx| async move { slipway_operator::deploy::run(ctx, Some(&namespace)).await },
+            )
+            .await;
         Self {
             client,
             ns,
@@ -38,8 +42,8 @@ impl Env {
         }
     }
 
-    async fn stop(self) {
-        self.controller.abort();
+    async fn stop(mut self) {
+        self.controller.stop().await;
         self.ns.delete().await;
     }
 
@@ -182,12 +186,15 @@ async fn undo_rolls_back_and_turns_automatic_image_triggers_off() {
     let dc = env.dcs().get("web").await.unwrap();
     let params = dc.spec.triggers.unwrap()[1].image_change_params.clone().unwrap();
     assert!(!params.automatic);
-    // The rollback stays even when the tag moves again.
+    // The rollback stays even when the tag moves again: the controller (which follows the
+    // stream of every image trigger, automatic or not) reconciles the config after the move and
+    // makes no version.
+    let mark = env.controller.started("deploy");
     env.push_tag(
         "127.0.0.1:15000/app@sha256:3333333333333333333333333333333333333333333333333333333333333333",
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    env.controller.reconciled_since("deploy", mark).await;
     assert!(env.rss().get_opt("web-4").await.unwrap().is_none());
 
     let history = env.slip(&["rollout", "history", "dc/web"]).await;

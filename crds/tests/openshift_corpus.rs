@@ -9,19 +9,9 @@ use std::path::PathBuf;
 use slipway_crds::process::{ProcessOptions, parse_template, plausible_value, process};
 use slipway_testkit::*;
 
-fn corpus_dir() -> PathBuf {
-    shared_testdata().join("openshift-templates")
-}
-
 /// Every template processed: (file, objects).
 fn processed_corpus() -> Vec<(String, Vec<serde_json::Value>)> {
-    let dir = corpus_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("the corpus {} is not readable: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    files.sort();
+    let files: Vec<PathBuf> = shared_corpus(OPENSHIFT_TEMPLATES);
     files
         .into_iter()
         .map(|path| {

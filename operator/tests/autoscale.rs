@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use deploy_support::*;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;

@@ -3,6 +3,8 @@
 //! controllers limited to its own namespace.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ use slipway_crds::build::{BuildPhase, BuildRequest, BuildTriggerCause};
 use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::build::controller::Settings;
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const WAIT: Duration = Duration::from_secs(90);
 const REGISTRY: &str = "127.0.0.1:15000";
@@ -24,26 +27,26 @@ struct Run {
     client: Client,
     ns: TestNamespace,
     ctx: slipway_operator::Context,
-    controllers: Vec<tokio::task::JoinHandle<()>>,
+    controllers: Vec<Controller>,
 }
 
 impl Run {
     async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        let Fixture { client, ns } = Fixture::start(prefix).await;
+        let ctx = support::context().await;
         let settings = Settings {
             registry: REGISTRY.into(),
             namespace: Some(ns.name.clone()),
             ..Default::default()
         };
+        let namespace = Some(ns.name.clone());
         let controllers = vec![
-            tokio::spawn(slipway_operator::build::controller::run(ctx.clone(), settings)),
-            tokio::spawn(slipway_operator::build::trigger::run(
-                ctx.clone(),
-                Some(ns.name.clone()),
-            )),
+            Controller::start_with(ctx.clone(), |ctx| {
+                slipway_operator::build::controller::run(ctx, settings)
+            }),
+            Controller::start_with(ctx.clone(), |ctx| {
+                slipway_operator::build::trigger::run(ctx, namespace)
+            }),
         ];
         Self {
             client,
@@ -53,9 +56,9 @@ impl Run {
         }
     }
 
-    async fn stop(self) {
-        for c in &self.controllers {
-            c.abort();
+    async fn stop(mut self) {
+        for c in &mut self.controllers {
+            c.stop().await;
         }
         self.ns.delete().await;
     }

@@ -60,7 +60,7 @@ fn stand_in_builder() -> String {
 
 /// The Source BuildConfigs of a template, processed with its parameters.
 fn source_build_configs(template: &str, params: &[(&str, &str)]) -> Vec<Value> {
-    let text = std::fs::read_to_string(shared_testdata().join(template)).unwrap();
+    let text = shared_file(template);
     let document = parse_template(&text).unwrap();
     let values: BTreeMap<String, String> = params
         .iter()

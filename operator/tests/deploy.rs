@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 
@@ -184,8 +185,10 @@ async fn a_tag_update_in_an_image_stream_rolls_the_deployment_config() {
         json!({"triggers": triggers}),
     )
     .await;
-    // The first version waits for the image.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The first version waits for the image: the controller has reconciled the config (the
+    // status of its generation is written) and made no version.
+    let waiting = env.observed("web", "waiting for its image", |_| true).await;
+    assert_eq!(waiting.status.unwrap().latest_version, 0);
     assert!(
         env.rs_opt("web-1").await.is_none(),
         "no version before the tag has an image"
@@ -257,14 +260,16 @@ async fn nothing_is_written_when_nothing_changed() {
     env.create_dc("web", 2, json!({"type": "Rolling"}), json!({}))
         .await;
     env.wait_complete("web", 1, 2).await;
-    // Let the last status settle, then watch resourceVersions through a restart.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The status of the finished rollout is written: the controller has nothing left to do.
+    env.at_rest("web").await;
     let before = (
         env.dc("web").await.resource_version(),
         env.rs("web-1").await.resource_version(),
     );
     let env = env.restart().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The new controller has listed the config and ended a reconcile of it.
+    env.controller.initial_sync(DEPLOY).await;
+    assert!(env.controller.reconciles(DEPLOY) >= 1);
     let after = (
         env.dc("web").await.resource_version(),
         env.rs("web-1").await.resource_version(),
@@ -285,10 +290,9 @@ async fn changes_made_while_the_operator_was_down_are_acted_on_beside_those_at_r
     }
     for name in ["web", "api", "db"] {
         env.wait_complete(name, 1, 2).await;
+        env.at_rest(name).await;
     }
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    env.controller.abort();
-    let _ = (&mut env.controller).await;
+    env.controller.stop().await;
     // While it is down: web's template changes, api's version is scaled down behind its back.
     env.set_env("web", "2").await;
     env.rs_api()
@@ -306,7 +310,8 @@ async fn changes_made_while_the_operator_was_down_are_acted_on_beside_those_at_r
     env.controller = Env::controller(&env.ns.name).await;
     env.wait_complete("web", 2, 2).await;
     env.wait_available("api-1", 2).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Every config, db's included, has been reconciled once by the new controller.
+    env.controller.initial_sync(DEPLOY).await;
     let after = (
         env.dc("db").await.resource_version(),
         env.rs("db-1").await.resource_version(),
@@ -324,7 +329,18 @@ async fn paused_makes_no_new_version_until_resumed() {
     env.patch_spec("web", json!({"paused": true})).await;
     env.set_env("web", "2").await;
     env.set_env("web", "3").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The controller has seen the last change (the status of its generation says paused) and
+    // made no version of it.
+    let paused = env
+        .observed("web", "paused", |d| {
+            d.status.as_ref().is_some_and(|s| {
+                s.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Progressing" && c.reason == "DeploymentConfigPaused")
+            })
+        })
+        .await;
+    assert_eq!(paused.status.unwrap().latest_version, 1);
     assert!(env.rs_opt("web-2").await.is_none());
     env.patch_spec("web", json!({"paused": false})).await;
     // One new version with every change made while paused.

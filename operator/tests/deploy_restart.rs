@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 

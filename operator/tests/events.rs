@@ -2,19 +2,20 @@
 //! different reason or object makes its own.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::api::events::v1::Event;
 use kube::Resource;
 use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
-use slipway_testkit::*;
+use support::Fixture;
 
 #[tokio::test]
 async fn a_repeated_event_is_one_event_with_a_series() {
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "events").await;
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let Fixture { client, ns } = Fixture::start("events").await;
+    let ctx = support::context().await;
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns.name);
     let mut regarding = Vec::new();
     for name in ["a", "b"] {

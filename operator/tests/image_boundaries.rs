@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use slipway_crds::{Build, BuildConfig, ImageStream};
 use slipway_operator::access::{self, ImageAccess, ServiceAccount};
 use slipway_operator::build::controller::Settings;
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const WAIT: Duration = Duration::from_secs(120);
 const REGISTRY: &str = "127.0.0.1:15000";
@@ -117,22 +119,20 @@ struct Builds {
     client: Client,
     attacker: TestNamespace,
     victim: TestNamespace,
-    controller: tokio::task::JoinHandle<()>,
+    controller: Controller,
 }
 
 impl Builds {
     async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let attacker = TestNamespace::new(&client, &format!("{prefix}-a")).await;
+        let Fixture { client, ns: attacker } = Fixture::start(&format!("{prefix}-a")).await;
         let victim = TestNamespace::new(&client, &format!("{prefix}-v")).await;
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
         let settings = Settings {
             registry: REGISTRY.into(),
             namespace: Some(attacker.name.clone()),
             ..Default::default()
         };
-        let controller = tokio::spawn(slipway_operator::build::controller::run(ctx, settings));
+        let controller =
+            Controller::start(|ctx| slipway_operator::build::controller::run(ctx, settings)).await;
         victim_stream(&client, &victim.name, "web").await;
         Self {
             client,
@@ -142,8 +142,8 @@ impl Builds {
         }
     }
 
-    async fn stop(self) {
-        self.controller.abort();
+    async fn stop(mut self) {
+        self.controller.stop().await;
         self.attacker.delete().await;
         self.victim.delete().await;
     }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 mod deploy_support;
+mod support;
 
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use slipway_crds::common::Time;
 use slipway_crds::image::TagEvent;
 use slipway_operator::image::{Settings, registry};
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const REGISTRY: &str = "127.0.0.1:15000";
 
@@ -53,16 +55,18 @@ async fn push_image(repository: &str, tag: &str) -> String {
 }
 
 /// The image controller of one namespace, importing scheduled tags every second.
-async fn image_controller(namespace: &str) -> tokio::task::JoinHandle<()> {
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+async fn image_controller(namespace: &str) -> Controller {
     let settings = Settings {
         registry: REGISTRY.into(),
         import_interval: Duration::from_secs(1),
         namespace: Some(namespace.to_string()),
         label_selector: None,
     };
-    tokio::spawn(slipway_operator::image::run(ctx, settings))
+    Controller::start(|ctx| slipway_operator::image::run(ctx, settings)).await
 }
+
+/// The image stream controller's name in the metrics.
+const STREAMS: &str = "image";
 
 /// A stream `name` whose `latest` follows `REGISTRY/<source>:v1`, imported on a schedule.
 fn scheduled_stream(name: &str, source: &str) -> ImageStream {
@@ -81,14 +85,12 @@ fn scheduled_stream(name: &str, source: &str) -> ImageStream {
 struct Run {
     client: Client,
     ns: TestNamespace,
-    controller: tokio::task::JoinHandle<()>,
+    controller: Controller,
 }
 
 impl Run {
     async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
+        let Fixture { client, ns } = Fixture::start(prefix).await;
         let controller = image_controller(&ns.name).await;
         Self {
             client,
@@ -97,8 +99,8 @@ impl Run {
         }
     }
 
-    async fn stop(self) {
-        self.controller.abort();
+    async fn stop(mut self) {
+        self.controller.stop().await;
         self.ns.delete().await;
     }
 
@@ -285,9 +287,11 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
     let note = run.event("app", "TagUpdated").await;
     assert!(note.contains("latest"), "{note}");
 
-    // Unchanged digests record nothing new (several intervals pass).
+    // Unchanged digests record nothing new: the stream is reconciled again (each reconcile is
+    // due an import, a second apart) and its resourceVersion stays.
     let before = run.streams().get("app").await.unwrap().resource_version();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let reconciled = run.controller.reconciles(STREAMS);
+    run.controller.reconciled(STREAMS, reconciled, 3).await;
     let after = run.streams().get("app").await.unwrap().resource_version();
     assert_eq!(
         before, after,
@@ -300,7 +304,7 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment() {
 async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
     // The deploy controller (deploy_support) and the image controller, in one namespace.
     let env = deploy_support::Env::start("img-sched-dc").await;
-    let images = image_controller(&env.ns.name).await;
+    let mut images = image_controller(&env.ns.name).await;
     let source = format!("{}/upstream", env.ns.name);
     let first = push_image(&source, "v1").await;
     Api::<ImageStream>::namespaced(env.client.clone(), &env.ns.name)
@@ -336,13 +340,16 @@ async fn a_new_digest_under_a_scheduled_tag_rolls_a_deployment_config() {
     let params = dc.spec.triggers.unwrap()[1].image_change_params.clone().unwrap();
     assert_eq!(params.last_triggered_image.as_deref(), Some(second_ref.as_str()));
 
-    // Imports of the unchanged digest (every second) roll nothing more.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Imports of the unchanged digest (every second) roll nothing more: the stream is reconciled
+    // again, and the deploy controller has seen the config as it is.
+    let reconciled = images.reconciles(STREAMS);
+    images.reconciled(STREAMS, reconciled, 3).await;
+    env.observed("web", "after the imports", |_| true).await;
     assert!(
         env.rs_opt("web-3").await.is_none(),
         "no version without a new digest"
     );
-    images.abort();
+    images.stop().await;
     env.stop().await;
 }
 

@@ -58,17 +58,53 @@ async fn one_candidate_leads_and_the_other_takes_over_on_release_or_expiry() {
     ns.delete().await;
 }
 
-#[tokio::test]
+/// Rounds of the race: the first for the Lease's creation, each later one for the Lease its last
+/// winner released. Each round is a few round trips per candidate (about 20 ms in the dev cluster).
+const ROUNDS: i32 = 20;
+const CANDIDATES: usize = 10;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_candidates_never_both_win() {
     let client = client().await;
     let ns = TestNamespace::new(&client, "leader-race").await;
     let api: Api<Lease> = Api::namespaced(client.clone(), &ns.name);
-    // Ten candidates try at once, several rounds: each round, at most one holds the Lease.
-    let candidates: Vec<Settings> = (0..10)
+    // Ten candidates try at once, round after round: each round, exactly one wins, and the
+    // Lease names it.
+    let candidates: Vec<Settings> = (0..CANDIDATES)
         .map(|i| settings(&ns.name, &format!("replica-{i}")))
         .collect();
-    let wins = futures::future::join_all(candidates.iter().map(|s| try_acquire_or_renew(&api, s))).await;
-    let winners: Vec<_> = wins.into_iter().filter(|w| *w.as_ref().unwrap()).collect();
-    assert_eq!(winners.len(), 1, "exactly one candidate creates the Lease");
+    let mut winners_of_rounds = Vec::new();
+    for round in 0..ROUNDS {
+        let wins = futures::future::join_all(candidates.iter().map(|s| try_acquire_or_renew(&api, s))).await;
+        let winners: Vec<&Settings> = candidates
+            .iter()
+            .zip(wins)
+            .filter(|(_, won)| *won.as_ref().unwrap())
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(
+            winners.len(),
+            1,
+            "round {round}: exactly one candidate {}",
+            if round == 0 {
+                "creates the Lease"
+            } else {
+                "takes the released Lease over"
+            }
+        );
+        let winner = winners[0];
+        let lease = api.get("slipway-operator").await.unwrap().spec.unwrap();
+        assert_eq!(
+            lease.holder_identity.as_deref(),
+            Some(winner.identity.as_str()),
+            "round {round}"
+        );
+        // One transition per takeover, none for the creation.
+        assert_eq!(lease.lease_transitions, Some(round), "round {round}");
+        winners_of_rounds.push(winner.identity.clone());
+        // The winner lets go: the next round races for a Lease nobody holds.
+        release(&client, winner).await;
+    }
+    eprintln!("the winners of {ROUNDS} rounds: {winners_of_rounds:?}");
     ns.delete().await;
 }

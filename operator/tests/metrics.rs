@@ -1,12 +1,15 @@
 //! The operator's metrics, scraped over HTTP as Prometheus would, after a real reconciliation.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::time::Duration;
 
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use slipway_crds::TemplateInstance;
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn get(addr: std::net::SocketAddr, path: &str) -> String {
@@ -22,18 +25,15 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> String {
 
 #[tokio::test]
 async fn reconciliations_are_counted_and_served() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "metrics").await;
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let Fixture { client, ns } = Fixture::start("metrics").await;
+    let namespace = ns.name.clone();
+    let mut running = Controller::start(|ctx| async move {
+        slipway_operator::template_instance::run(ctx, Some(&namespace)).await
+    })
+    .await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(axum::serve(listener, ctx.metrics.router()).into_future());
-    let namespace = ns.name.clone();
-    let controller_ctx = ctx.clone();
-    let running = tokio::spawn(async move {
-        slipway_operator::template_instance::run(controller_ctx, Some(&namespace)).await
-    });
+    tokio::spawn(axum::serve(listener, running.ctx.metrics.router()).into_future());
 
     let instance: TemplateInstance = serde_json::from_value(json!({
         "apiVersion": "slipway.dev/v1alpha1", "kind": "TemplateInstance",
@@ -65,6 +65,6 @@ async fn reconciliations_are_counted_and_served() {
     for probe in ["/healthz", "/readyz"] {
         assert!(get(addr, probe).await.ends_with("ok"), "{probe}");
     }
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }

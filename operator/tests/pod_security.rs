@@ -4,6 +4,8 @@
 //! reason that says so instead of waiting for a pod that never comes.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Pod};
@@ -15,6 +17,7 @@ use slipway_crds::build::{BuildPhase, BuildRequest, BuildTriggerCause};
 use slipway_crds::{Build, BuildConfig};
 use slipway_operator::build::controller::Settings;
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -48,9 +51,7 @@ async fn start(client: &kube::Client, ns: &str, bc: &str) -> String {
 
 #[tokio::test]
 async fn a_restricted_namespace_admits_source_build_pods_and_refuses_docker_ones_out_loud() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "psa").await;
+    let Fixture { client, ns } = Fixture::start("psa").await;
     let labels = json!({"metadata": {"labels": {
         "pod-security.kubernetes.io/enforce": "restricted",
         "pod-security.kubernetes.io/enforce-version": "latest"}}});
@@ -58,12 +59,12 @@ async fn a_restricted_namespace_admits_source_build_pods_and_refuses_docker_ones
         .patch(&ns.name, &PatchParams::default(), &Patch::Merge(&labels))
         .await
         .unwrap();
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
     let settings = Settings {
         namespace: Some(ns.name.clone()),
         ..Default::default()
     };
-    let controller = tokio::spawn(slipway_operator::build::controller::run(ctx, settings));
+    let mut controller =
+        Controller::start(|ctx| slipway_operator::build::controller::run(ctx, settings)).await;
 
     config(
         &client,
@@ -110,6 +111,6 @@ async fn a_restricted_namespace_admits_source_build_pods_and_refuses_docker_ones
         "{message}"
     );
     assert!(pods.get_opt(&format!("{docker}-build")).await.unwrap().is_none());
-    controller.abort();
+    controller.stop().await;
     ns.delete().await;
 }

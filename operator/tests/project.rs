@@ -3,6 +3,8 @@
 //! controller, limited by a label to the requests of that test.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, LimitRange, Namespace, ResourceQuota, ServiceAccount};
@@ -15,12 +17,13 @@ use slipway_crds::project::{ProjectPhase, ProjectRequestPhase};
 use slipway_crds::{Project, ProjectRequest};
 use slipway_operator::project::Settings;
 use slipway_testkit::*;
+use support::Controller;
 
 struct Run {
     id: String,
     client: Client,
-    ctx: slipway_operator::Context,
-    controller: tokio::task::JoinHandle<()>,
+    /// The project controller, limited by a label to this run's requests.
+    controller: Controller,
 }
 
 impl Run {
@@ -28,16 +31,14 @@ impl Run {
         ensure_crds();
         let client = client().await;
         let run_id = unique_name("proj");
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
         let settings = Settings {
             label_selector: Some(format!("slipway.dev/test-run={run_id}")),
             ..settings
         };
-        let controller = tokio::spawn(slipway_operator::project::run(ctx.clone(), settings));
+        let controller = Controller::start(|ctx| slipway_operator::project::run(ctx, settings)).await;
         Self {
             id: run_id,
             client,
-            ctx,
             controller,
         }
     }
@@ -76,7 +77,8 @@ impl Run {
     }
 
     fn as_user(&self, user: &str) -> Client {
-        self.ctx
+        self.controller
+            .ctx
             .impersonating(user, &["system:authenticated".to_string()])
             .unwrap()
     }
@@ -117,12 +119,6 @@ impl Run {
             },
         )
         .await;
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        self.controller.abort();
     }
 }
 
@@ -259,14 +255,7 @@ async fn alice_gets_her_project_and_bob_cannot_touch_it() {
 async fn an_existing_namespace_is_refused_and_left_alone() {
     let run = Run::start(Settings::default()).await;
     let name = run.name("taken");
-    let namespace: Namespace = serde_json::from_value(
-        json!({"metadata": {"name": name, "labels": {"slipway.dev/test": "true", "owner": "someone"}}}),
-    )
-    .unwrap();
-    Api::<Namespace>::all(run.client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
+    let taken = TestNamespace::named(&run.client, &name, json!({"owner": "someone"})).await;
     run.request(&name, "alice").await;
     let message = run.phase(&name, ProjectRequestPhase::Failed).await;
     assert_eq!(
@@ -281,10 +270,7 @@ async fn an_existing_namespace_is_refused_and_left_alone() {
     assert!(!ns.annotations().contains_key("slipway.dev/requester"));
     assert!(!run.project_exists(&name).await);
     run.delete_request(&name).await;
-    Api::<Namespace>::all(run.client.clone())
-        .delete(&name, &Default::default())
-        .await
-        .unwrap();
+    taken.delete().await;
 }
 
 #[tokio::test]

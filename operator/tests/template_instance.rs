@@ -5,6 +5,8 @@
 //! namespace, with a test key standing in for the requester keys admission and the operator share.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -16,17 +18,19 @@ use slipway_crds::requester::{PROOF_ANNOTATION, Stamp};
 use slipway_operator::requester::RequesterKeys;
 use slipway_operator::template_instance::{INSTANCE_LABEL, INSTANTIATE_FAILURE, READY};
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 /// The requester key of the tests (what the Secret `slipway-requester-keys` holds in a cluster).
 const TEST_KEY: &[u8] = b"slipway-tests-requester-key-0123456789";
 
 /// Runs the controller for one namespace, verifying stamps with [`TEST_KEY`].
-async fn controller(namespace: &str) -> tokio::task::JoinHandle<()> {
-    let config = kube::Config::infer().await.unwrap();
-    let mut ctx = slipway_operator::Context::new(config).unwrap();
+async fn controller(namespace: &str) -> Controller {
+    let mut ctx = support::context().await;
     ctx.requester_keys = std::sync::Arc::new(RequesterKeys::Fixed(vec![TEST_KEY.to_vec()]));
     let namespace = namespace.to_string();
-    tokio::spawn(async move { slipway_operator::template_instance::run(ctx, Some(&namespace)).await })
+    Controller::start_with(ctx, |ctx| async move {
+        slipway_operator::template_instance::run(ctx, Some(&namespace)).await
+    })
 }
 
 /// A user who may do anything in the namespace (and nothing elsewhere); the operator never acts
@@ -164,11 +168,9 @@ async fn condition(api: &Api<TemplateInstance>, name: &str, type_: &str, status:
 
 #[tokio::test]
 async fn an_instance_brings_up_its_objects_becomes_ready_and_takes_them_away() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-ready").await;
+    let Fixture { client, ns } = Fixture::start("ti-ready").await;
     admin_in(&client, &ns.name).await;
-    let running = controller(&ns.name).await;
+    let mut running = controller(&ns.name).await;
     let (user, groups) = ADMIN;
     let api = create_instance(
         &client,
@@ -232,16 +234,14 @@ async fn an_instance_brings_up_its_objects_becomes_ready_and_takes_them_away() {
         (left == 0).then_some(())
     })
     .await;
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_requester_without_rights_gets_instantiate_failure_and_nothing_is_created() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-forbidden").await;
-    let running = controller(&ns.name).await;
+    let Fixture { client, ns } = Fixture::start("ti-forbidden").await;
+    let mut running = controller(&ns.name).await;
     let api = create_instance(
         &client,
         &ns.name,
@@ -258,17 +258,15 @@ async fn a_requester_without_rights_gets_instantiate_failure_and_nothing_is_crea
     assert!(ti.status.unwrap().objects.is_empty());
     // Nothing at all was created: not even the objects bob would have been allowed to make.
     assert_eq!(made_by(&client, &ns.name, "sneaky").await, 0);
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_stored_template_with_parameters_from_a_secret() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-stored").await;
+    let Fixture { client, ns } = Fixture::start("ti-stored").await;
     admin_in(&client, &ns.name).await;
-    let running = controller(&ns.name).await;
+    let mut running = controller(&ns.name).await;
     let mut template = inline_template();
     template["apiVersion"] = "slipway.dev/v1alpha1".into();
     template["kind"] = "Template".into();
@@ -300,17 +298,15 @@ async fn a_stored_template_with_parameters_from_a_secret() {
         .await
         .unwrap();
     assert_eq!(deployment.spec.unwrap().replicas, Some(1));
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
 #[tokio::test]
 async fn what_cannot_be_instantiated_says_why() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-broken").await;
+    let Fixture { client, ns } = Fixture::start("ti-broken").await;
     admin_in(&client, &ns.name).await;
-    let running = controller(&ns.name).await;
+    let mut running = controller(&ns.name).await;
     let (user, groups) = ADMIN;
     let missing_template = create_instance(
         &client,
@@ -352,7 +348,7 @@ async fn what_cannot_be_instantiated_says_why() {
         .await
         .unwrap();
     assert!(all.items.is_empty());
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
@@ -373,7 +369,7 @@ async fn alice_cannot_reach_into_a_namespace_she_does_not_own() {
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
-    let running = controller(&mine.name).await;
+    let mut running = controller(&mine.name).await;
     // A namespace chosen by a parameter is kept by processing, so this aims at bob's namespace.
     let template = json!({
         "parameters": [{"name": "TARGET", "required": true}],
@@ -410,7 +406,7 @@ async fn alice_cannot_reach_into_a_namespace_she_does_not_own() {
             .unwrap()
             .is_none()
     );
-    running.abort();
+    running.stop().await;
     mine.delete().await;
     theirs.delete().await;
 }
@@ -452,10 +448,8 @@ async fn cluster_role_binding_exists(client: &kube::Client, name: &str) -> bool 
 
 #[tokio::test]
 async fn a_forged_requester_is_not_acted_on_without_admissions_proof() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-forged").await;
-    let running = controller(&ns.name).await;
+    let Fixture { client, ns } = Fixture::start("ti-forged").await;
+    let mut running = controller(&ns.name).await;
     // No admission configuration is in the way here: the attacker writes the requester itself.
     let user = unique_name("mallory");
     let forged = requester(&user, &["system:masters"]);
@@ -495,16 +489,14 @@ async fn a_forged_requester_is_not_acted_on_without_admissions_proof() {
         assert!(message.contains("does not match its proof"), "{name}: {message}");
     }
     assert!(!cluster_role_binding_exists(&client, &format!("{user}-is-cluster-admin")).await);
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_stamped_requester_in_system_masters_is_refused() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-masters").await;
-    let running = controller(&ns.name).await;
+    let Fixture { client, ns } = Fixture::start("ti-masters").await;
+    let mut running = controller(&ns.name).await;
     let user = unique_name("root");
     // Even a valid stamp (a cluster admin's own instance) is not acted on with these groups.
     for (name, groups) in [
@@ -523,17 +515,15 @@ async fn a_stamped_requester_in_system_masters_is_refused() {
     assert_eq!(reason, "RequesterRefused");
     assert!(message.contains("system:admin"), "{message}");
     assert!(!cluster_role_binding_exists(&client, &format!("{user}-is-cluster-admin")).await);
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }
 
 #[tokio::test]
 async fn a_template_that_would_make_gigabytes_is_refused_with_a_clear_error() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "ti-huge").await;
+    let Fixture { client, ns } = Fixture::start("ti-huge").await;
     admin_in(&client, &ns.name).await;
-    let running = controller(&ns.name).await;
+    let mut running = controller(&ns.name).await;
     // 150,000 references to a 100 kB value: 15 GB, from an instance of about 1 MB.
     let references = "${BIG}".repeat(1000);
     let data: serde_json::Map<String, Value> = (0..150)
@@ -555,6 +545,6 @@ async fn a_template_that_would_make_gigabytes_is_refused_with_a_clear_error() {
     assert_eq!(reason, "ProcessingFailed");
     assert!(message.contains("more than 4194304 bytes (4 MiB)"), "{message}");
     assert_eq!(made_by(&client, &ns.name, "huge").await, 0);
-    running.abort();
+    running.stop().await;
     ns.delete().await;
 }

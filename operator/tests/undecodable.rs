@@ -2,12 +2,15 @@
 //! controller for the other objects of its kind: the watch leaves it out (`cache::watch`).
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod support;
+
 use std::time::Duration;
 
 use kube::api::{Api, PostParams};
 use serde_json::json;
 use slipway_crds::{Build, BuildConfig};
 use slipway_testkit::*;
+use support::{Controller, Fixture};
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -27,9 +30,7 @@ fn build_config(name: &str, extra: serde_json::Value) -> serde_json::Value {
 
 #[tokio::test]
 async fn an_undecodable_build_config_does_not_stall_the_others() {
-    ensure_crds();
-    let client = client().await;
-    let ns = TestNamespace::new(&client, "undecodable").await;
+    let Fixture { client, ns } = Fixture::start("undecodable").await;
     // The schema says integer (format int32, minimum 0) and the API server keeps any integer;
     // the operator's type is an i32.
     let bad = build_config("bad", json!({"failedBuildsHistoryLimit": 4_294_967_296_i64}));
@@ -42,8 +43,8 @@ async fn an_undecodable_build_config_does_not_stall_the_others() {
     assert!(decoded.is_err(), "the premise: the stored object does not decode");
 
     // Started with the bad object already there: its first list holds it.
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
-    let controller = tokio::spawn(slipway_operator::build::trigger::run(ctx, Some(ns.name.clone())));
+    let namespace = Some(ns.name.clone());
+    let mut controller = Controller::start(|ctx| slipway_operator::build::trigger::run(ctx, namespace)).await;
     dynamic
         .create(
             &PostParams::default(),
@@ -56,6 +57,6 @@ async fn an_undecodable_build_config_does_not_stall_the_others() {
         builds.get_opt("good-1").await.ok().flatten().map(|_| ())
     })
     .await;
-    controller.abort();
+    controller.stop().await;
     ns.delete().await;
 }

@@ -8,7 +8,7 @@ pub mod real_node;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -129,50 +129,156 @@ pub fn unique_name(prefix: &str) -> String {
     format!("t-{prefix}-{suffix}")
 }
 
-/// A namespace of one test. Delete it with [`TestNamespace::delete`] at the end of the test; one
-/// left behind by a failed test carries the label `slipway.dev/test` and is removed by
-/// `make test` before the next run.
+/// A namespace of one test, labelled `slipway.dev/test`. It is deleted when the value drops, at
+/// the end of the test or while a failing test unwinds (a panic in the test's body or in a task
+/// that owns it); [`TestNamespace::delete`] does the same without blocking and may still be
+/// called. With `SLIPWAY_KEEP_TEST_NAMESPACES=1`, the namespace of a failed test is kept (and
+/// named on stderr) for a look; `make test` removes what is left before the next run.
 pub struct TestNamespace {
     pub name: String,
     client: Client,
+    /// Set by [`TestNamespace::delete`]: nothing left for `drop` to do.
+    deleted: bool,
 }
 
+/// How long dropping a [`TestNamespace`] waits for its delete request to be answered.
+const DROP_DELETE_TIMEOUT: Duration = Duration::from_secs(15);
+
 impl TestNamespace {
+    /// A new namespace `t-<prefix>-<six random letters>`, once its `default` ServiceAccount exists.
     pub async fn new(client: &Client, prefix: &str) -> Self {
-        let suffix: String = {
-            use rand::Rng;
-            let mut rng = rand::rng();
-            (0..6)
-                .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
-                .collect()
-        };
-        let name = format!("t-{prefix}-{suffix}");
+        Self::create(client, &unique_name(prefix), serde_json::json!({})).await
+    }
+
+    /// A new namespace of exactly this name (a test that needs a name chosen in advance, say the
+    /// name of a project it then asks for), with `labels` besides `slipway.dev/test`.
+    pub async fn named(client: &Client, name: &str, labels: serde_json::Value) -> Self {
+        Self::create(client, name, labels).await
+    }
+
+    async fn create(client: &Client, name: &str, labels: serde_json::Value) -> Self {
+        let mut all = serde_json::json!({"slipway.dev/test": "true"});
+        for (key, value) in labels.as_object().into_iter().flatten() {
+            all[key.as_str()] = value.clone();
+        }
         let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "labels": {"slipway.dev/test": "true"}}
+            "metadata": {"name": name, "labels": all}
         }))
         .expect("namespace object");
         Api::<Namespace>::all(client.clone())
             .create(&PostParams::default(), &ns)
             .await
             .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
-        // Pods need the namespace's default ServiceAccount (made by the controller-manager).
-        let sas: Api<k8s_openapi::api::core::v1::ServiceAccount> = Api::namespaced(client.clone(), &name);
-        for _ in 0..100 {
-            if sas.get_opt("default").await.ok().flatten().is_some() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Self {
-            name,
+        // From here on, a panic drops the namespace, and so deletes it.
+        let namespace = Self {
+            name: name.to_string(),
             client: client.clone(),
+            deleted: false,
+        };
+        // Pods need the namespace's default ServiceAccount (made by the controller-manager).
+        let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), name);
+        let made = |sa: Option<&ServiceAccount>| sa.is_some();
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            kube::runtime::wait::await_condition(sas, "default", made),
+        )
+        .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => panic!("watching for the default ServiceAccount of {name}: {e}"),
+            Err(_) => panic!("namespace {name} has no default ServiceAccount after 30 s"),
         }
+        namespace
     }
 
-    pub async fn delete(self) {
+    /// Deletes the namespace (in the background: this returns once the API server took the
+    /// request, while the namespace is Terminating).
+    pub async fn delete(mut self) {
         let _ = Api::<Namespace>::all(self.client.clone())
             .delete(&self.name, &DeleteParams::background())
             .await;
+        self.deleted = true;
+    }
+}
+
+impl Drop for TestNamespace {
+    /// Deletes the namespace unless [`TestNamespace::delete`] did. `drop` cannot await, and the
+    /// test's runtime may be the one unwinding: the request goes out on a thread of its own, with
+    /// a runtime and a client of its own (a kube Client works only on the runtime that made it),
+    /// and `drop` waits for the answer up to [`DROP_DELETE_TIMEOUT`]. Never panics (a panic in a
+    /// `drop` during unwinding aborts the test binary): a failure is told on stderr.
+    fn drop(&mut self) {
+        if self.deleted {
+            return;
+        }
+        if std::thread::panicking() && std::env::var("SLIPWAY_KEEP_TEST_NAMESPACES").is_ok_and(|v| v == "1") {
+            eprintln!("kept the namespace {} of a failed test", self.name);
+            return;
+        }
+        let name = self.name.clone();
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name(format!("delete-{name}"))
+            .spawn(move || {
+                let result = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| e.to_string())
+                    .and_then(|rt| rt.block_on(delete_namespace(&name)));
+                let _ = done_tx.send(result);
+            });
+        if let Err(e) = spawned {
+            eprintln!("namespace {} left behind: no thread to delete it: {e}", self.name);
+            return;
+        }
+        match done_rx.recv_timeout(DROP_DELETE_TIMEOUT) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("namespace {} left behind: {e}", self.name),
+            Err(_) => eprintln!(
+                "namespace {} may be left behind: no answer to its delete in {DROP_DELETE_TIMEOUT:?}",
+                self.name
+            ),
+        }
+    }
+}
+
+/// Deletes a namespace with a client of the current runtime; a namespace already gone is fine.
+async fn delete_namespace(name: &str) -> Result<(), String> {
+    let config = kube::Config::infer().await.map_err(|e| e.to_string())?;
+    let client = Client::try_from(config).map_err(|e| e.to_string())?;
+    match Api::<Namespace>::all(client)
+        .delete(name, &DeleteParams::background())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Waits, on a watch, until the object `name` of `api` meets `condition` (it is given `None`
+/// while the object does not exist), and returns it; panics with `what` after `timeout`.
+pub async fn watch_until<K>(
+    api: &Api<K>,
+    name: &str,
+    what: &str,
+    timeout: Duration,
+    condition: impl Fn(&K) -> bool,
+) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+{
+    let wanted = move |object: Option<&K>| object.is_some_and(&condition);
+    match tokio::time::timeout(
+        timeout,
+        kube::runtime::wait::await_condition(api.clone(), name, wanted),
+    )
+    .await
+    {
+        Ok(Ok(Some(object))) => object,
+        Ok(Ok(None)) => panic!("waiting for {what}: the object {name} is gone"),
+        Ok(Err(e)) => panic!("waiting for {what}: the watch failed: {e}"),
+        Err(_) => panic!("timed out after {timeout:?} waiting for {what}"),
     }
 }
 
@@ -258,6 +364,51 @@ pub fn repo_root() -> std::path::PathBuf {
 /// The folder of the shared test data (the OpenShift template corpus), beside the repository.
 pub fn shared_testdata() -> std::path::PathBuf {
     repo_root().join("../shared/testdata")
+}
+
+/// The templates of OpenShift's library, in the shared test data (`*.json`, 62 of them).
+pub const OPENSHIFT_TEMPLATES: (&str, usize) = ("openshift-templates", 62);
+/// More templates from elsewhere, in the shared test data (`*.json`, `*.yaml`, `*.yml`, 60).
+pub const OPENSHIFT_TEMPLATES_EXTRA: (&str, usize) = ("openshift-templates-extra", 60);
+
+/// The template files (`*.json`, `*.yaml`, `*.yml`; sorted) of a folder of the shared test data,
+/// given as (folder, how many it holds). A missing, unreadable or incomplete corpus fails the test
+/// that asked, naming the path: a test of the corpus never passes without it.
+pub fn shared_corpus((folder, expected): (&str, usize)) -> Vec<std::path::PathBuf> {
+    let dir = shared_testdata().join(folder);
+    let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "the corpus {} is missing ({e}): it is the shared test data beside the repository",
+            dir.display()
+        )
+    });
+    let mut files: Vec<std::path::PathBuf> = entries
+        .map(|entry| {
+            entry
+                .unwrap_or_else(|e| panic!("reading the corpus {}: {e}", dir.display()))
+                .path()
+        })
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml")
+        })
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        expected,
+        "the corpus {} has {} templates, not the {expected} it holds",
+        dir.display(),
+        files.len()
+    );
+    files
+}
+
+/// A file of the shared test data, read; a missing one fails the test, naming the path.
+pub fn shared_file(path: &str) -> String {
+    let path = shared_testdata().join(path);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the shared test data {} is missing: {e}", path.display()))
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.

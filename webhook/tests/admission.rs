@@ -127,13 +127,7 @@ async fn the_requester_is_stamped_from_the_user_and_cannot_be_forged() {
 
     // A request for an existing namespace is refused at admission.
     let taken = format!("{}-taken", hooks.id);
-    let namespace: Namespace =
-        serde_json::from_value(json!({"metadata": {"name": taken, "labels": {"slipway.dev/test": "true"}}}))
-            .unwrap();
-    Api::<Namespace>::all(hooks.client.clone())
-        .create(&PostParams::default(), &namespace)
-        .await
-        .unwrap();
+    let taken_namespace = TestNamespace::named(&hooks.client, &taken, json!({})).await;
     let err = requests
         .create(&PostParams::default(), &hooks.project_request(&taken, json!({})))
         .await
@@ -143,10 +137,7 @@ async fn the_requester_is_stamped_from_the_user_and_cannot_be_forged() {
         err.contains(&format!("namespace {taken} already exists")),
         "{err}"
     );
-    Api::<Namespace>::all(hooks.client.clone())
-        .delete(&taken, &Default::default())
-        .await
-        .unwrap();
+    taken_namespace.delete().await;
 
     // With the operator running, the stamped request becomes alice's project.
     let settings = slipway_operator::project::Settings {

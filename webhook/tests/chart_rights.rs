@@ -7,6 +7,7 @@
 
 mod support;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
@@ -14,6 +15,7 @@ use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::json;
 use slipway_testkit::*;
 use support::*;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The rules of the chart's `slipway-webhook` ClusterRole with `values` set.
 fn webhook_rules(values: &[&str]) -> serde_json::Value {
@@ -24,6 +26,33 @@ fn webhook_rules(values: &[&str]) -> serde_json::Value {
         .clone()
 }
 
+/// The messages of the `tracing` events of this thread: the test's runtime (current-thread) runs
+/// the webhook's tasks on it, so what the webhook logs is heard here.
+#[derive(Clone, Default)]
+struct Heard(Arc<Mutex<Vec<String>>>);
+
+impl Heard {
+    fn any(&self, needle: &str) -> bool {
+        self.0.lock().unwrap().iter().any(|m| m.contains(needle))
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Heard {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        self.0.lock().unwrap().push(message.0);
+    }
+}
+
 async fn client_as(user: &str) -> kube::Client {
     let mut config = kube::Config::infer().await.unwrap();
     config.auth_info.impersonate = Some(user.to_string());
@@ -32,6 +61,8 @@ async fn client_as(user: &str) -> kube::Client {
 
 #[tokio::test]
 async fn the_charts_rights_suffice_for_git_deliveries() {
+    let heard = Heard::default();
+    let _listening = tracing::subscriber::set_default(tracing_subscriber::registry().with(heard.clone()));
     ensure_crds();
     let admin = client().await;
     let ns = TestNamespace::new(&admin, "hookrights").await;
@@ -79,8 +110,14 @@ async fn the_charts_rights_suffice_for_git_deliveries() {
             .await;
             assert!(hook.caches.secret(&ns.name, "hook").is_some());
         } else {
-            // Not allowed to list Secrets: that cache stays empty, the Secret is read at delivery.
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            // Not allowed to list Secrets: once the webhook has been refused the list (and says
+            // so), that cache stays empty and the Secret is read at delivery.
+            eventually(
+                "the webhook to be refused the list of Secrets",
+                Duration::from_secs(30),
+                || async { heard.any("not allowed to list and watch").then_some(()) },
+            )
+            .await;
             assert!(!hook.caches.synced());
             assert!(hook.caches.secret(&ns.name, "hook").is_none());
         }

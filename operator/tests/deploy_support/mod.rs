@@ -19,19 +19,23 @@ use slipway_crds::image::{ImageStream, TagEvent};
 use slipway_crds::{DeploymentConfig, common::Time};
 use slipway_testkit::*;
 
+use crate::support::{Controller, Fixture};
+
 pub const WAIT: Duration = Duration::from_secs(120);
 
 pub struct Env {
     pub client: Client,
     pub ns: TestNamespace,
-    pub controller: tokio::task::JoinHandle<()>,
+    /// The deploy controller of the namespace (its metrics say what it has reconciled).
+    pub controller: Controller,
 }
+
+/// The deploy controller's name in the metrics.
+pub const DEPLOY: &str = "deploy";
 
 impl Env {
     pub async fn start(prefix: &str) -> Self {
-        ensure_crds();
-        let client = client().await;
-        let ns = TestNamespace::new(&client, prefix).await;
+        let Fixture { client, ns } = Fixture::start(prefix).await;
         let controller = Self::controller(&ns.name).await;
         Self {
             client,
@@ -40,22 +44,22 @@ impl Env {
         }
     }
 
-    pub async fn controller(namespace: &str) -> tokio::task::JoinHandle<()> {
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    /// A deploy controller limited to `namespace`, on a Context of its own.
+    pub async fn controller(namespace: &str) -> Controller {
         let namespace = namespace.to_string();
-        tokio::spawn(async move { slipway_operator::deploy::run(ctx, Some(&namespace)).await })
+        Controller::start(|ctx| async move { slipway_operator::deploy::run(ctx, Some(&namespace)).await })
+            .await
     }
 
     /// Stops the controller and starts a new one, as a restarted operator.
-    pub async fn restart(self) -> Self {
-        self.controller.abort();
-        let _ = self.controller.await;
-        let controller = Self::controller(&self.ns.name).await;
-        Self { controller, ..self }
+    pub async fn restart(mut self) -> Self {
+        self.controller.stop().await;
+        self.controller = Self::controller(&self.ns.name).await;
+        self
     }
 
-    pub async fn stop(self) {
-        self.controller.abort();
+    pub async fn stop(mut self) {
+        self.controller.stop().await;
         self.ns.delete().await;
     }
 
@@ -175,6 +179,55 @@ impl Env {
         let name = format!("{dc}-{n}");
         self.wait_phase(&name, "Complete").await;
         self.wait_available(&name, replicas).await;
+    }
+
+    /// Waits, on a watch, until the controller has written the status of `dc`'s current
+    /// generation (`status.observedGeneration == metadata.generation`, which every status it
+    /// writes carries), and `done` holds for it; returns it.
+    pub async fn observed(
+        &self,
+        dc: &str,
+        what: &str,
+        done: impl Fn(&DeploymentConfig) -> bool,
+    ) -> DeploymentConfig {
+        watch_until(
+            &self.dcs(),
+            dc,
+            &format!("the deploy controller to observe {dc} ({what})"),
+            WAIT,
+            |d: &DeploymentConfig| {
+                d.status
+                    .as_ref()
+                    .is_some_and(|s| Some(s.observed_generation) == d.metadata.generation)
+                    && done(d)
+            },
+        )
+        .await
+    }
+
+    /// Waits until `dc` is at rest after a complete rollout: its current generation observed,
+    /// all its `spec.replicas` updated and available, no old pod left, and the conditions of a
+    /// version rolled out. The controller has nothing left to write about it.
+    pub async fn at_rest(&self, dc: &str) -> DeploymentConfig {
+        self.observed(dc, "at rest after its rollout", |d| {
+            let (Some(status), wanted) = (d.status.as_ref(), d.spec.replicas) else {
+                return false;
+            };
+            let condition = |type_: &str| {
+                status
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == type_)
+                    .map(|c| (c.status.as_str(), c.reason.as_str()))
+            };
+            status.replicas == wanted
+                && status.updated_replicas == wanted
+                && status.available_replicas == wanted
+                && status.unavailable_replicas == 0
+                && condition("Available") == Some(("True", "MinimumReplicasAvailable"))
+                && condition("Progressing") == Some(("True", "NewReplicationControllerAvailable"))
+        })
+        .await
     }
 
     pub async fn create_image_stream(&self, name: &str) {
