@@ -44,7 +44,11 @@ fn every_corpus_template_processes() {
         .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
         .collect();
     paths.sort();
-    assert_eq!(paths.len(), 62, "the corpus {CORPUS} should hold 62 JSON templates");
+    assert_eq!(
+        paths.len(),
+        62,
+        "the corpus {CORPUS} should hold 62 JSON templates"
+    );
 
     let mut counts = BTreeMap::<String, usize>::new();
     let mut notes = BTreeMap::<String, usize>::new();
