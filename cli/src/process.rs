@@ -258,7 +258,10 @@ fn parameter_table(parameters: &[Parameter]) -> String {
 fn render(processed: &ProcessedTemplate, output: Output, raw: bool) -> anyhow::Result<String> {
     let objects = &processed.objects;
     Ok(match (output, raw) {
-        (Output::Name, _) => objects.iter().map(|o| format!("{}\n", object_name(o))).collect(),
+        (Output::Name, _) => objects
+            .iter()
+            .map(|o| format!("{}\n", crate::objects::object_name(o)))
+            .collect(),
         (Output::Json, false) => format!("{}\n", serde_json::to_string_pretty(&processed.to_list())?),
         (Output::Yaml, false) => serde_yaml_ng::to_string(&processed.to_list())?,
         (Output::Json, true) => {
@@ -280,25 +283,10 @@ fn render(processed: &ProcessedTemplate, output: Output, raw: bool) -> anyhow::R
     })
 }
 
-/// `kind.group/name`, as `kubectl -o name` prints it.
-fn object_name(object: &serde_json::Value) -> String {
-    let kind = object["kind"].as_str().unwrap_or_default().to_lowercase();
-    let group = object["apiVersion"]
-        .as_str()
-        .and_then(|v| v.rsplit_once('/'))
-        .map(|(g, _)| g)
-        .unwrap_or_default();
-    let name = object["metadata"]["name"].as_str().unwrap_or_default();
-    if group.is_empty() {
-        format!("{kind}/{name}")
-    } else {
-        format!("{kind}.{group}/{name}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::object_name;
 
     #[test]
     fn positional_arguments_are_one_name_and_assignments() {

@@ -526,21 +526,7 @@ impl GitHooks {
         body: &[u8],
     ) -> Result<Result<(Arc<BuildConfig>, WebHookTrigger), String>, kube::Error> {
         let check = |secret: &[u8]| verify(provider, headers, body, secret);
-        if let Some(config) = self.caches.config(namespace, name)
-            && let Ok(Ok(trigger)) = self
-                .verifying_trigger(namespace, provider, &config, check, true)
-                .await
-        {
-            return Ok(Ok((config, trigger)));
-        }
-        let configs: Api<BuildConfig> = Api::namespaced(self.client.clone(), namespace);
-        let Some(config) = configs.get_opt(name).await? else {
-            return Ok(Err("no such buildconfig".into()));
-        };
-        let verified = self
-            .verifying_trigger(namespace, provider, &config, check, false)
-            .await?;
-        Ok(verified.map(|trigger| (Arc::new(config), trigger)))
+        self.verified_config(namespace, name, provider, check).await
     }
 
     /// Whether the headers alone may come from a trigger of the BuildConfig (`check_headers`),
@@ -554,21 +540,34 @@ impl GitHooks {
         headers: &HeaderMap,
     ) -> Result<Result<(), String>, kube::Error> {
         let check = |secret: &[u8]| check_headers(provider, headers, secret);
+        let checked = self.verified_config(namespace, name, provider, check).await?;
+        Ok(checked.map(|_| ()))
+    }
+
+    /// The BuildConfig and the trigger whose secret passes `check`: the mirrored ones first, then
+    /// (when they do not pass, or the mirror lacks them) as the API server has them now.
+    async fn verified_config(
+        &self,
+        namespace: &str,
+        name: &str,
+        provider: Provider,
+        check: impl Fn(&[u8]) -> Result<(), super::verify::VerifyError>,
+    ) -> Result<Result<(Arc<BuildConfig>, WebHookTrigger), String>, kube::Error> {
         if let Some(config) = self.caches.config(namespace, name)
-            && let Ok(Ok(_)) = self
-                .verifying_trigger(namespace, provider, &config, check, true)
+            && let Ok(Ok(trigger)) = self
+                .verifying_trigger(namespace, provider, &config, &check, true)
                 .await
         {
-            return Ok(Ok(()));
+            return Ok(Ok((config, trigger)));
         }
         let configs: Api<BuildConfig> = Api::namespaced(self.client.clone(), namespace);
         let Some(config) = configs.get_opt(name).await? else {
             return Ok(Err("no such buildconfig".into()));
         };
-        let checked = self
-            .verifying_trigger(namespace, provider, &config, check, false)
+        let verified = self
+            .verifying_trigger(namespace, provider, &config, &check, false)
             .await?;
-        Ok(checked.map(|_| ()))
+        Ok(verified.map(|trigger| (Arc::new(config), trigger)))
     }
 
     /// The first of `config`'s triggers for `provider` whose secret passes `check` (the
