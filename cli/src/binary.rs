@@ -100,44 +100,48 @@ impl Upload {
                     producer: Box::new(move |out| copy_file(&file, out)),
                 })
             }
-            Upload::Repo { dir, commit } => {
-                let repo = git2::Repository::open(&dir).map_err(|e| {
-                    anyhow::anyhow!(
-                        "--from-repo {}: not a git repository: {}",
-                        dir.display(),
-                        e.message()
-                    )
-                })?;
-                let spec = commit.as_deref().unwrap_or("HEAD");
-                let found = repo
-                    .revparse_single(spec)
-                    .and_then(|o| o.peel_to_commit())
-                    .map_err(|e| {
-                        anyhow::anyhow!(
-                            "--from-repo {}: no commit {spec:?}: {}",
-                            dir.display(),
-                            e.message()
-                        )
-                    })?;
-                let id = found.id();
-                let revision = SourceRevision {
-                    type_: "Git".into(),
-                    git: Some(GitSourceRevision {
-                        commit: id.to_string(),
-                        author: Some(person(&found.author())),
-                        committer: Some(person(&found.committer())),
-                        message: found.message().unwrap_or("").chars().take(4096).collect(),
-                    }),
-                };
-                Ok(Prepared {
-                    binary: BinaryBuildSource::default(),
-                    revision: Some(revision),
-                    describe: format!("commit {} of {}", &id.to_string()[..8], dir.display()),
-                    producer: Box::new(move |out| write_repo(&dir, id, out)),
-                })
-            }
+            Upload::Repo { dir, commit } => prepare_repo(dir, commit.as_deref()),
         }
     }
+}
+
+/// `--from-repo`: the commit (HEAD by default) of the repository at `dir`, archived as it is
+/// sent; its id, author and message label the image.
+fn prepare_repo(dir: PathBuf, commit: Option<&str>) -> anyhow::Result<Prepared> {
+    let repo = git2::Repository::open(&dir).map_err(|e| {
+        anyhow::anyhow!(
+            "--from-repo {}: not a git repository: {}",
+            dir.display(),
+            e.message()
+        )
+    })?;
+    let spec = commit.unwrap_or("HEAD");
+    let found = repo
+        .revparse_single(spec)
+        .and_then(|o| o.peel_to_commit())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--from-repo {}: no commit {spec:?}: {}",
+                dir.display(),
+                e.message()
+            )
+        })?;
+    let id = found.id();
+    let revision = SourceRevision {
+        type_: "Git".into(),
+        git: Some(GitSourceRevision {
+            commit: id.to_string(),
+            author: Some(person(&found.author())),
+            committer: Some(person(&found.committer())),
+            message: found.message().unwrap_or("").chars().take(4096).collect(),
+        }),
+    };
+    Ok(Prepared {
+        binary: BinaryBuildSource::default(),
+        revision: Some(revision),
+        describe: format!("commit {} of {}", &id.to_string()[..8], dir.display()),
+        producer: Box::new(move |out| write_repo(&dir, id, out)),
+    })
 }
 
 fn person(sig: &git2::Signature<'_>) -> SourceControlUser {
