@@ -231,36 +231,9 @@ pub fn next_status(
             conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
             continue;
         };
-        let same = conditions.iter().any(|c| {
-            c.type_ == IMPORT_SUCCESS
-                && c.status == state
-                && c.reason.as_deref() == Some(reason)
-                && c.message.as_deref() == Some(message.as_str())
-                && c.generation == generation
-        });
-        if same {
-            continue;
-        }
-        let transition = conditions
-            .iter()
-            .find(|c| c.type_ == IMPORT_SUCCESS && c.status == state)
-            .and_then(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| Time(Timestamp::now()));
-        let was_failing = conditions.iter().any(|c| {
-            c.type_ == IMPORT_SUCCESS
-                && c.status == condition_status::FALSE
-                && c.message.as_deref() == Some(message.as_str())
-        });
-        conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
-        conditions.push(TagEventCondition {
-            type_: IMPORT_SUCCESS.into(),
-            status: state.into(),
-            last_transition_time: Some(transition),
-            reason: Some(reason.into()),
-            message: Some(message.clone()),
-            generation,
-        });
-        if state == condition_status::FALSE && !was_failing {
+        if set_import_condition(conditions, state, reason, &message, generation)
+            && state == condition_status::FALSE
+        {
             changes.push(Change::Failed {
                 tag: tag.clone(),
                 reason: reason.into(),
@@ -269,6 +242,47 @@ pub fn next_status(
         }
     }
     (status, changes)
+}
+
+/// Sets a tag's ImportSuccess condition (its transition time kept while the state stays); true
+/// when it is news: a failure not reported with this message before.
+fn set_import_condition(
+    conditions: &mut Vec<TagEventCondition>,
+    state: &str,
+    reason: &str,
+    message: &str,
+    generation: i64,
+) -> bool {
+    let same = conditions.iter().any(|c| {
+        c.type_ == IMPORT_SUCCESS
+            && c.status == state
+            && c.reason.as_deref() == Some(reason)
+            && c.message.as_deref() == Some(message)
+            && c.generation == generation
+    });
+    if same {
+        return false;
+    }
+    let transition = conditions
+        .iter()
+        .find(|c| c.type_ == IMPORT_SUCCESS && c.status == state)
+        .and_then(|c| c.last_transition_time.clone())
+        .unwrap_or_else(|| Time(Timestamp::now()));
+    let was_failing = conditions.iter().any(|c| {
+        c.type_ == IMPORT_SUCCESS
+            && c.status == condition_status::FALSE
+            && c.message.as_deref() == Some(message)
+    });
+    conditions.retain(|c| c.type_ != IMPORT_SUCCESS);
+    conditions.push(TagEventCondition {
+        type_: IMPORT_SUCCESS.into(),
+        status: state.into(),
+        last_transition_time: Some(transition),
+        reason: Some(reason.into()),
+        message: Some(message.to_string()),
+        generation,
+    });
+    !was_failing
 }
 
 /// The repository builds push to: `<registry>/<namespace>/<name>`.
