@@ -91,6 +91,8 @@ impl Error {
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// The longest pause after transient failures.
 pub const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How many objects' failures are kept before the stale ones are looked for.
+const PRUNE_ABOVE: usize = 1024;
 /// The pause after a conflict.
 pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
 
@@ -111,8 +113,11 @@ impl Retries {
                 Action::await_change()
             }
             Class::Transient => {
-                // Objects deleted while failing are dropped once their backoff has long passed.
-                failures.retain(|_, (_, at)| at.elapsed() < MAX_BACKOFF * 2);
+                // Objects deleted while failing are dropped once their backoff has long passed;
+                // looked for only when the map has grown, not on every failure.
+                if failures.len() >= PRUNE_ABOVE {
+                    failures.retain(|_, (_, at)| at.elapsed() < MAX_BACKOFF * 2);
+                }
                 let entry = failures.entry(key.to_string()).or_insert((0, Instant::now()));
                 entry.0 = entry.0.saturating_add(1);
                 entry.1 = Instant::now();

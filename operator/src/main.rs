@@ -107,7 +107,8 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
     if let Some(path) = &args.requester_keys {
         ctx.requester_keys = Arc::new(slipway_operator::requester::RequesterKeys::File(path.clone()));
     }
-    let settings = Arc::new(settings(&ctx, &args).await?);
+    let runs_projects = selected.iter().any(|c| c.name == "project");
+    let settings = Arc::new(settings(&ctx, &args, runs_projects).await?);
     serve_metrics(&ctx, args.metrics_listen).await?;
     let leadership = args.leader_elect.then(|| leader_settings(&args));
     if let Some(lease) = &leadership {
@@ -168,8 +169,9 @@ fn leader_settings(args: &Args) -> slipway_operator::leader::Settings {
     )
 }
 
-/// Every controller's settings, from the flags, once.
-async fn settings(ctx: &Context, args: &Args) -> anyhow::Result<controllers::Settings> {
+/// Every controller's settings, from the flags, once; the project template is read only when the
+/// project controllers run.
+async fn settings(ctx: &Context, args: &Args, runs_projects: bool) -> anyhow::Result<controllers::Settings> {
     let namespace = args.namespace.clone();
     Ok(controllers::Settings {
         build: slipway_operator::build::controller::Settings {
@@ -189,7 +191,11 @@ async fn settings(ctx: &Context, args: &Args) -> anyhow::Result<controllers::Set
             namespace: namespace.clone(),
             label_selector: args.selector.clone(),
         },
-        project: project_settings(ctx, args).await?,
+        project: if runs_projects {
+            project_settings(ctx, args).await?
+        } else {
+            Default::default()
+        },
         namespace,
     })
 }
