@@ -123,16 +123,16 @@ integration: cluster-up clean-test-namespaces
 # image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
 e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node -- --ignored
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test binary_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
 
 # The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
 # in the image (operator/tests/build_fields_real_node.rs), corpus BuildConfigs with contextDir,
 # postCommit and incremental (operator/tests/corpus_builds_real_node.rs), and binary builds
-# uploaded by slip (cli/tests/binary_real_node.rs).
+# uploaded by slip (systests/tests/binary_real_node.rs).
 e2e-builds: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test build_fields_real_node --test corpus_builds_real_node -- --ignored
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test binary_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
 
 test: prereqs lint unit integration e2e
 	@echo "make test: all passed"
@@ -144,7 +144,7 @@ images: cluster-up
 
 # Benchmarks; the webhook's and the builder's run against the dev cluster and registry.
 bench: cluster-up
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook -p slipway-operator
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook -p slipway-operator -p slipway-systests
 	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
 
 # slipway-builder as one static executable (runs in containers of any image; used by its tests).

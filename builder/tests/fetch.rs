@@ -6,9 +6,9 @@ mod common;
 use std::path::Path;
 
 use common::{
-    AUTHOR_EMAIL, AUTHOR_NAME, C2_SUBJECT, COMMITTER_EMAIL, COMMITTER_NAME, Fixture, GitHttpServer, Run, git,
-    run_fetch,
+    AUTHOR_EMAIL, AUTHOR_NAME, C2_SUBJECT, COMMITTER_EMAIL, COMMITTER_NAME, Fixture, Run, git, run_fetch,
 };
+use slipway_testkit::git_http::BlockingGitHttp;
 
 const MAX: usize = 4095;
 
@@ -274,7 +274,7 @@ fn symlinked_context_dir_outside_is_rejected() {
 #[test]
 fn http_shallow_branch_tag_commit_and_submodule() {
     let fx = Fixture::new();
-    let server = GitHttpServer::start(fx.base(), None);
+    let server = BlockingGitHttp::start(fx.base(), None).unwrap();
     let work = tempfile::tempdir().unwrap();
 
     let dest = work.path().join("main");
@@ -342,7 +342,7 @@ fn http_basic_auth() {
     const PASSWORD: &str = "s3cr3t-Passw0rd";
     const WRONG: &str = "wr0ng-Passw0rd";
     let fx = Fixture::new();
-    let server = GitHttpServer::start(fx.base(), Some(("alice", PASSWORD)));
+    let server = BlockingGitHttp::start(fx.base(), Some(("alice", PASSWORD))).unwrap();
     let work = tempfile::tempdir().unwrap();
     let secret = |name: &str, password: &str| {
         let dir = work.path().join(name);
@@ -398,7 +398,7 @@ fn http_basic_auth() {
     assert_failure(&run, "FetchSourceFailed");
 
     // Credentials embedded in the URL work, and are masked everywhere.
-    let url = format!("http://alice:{PASSWORD}@127.0.0.1:{}/src", server.port);
+    let url = format!("http://alice:{PASSWORD}@127.0.0.1:{}/src", server.port());
     let dest = work.path().join("inurl");
     let run = run_fetch(
         work.path(),
@@ -408,14 +408,14 @@ fn http_basic_auth() {
     assert!(!run.all_output().contains(PASSWORD), "{}", run.all_output());
     assert!(
         run.stdout
-            .contains(&format!("http://***@127.0.0.1:{}/src", server.port)),
+            .contains(&format!("http://***@127.0.0.1:{}/src", server.port())),
         "{}",
         run.stdout
     );
     assert!(!read(&dest.join(".git/config")).contains(PASSWORD));
 
     // Wrong credentials in the URL: masked in the failure too.
-    let url = format!("http://alice:{WRONG}@127.0.0.1:{}/src", server.port);
+    let url = format!("http://alice:{WRONG}@127.0.0.1:{}/src", server.port());
     let dest = work.path().join("inurl-wrong");
     let run = run_fetch(work.path(), &["--uri", &url, "--dest", dest.to_str().unwrap()]);
     assert_failure(&run, "FetchSourceFailed");
@@ -426,7 +426,7 @@ fn http_basic_auth() {
 fn token_secret() {
     const TOKEN: &str = "ghp_0123456789abcdef";
     let fx = Fixture::new();
-    let server = GitHttpServer::start(fx.base(), Some(("slipway", TOKEN)));
+    let server = BlockingGitHttp::start(fx.base(), Some(("slipway", TOKEN))).unwrap();
     let work = tempfile::tempdir().unwrap();
     let secret = work.path().join("secret");
     std::fs::create_dir(&secret).unwrap();

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, Service};
+use kube::Client;
 use kube::api::{Api, ListParams};
 use slipway_crds::build::BuildPhase;
 use slipway_crds::{Build, DeploymentConfig, ImageStream};
@@ -127,12 +128,67 @@ async fn get(addr: SocketAddr, path: &str) -> Result<(u16, String), String> {
         .unwrap_or_else(|_| Err("timed out".into()))
 }
 
-/// Requests every 50 ms until stopped: every answer, and every failure.
+/// The project's events in the order they happened, to set beside failed requests.
+async fn print_events(client: &Client, namespace: &str) {
+    let events = Api::<Event>::namespaced(client.clone(), namespace);
+    let Ok(list) = events.list(&ListParams::default()).await else {
+        return;
+    };
+    let mut lines: Vec<_> = list
+        .items
+        .iter()
+        .map(|e| {
+            let at = e
+                .event_time
+                .as_ref()
+                .map(|t| t.0)
+                .or(e.last_timestamp.as_ref().map(|t| t.0))
+                .or(e.metadata.creation_timestamp.as_ref().map(|t| t.0));
+            let at = at.map(|t| t.to_string()).unwrap_or_default();
+            let object = &e.involved_object;
+            let name = object.name.as_deref().unwrap_or("");
+            let kind = object.kind.as_deref().unwrap_or("");
+            let reason = e.reason.as_deref().unwrap_or("");
+            let message = e.message.as_deref().unwrap_or("");
+            format!("{at} {kind}/{name} {reason}: {message}")
+        })
+        .collect();
+    lines.sort();
+    println!("--- events of {namespace}:\n{}", lines.join("\n"));
+}
+
+/// Requests every 50 ms until stopped: every answer, and every failure with when it happened.
 struct Load {
     stop: Arc<AtomicBool>,
     /// Requests answered so far (200 or not).
     done: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<(Vec<String>, Vec<String>)>,
+    task: tokio::task::JoinHandle<(Vec<String>, Vec<Failure>)>,
+}
+
+/// A failed request: when it was sent, and what went wrong.
+struct Failure {
+    sent: Instant,
+    /// The same moment on the wall clock, to set beside the cluster's events.
+    wall: k8s_openapi::jiff::Timestamp,
+    error: String,
+}
+
+impl Failure {
+    /// The failures, each with its time relative to `origin` (the push), to set beside the
+    /// timeline's stages.
+    fn describe(failures: &[Failure], origin: Instant) -> Vec<String> {
+        failures
+            .iter()
+            .map(|f| {
+                let at = if f.sent >= origin {
+                    format!("+{:.2} s", (f.sent - origin).as_secs_f64())
+                } else {
+                    format!("-{:.2} s", (origin - f.sent).as_secs_f64())
+                };
+                format!("{at} ({}): {}", f.wall, f.error)
+            })
+            .collect()
+    }
 }
 
 impl Load {
@@ -143,10 +199,15 @@ impl Load {
         let task = tokio::spawn(async move {
             let (mut answers, mut failures) = (Vec::new(), Vec::new());
             while !flag.load(Ordering::Relaxed) {
+                let (sent, wall) = (Instant::now(), k8s_openapi::jiff::Timestamp::now());
                 match get(addr, path).await {
                     Ok((200, body)) => answers.push(body),
-                    Ok((code, body)) => failures.push(format!("{code}: {body}")),
-                    Err(e) => failures.push(e),
+                    Ok((code, body)) => failures.push(Failure {
+                        sent,
+                        wall,
+                        error: format!("{code}: {body}"),
+                    }),
+                    Err(error) => failures.push(Failure { sent, wall, error }),
                 }
                 count.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -167,7 +228,7 @@ impl Load {
         .await;
     }
 
-    async fn finish(self) -> (Vec<String>, Vec<String>) {
+    async fn finish(self) -> (Vec<String>, Vec<Failure>) {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap()
     }
@@ -605,9 +666,13 @@ async fn git_push_becomes_a_running_app() {
         answers.len() + failures.len(),
         failures.len()
     );
+    if !failures.is_empty() {
+        print_events(&client, &project).await;
+    }
     assert!(
         failures.is_empty(),
-        "requests failed during the rolling update: {failures:?}"
+        "requests failed during the rolling update (times from the push): {:?}",
+        Failure::describe(&failures, timeline.start)
     );
     assert!(answers.iter().any(|a| a.contains("v1")) && answers.last().unwrap().contains("v2"));
     assert!(
@@ -675,6 +740,7 @@ async fn git_push_becomes_a_running_app() {
 
     // --- helm upgrade keeps the app serving -----------------------------------------------------
     let load = Load::start(addr, "/index.html");
+    let upgrade_start = Instant::now();
     install(&["--set", "operator.logJson=true", "--set", "webhook.logJson=true"]);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), SYSTEM_NS);
     let operator = deployments.get("slipway-operator").await.unwrap();
@@ -687,9 +753,13 @@ async fn git_push_becomes_a_running_app() {
         "the upgrade changed the operator: {args:?}"
     );
     let (answers, failures) = load.finish().await;
+    if !failures.is_empty() {
+        print_events(&client, &project).await;
+    }
     assert!(
         failures.is_empty(),
-        "requests failed during helm upgrade: {failures:?}"
+        "requests failed during helm upgrade (times from its start): {:?}",
+        Failure::describe(&failures, upgrade_start)
     );
     assert!(!answers.is_empty());
 

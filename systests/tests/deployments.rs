@@ -92,7 +92,7 @@ impl Env {
     async fn slip_as(&self, who: &std::path::Path, args: &[&str]) -> Output {
         let mut all = vec!["-n", self.n()];
         all.extend(args);
-        run_program(env!("CARGO_BIN_EXE_slip"), Some(who), &all).await
+        run_program(env!("CARGO_BIN_EXE_slip-under-test"), Some(who), &all).await
     }
 
     async fn ok(&self, args: &[&str]) -> String {

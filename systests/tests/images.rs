@@ -41,7 +41,7 @@ async fn push_image(repository: &str, tag: &str) -> String {
 }
 
 async fn slip(args: &[&str]) -> Output {
-    run_program(env!("CARGO_BIN_EXE_slip"), None, args).await
+    run_program(env!("CARGO_BIN_EXE_slip-under-test"), None, args).await
 }
 
 fn text(out: &Output) -> String {

@@ -185,7 +185,7 @@ struct Followed {
 /// Runs slip (with the test's KUBECONFIG), noting when each line of its output arrives.
 /// Its stderr lines go to `stderr_tx` as they come, besides.
 fn slip_streaming(args: &[&str], stderr_tx: tokio::sync::mpsc::UnboundedSender<String>) -> Followed {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slip"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slip-under-test"))
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -216,7 +216,7 @@ fn slip_streaming(args: &[&str], stderr_tx: tokio::sync::mpsc::UnboundedSender<S
 }
 
 async fn slip(args: &[&str]) -> std::process::Output {
-    run_program(env!("CARGO_BIN_EXE_slip"), None, args).await
+    run_program(env!("CARGO_BIN_EXE_slip-under-test"), None, args).await
 }
 
 fn fails_with(out: &std::process::Output, needle: &str) {

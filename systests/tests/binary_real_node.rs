@@ -43,7 +43,7 @@ fn fails_with(out: &Output, needle: &str) {
 }
 
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
-    run_program(env!("CARGO_BIN_EXE_slip"), Some(kubeconfig), args).await
+    run_program(env!("CARGO_BIN_EXE_slip-under-test"), Some(kubeconfig), args).await
 }
 
 struct Fixture {

@@ -51,7 +51,7 @@ impl Drop for AccessApiGuard {
 }
 
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
-    run_program(env!("CARGO_BIN_EXE_slip"), Some(kubeconfig), args).await
+    run_program(env!("CARGO_BIN_EXE_slip-under-test"), Some(kubeconfig), args).await
 }
 
 fn text(out: &Output) -> String {

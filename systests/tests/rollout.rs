@@ -50,7 +50,7 @@ impl Env {
     async fn slip(&self, args: &[&str]) -> Output {
         let mut all = vec!["-n", self.ns.name.as_str()];
         all.extend(args);
-        run_program(env!("CARGO_BIN_EXE_slip"), None, &all).await
+        run_program(env!("CARGO_BIN_EXE_slip-under-test"), None, &all).await
     }
 
     fn dcs(&self) -> Api<DeploymentConfig> {

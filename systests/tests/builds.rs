@@ -18,7 +18,7 @@ use slipway_testkit::*;
 const WAIT: Duration = Duration::from_secs(90);
 
 async fn slip(kubeconfig: &Path, args: &[&str]) -> Output {
-    run_program(env!("CARGO_BIN_EXE_slip"), Some(kubeconfig), args).await
+    run_program(env!("CARGO_BIN_EXE_slip-under-test"), Some(kubeconfig), args).await
 }
 
 fn text(out: &Output) -> String {
