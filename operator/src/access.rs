@@ -14,6 +14,10 @@ use kube::api::{Api, PostParams};
 
 use crate::Error;
 
+/// How often a refused reference is asked about again: RBAC changes are not watched, so a
+/// right granted later is seen within this.
+pub const REFUSED_RETRY: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The API group of Slipway's ImageStreams, which the review names.
 pub const IMAGE_GROUP: &str = "slipway.dev";
 
@@ -56,6 +60,12 @@ impl ServiceAccount {
             namespace: namespace.into(),
             name: name.into(),
         }
+    }
+
+    /// The account builds of `namespace` run as: `service_account` when set, else `builder`.
+    pub fn builder(namespace: &str, service_account: Option<&str>) -> Self {
+        let name = service_account.filter(|s| !s.is_empty()).unwrap_or("builder");
+        Self::new(namespace, name)
     }
 
     /// `system:serviceaccount:NS:NAME`, the user name the API server gives its tokens.

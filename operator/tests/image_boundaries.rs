@@ -376,6 +376,100 @@ async fn a_build_cannot_copy_files_out_of_another_projects_image_until_its_build
 }
 
 /// The attacker's project running the deploy controller, and the victim's with its stream.
+/// The image-change trigger of a BuildConfig that follows another project's ImageStreamTag: the
+/// operator asks as the build's service account, reads nothing of the victim's stream while
+/// refused (no build, no image ID in the status, not even after the victim pushes), says why in
+/// the `ImageAccess` condition, and triggers once the victim grants `system:image-puller`.
+#[tokio::test]
+async fn a_build_configs_image_trigger_cannot_follow_another_projects_stream_until_its_builder_may() {
+    let run = Builds::start("iso-btrig").await;
+    let ns = run.attacker.name.clone();
+    let mut trigger =
+        Controller::start(move |ctx| slipway_operator::build::trigger::run(ctx, Some(ns))).await;
+    let configs: Api<BuildConfig> = Api::namespaced(run.client.clone(), &run.attacker.name);
+    let bc: BuildConfig = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig",
+        "metadata": {"name": "spy"},
+        "spec": {
+            "source": {"type": "Git", "git": {"uri": "https://example.com/evil.git"}},
+            "strategy": source_from_docker_image(),
+            "nodeSelector": {"type": "kwok"},
+            "triggers": [{"type": "ImageChange", "imageChange": {"from": {
+                "kind": "ImageStreamTag", "name": "web:latest", "namespace": run.victim.name}}}],
+        },
+    }))
+    .unwrap();
+    configs.create(&PostParams::default(), &bc).await.unwrap();
+    let condition = eventually("the ImageAccess condition", WAIT, || async {
+        let status = configs.get("spy").await.ok()?.status?;
+        status.conditions.into_iter().find(|c| c.type_ == "ImageAccess")
+    })
+    .await;
+    assert_eq!((condition.status.as_str(), condition.reason.as_str()), ("False", "ImagePullForbidden"));
+    assert!(
+        condition.message.contains(&format!(
+            "may not get imagestreams/layers in namespace {}",
+            run.victim.name
+        )) && condition.message.contains("system:image-puller"),
+        "{}",
+        condition.message
+    );
+    let builds: Api<Build> = Api::namespaced(run.client.clone(), &run.attacker.name);
+    let leaked = |bc: &BuildConfig| {
+        let text = serde_json::to_string(&bc.status).unwrap();
+        text.contains("sha256:") || text.contains(&format!("{REGISTRY}/{}", run.victim.name))
+    };
+
+    // The victim pushes; the trigger looks again (it asks every REFUSED_RETRY) and still sees
+    // nothing: no build, the BuildConfig not written.
+    let seen = configs.get("spy").await.unwrap();
+    assert!(!leaked(&seen), "{:?}", seen.status);
+    let mark = trigger.started("build-trigger");
+    let second = format!("{REGISTRY}/{}/web@sha256:{}", run.victim.name, "2".repeat(64));
+    let streams: Api<ImageStream> = Api::namespaced(run.client.clone(), &run.victim.name);
+    let mut status = streams.get("web").await.unwrap().status.unwrap();
+    status.record(
+        "latest",
+        TagEvent {
+            created: Time(k8s_openapi::jiff::Timestamp::now()),
+            docker_image_reference: second.clone(),
+            image: format!("sha256:{}", "2".repeat(64)),
+            generation: 2,
+        },
+    );
+    streams
+        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+        .await
+        .unwrap();
+    trigger.reconciled_since("build-trigger", mark).await;
+    let after = configs.get("spy").await.unwrap();
+    assert_eq!(after.resource_version(), seen.resource_version(), "{:?}", after.status);
+    assert!(builds.list(&Default::default()).await.unwrap().items.is_empty());
+
+    // The victim lets the attacker's builder pull: the trigger builds the victim's current image.
+    grant(
+        &run.client,
+        &run.victim.name,
+        "system:image-puller",
+        &run.builder(),
+        ImageAccess::Pull,
+    )
+    .await;
+    let build = eventually("the triggered build", WAIT, || async {
+        builds.get_opt("spy-1").await.ok()?
+    })
+    .await;
+    let cause = build.spec.triggered_by[0].image_change_build.clone().unwrap();
+    assert_eq!(cause.image_id, second);
+    eventually("the ImageAccess condition gone", WAIT, || async {
+        let status = configs.get("spy").await.ok()?.status?;
+        (!status.conditions.iter().any(|c| c.type_ == "ImageAccess")).then_some(())
+    })
+    .await;
+    trigger.stop().await;
+    run.stop().await;
+}
+
 async fn deploy_run(prefix: &str) -> (deploy_support::Env, TestNamespace) {
     let env = deploy_support::Env::start(&format!("{prefix}-a")).await;
     let victim = TestNamespace::new(&env.client, &format!("{prefix}-v")).await;

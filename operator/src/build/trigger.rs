@@ -28,6 +28,7 @@ use slipway_crds::common::{ImageReference, ImageReferenceKind, Time};
 use slipway_crds::image::split_stream_tag;
 use slipway_crds::{Build, BuildConfig, ImageStream};
 
+use crate::access::{self, ImageAccess};
 use crate::{Context, Error};
 use slipway_client::instantiate::{InstantiateError, instantiate};
 
@@ -222,7 +223,8 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
         return Ok(Action::await_change());
     };
     let status = bc.status.clone().unwrap_or_default();
-    let observed = observe_followed(&ctx, &bc, &status).await?;
+    let (observed, refused) = observe_followed(&ctx, &bc, &status).await?;
+    mark_refused(&configs, &bc, &refused).await?;
     let config_change = bc
         .spec
         .triggers
@@ -265,25 +267,38 @@ async fn reconcile(cached: Arc<BuildConfig>, ctx: Arc<Context>) -> Result<Action
             .await?;
         }
     }
-    Ok(Action::await_change())
+    Ok(if refused.is_empty() {
+        Action::await_change()
+    } else {
+        Action::requeue(access::REFUSED_RETRY)
+    })
 }
 
-/// What each followed ImageStreamTag points at now, and what last triggered a build.
+/// What each followed ImageStreamTag points at now, and what last triggered a build; and why
+/// each trigger that follows another namespace's stream the build's service account may not pull
+/// from is refused. A refused trigger's stream is not read: it is seen as pointing at nothing,
+/// so neither a build nor the status tells anything of that namespace's images.
 async fn observe_followed(
     ctx: &Context,
     bc: &BuildConfig,
     status: &slipway_crds::build::BuildConfigStatus,
-) -> Result<Vec<Followed>, Error> {
+) -> Result<(Vec<Followed>, Vec<String>), Error> {
     let namespace = bc.namespace().unwrap_or_default();
-    let mut observed = Vec::new();
+    let account = access::ServiceAccount::builder(&namespace, bc.spec.common.service_account.as_deref());
+    let (mut observed, mut refused) = (Vec::new(), Vec::new());
     for from in followed(bc) {
         let ns = from.namespace.clone().unwrap_or_else(|| namespace.clone());
         let (stream, tag) = split_stream_tag(&from.name);
-        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &ns);
-        let current = streams
-            .get_opt(stream)
-            .await?
-            .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone()));
+        let current = match access::check(&ctx.client, &account, &ns, ImageAccess::Pull).await? {
+            Ok(()) => Api::<ImageStream>::namespaced(ctx.client.clone(), &ns)
+                .get_opt(stream)
+                .await?
+                .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone())),
+            Err(refusal) => {
+                refused.push(format!("the image trigger on {ns}/{} is refused: {refusal}", from.name));
+                None
+            }
+        };
         let last_triggered = status
             .image_change_triggers
             .iter()
@@ -296,7 +311,42 @@ async fn observe_followed(
             last_triggered,
         });
     }
-    Ok(observed)
+    Ok((observed, refused))
+}
+
+/// The condition that says which image triggers follow streams the build may not pull from.
+pub const IMAGE_ACCESS: &str = "ImageAccess";
+
+/// Keeps the [`IMAGE_ACCESS`] condition of `bc` as `refused` says: False with the refusals while
+/// there are any, gone otherwise. Written only when it changes (so the other namespace's pushes,
+/// which reconcile `bc`, leave no trace), with `bc`'s resourceVersion (a conflict is retried).
+async fn mark_refused(configs: &Api<BuildConfig>, bc: &BuildConfig, refused: &[String]) -> Result<(), Error> {
+    use slipway_crds::common::{condition_status, new_condition, set_condition};
+    let mut conditions = bc.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let changed = if refused.is_empty() {
+        let before = conditions.len();
+        conditions.retain(|c| c.type_ != IMAGE_ACCESS);
+        conditions.len() != before
+    } else {
+        let condition = new_condition(
+            IMAGE_ACCESS,
+            condition_status::FALSE,
+            "ImagePullForbidden",
+            &refused.join("; "),
+            bc.metadata.generation,
+        );
+        set_condition(&mut conditions, condition)
+    };
+    if changed {
+        let patch = Patch::Merge(json!({
+            "metadata": {"resourceVersion": bc.resource_version()},
+            "status": {"conditions": conditions},
+        }));
+        configs
+            .patch_status(&bc.name_any(), &PatchParams::default(), &patch)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Whether a build of `bc` was already triggered by `image` (a trigger replayed after a restart).

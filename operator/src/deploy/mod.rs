@@ -47,9 +47,6 @@ use crate::{Context, Error, cache};
 
 const CONTROLLER: &str = "deploy";
 
-/// How often an image trigger refused across namespaces is checked again.
-const REFUSED_RETRY: Duration = Duration::from_secs(15);
-
 /// Runs the controller until the stream ends. `namespace` limits it to one namespace (tests run
 /// one controller per namespace); all namespaces otherwise.
 pub async fn run(ctx: Context, namespace: Option<&str>) {
@@ -444,7 +441,7 @@ async fn reconcile(
     Ok(match step {
         _ if acted => Action::requeue(Duration::from_millis(50)),
         // A refused image trigger is asked about again: nothing wakes it when the right is granted.
-        _ if !observed.forbidden.is_empty() => Action::requeue(REFUSED_RETRY),
+        _ if !observed.forbidden.is_empty() => Action::requeue(access::REFUSED_RETRY),
         Step::Wait(Some(after)) => Action::requeue(after),
         _ => Action::await_change(),
     })

@@ -26,15 +26,9 @@ pub(super) enum Resolved {
 
 /// The service account a build's images are checked with: its own, `builder` when unset.
 pub fn build_account(build: &Build) -> access::ServiceAccount {
-    access::ServiceAccount::new(
-        build.namespace().unwrap_or_default(),
-        build
-            .spec
-            .common
-            .service_account
-            .clone()
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| "builder".into()),
+    access::ServiceAccount::builder(
+        &build.namespace().unwrap_or_default(),
+        build.spec.common.service_account.as_deref(),
     )
 }
 
