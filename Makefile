@@ -28,13 +28,14 @@ MDBOOK = $(shell . $(DEV)/lib.sh && mdbook_dir)/bin/mdbook
 SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci/run \
   examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
-.PHONY: help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench builder-static clean-test-namespaces
+.PHONY: help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
 	@echo "make test          lint, unit tests, integration tests against the dev cluster, and the"
 	@echo "                   end-to-end run on the real node (make e2e)"
 	@echo "make bench         benchmarks (numbers in the README)"
+	@echo "make bench-push    push_to_serving alone: 10 pushes of the sample app on the real node, stage by stage"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
 	@echo "                   make cluster-down stops it)"
 	@echo "make crds          regenerate charts/slipway/crds/ and the book's API reference from the API types"
@@ -124,7 +125,7 @@ integration: cluster-up clean-test-namespaces
 e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture --skip bench_
 
 # The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
 # in the image (operator/tests/build_fields_real_node.rs), corpus BuildConfigs with contextDir,
@@ -143,9 +144,15 @@ images: cluster-up
 	dev/images.sh
 
 # Benchmarks; the webhook's and the builder's run against the dev cluster and registry.
-bench: cluster-up
+bench: cluster-up images
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook -p slipway-operator -p slipway-systests
 	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
+	$(MAKE) bench-push
+
+# push_to_serving alone (cli/tests/e2e.rs): the chart installed, the sample app pushed
+# SLIPWAY_BENCH_PUSHES times (10) on the real node, each stage's p50/p90 beside the floor.
+bench-push: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e bench_push_to_serving -- --ignored --exact --nocapture
 
 # slipway-builder as one static executable (runs in containers of any image; used by its tests).
 builder-static:

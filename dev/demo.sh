@@ -116,11 +116,13 @@ t0=$(now)
   mark() { case " $seen " in *" $1 "*) ;; *) seen="$seen $1"; echo "$1 $(now)" >>"$marks" ;; esac; }
   while :; do
     phase=$(kubectl get -n "$project" build/web-2 -o jsonpath='{.status.phase}' 2>/dev/null || true)
+    # A stage seen implies the ones before it (a poll can miss a short one), so they are marked
+    # then too, never after it.
     [ -z "$phase" ] || mark build-created
     case $phase in Running | Complete) mark build-running ;; esac
     [ "$phase" = Complete ] && mark image-pushed
     ready=$(kubectl get -n "$project" rs/web-2 -o jsonpath='{.status.readyReplicas}' 2>/dev/null || echo none)
-    [ "$ready" = none ] || mark rollout-started
+    [ "$ready" = none ] || { mark build-created; mark build-running; mark image-pushed; mark rollout-started; }
     [ "$ready" = 2 ] && { mark new-pods-ready; break; }
     case $phase in Failed | Error | Cancelled) echo "failed $(now)" >>"$marks"; break ;; esac
     sleep 0.05
@@ -131,6 +133,9 @@ g push origin main 2>&1 | sed 's/^/  /'
 echo "pushed $(now)" >>"$marks"
 wait_for "build web-2" 30 kubectl get -n "$project" build/web-2
 as_user slip -n "$project" logs build/web-2 --follow
+# The image trigger raises the DeploymentConfig to version 2 right after the build: the status
+# follows that rollout, not the one before it.
+kubectl wait -n "$project" --for=jsonpath='{.status.latestVersion}'=2 dc/web --timeout=60s >/dev/null
 as_user slip -n "$project" rollout status dc/web
 wait "$watcher"
 wait_for "the new answer" 60 sh -c "curl -fsS http://$ip:8080/index.html | grep -q v2"
@@ -147,14 +152,14 @@ ok=$(wc -l <"$work/load.ok") failed=$(wc -l <"$work/load.failed")
 echo "requests during the rollout: $((ok + failed)), failed: $failed"
 [ "$failed" = 0 ] || { sed 's/^/  /' "$work/load.failed" | head; die "requests failed during the rolling update"; }
 grep -q failed "$marks" && die "build web-2 failed"
-echo "push to serving (seconds from the push):"
+echo "push to serving (seconds from the push, in the order they happened):"
 last=$t0
-for stage in pushed build-created build-running image-pushed rollout-started new-pods-ready; do
-  t=$(sed -n "s/^$stage //p" "$marks" | head -n 1)
-  [ -n "$t" ] || continue
+# The hook delivers while the push runs, so the build can exist before the push returns: the
+# stages are listed by when each was seen.
+while read -r stage t; do
   awk -v s="$stage" -v t="$t" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+%.2f s)\n", s, t - t0, t - l }'
   last=$t
-done
+done < <(grep -E '^(pushed|build-created|build-running|image-pushed|rollout-started|new-pods-ready) ' "$marks" | sort -k2 -n)
 awk -v t="$served" -v t0="$t0" -v l="$last" 'BEGIN { printf "  %-18s %6.2f s  (+%.2f s)\n", "new answer served", t - t0, t - l }'
 
 # The build's share, beside buildah bud of the same app on this machine: the Dockerfile OpenShift 4

@@ -10,6 +10,11 @@ use slipway_builder::{docker, fetch, place_tools, receive, s2i};
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Args {
+    /// Before the command, copy this binary into this directory (a shared volume), as
+    /// `place-tools` does: build pods fold placing the tools into their first step, which saves
+    /// the start of a container.
+    #[arg(long, global = true, env = "PLACE_TOOLS")]
+    place_tools: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,6 +75,20 @@ fn rerun_with_ca_bundle() -> ExitCode {
     }
 }
 
+/// Copies this binary into `dir`; false (said on stderr) when it cannot.
+fn place(dir: &std::path::Path) -> bool {
+    match place_tools::place_tools(dir) {
+        Ok(path) => {
+            println!("[place-tools] placed {}", path.display());
+            true
+        }
+        Err(e) => {
+            eprintln!("slipway-builder place-tools: {e:#}");
+            false
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if matches!(args.command, Command::S2i(_) | Command::Docker(_))
@@ -77,17 +96,19 @@ fn main() -> ExitCode {
     {
         return rerun_with_ca_bundle();
     }
+    if let Some(dir) = &args.place_tools
+        && !place(dir)
+    {
+        return ExitCode::FAILURE;
+    }
     match args.command {
-        Command::PlaceTools { dir } => match place_tools::place_tools(&dir) {
-            Ok(path) => {
-                println!("[place-tools] placed {}", path.display());
+        Command::PlaceTools { dir } => {
+            if place(&dir) {
                 ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("slipway-builder place-tools: {e:#}");
+            } else {
                 ExitCode::FAILURE
             }
-        },
+        }
         Command::Fetch(args) => ExitCode::from(fetch::run(&args)),
         Command::Receive(args) => ExitCode::from(receive::run(&args)),
         Command::S2i(args) => ExitCode::from(s2i::run(&args)),

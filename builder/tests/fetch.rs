@@ -47,6 +47,46 @@ fn assert_failure(run: &Run, reason: &str) {
     assert!(run.result_raw.len() <= MAX, "{}", run.result_raw.len());
 }
 
+/// The build pod's one init container: `--place-tools DIR fetch ...` copies the binary, then
+/// fetches; when the tools cannot be placed, nothing is fetched and the exit is non-zero.
+#[test]
+fn places_the_tools_then_fetches() {
+    let fx = Fixture::new();
+    let work = tempfile::tempdir().unwrap();
+    let (tools, dest) = (work.path().join("tools"), work.path().join("source"));
+    let args = |tools: &Path| -> Vec<String> {
+        [
+            "--place-tools",
+            tools.to_str().unwrap(),
+            "fetch",
+            "--result-file",
+            work.path().join("result.json").to_str().unwrap(),
+            "--uri",
+            &fx.file_url(),
+            "--dest",
+            dest.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let (code, stdout, stderr) = common::run_builder(&args(&tools), work.path());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let original = std::fs::read(env!("CARGO_BIN_EXE_slipway-builder")).unwrap();
+    assert_eq!(std::fs::read(tools.join("slipway-builder")).unwrap(), original);
+    assert_eq!(read(&dest.join("app/index.txt")), "v2\n");
+
+    std::fs::remove_dir_all(&dest).unwrap();
+    let file = work.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let (code, _, stderr) = common::run_builder(&args(&file.join("tools")), work.path());
+    assert_ne!(code, 0);
+    assert!(stderr.contains("place-tools"), "{stderr}");
+    assert!(
+        !dest.exists(),
+        "nothing fetched when the tools could not be placed"
+    );
+}
+
 #[test]
 fn file_branch_with_submodule_and_context_dir() {
     let fx = Fixture::new();

@@ -647,8 +647,6 @@ mod tests {
             Err("GenericBuildFailed: exit code 137: killed".into())
         );
         let pod: Pod = serde_json::from_value(json!({"status": {"initContainerStatuses": [
-            {"name": "place-tools", "image": "", "imageID": "", "ready": true, "restartCount": 0,
-             "state": {"terminated": {"exitCode": 0}}},
             {"name": "receive", "image": "", "imageID": "", "ready": false, "restartCount": 0,
              "state": {"running": {}}}]}}))
         .unwrap();

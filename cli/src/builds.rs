@@ -531,7 +531,7 @@ async fn wait_for(client: &Client, ns: &str, name: &str, follow: bool) -> anyhow
 /// How long `--follow` waits for a container of the build pod to start.
 const FOLLOW_START_LIMIT: Duration = Duration::from_secs(600);
 
-/// The build pod's containers' logs, in order (place-tools, fetch, build).
+/// The build pod's containers' logs, in order (its init container, then build).
 pub(crate) async fn stream_logs(client: &Client, ns: &str, build: &str, follow: bool) -> anyhow::Result<()> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let pod_name = slipway_client::build_pod_name(build);

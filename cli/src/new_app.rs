@@ -223,7 +223,9 @@ fn objects(
     let mut container = json!({"name": name, "image": " ", "env": env});
     if args.port != 0 {
         container["ports"] = json!([{"containerPort": args.port, "protocol": "TCP"}]);
-        container["readinessProbe"] = json!({"tcpSocket": {"port": args.port}, "periodSeconds": 2});
+        // Checked every second: a new pod takes traffic within a second of listening, so a rollout
+        // waits for each new pod no longer than the kubelet's probe needs.
+        container["readinessProbe"] = json!({"tcpSocket": {"port": args.port}, "periodSeconds": 1});
     }
     if args.drain_seconds > 0 {
         container["lifecycle"] = json!({"preStop": {"sleep": {"seconds": args.drain_seconds}}});
@@ -741,6 +743,7 @@ mod tests {
         let container = &dc["template"]["spec"]["containers"][0];
         assert_eq!(container["env"][0]["name"], "A");
         assert_eq!(container["readinessProbe"]["tcpSocket"]["port"], 8080);
+        assert_eq!(container["readinessProbe"]["periodSeconds"], 1);
         assert_eq!(container["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
         assert_eq!(objects[4]["spec"]["selector"]["deploymentconfig"], "web");
         // Every object parses as its type: what the API server gets is well formed.

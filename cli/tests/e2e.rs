@@ -162,8 +162,11 @@ struct Load {
     stop: Arc<AtomicBool>,
     /// Requests answered so far (200 or not).
     done: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<(Vec<String>, Vec<Failure>)>,
+    task: tokio::task::JoinHandle<(Vec<Answer>, Vec<Failure>)>,
 }
+
+/// An answered request: when it was sent, and the body.
+type Answer = (Instant, String);
 
 /// A failed request: when it was sent, and what went wrong.
 struct Failure {
@@ -201,7 +204,7 @@ impl Load {
             while !flag.load(Ordering::Relaxed) {
                 let (sent, wall) = (Instant::now(), k8s_openapi::jiff::Timestamp::now());
                 match get(addr, path).await {
-                    Ok((200, body)) => answers.push(body),
+                    Ok((200, body)) => answers.push((sent, body)),
                     Ok((code, body)) => failures.push(Failure {
                         sent,
                         wall,
@@ -228,7 +231,8 @@ impl Load {
         .await;
     }
 
-    async fn finish(self) -> (Vec<String>, Vec<Failure>) {
+    /// Every answer with when its request was sent, and every failure.
+    async fn finish(self) -> (Vec<Answer>, Vec<Failure>) {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap()
     }
@@ -304,8 +308,11 @@ async fn build_phase(api: &Api<Build>, name: &str) -> Option<BuildPhase> {
     api.get_opt(name).await.ok().flatten()?.status.map(|s| s.phase)
 }
 
-/// Follows build `name`, the ReplicaSet of DeploymentConfig version `version` and its pods, and
-/// marks each stage in the timeline as it is seen (polled every 50 ms).
+/// Follows build `build`, its pod, the app's ImageStream tag, the ReplicaSet of DeploymentConfig
+/// version `version` and its pods, and marks each stage in the timeline as it is seen (polled
+/// every 50 ms). The pod's stages tell the platform's share of "build running" apart: the pod
+/// made, bound to the node, its builder container running (the kubelet's report), then the Build
+/// said Running (the operator's).
 async fn follow_push(
     client: &kube::Client,
     ns: &str,
@@ -316,23 +323,35 @@ async fn follow_push(
     timeline: &mut Timeline,
 ) {
     let builds: Api<Build> = Api::namespaced(client.clone(), ns);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
     let sets: Api<ReplicaSet> = Api::namespaced(client.clone(), ns);
+    let streams: Api<ImageStream> = Api::namespaced(client.clone(), ns);
+    // The image the stream's `latest` tag (the app's, named as its DeploymentConfig) has now.
+    let tagged = || async {
+        let stream = streams.get_opt(dc).await.ok().flatten()?;
+        stream.status?.latest("latest").map(|e| e.image.clone())
+    };
+    let before = tagged().await;
     let deadline = Instant::now() + Duration::from_secs(300);
-    let mut seen = [false; 5];
     let names = [
         "build created",
+        "build pod created",
+        "build pod scheduled",
+        "builder running",
         "build running",
         "image pushed",
+        "tag moved",
         "rollout started",
         "new pods ready",
     ];
-    while !seen[4] {
+    let mut seen = [false; 9];
+    while !seen[8] {
         assert!(
             Instant::now() < deadline,
             "the push did not roll out within 300 s:\n{}",
             timeline.report()
         );
-        let phase = if seen[2] {
+        let phase = if seen[5] {
             None
         } else {
             build_phase(&builds, build).await
@@ -347,19 +366,37 @@ async fn follow_push(
                 builds.get(build).await.ok().and_then(|b| b.status)
             );
         }
+        let pod = if seen[3] {
+            None
+        } else {
+            pods.get_opt(&format!("{build}-build")).await.ok().flatten()
+        };
+        let builder_started = pod.as_ref().and_then(|p| p.status.as_ref()).is_some_and(|s| {
+            s.container_statuses.iter().flatten().any(|c| {
+                c.name == "build"
+                    && c.state
+                        .as_ref()
+                        .is_some_and(|st| st.running.is_some() || st.terminated.is_some())
+            })
+        });
         let mut now = [
             phase.is_some(),
+            pod.is_some(),
+            pod.as_ref()
+                .is_some_and(|p| p.spec.as_ref().is_some_and(|s| s.node_name.is_some())),
+            builder_started,
             matches!(phase, Some(BuildPhase::Running | BuildPhase::Complete)),
             matches!(phase, Some(BuildPhase::Complete)),
+            !seen[6] && tagged().await != before,
             false,
             false,
         ];
         if let Ok(Some(rs)) = sets.get_opt(&format!("{dc}-{version}")).await {
-            now[3] = true;
+            now[7] = true;
             let ready = rs.status.and_then(|s| s.ready_replicas).unwrap_or(0);
-            now[4] = ready >= replicas;
+            now[8] = ready >= replicas;
         }
-        for i in 0..5 {
+        for i in 0..names.len() {
             // A later stage seen implies the earlier ones (a poll can miss a short one).
             if now[i..].iter().any(|n| *n) && !seen[i] {
                 seen[i] = true;
@@ -368,6 +405,337 @@ async fn follow_push(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `make bench`'s `push_to_serving`: the sample app (S2I, 2 replicas, Rolling, the real node)
+/// pushed `SLIPWAY_BENCH_PUSHES` times (10 unless set), each push's stages timed from the push as
+/// the e2e test times them, under a request loop that must lose nothing; beside it, the floor (a
+/// bare pod on the same node, created → running, timed the same way) and the builder's own time
+/// (the Build's stages). Prints p50 and p90 of every stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: run with `make bench`"]
+async fn bench_push_to_serving() {
+    let pushes: i64 = std::env::var("SLIPWAY_BENCH_PUSHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    ensure_crds();
+    let client = client().await;
+    let _release = ReleaseGuard;
+    install(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let alice = kubeconfig_as(dir.path(), "alice");
+    let project = unique_name("bench");
+    new_project(&alice, &project).await;
+    let _guard = ProjectGuard {
+        kubeconfig: alice.clone(),
+        name: project.clone(),
+    };
+    let repo = sample_repo(dir.path()).await;
+    let source = format!("{}~{}", builder_image(), repo.url);
+    let args = [
+        "-n",
+        &project,
+        "new-app",
+        &source,
+        "--name",
+        "web",
+        "--replicas",
+        "2",
+    ];
+    slip(&alice, &[&args[..], &["--as-deployment-config"]].concat()).await;
+    let builds: Api<Build> = Api::namespaced(client.clone(), &project);
+    eventually("build web-1", Duration::from_secs(60), || async {
+        builds.get_opt("web-1").await.ok().flatten()
+    })
+    .await;
+    await_complete(&builds, "web-1").await;
+    slip(&alice, &["-n", &project, "rollout", "status", "dc/web"]).await;
+    let addr = service_addr(&client, &project, "web", 8080).await;
+    await_answer(addr, "/index.html", "hello from v1", Duration::from_secs(60)).await;
+    install_hook(&client, &project, dir.path(), &repo).await;
+
+    let floor: Vec<f64> = {
+        let mut times = Vec::new();
+        for i in 0..5 {
+            times.push(bare_pod_running(&client, &project, &format!("floor-{i}")).await);
+        }
+        times
+    };
+    let load = Load::start(addr, "/index.html");
+    let mut runs: Vec<Timeline> = Vec::new();
+    let mut builder = Vec::new();
+    for version in 2..=pushes + 1 {
+        let answer = format!("hello from v{version}");
+        commit_app(&repo.work, &answer, "a new answer");
+        let mut timeline = Timeline {
+            start: Instant::now(),
+            stages: Vec::new(),
+        };
+        let pushed = run(Path::new("git"), &["push", "origin", "main"], Some(&repo.work));
+        assert!(pushed.status.success(), "git push:\n{}", output_text(&pushed));
+        timeline.mark("push answered");
+        let build = format!("web-{version}");
+        follow_push(&client, &project, &build, "web", version, 2, &mut timeline).await;
+        // Served already, in all likelihood (by the first new pod); when, the load says below.
+        await_answer(addr, "/index.html", &answer, Duration::from_secs(60)).await;
+        let status = builds.get(&build).await.unwrap().status.unwrap_or_default();
+        builder.push(status.stages.iter().map(|s| s.duration_milliseconds).sum::<i64>() as f64 / 1000.0);
+        runs.push(timeline);
+    }
+    let (answers, failures) = load.finish().await;
+    // "new answer served": the first request of the load (one every 50 ms) that got the version.
+    for (run, version) in runs.iter_mut().zip(2..) {
+        let answer = format!("hello from v{version}");
+        let first = answers
+            .iter()
+            .find(|(sent, body)| *sent >= run.start && body.contains(&answer))
+            .map(|(sent, _)| *sent - run.start)
+            .expect("the load saw every version");
+        run.stages.push(("new answer served", first));
+    }
+    let stages: Vec<&'static str> = runs[0].stages.iter().map(|(name, _)| *name).collect();
+    let mut rows: Vec<(&str, f64, f64)> = stages
+        .iter()
+        .map(|stage| {
+            let times: Vec<f64> = runs.iter().map(|r| stage_at(r, stage)).collect();
+            (*stage, percentile(&times, 0.5), percentile(&times, 0.9))
+        })
+        .collect();
+    rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+    println!("push_to_serving: {pushes} pushes, seconds from the push (p50 / p90):");
+    for (stage, p50, p90) in rows {
+        println!("  {stage:<20} {p50:>6.2} / {p90:>6.2}");
+    }
+    let served: Vec<f64> = runs.iter().map(|r| stage_at(r, "new answer served")).collect();
+    for (from, to) in [
+        ("build created", "build pod created"),
+        ("build created", "builder running"),
+        ("builder running", "build running"),
+    ] {
+        let spans: Vec<f64> = runs.iter().map(|r| stage_at(r, to) - stage_at(r, from)).collect();
+        println!(
+            "  {from} -> {to}: p50 {:.2} s, p90 {:.2} s",
+            percentile(&spans, 0.5),
+            percentile(&spans, 0.9)
+        );
+    }
+    println!(
+        "  floor, a bare pod created -> running on the same node: p50 {:.2} s ({} pods)",
+        percentile(&floor, 0.5),
+        floor.len()
+    );
+    println!(
+        "  the builder's own time (the Build's stages): p50 {:.2} s, p90 {:.2} s",
+        percentile(&builder, 0.5),
+        percentile(&builder, 0.9)
+    );
+    println!(
+        "  push -> new answer served: p50 {:.2} s = {:.1} x the floor",
+        percentile(&served, 0.5),
+        percentile(&served, 0.5) / percentile(&floor, 0.5)
+    );
+    println!(
+        "  requests during the rollouts: {}, failed: {}",
+        answers.len() + failures.len(),
+        failures.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "requests failed during the rollouts: {:?}",
+        Failure::describe(&failures, runs[0].start)
+    );
+}
+
+/// Seconds from the push to `stage` in `run`.
+fn stage_at(run: &Timeline, stage: &str) -> f64 {
+    run.stages
+        .iter()
+        .find(|(n, _)| *n == stage)
+        .map_or(f64::NAN, |(_, at)| at.as_secs_f64())
+}
+
+/// The nearest-rank percentile `p` (0..1) of `values`.
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// A bare pod on the real node (the sample builder image, already there), timed from its
+/// creation to Running the way the push's stages are (a read every 50 ms); deleted after.
+async fn bare_pod_running(client: &kube::Client, ns: &str, name: &str) -> f64 {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"slipway.dev/node": "real"},
+            "tolerations": [{"key": "slipway.dev/node", "operator": "Equal", "value": "real",
+                             "effect": "NoSchedule"}],
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "floor", "image": builder_image(),
+                            "command": ["sleep", "600"],
+                            "securityContext": {"runAsUser": 1001, "runAsNonRoot": true,
+                                "allowPrivilegeEscalation": false,
+                                "capabilities": {"drop": ["ALL"]},
+                                "seccompProfile": {"type": "RuntimeDefault"}}}],
+        },
+    }))
+    .unwrap();
+    let start = Instant::now();
+    pods.create(&Default::default(), &pod).await.unwrap();
+    loop {
+        let phase = pods.get(name).await.ok().and_then(|p| p.status?.phase);
+        if phase.as_deref() == Some("Running") {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "pod {name} did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let took = start.elapsed().as_secs_f64();
+    let _ = pods.delete(name, &Default::default()).await;
+    took
+}
+
+/// `slip new-project NAME` as the user of `kubeconfig`. The first admission calls after an
+/// install can meet a webhook endpoint not yet in every proxy rule; the request is refused whole
+/// then, and repeated.
+async fn new_project(kubeconfig: &Path, project: &str) {
+    eventually("slip new-project", Duration::from_secs(60), || async {
+        let out = run_program(
+            env!("CARGO_BIN_EXE_slip"),
+            Some(kubeconfig),
+            &["new-project", project],
+        )
+        .await;
+        let text = output_text(&out);
+        if out.status.success() {
+            return Some(());
+        }
+        assert!(
+            text.contains("failed calling webhook"),
+            "slip new-project failed:\n{text}"
+        );
+        None
+    })
+    .await;
+}
+
+/// A bare repository `web.git` served over http on the node's address, and a clone of it with
+/// the sample app committed ("hello from v1") and pushed.
+struct Repo {
+    _server: git_http::GitHttp,
+    url: String,
+    bare: PathBuf,
+    work: PathBuf,
+    /// The first commit.
+    first: String,
+}
+
+async fn sample_repo(dir: &Path) -> Repo {
+    let root = dir.join("git");
+    std::fs::create_dir_all(&root).unwrap();
+    let bare = root.join("web.git");
+    ok(
+        run(
+            Path::new("git"),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
+            None,
+        ),
+        "git init",
+    );
+    git(&bare, &["config", "http.receivepack", "true"]);
+    let server = git_http::GitHttp::start(&root, format!("{NODE_IP}:0").parse().unwrap())
+        .await
+        .unwrap();
+    let url = server.url(NODE_IP, "web");
+    let work = dir.join("work");
+    ok(
+        run(
+            Path::new("git"),
+            &["clone", "-q", &url, work.to_str().unwrap()],
+            None,
+        ),
+        "git clone",
+    );
+    git(&work, &["checkout", "-q", "-b", "main"]);
+    let examples = repo_root().join("examples/apps/httpd-app");
+    for entry in walk(&examples) {
+        let target = work.join(entry.strip_prefix(&examples).unwrap());
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(&entry, &target).unwrap();
+    }
+    let first = commit_app(&work, "hello from v1", "the sample app");
+    git(&work, &["push", "-q", "origin", "main"]);
+    Repo {
+        _server: server,
+        url,
+        bare,
+        work,
+        first,
+    }
+}
+
+/// Makes the bare repository's post-receive hook deliver a GitHub-signed push to the webhook of
+/// BuildConfig `web` in `project`, through the Service, trusting the webhook's CA.
+async fn install_hook(client: &kube::Client, project: &str, dir: &Path, repo: &Repo) {
+    let secret = Api::<Secret>::namespaced(client.clone(), project)
+        .get("web-webhook")
+        .await
+        .unwrap();
+    let secret_value = String::from_utf8(secret.data.unwrap()["WebHookSecretKey"].0.clone()).unwrap();
+    let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
+    let ca = hooks.get("slipway-admission").await.unwrap().webhooks.unwrap()[0]
+        .client_config
+        .ca_bundle
+        .clone()
+        .expect("the webhook registered its CA");
+    let ca_file = dir.join("webhook-ca.crt");
+    std::fs::write(&ca_file, &ca.0).unwrap();
+    let webhook = service_addr(client, SYSTEM_NS, "slipway-webhook", 443).await;
+    let host = format!("slipway-webhook.{SYSTEM_NS}.svc");
+    let hook = repo.bare.join("hooks/post-receive");
+    std::fs::copy(repo_root().join("dev/git/post-receive"), &hook).unwrap();
+    for (key, value) in [
+        (
+            "slipway.webhook.url",
+            format!("https://{host}/webhooks/{project}/web/github"),
+        ),
+        ("slipway.webhook.secret", secret_value),
+        ("slipway.webhook.cacert", ca_file.display().to_string()),
+        ("slipway.webhook.resolve", format!("{host}:443:{}", webhook.ip())),
+        ("slipway.webhook.cloneurl", repo.url.clone()),
+    ] {
+        git(&repo.bare, &["config", key, &value]);
+    }
+}
+
+/// Waits until build `name` completes; a build that fails ends the test with its status.
+async fn await_complete(builds: &Api<Build>, name: &str) {
+    eventually(
+        &format!("build {name} to complete"),
+        Duration::from_secs(300),
+        || async {
+            match build_phase(builds, name).await {
+                Some(BuildPhase::Complete) => Some(()),
+                Some(p @ (BuildPhase::Failed | BuildPhase::Error | BuildPhase::Cancelled)) => {
+                    panic!(
+                        "{name} ended {p:?}: {:?}",
+                        builds.get(name).await.ok().and_then(|b| b.status)
+                    )
+                }
+                _ => None,
+            }
+        },
+    )
+    .await;
 }
 
 /// The release goes away however the test ends: left installed, its cluster-wide admission hooks
@@ -467,26 +835,7 @@ async fn git_push_becomes_a_running_app() {
     let dir = tempfile::tempdir().unwrap();
     let alice = kubeconfig_as(dir.path(), "alice");
     let project = unique_name("e2e");
-    // The first admission calls after an install can meet a webhook endpoint not yet in every
-    // proxy rule; the request is refused whole then, and repeated.
-    eventually("slip new-project", Duration::from_secs(60), || async {
-        let out = run_program(
-            env!("CARGO_BIN_EXE_slip"),
-            Some(&alice),
-            &["new-project", &project],
-        )
-        .await;
-        let text = output_text(&out);
-        if out.status.success() {
-            return Some(());
-        }
-        assert!(
-            text.contains("failed calling webhook"),
-            "slip new-project failed:\n{text}"
-        );
-        None
-    })
-    .await;
+    new_project(&alice, &project).await;
     let _guard = ProjectGuard {
         kubeconfig: alice.clone(),
         name: project.clone(),
@@ -500,40 +849,8 @@ async fn git_push_becomes_a_running_app() {
     );
 
     // --- A git repository over http, with the sample app ---------------------------------------
-    let root = dir.path().join("git");
-    std::fs::create_dir_all(&root).unwrap();
-    let bare = root.join("web.git");
-    ok(
-        run(
-            Path::new("git"),
-            &["init", "-q", "--bare", "-b", "main", bare.to_str().unwrap()],
-            None,
-        ),
-        "git init",
-    );
-    git(&bare, &["config", "http.receivepack", "true"]);
-    let server = git_http::GitHttp::start(&root, format!("{NODE_IP}:0").parse().unwrap())
-        .await
-        .unwrap();
-    let url = server.url(NODE_IP, "web");
-    let work = dir.path().join("work");
-    ok(
-        run(
-            Path::new("git"),
-            &["clone", "-q", &url, work.to_str().unwrap()],
-            None,
-        ),
-        "git clone",
-    );
-    git(&work, &["checkout", "-q", "-b", "main"]);
-    let examples = repo_root().join("examples/apps/httpd-app");
-    for entry in walk(&examples) {
-        let target = work.join(entry.strip_prefix(&examples).unwrap());
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(&entry, &target).unwrap();
-    }
-    let first = commit_app(&work, "hello from v1", "the sample app");
-    git(&work, &["push", "-q", "origin", "main"]);
+    let repo = sample_repo(dir.path()).await;
+    let (url, work, first) = (repo.url.clone(), repo.work.clone(), repo.first.clone());
 
     // --- slip new-app: build 1 from the repository as it is ------------------------------------
     let source = format!("{}~{url}", builder_image());
@@ -567,19 +884,7 @@ async fn git_push_becomes_a_running_app() {
         logs.contains("installing the application"),
         "the build log shows assemble:\n{logs}"
     );
-    eventually("build web-1 to complete", Duration::from_secs(300), || async {
-        match build_phase(&builds, "web-1").await {
-            Some(BuildPhase::Complete) => Some(()),
-            Some(p @ (BuildPhase::Failed | BuildPhase::Error | BuildPhase::Cancelled)) => {
-                panic!(
-                    "web-1 ended {p:?}: {:?}",
-                    builds.get("web-1").await.ok().and_then(|b| b.status)
-                )
-            }
-            _ => None,
-        }
-    })
-    .await;
+    await_complete(&builds, "web-1").await;
     let build1 = builds.get("web-1").await.unwrap();
     assert_eq!(built_commit(&build1), first, "build 1 built the pushed commit");
     tokio::time::timeout(
@@ -592,35 +897,7 @@ async fn git_push_becomes_a_running_app() {
     await_answer(addr, "/index.html", "hello from v1", Duration::from_secs(60)).await;
 
     // --- The post-receive hook: a GitHub-signed push delivery ----------------------------------
-    let secret = Api::<Secret>::namespaced(client.clone(), &project)
-        .get("web-webhook")
-        .await
-        .unwrap();
-    let secret_value = String::from_utf8(secret.data.unwrap()["WebHookSecretKey"].0.clone()).unwrap();
-    let hooks: Api<MutatingWebhookConfiguration> = Api::all(client.clone());
-    let ca = hooks.get("slipway-admission").await.unwrap().webhooks.unwrap()[0]
-        .client_config
-        .ca_bundle
-        .clone()
-        .expect("the webhook registered its CA");
-    let ca_file = dir.path().join("webhook-ca.crt");
-    std::fs::write(&ca_file, &ca.0).unwrap();
-    let webhook = service_addr(&client, SYSTEM_NS, "slipway-webhook", 443).await;
-    let host = format!("slipway-webhook.{SYSTEM_NS}.svc");
-    let hook = bare.join("hooks/post-receive");
-    std::fs::copy(repo_root().join("dev/git/post-receive"), &hook).unwrap();
-    for (key, value) in [
-        (
-            "slipway.webhook.url",
-            format!("https://{host}/webhooks/{project}/web/github"),
-        ),
-        ("slipway.webhook.secret", secret_value),
-        ("slipway.webhook.cacert", ca_file.display().to_string()),
-        ("slipway.webhook.resolve", format!("{host}:443:{}", webhook.ip())),
-        ("slipway.webhook.cloneurl", url.clone()),
-    ] {
-        git(&bare, &["config", key, &value]);
-    }
+    install_hook(&client, &project, dir.path(), &repo).await;
 
     // --- The push: build 2, a rolling update under load, the new answer ------------------------
     let load = Load::start(addr, "/index.html");
@@ -674,6 +951,7 @@ async fn git_push_becomes_a_running_app() {
         "requests failed during the rolling update (times from the push): {:?}",
         Failure::describe(&failures, timeline.start)
     );
+    let answers: Vec<String> = answers.into_iter().map(|(_, a)| a).collect();
     assert!(answers.iter().any(|a| a.contains("v1")) && answers.last().unwrap().contains("v2"));
     assert!(
         answers.iter().all(|a| a.contains("hello from v")),

@@ -42,7 +42,7 @@ struct Args {
     /// How many projects one user may request; unlimited when absent.
     #[arg(long, value_name = "N")]
     max_projects_per_user: Option<usize>,
-    /// The image with slipway-builder, for the build pods' place-tools and fetch containers.
+    /// The image with slipway-builder, for the build pods' init container (fetch, receive or place-tools).
     #[arg(long, default_value = "ghcr.io/slipway-dev/slipway-builder:latest")]
     builder_image: String,
     /// The buildah image Docker-strategy builds run in.

@@ -1,7 +1,7 @@
 //! A Docker-strategy build on the dev cluster's real node. The build controller (in-process, this
-//! test's namespace only) makes the build pod: `place-tools` and `fetch` from the slipway-builder
-//! image, then the slipway-buildah image (dev/buildah-image.sh) running `slipway-builder docker` —
-//! buildah with chroot isolation and vfs storage, in the securityContext `build_pod` gives it —
+//! test's namespace only) makes the build pod: `fetch` (placing the tools first) from the
+//! slipway-builder image, then the slipway-buildah image (dev/buildah-image.sh) running
+//! `slipway-builder docker` — buildah with chroot isolation and vfs storage, in the securityContext `build_pod` gives it —
 //! on a Dockerfile fetched over http from this machine. The image is pushed to the dev registry at
 //! the node's address, 10.250.0.1:15000, the Build completes with the digest the registry serves,
 //! and the image runs.

@@ -405,7 +405,10 @@ async fn a_build_configs_image_trigger_cannot_follow_another_projects_stream_unt
         status.conditions.into_iter().find(|c| c.type_ == "ImageAccess")
     })
     .await;
-    assert_eq!((condition.status.as_str(), condition.reason.as_str()), ("False", "ImagePullForbidden"));
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "ImagePullForbidden")
+    );
     assert!(
         condition.message.contains(&format!(
             "may not get imagestreams/layers in namespace {}",
@@ -438,12 +441,21 @@ async fn a_build_configs_image_trigger_cannot_follow_another_projects_stream_unt
         },
     );
     streams
-        .patch_status("web", &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+        .patch_status(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": status})),
+        )
         .await
         .unwrap();
     trigger.reconciled_since("build-trigger", mark).await;
     let after = configs.get("spy").await.unwrap();
-    assert_eq!(after.resource_version(), seen.resource_version(), "{:?}", after.status);
+    assert_eq!(
+        after.resource_version(),
+        seen.resource_version(),
+        "{:?}",
+        after.status
+    );
     assert!(builds.list(&Default::default()).await.unwrap().items.is_empty());
 
     // The victim lets the attacker's builder pull: the trigger builds the victim's current image.

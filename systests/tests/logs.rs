@@ -1,5 +1,5 @@
 //! `slip logs` against real logs. A build pod — named and laid out by the operator's own
-//! `build_pod` (init containers `place-tools` and `fetch`, then `build`), its containers running
+//! `build_pod` (init container `fetch`, which places the tools first, then `build`), its containers running
 //! busybox scripts in place of `slipway-builder` — runs on the dev cluster's real node, next to a
 //! Build made the way `slip start-build` makes it. `slip logs build/NAME` prints the containers'
 //! lines in order; `--follow`, started before the pod runs (or before it exists), waits for it and
@@ -63,10 +63,9 @@ fn scripted_pod(config: &BuildConfig, number: i64) -> Pod {
     let spec = pod.spec.as_mut().unwrap();
     let build_script = format!("for i in $(seq 1 {BUILD_LINES}); do echo \"{build} line $i\"; sleep 1; done");
     let scripts = [
-        ("place-tools", "echo 'placing tools'".to_string()),
         (
             "fetch",
-            "echo \"fetching $SOURCE_URI\"; sleep 1; echo fetched".to_string(),
+            "echo 'placing tools'; echo \"fetching $SOURCE_URI\"; sleep 1; echo fetched".to_string(),
         ),
         ("build", build_script),
     ];
@@ -95,7 +94,7 @@ fn scripted_pod(config: &BuildConfig, number: i64) -> Pod {
             .run_as_user = Some(1001);
         names.push(container.name.clone());
     }
-    assert_eq!(names, ["place-tools", "fetch", "build"]);
+    assert_eq!(names, ["fetch", "build"]);
     spec.node_selector = Some([("slipway.dev/node".to_string(), "real".to_string())].into());
     spec.tolerations = Some(vec![Toleration {
         key: Some("slipway.dev/node".into()),

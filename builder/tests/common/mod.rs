@@ -194,6 +194,7 @@ pub fn run_builder(args: &[String], cwd: &Path) -> (i32, String, String) {
         "SOURCE_SECRET_DIR",
         "SOURCE_ALLOW_UNKNOWN_HOSTS",
         "RESULT_FILE",
+        "PLACE_TOOLS",
     ] {
         cmd.env_remove(var);
     }

@@ -1,9 +1,10 @@
 //! The build pod: what it looks like (`build_pod`), and what its state means for the Build
 //! (`observe_pod`). Both pure.
 //!
-//! The pod: init container `place-tools` copies `slipway-builder` from the builder tools image into
-//! a shared volume; init container `fetch` clones the source into the workspace (when there is a
-//! repository); the main container `build` is the builder image itself (Source) or a buildah image
+//! The pod: one init container in the builder tools image copies `slipway-builder` into a shared
+//! volume and then, when there is a repository, clones the source into the workspace (`fetch`,
+//! with `PLACE_TOOLS`), or receives a binary build's upload (`receive`), or only places the tools
+//! (`place-tools`); the main container `build` is the builder image itself (Source) or a buildah image
 //! (Docker) running the placed `slipway-builder s2i|docker`, which reads the Build from `BUILD`
 //! (`slipway_crds::contract`). Each reports a JSON result through its termination message. A
 //! Custom build is one container: the custom builder image, run as OpenShift runs it.
@@ -22,7 +23,7 @@ use slipway_crds::contract::{self, BuildPlan, InputKind, env, paths};
 /// The images and registry the operator builds with (operator flags).
 #[derive(Clone, Debug)]
 pub struct BuildImages {
-    /// The image with `slipway-builder` (runs `place-tools` and `fetch`).
+    /// The image with `slipway-builder` (the init container: `fetch`, `receive` or `place-tools`).
     pub builder_tools: String,
     /// The buildah image Docker builds run in.
     pub buildah: String,
@@ -236,8 +237,8 @@ fn pull_secret(build: &Build) -> Option<&str> {
         .map(|r| r.name.as_str())
 }
 
-/// `place-tools` and `fetch` (when there is a repository): the init containers of Source and
-/// Docker builds.
+/// The init container of Source and Docker builds: `fetch` (when there is a repository) or
+/// `receive` (a binary build), placing the tools first; else `place-tools` alone.
 fn init_containers(
     build: &Build,
     images: &BuildImages,
@@ -258,7 +259,7 @@ fn init_containers(
         ..Default::default()
     };
     if plan.binary.is_some() {
-        return vec![place_tools, receive_container(build, images)];
+        return vec![placing_tools(receive_container(build, images))];
     }
     let Some(git) = spec.source.git.as_ref().filter(|_| plan.git) else {
         return vec![place_tools];
@@ -303,7 +304,22 @@ fn init_containers(
         security_context: Some(unprivileged_security_context()),
         ..Default::default()
     };
-    vec![place_tools, fetch]
+    vec![placing_tools(fetch)]
+}
+
+/// `container` (the builder's own `fetch` or `receive`, in the tools image, unprivileged) placing
+/// the tools before its step (`PLACE_TOOLS`): one container started instead of two, one after
+/// the other. It sees nothing more than before but the tools volume, which it fills.
+fn placing_tools(mut container: Container) -> Container {
+    container
+        .env
+        .get_or_insert_with(Vec::new)
+        .push(env("PLACE_TOOLS", TOOLS_DIR));
+    container
+        .volume_mounts
+        .get_or_insert_with(Vec::new)
+        .push(mount("tools", TOOLS_DIR, false));
+    container
 }
 
 /// A binary build's `receive`: reads the upload from its standard input, which `slip start-build
@@ -601,11 +617,24 @@ pub fn observe_pod(pod: Option<&Pod>) -> PodOutcome {
     let init = status.init_container_statuses.clone().unwrap_or_default();
     let main = status.container_statuses.clone().unwrap_or_default();
     let deleting = pod.metadata.deletion_timestamp.is_some();
+    let build = main.iter().find(|s| s.name == BUILD_CONTAINER);
+    let build_state = build.and_then(|s| s.state.as_ref());
     match status.phase.as_deref() {
         Some("Succeeded") => succeeded(&main),
         Some("Failed") => failed_pod(&status, &init, &main, deleting),
         _ if deleting => PodOutcome::new(BuildPhase::Error, "BuildPodDeleted", MESSAGE_POD_DELETED),
+        // The kubelet reports a container's end a sync (about a second) before the pod's phase.
+        // The build container is never restarted: its successful end is the build's. A failure
+        // waits for the pod's phase, which may say more (past its deadline, evicted).
+        _ if build_state
+            .and_then(|s| s.terminated.as_ref())
+            .is_some_and(|t| t.exit_code == 0)
+            && build.and_then(terminated_result).is_some_and(|r| r.success) =>
+        {
+            succeeded(&main)
+        }
         Some("Running") => PodOutcome::new(BuildPhase::Running, "", ""),
+        _ if build_state.is_some_and(|s| s.running.is_some()) => PodOutcome::new(BuildPhase::Running, "", ""),
         _ => pending(&init, &main),
     }
 }
@@ -767,12 +796,48 @@ mod tests {
         let spec = pod.spec.unwrap();
         let init: Vec<_> = spec
             .init_containers
-            .unwrap()
             .iter()
+            .flatten()
             .map(|c| c.name.clone())
             .collect();
-        assert_eq!(init, ["place-tools", "fetch"]);
+        // One init container places the tools and fetches: it alone mounts the source secret,
+        // the tools it fills, and the workspace.
+        assert_eq!(init, ["fetch"]);
+        let fetch = &spec.init_containers.as_ref().unwrap()[0];
+        let fetch_env: Vec<_> = fetch
+            .env
+            .iter()
+            .flatten()
+            .map(|e| (e.name.as_str(), e.value.as_deref()))
+            .collect();
+        assert!(
+            fetch_env.contains(&("PLACE_TOOLS", Some(TOOLS_DIR))),
+            "{fetch_env:?}"
+        );
+        let mounts: Vec<_> = fetch
+            .volume_mounts
+            .iter()
+            .flatten()
+            .map(|m| m.name.as_str())
+            .collect();
+        assert_eq!(mounts, ["workspace", "source-secret", "tools"]);
+        assert_eq!(
+            fetch
+                .security_context
+                .as_ref()
+                .unwrap()
+                .allow_privilege_escalation,
+            Some(false)
+        );
         let main = &spec.containers[0];
+        assert!(
+            !main
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == "source-secret"),
+            "the builder image never sees the source secret"
+        );
         assert_eq!(main.image.as_deref(), Some("reg/team/builder@sha256:1"));
         let sc = main.security_context.as_ref().unwrap();
         assert_eq!(sc.allow_privilege_escalation, Some(false));
@@ -1061,6 +1126,27 @@ mod tests {
         let done = observe_pod(Some(&pod("Succeeded", Some((0, "Completed", Some(ok))))));
         assert_eq!(done.phase, BuildPhase::Complete);
         assert_eq!(done.result.unwrap().digest.as_deref(), Some("sha256:abc"));
+        // The build container's successful end, reported before the pod's phase, is the build's.
+        let early = observe_pod(Some(&pod("Pending", Some((0, "Completed", Some(ok))))));
+        assert_eq!(early.phase, BuildPhase::Complete);
+        assert_eq!(early.result.unwrap().digest.as_deref(), Some("sha256:abc"));
+        // Its failure waits for the pod's phase, which may say why (a deadline, an eviction).
+        let bad_early = r#"{"stage":"s2i","success":false,"reason":"AssembleFailed"}"#;
+        let waits = observe_pod(Some(&pod("Running", Some((1, "Error", Some(bad_early))))));
+        assert_eq!(waits.phase, BuildPhase::Running);
+        // A success result from a container that exited non-zero is no success.
+        let odd = observe_pod(Some(&pod("Running", Some((1, "Error", Some(ok))))));
+        assert_eq!(odd.phase, BuildPhase::Running);
+        let mut running = pod("Pending", None);
+        running.status.as_mut().unwrap().container_statuses = Some(vec![ContainerStatus {
+            name: BUILD_CONTAINER.into(),
+            state: Some(ContainerState {
+                running: Some(Default::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        assert_eq!(observe_pod(Some(&running)).phase, BuildPhase::Running);
 
         let bad = r#"{"stage":"s2i","success":false,"reason":"AssembleFailed","message":"assemble exited 1","logTail":["x"]}"#;
         let failed = observe_pod(Some(&pod("Failed", Some((1, "Error", Some(bad))))));

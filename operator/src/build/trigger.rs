@@ -295,7 +295,10 @@ async fn observe_followed(
                 .await?
                 .and_then(|is| is.status?.latest(tag).map(|e| e.docker_image_reference.clone())),
             Err(refusal) => {
-                refused.push(format!("the image trigger on {ns}/{} is refused: {refusal}", from.name));
+                refused.push(format!(
+                    "the image trigger on {ns}/{} is refused: {refusal}",
+                    from.name
+                ));
                 None
             }
         };
@@ -322,7 +325,11 @@ pub const IMAGE_ACCESS: &str = "ImageAccess";
 /// which reconcile `bc`, leave no trace), with `bc`'s resourceVersion (a conflict is retried).
 async fn mark_refused(configs: &Api<BuildConfig>, bc: &BuildConfig, refused: &[String]) -> Result<(), Error> {
     use slipway_crds::common::{condition_status, new_condition, set_condition};
-    let mut conditions = bc.status.as_ref().map(|s| s.conditions.clone()).unwrap_or_default();
+    let mut conditions = bc
+        .status
+        .as_ref()
+        .map(|s| s.conditions.clone())
+        .unwrap_or_default();
     let changed = if refused.is_empty() {
         let before = conditions.len();
         conditions.retain(|c| c.type_ != IMAGE_ACCESS);

@@ -171,13 +171,16 @@ async fn reconcile(build: Arc<Build>, state: Arc<State>) -> Result<Action, Error
         return Ok(Action::await_change());
     }
     if outcome.phase.is_terminal() {
+        // A build completes as its container ends, which the kubelet reports while the pod's
+        // phase may still say Pending: that pod ran, and keeps its logs.
+        let complete = outcome.phase == BuildPhase::Complete;
         finish(&state, &build, &status, outcome, pod.as_ref()).await?;
         // A pod that can never start is not left pending.
         let pending = pod
             .as_ref()
             .and_then(|p| p.status.as_ref()?.phase.as_deref())
             .is_some_and(|p| p == "Pending");
-        if pending {
+        if pending && !complete {
             let _ = pods.delete(&pod_name, &Default::default()).await;
         }
     } else {
