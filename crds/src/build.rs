@@ -897,6 +897,7 @@ pub const RESERVED_ENV: &[&str] = &[
     "OUTPUT_REGISTRY",
     "SCRIPTS_URL",
     "TOOLS_DIR",
+    "PLACE_TOOLS",
     "RESULT_FILE",
     "STORAGE_DRIVER",
     "REGISTRY_AUTH_FILE",
