@@ -432,18 +432,7 @@ async fn bench_push_to_serving() {
         name: project.clone(),
     };
     let repo = sample_repo(dir.path()).await;
-    let source = format!("{}~{}", builder_image(), repo.url);
-    let args = [
-        "-n",
-        &project,
-        "new-app",
-        &source,
-        "--name",
-        "web",
-        "--replicas",
-        "2",
-    ];
-    slip(&alice, &[&args[..], &["--as-deployment-config"]].concat()).await;
+    new_app_web(&alice, &project, &repo.url).await;
     let builds: Api<Build> = Api::namespaced(client.clone(), &project);
     eventually("build web-1", Duration::from_secs(60), || async {
         builds.get_opt("web-1").await.ok().flatten()
@@ -602,6 +591,25 @@ async fn bare_pod_running(client: &kube::Client, ns: &str, name: &str) -> f64 {
     let took = start.elapsed().as_secs_f64();
     let _ = pods.delete(name, &Default::default()).await;
     took
+}
+
+/// `slip new-app` of the sample app from `url` with the sample builder: app `web`, 2 replicas,
+/// followed as a DeploymentConfig (dc/web, ReplicaSet web-N; new-app makes a Deployment by
+/// default). Its output.
+async fn new_app_web(kubeconfig: &Path, project: &str, url: &str) -> String {
+    let source = format!("{}~{url}", builder_image());
+    let args = [
+        "-n",
+        project,
+        "new-app",
+        &source,
+        "--name",
+        "web",
+        "--replicas",
+        "2",
+        "--as-deployment-config",
+    ];
+    slip(kubeconfig, &args).await
 }
 
 /// `slip new-project NAME` as the user of `kubeconfig`. The first admission calls after an
@@ -853,24 +861,7 @@ async fn git_push_becomes_a_running_app() {
     let (url, work, first) = (repo.url.clone(), repo.work.clone(), repo.first.clone());
 
     // --- slip new-app: build 1 from the repository as it is ------------------------------------
-    let source = format!("{}~{url}", builder_image());
-    let created = slip(
-        &alice,
-        &[
-            "-n",
-            &project,
-            "new-app",
-            &source,
-            "--name",
-            "web",
-            "--replicas",
-            "2",
-            // This run follows a DeploymentConfig (dc/web, ReplicaSet web-1); new-app makes a
-            // Deployment by default.
-            "--as-deployment-config",
-        ],
-    )
-    .await;
+    let created = new_app_web(&alice, &project, &url).await;
     assert!(created.contains("app web created"), "{created}");
     let builds: Api<Build> = Api::namespaced(client.clone(), &project);
     let dcs: Api<DeploymentConfig> = Api::namespaced(client.clone(), &project);
