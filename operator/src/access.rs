@@ -18,6 +18,34 @@ use crate::Error;
 /// right granted later is seen within this.
 pub const REFUSED_RETRY: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// The condition of a BuildConfig or DeploymentConfig that says which of its image triggers
+/// follow streams of other namespaces it may not pull from.
+pub const IMAGE_ACCESS: &str = "ImageAccess";
+
+/// Keeps the [`IMAGE_ACCESS`] condition in `conditions` as `refused` says (pure): False,
+/// `ImagePullForbidden`, with the refusals while there are any (its transition time kept while
+/// they stand); gone otherwise. True when `conditions` changed.
+pub fn mark_refused(
+    conditions: &mut Vec<slipway_crds::common::Condition>,
+    refused: &[String],
+    generation: Option<i64>,
+) -> bool {
+    use slipway_crds::common::{condition_status, new_condition, set_condition};
+    if refused.is_empty() {
+        let before = conditions.len();
+        conditions.retain(|c| c.type_ != IMAGE_ACCESS);
+        return conditions.len() != before;
+    }
+    let condition = new_condition(
+        IMAGE_ACCESS,
+        condition_status::FALSE,
+        "ImagePullForbidden",
+        &refused.join("; "),
+        generation,
+    );
+    set_condition(conditions, condition)
+}
+
 /// The API group of Slipway's ImageStreams, which the review names.
 pub const IMAGE_GROUP: &str = "slipway.dev";
 
@@ -141,6 +169,25 @@ pub async fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_access_condition_follows_the_refusals() {
+        let mut conditions = Vec::new();
+        assert!(!mark_refused(&mut conditions, &[], Some(1)), "nothing to remove");
+        let refusal = vec!["the image trigger on v/web:latest is refused".to_string()];
+        assert!(mark_refused(&mut conditions, &refusal, Some(1)));
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(
+            (conditions[0].type_.as_str(), conditions[0].status.as_str()),
+            (IMAGE_ACCESS, "False")
+        );
+        assert_eq!(conditions[0].reason, "ImagePullForbidden");
+        assert_eq!(conditions[0].message, refusal[0]);
+        // The same refusal again writes nothing: another namespace's pushes leave no trace.
+        assert!(!mark_refused(&mut conditions, &refusal, Some(1)));
+        assert!(mark_refused(&mut conditions, &[], Some(1)));
+        assert!(conditions.is_empty());
+    }
 
     #[test]
     fn the_review_names_the_account_its_groups_and_the_layers() {

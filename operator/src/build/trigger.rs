@@ -317,33 +317,16 @@ async fn observe_followed(
     Ok((observed, refused))
 }
 
-/// The condition that says which image triggers follow streams the build may not pull from.
-pub const IMAGE_ACCESS: &str = "ImageAccess";
-
-/// Keeps the [`IMAGE_ACCESS`] condition of `bc` as `refused` says: False with the refusals while
-/// there are any, gone otherwise. Written only when it changes (so the other namespace's pushes,
-/// which reconcile `bc`, leave no trace), with `bc`'s resourceVersion (a conflict is retried).
+/// Keeps the [`access::IMAGE_ACCESS`] condition of `bc` as `refused` says. Written only when it
+/// changes (so the other namespace's pushes, which reconcile `bc`, leave no trace), with `bc`'s
+/// resourceVersion (a conflict is retried).
 async fn mark_refused(configs: &Api<BuildConfig>, bc: &BuildConfig, refused: &[String]) -> Result<(), Error> {
-    use slipway_crds::common::{condition_status, new_condition, set_condition};
     let mut conditions = bc
         .status
         .as_ref()
         .map(|s| s.conditions.clone())
         .unwrap_or_default();
-    let changed = if refused.is_empty() {
-        let before = conditions.len();
-        conditions.retain(|c| c.type_ != IMAGE_ACCESS);
-        conditions.len() != before
-    } else {
-        let condition = new_condition(
-            IMAGE_ACCESS,
-            condition_status::FALSE,
-            "ImagePullForbidden",
-            &refused.join("; "),
-            bc.metadata.generation,
-        );
-        set_condition(&mut conditions, condition)
-    };
+    let changed = access::mark_refused(&mut conditions, refused, bc.metadata.generation);
     if changed {
         let patch = Patch::Merge(json!({
             "metadata": {"resourceVersion": bc.resource_version()},

@@ -364,25 +364,15 @@ pub fn account_of(dc: &DeploymentConfig) -> access::ServiceAccount {
     access::ServiceAccount::new(dc.namespace().unwrap_or_default(), name)
 }
 
-/// The condition that says which cross-namespace image triggers are refused.
-pub const IMAGE_ACCESS: &str = "ImageAccess";
-
-/// [`objects::status`], with the condition [`IMAGE_ACCESS`] while an image trigger is refused.
+/// [`objects::status`], with the condition [`access::IMAGE_ACCESS`] while an image trigger is
+/// refused.
 fn wanted_status(dc: &DeploymentConfig, observed: &Observed) -> slipway_crds::apps::DeploymentConfigStatus {
     let mut status = objects::status(dc, &observed.versions);
-    if observed.forbidden.is_empty() {
-        status.conditions.retain(|c| c.type_ != IMAGE_ACCESS);
-    } else {
-        let condition = slipway_crds::common::new_condition(
-            IMAGE_ACCESS,
-            slipway_crds::common::condition_status::FALSE,
-            "ImagePullForbidden",
-            &observed.forbidden.join("; "),
-            dc.metadata.generation,
-        );
-        // Keeps the transition time while the refusal stands.
-        slipway_crds::common::set_condition(&mut status.conditions, condition);
-    }
+    access::mark_refused(
+        &mut status.conditions,
+        &observed.forbidden,
+        dc.metadata.generation,
+    );
     status
 }
 
