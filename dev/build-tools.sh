@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the dev cluster's binaries (Kubernetes, etcd, kwok, helm) from their published Go modules
+# (and copies the Gateway API's CRDs out of theirs: the set gateway-api)
 # into a cache outside the repository, keyed by version and by a hash of the pinning module, so a
 # second run rebuilds nothing. Prints the directory that holds each tool set.
 #
-#   dev/build-tools.sh [control-plane|node|etcd|kwok|helm|all]...   (default: all but node)
+#   dev/build-tools.sh [control-plane|node|etcd|kwok|helm|gateway-api|all]...
+#   (default and all: etcd, control-plane, kwok, helm)
 #
 # Environment: SLIPWAY_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/slipway).
 set -euo pipefail
@@ -28,7 +30,7 @@ build_set() {
     return 0
   fi
   version=$(module_version "$mod")
-  log "building $set $version into $out (cold: several minutes on two cores)"
+  log "building $set $version into $out"
   rm -rf "$out.tmp" && mkdir -p "$out.tmp"
   local start=$SECONDS
   case $set in
@@ -53,7 +55,14 @@ build_set() {
       (cd "$dir" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
         -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm)
       ;;
-    *) die "unknown tool set '$set' (control-plane, node, etcd, kwok, helm, all)" ;;
+    gateway-api)
+      local src
+      src=$(cd "$dir" && go mod download -json sigs.k8s.io/gateway-api | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
+      [ -d "$src/config/crd/standard" ] || die "the gateway-api module has no config/crd/standard (at '$src')"
+      cp "$src"/config/crd/standard/*.yaml "$out.tmp/"
+      chmod u+w "$out.tmp"/*.yaml
+      ;;
+    *) die "unknown tool set '$set' (control-plane, node, etcd, kwok, helm, gateway-api, all)" ;;
   esac
   touch "$out.tmp/.complete"
   rm -rf "$out" && mv "$out.tmp" "$out"

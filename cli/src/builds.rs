@@ -18,6 +18,7 @@ use slipway_crds::{Build, BuildConfig, ImageStream};
 
 use crate::binary::Upload;
 use crate::cluster::{api_error, block_on, client};
+use crate::objects::DryRun;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Strategy {
@@ -168,6 +169,8 @@ pub struct StartBuildArgs {
     /// Wait until the build ends; fail when the build fails.
     #[arg(long, short = 'w')]
     wait: bool,
+    #[command(flatten)]
+    dry: crate::objects::DryRunFlag,
 }
 
 #[derive(Args, Debug)]
@@ -430,6 +433,9 @@ pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Res
     let env = parse_env(&args.env, "-e")?;
     let build_args = parse_env(&args.build_args, "--build-arg")?;
     let upload = upload_of(&args)?.map(Upload::prepare).transpose()?;
+    if args.dry.dry_run != DryRun::None && (args.follow || args.wait) {
+        bail!("--dry-run starts no build, so there is nothing to --follow or --wait for");
+    }
     if let Some(commit) = args.commit.as_ref().filter(|_| upload.is_none())
         && (!(4..=64).contains(&commit.len()) || !commit.chars().all(|c| c.is_ascii_hexdigit()))
     {
@@ -464,12 +470,34 @@ pub fn start_build(args: StartBuildArgs, namespace: Option<&str>) -> anyhow::Res
             binary: upload.as_ref().map(|u| u.binary.clone()),
             ..Default::default()
         };
+        let failed = |e| match e {
+            slipway_client::instantiate::InstantiateError::Kube(e) => api_error(e),
+            other => other.into(),
+        };
+        let dry_run = args.dry.dry_run;
+        if dry_run != DryRun::None {
+            let build = slipway_client::instantiate::dry_run(
+                &client,
+                &ns,
+                &bc_name,
+                &request,
+                dry_run == DryRun::Server,
+            )
+            .await
+            .map_err(failed)?;
+            println!(
+                "build.slipway.dev/{} started{}",
+                build.name_any(),
+                dry_run.suffix()
+            );
+            if let Some(upload) = upload {
+                println!("{} would be uploaded as its binary input", upload.describe);
+            }
+            return Ok(());
+        }
         let build = instantiate(&client, &ns, &bc_name, &request)
             .await
-            .map_err(|e| match e {
-                slipway_client::instantiate::InstantiateError::Kube(e) => api_error(e),
-                other => other.into(),
-            })?;
+            .map_err(failed)?;
         let name = build.name_any();
         println!("build.slipway.dev/{name} started");
         if let Some(upload) = upload {

@@ -1,8 +1,10 @@
 //! `slip expose svc/NAME` makes an Ingress (networking.k8s.io/v1) for a Service, where `oc
-//! expose` makes a Route; `slip expose dc/NAME|deployment/NAME` makes the Service first (its
-//! selector the pod template's labels), and an Ingress too when a host or path is given.
-//! Everything is checked before anything is written: with two objects to make, both are sent
-//! as a server dry run first, so a refusal leaves nothing behind.
+//! expose` makes a Route; with `--gateway GATEWAY` it makes a Gateway API HTTPRoute
+//! (gateway.networking.k8s.io/v1) attached to that Gateway instead. `slip expose
+//! dc/NAME|deployment/NAME` makes the Service first (its selector the pod template's labels), and
+//! an Ingress (or HTTPRoute) too when a host, path or gateway is given. Everything is checked
+//! before anything is written: with two objects to make, both are sent as a server dry run
+//! first, so a refusal leaves nothing behind.
 
 use anyhow::{Context, bail};
 use clap::Args;
@@ -17,7 +19,8 @@ use crate::objects::{self, DryRun, Kind, WriteFlags, check_name, from_json, to_j
 #[command(after_help = "Examples:\n  \
     slip expose svc/web --hostname web.example.com\n  \
     slip expose svc/web --hostname web.example.com --path /api --tls-secret web-tls\n  \
-    slip expose deployment/web --port 8080 --hostname web.example.com")]
+    slip expose deployment/web --port 8080 --hostname web.example.com\n  \
+    slip expose svc/web --gateway infra/shared --hostname web.example.com --path /")]
 pub struct ExposeArgs {
     /// svc/NAME, dc/NAME or deployment/NAME.
     target: String,
@@ -38,8 +41,13 @@ pub struct ExposeArgs {
     #[arg(long)]
     name: Option<String>,
     /// The IngressClass (the cluster's default without it).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "gateway")]
     ingress_class: Option<String>,
+    /// Route through this Gateway (NAME, or NAMESPACE/NAME for a shared one) with an HTTPRoute
+    /// instead of an Ingress. Needs the Gateway API in the cluster; TLS is the Gateway's
+    /// listener's, so not with --tls-secret.
+    #[arg(long, value_name = "[NAMESPACE/]NAME")]
+    gateway: Option<String>,
     #[command(flatten)]
     write: WriteFlags,
 }
@@ -59,11 +67,12 @@ fn port_value(text: &str) -> anyhow::Result<Value> {
     Ok(json!(text))
 }
 
-/// The Ingress for `service` (pure): one rule, one path, to the service's port.
-fn ingress(args: &ExposeArgs, name: &str, service: &Value) -> anyhow::Result<Value> {
+/// The Service's port to route to (pure): `--port` (a number or a name of one of its ports), or
+/// its first.
+fn service_port(args: &ExposeArgs, service: &Value) -> anyhow::Result<Value> {
     let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
     let ports = service["spec"]["ports"].as_array().cloned().unwrap_or_default();
-    let port = match &args.port {
+    Ok(match &args.port {
         Some(text) => {
             let wanted = port_value(text)?;
             let found = ports.iter().find(|p| p["port"] == wanted || p["name"] == wanted);
@@ -76,7 +85,13 @@ fn ingress(args: &ExposeArgs, name: &str, service: &Value) -> anyhow::Result<Val
             Some(first) => first["port"].clone(),
             None => bail!("service {service_name} has no ports to expose"),
         },
-    };
+    })
+}
+
+/// The Ingress for `service` (pure): one rule, one path, to the service's port.
+fn ingress(args: &ExposeArgs, name: &str, service: &Value) -> anyhow::Result<Value> {
+    let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
+    let port = service_port(args, service)?;
     let path = args.path.clone().unwrap_or_else(|| "/".into());
     if !path.starts_with('/') {
         bail!("--path {path:?} must start with /");
@@ -102,6 +117,129 @@ fn ingress(args: &ExposeArgs, name: &str, service: &Value) -> anyhow::Result<Val
         "metadata": {"name": name, "labels": service["metadata"]["labels"].clone()},
         "spec": spec,
     }))
+}
+
+/// `--gateway [NAMESPACE/]NAME` → (namespace if given, name) (pure).
+fn parse_gateway(text: &str) -> anyhow::Result<(Option<String>, String)> {
+    let (namespace, name) = match text.split_once('/') {
+        Some((ns, name)) => {
+            slipway_client::names::check_label(ns)
+                .map_err(|e| anyhow::anyhow!("--gateway {text:?}: the namespace: {e}"))?;
+            (Some(ns.to_string()), name)
+        }
+        None => (None, text),
+    };
+    check_name(name).map_err(|e| anyhow::anyhow!("--gateway {text:?}: the name: {e}"))?;
+    Ok((namespace, name.to_string()))
+}
+
+/// The HTTPRoute for `service` through a Gateway (pure): attached to the Gateway, answering for
+/// the host name when given, one path-prefix rule to the service's port.
+fn http_route(args: &ExposeArgs, gateway: &str, name: &str, service: &Value) -> anyhow::Result<Value> {
+    if args.tls_secret.is_some() {
+        bail!(
+            "--tls-secret goes on the Gateway's HTTPS listener with the Gateway API (an HTTPRoute carries no certificate); leave it out with --gateway"
+        );
+    }
+    let (gateway_ns, gateway_name) = parse_gateway(gateway)?;
+    let service_name = service["metadata"]["name"].as_str().unwrap_or_default();
+    let port = service_port(args, service)?;
+    if !port.is_number() {
+        bail!("an HTTPRoute names a Service port by number; give --port with the number");
+    }
+    let path = args.path.clone().unwrap_or_else(|| "/".into());
+    if !path.starts_with('/') {
+        bail!("--path {path:?} must start with /");
+    }
+    let mut parent = json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway_name});
+    if let Some(ns) = gateway_ns {
+        parent["namespace"] = json!(ns);
+    }
+    let mut spec = json!({
+        "parentRefs": [parent],
+        "rules": [{
+            "matches": [{"path": {"type": "PathPrefix", "value": path}}],
+            "backendRefs": [{"name": service_name, "port": port}],
+        }],
+    });
+    if let Some(host) = &args.hostname {
+        spec["hostnames"] = json!([host]);
+    }
+    Ok(json!({
+        "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+        "metadata": {"name": name, "labels": service["metadata"]["labels"].clone()},
+        "spec": spec,
+    }))
+}
+
+/// The API of HTTPRoutes in `ns`, when the cluster serves the Gateway API; a clear error when it
+/// does not. The Gateway must exist where the user may see it (a Gateway in a namespace the user
+/// may not read is left to the Gateway's controller, which reports on the route).
+async fn gateway_routes(
+    client: &kube::Client,
+    ns: &str,
+    gateway: &str,
+) -> anyhow::Result<Api<DynamicObject>> {
+    let group = "gateway.networking.k8s.io";
+    let served = match client.list_api_group_resources(&format!("{group}/v1")).await {
+        Ok(list) => list.resources.iter().any(|r| r.name == "httproutes"),
+        Err(kube::Error::Api(e)) if e.code == 404 => false,
+        Err(e) => return Err(crate::cluster::api_error(e)),
+    };
+    if !served {
+        bail!(
+            "the cluster has no Gateway API ({group}/v1 HTTPRoute): install its CRDs and a Gateway controller, or expose through an Ingress (leave out --gateway)"
+        );
+    }
+    let (gateway_ns, gateway_name) = parse_gateway(gateway)?;
+    let gateway_ns = gateway_ns.unwrap_or_else(|| ns.to_string());
+    let gateways: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &gateway_ns,
+        &ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, "v1", "Gateway"),
+            "gateways",
+        ),
+    );
+    match gateways.get_opt(&gateway_name).await {
+        Ok(Some(_)) => {}
+        Ok(None) => bail!("gateway {gateway_name} not found in namespace {gateway_ns}"),
+        Err(kube::Error::Api(e)) if e.code == 403 => {}
+        Err(e) => return Err(crate::cluster::api_error(e)),
+    }
+    Ok(Api::namespaced_with(
+        client.clone(),
+        ns,
+        &ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(group, "v1", "HTTPRoute"),
+            "httproutes",
+        ),
+    ))
+}
+
+/// What routes to the Service: an Ingress, or an HTTPRoute through `--gateway` (its API and
+/// object).
+async fn front(
+    args: &ExposeArgs,
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+    service: &Value,
+) -> anyhow::Result<(Api<DynamicObject>, DynamicObject)> {
+    match &args.gateway {
+        Some(gateway) => {
+            let route = from_json(http_route(args, gateway, name, service)?)?;
+            Ok((gateway_routes(client, ns, gateway).await?, route))
+        }
+        None => {
+            let ingresses: Api<DynamicObject> = Api::namespaced_with(
+                client.clone(),
+                ns,
+                &ApiResource::erase::<k8s_openapi::api::networking::v1::Ingress>(&()),
+            );
+            Ok((ingresses, from_json(ingress(args, name, service)?)?))
+        }
+    }
 }
 
 /// The Service for a DC's or Deployment's pods (pure): selector the pod template's labels, port
@@ -151,29 +289,30 @@ pub fn expose(args: ExposeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     {
         bail!("--path {path:?} must start with /");
     }
+    if let Some(gateway) = &args.gateway {
+        parse_gateway(gateway)?;
+    }
     block_on(async {
         let (client, ns) = client(namespace).await?;
         let source_api = objects::api(&client, kind, &ns);
         let source = to_json(&objects::get(&source_api, kind, &target, &ns).await?)?;
-        let ingresses: Api<DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            &ns,
-            &ApiResource::erase::<k8s_openapi::api::networking::v1::Ingress>(&()),
-        );
         if kind == Kind::Service {
-            let object = from_json(ingress(&args, &name, &source)?)?;
-            let written = args.write.create(&ingresses, &object).await?;
+            let (fronts, object) = front(&args, &client, &ns, &name, &source).await?;
+            let written = args.write.create(&fronts, &object).await?;
             return args.write.report(&written, "exposed");
         }
         let service = service_for(&args, kind, &name, &source)?;
-        let wants_ingress = args.hostname.is_some() || args.path.is_some() || args.tls_secret.is_some();
+        let wants_front = args.hostname.is_some()
+            || args.path.is_some()
+            || args.tls_secret.is_some()
+            || args.gateway.is_some();
         let services = objects::api(&client, Kind::Service, &ns);
         let service_object = from_json(service.clone())?;
-        if !wants_ingress {
+        if !wants_front {
             let written = args.write.create(&services, &service_object).await?;
             return args.write.report(&written, "exposed");
         }
-        let ingress_object = from_json(ingress(&args, &name, &service)?)?;
+        let (ingresses, ingress_object) = front(&args, &client, &ns, &name, &service).await?;
         if args.write.dry_run == DryRun::None {
             let check = WriteFlags {
                 dry_run: DryRun::Server,
@@ -186,7 +325,11 @@ pub fn expose(args: ExposeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
             check
                 .create(&ingresses, &ingress_object)
                 .await
-                .context("checking the Ingress")?;
+                .context(if args.gateway.is_some() {
+                    "checking the HTTPRoute"
+                } else {
+                    "checking the Ingress"
+                })?;
         }
         let written = args.write.create(&services, &service_object).await?;
         args.write.report(&written, "exposed")?;
@@ -242,6 +385,38 @@ mod tests {
         assert_eq!(made["metadata"]["labels"]["app"], "web");
         let err = ingress(&args(&["--port", "8443"]), "web", &service).unwrap_err();
         assert_eq!(err.to_string(), "service web has no port 8443");
+    }
+
+    #[test]
+    fn an_http_route_attaches_to_the_gateway_with_the_host_path_and_port() {
+        let service = json!({"metadata": {"name": "web", "labels": {"app": "web"}},
+            "spec": {"ports": [{"name": "http", "port": 80}, {"name": "admin", "port": 9000}]}});
+        let route = http_route(
+            &args(&["--hostname", "w.example.com", "--path", "/api", "--port", "admin"]),
+            "infra/shared",
+            "web",
+            &service,
+        )
+        .unwrap();
+        assert_eq!(route["kind"], "HTTPRoute");
+        assert_eq!(
+            route["spec"]["parentRefs"],
+            json!([{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "shared", "namespace": "infra"}])
+        );
+        assert_eq!(route["spec"]["hostnames"], json!(["w.example.com"]));
+        assert_eq!(
+            route["spec"]["rules"][0],
+            json!({"matches": [{"path": {"type": "PathPrefix", "value": "/api"}}],
+                   "backendRefs": [{"name": "web", "port": 9000}]})
+        );
+        let local = http_route(&args(&[]), "gw", "web", &service).unwrap();
+        assert_eq!(local["spec"]["parentRefs"][0].get("namespace"), None);
+        assert!(local["spec"].get("hostnames").is_none());
+        let tls = http_route(&args(&["--tls-secret", "t"]), "gw", "web", &service).unwrap_err();
+        assert!(tls.to_string().contains("Gateway's HTTPS listener"), "{tls}");
+        for bad in ["", "a/b/c", "Bad", "ns/", "/gw", &"g".repeat(300)] {
+            assert!(parse_gateway(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

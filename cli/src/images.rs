@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use slipway_crds::{DeploymentConfig, ImageStream};
 
 use crate::cluster::{block_on, client};
+use crate::objects::DryRun;
 
 /// OpenShift's trigger annotation, which the operator also reads.
 const TRIGGERS_ANNOTATION: &str = "image.openshift.io/triggers";
@@ -38,6 +39,8 @@ pub struct TagArgs {
     /// Record the pull spec as it is, without importing it.
     #[arg(long)]
     reference: bool,
+    #[command(flatten)]
+    dry: crate::objects::DryRunFlag,
 }
 
 #[derive(Args, Debug)]
@@ -179,7 +182,9 @@ fn streams(client: &kube::Client, namespace: &str) -> Api<ImageStream> {
 
 /// Sets one spec tag of a stream, made when missing; the other tags stay as they are (a
 /// read-modify-write with the resourceVersion, retried on conflicts). Returns the generation.
-async fn apply_tag(api: &Api<ImageStream>, stream: &str, tag: Value) -> anyhow::Result<i64> {
+/// A client dry run reads the stream and writes nothing; a server dry run sends the write with
+/// dryRun=All.
+async fn apply_tag(api: &Api<ImageStream>, stream: &str, tag: Value, dry_run: DryRun) -> anyhow::Result<i64> {
     let failed =
         |e: kube::Error| anyhow::anyhow!("setting a tag of image stream {stream}: {}", api_message(&e));
     for _ in 0..10 {
@@ -189,8 +194,11 @@ async fn apply_tag(api: &Api<ImageStream>, stream: &str, tag: Value) -> anyhow::
                 "metadata": {"name": stream},
                 "spec": {"tags": [tag]},
             });
+            if !dry_run.sends() {
+                return Ok(0);
+            }
             match api
-                .create(&Default::default(), &serde_json::from_value(new)?)
+                .create(&dry_run.post_params(), &serde_json::from_value(new)?)
                 .await
             {
                 Ok(created) => return Ok(created.metadata.generation.unwrap_or_default()),
@@ -210,8 +218,11 @@ async fn apply_tag(api: &Api<ImageStream>, stream: &str, tag: Value) -> anyhow::
             "metadata": {"resourceVersion": existing.metadata.resource_version},
             "spec": {"tags": tags},
         });
+        if !dry_run.sends() {
+            return Ok(existing.metadata.generation.unwrap_or_default());
+        }
         match api
-            .patch(stream, &PatchParams::default(), &Patch::Merge(&patch))
+            .patch(stream, &dry_run.patch_params(), &Patch::Merge(&patch))
             .await
         {
             Ok(updated) => return Ok(updated.metadata.generation.unwrap_or_default()),
@@ -258,11 +269,12 @@ pub fn tag(args: TagArgs, namespace: Option<&str>) -> anyhow::Result<()> {
                     spec["reference"] = json!(true);
                 }
             }
-            apply_tag(&api, &stream, spec).await?;
+            apply_tag(&api, &stream, spec, args.dry.dry_run).await?;
             println!(
-                "Tag {stream}:{tag} set to {} {}.",
+                "Tag {stream}:{tag} set to {} {}.{}",
                 from["kind"].as_str().unwrap_or_default(),
-                args.source
+                args.source,
+                args.dry.dry_run.suffix()
             );
         }
         Ok(())
@@ -310,7 +322,7 @@ pub fn import_image(args: ImportImageArgs, namespace: Option<&str>) -> anyhow::R
                 "insecure": args.insecure || policy.insecure,
             },
         });
-        let stream_generation = apply_tag(&api, &stream, spec).await?;
+        let stream_generation = apply_tag(&api, &stream, spec, DryRun::None).await?;
         await_import(&api, &stream, &tag, &from, stream_generation, args.timeout).await
     })?
 }

@@ -37,7 +37,9 @@ pub enum Output {
 pub struct NewAppArgs {
     /// What the app is made from: BUILDER~GIT_URL (source-to-image; BUILDER is an image pull
     /// spec with a registry, or an image stream tag STREAM[:TAG] of the project), GIT_URL (a
-    /// Dockerfile build), or an image pull spec (deployed as it is). Not with --template or -f.
+    /// Dockerfile build), TEMPLATE (a Template of that name in the project or in the catalog
+    /// namespace `openshift`), or an image pull spec (deployed as it is). Not with --template or
+    /// -f.
     #[arg(required_unless_present_any = ["template", "file"], conflicts_with_all = ["template", "file"])]
     source: Option<String>,
     /// Instantiate the project's stored Template of this name (a TemplateInstance).
@@ -428,10 +430,29 @@ async fn delete<K: Made>(client: &Client, ns: &str, name: &str) {
 
 pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> {
     let Some(text) = args.source.as_deref() else {
-        return crate::new_app_template::instantiate(&args, namespace);
+        return crate::new_app_template::instantiate(&args, namespace, None);
     };
+    if crate::new_app_template::could_be_template(text) {
+        let found = block_on(async {
+            let (client, ns) = client(namespace).await?;
+            crate::new_app_template::find_template(&client, &ns, text).await
+        })??;
+        if let Some(template_ns) = found {
+            let stored = crate::new_app_template::Stored {
+                name: text.to_string(),
+                namespace: template_ns,
+            };
+            return crate::new_app_template::instantiate(&args, namespace, Some(stored));
+        }
+        if !args.params.is_empty() {
+            bail!(
+                "no template {text:?} in the project or in {}, and -p goes with templates only (a git or image app has no parameters)",
+                crate::new_app_template::catalog_namespace()
+            );
+        }
+    }
     if !args.params.is_empty() {
-        bail!("-p goes with --template or -f: a git or image app has no parameters");
+        bail!("-p goes with a template (TEMPLATE, --template or -f): a git or image app has no parameters");
     }
     let source = parse_source(text)?;
     let name = match (&args.name, &source) {

@@ -1,5 +1,8 @@
-//! `slip new-app --template NAME | -f FILE [-p KEY=VALUE]...`: an app from a template, as a
-//! TemplateInstance (the operator creates its objects, as the user who asked). The template is
+//! `slip new-app TEMPLATE | --template NAME | -f FILE [-p KEY=VALUE]...`: an app from a template,
+//! as a TemplateInstance (the operator creates its objects, as the user who asked). A positional
+//! TEMPLATE is looked for as `oc new-app` looks: a Template of that name in the project, then in
+//! the catalog namespace (`openshift`, or `SLIPWAY_CATALOG_NAMESPACE`); the instance refers to
+//! it where it was found, and the operator reads it with the user's rights. The template is
 //! processed here first, so that a missing, unknown or malformed parameter is refused before
 //! anything is created.
 
@@ -14,18 +17,68 @@ use crate::cluster::{api_error, block_on, client};
 use crate::new_app::NewAppArgs;
 use crate::objects::{DryRun, check_name};
 
-pub fn instantiate(args: &NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> {
+/// Where OpenShift's shared templates and builder images live; `oc new-app` looks there too.
+pub const CATALOG_NAMESPACE: &str = "openshift";
+
+/// The catalog namespace: `SLIPWAY_CATALOG_NAMESPACE`, or `openshift`.
+pub fn catalog_namespace() -> String {
+    std::env::var("SLIPWAY_CATALOG_NAMESPACE")
+        .ok()
+        .filter(|ns| !ns.is_empty())
+        .unwrap_or_else(|| CATALOG_NAMESPACE.to_string())
+}
+
+/// Whether a positional argument could name a Template (pure): a DNS subdomain without the `/`,
+/// `:`, `@` or `~` of an image or a source.
+pub fn could_be_template(text: &str) -> bool {
+    slipway_client::names::check_subdomain(text).is_ok()
+}
+
+/// The namespace holding Template `name`: the project's own, else the catalog's. A Template the
+/// user may not read counts as absent.
+pub async fn find_template(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<Option<String>> {
+    for namespace in [ns.to_string(), catalog_namespace()] {
+        let api: Api<Template> = Api::namespaced(client.clone(), &namespace);
+        match api.get_opt(name).await {
+            Ok(Some(_)) => return Ok(Some(namespace)),
+            Ok(None) => {}
+            Err(kube::Error::Api(e)) if e.code == 403 => {}
+            Err(e) => return Err(api_error(e)),
+        }
+    }
+    Ok(None)
+}
+
+/// A stored Template: its name and the namespace it is in.
+pub struct Stored {
+    pub name: String,
+    pub namespace: String,
+}
+
+/// Instantiates `stored` (a positional TEMPLATE already found), or else `--template` in the
+/// project, or else `-f`.
+pub fn instantiate(args: &NewAppArgs, namespace: Option<&str>, stored: Option<Stored>) -> anyhow::Result<()> {
     let values = crate::process::collect_assignments(args.params.iter().map(String::as_str))?;
     block_on(async {
         let (client, ns) = client(namespace).await?;
-        let (source, template_name, fields, spec) = match (&args.template, &args.file) {
-            (Some(name), _) => {
-                let api: Api<Template> = Api::namespaced(client.clone(), &ns);
-                let Some(stored) = api.get_opt(name).await.map_err(api_error)? else {
-                    bail!("template {name} not found in namespace {ns}");
+        let stored = stored.or_else(|| {
+            args.template.as_ref().map(|name| Stored {
+                name: name.clone(),
+                namespace: ns.clone(),
+            })
+        });
+        let (source, template_name, fields, spec) = match (stored, &args.file) {
+            (Some(Stored { name, namespace }), _) => {
+                let api: Api<Template> = Api::namespaced(client.clone(), &namespace);
+                let Some(found) = api.get_opt(&name).await.map_err(api_error)? else {
+                    bail!("template {name} not found in namespace {namespace}");
                 };
-                let spec = json!({"templateRef": {"name": name}});
-                (format!("template {name}"), name.clone(), stored.spec, spec)
+                let spec = if namespace == ns {
+                    json!({"templateRef": {"name": name}})
+                } else {
+                    json!({"templateRef": {"name": name, "namespace": namespace}})
+                };
+                (format!("template {namespace}/{name}"), name, found.spec, spec)
             }
             (None, Some(path)) => {
                 let text =

@@ -5,7 +5,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
-use kube::api::{Api, DynamicObject, PostParams};
+use kube::api::{Api, DynamicObject, PatchParams, PostParams};
 use kube::core::ApiResource;
 use serde_json::Value;
 use slipway_crds::{Build, BuildConfig, DeploymentConfig};
@@ -102,6 +102,50 @@ pub enum DryRun {
     Server,
 }
 
+impl DryRun {
+    /// Whether anything is sent to the API server (a server dry run is sent, and stored nowhere).
+    pub fn sends(self) -> bool {
+        self != DryRun::Client
+    }
+
+    /// Create/replace parameters: `dryRun=All` for a server dry run.
+    pub fn post_params(self) -> PostParams {
+        PostParams {
+            dry_run: self == DryRun::Server,
+            ..PostParams::default()
+        }
+    }
+
+    /// Patch parameters: `dryRun=All` for a server dry run.
+    pub fn patch_params(self) -> PatchParams {
+        PatchParams {
+            dry_run: self == DryRun::Server,
+            ..PatchParams::default()
+        }
+    }
+
+    /// What a report line ends with: nothing, " (dry run)" or " (server dry run)".
+    pub fn suffix(self) -> &'static str {
+        match self {
+            DryRun::None => "",
+            DryRun::Client => " (dry run)",
+            DryRun::Server => " (server dry run)",
+        }
+    }
+}
+
+/// `--dry-run` alone, for the verbs that write without printing objects (rollout, tag,
+/// start-build).
+#[derive(Args, Debug, Clone, Copy)]
+pub struct DryRunFlag {
+    /// client: check what can be checked and say what would be done, send no write; server:
+    /// send the writes with dryRun=All (the API server validates and admits them, stores
+    /// nothing). `--dry-run` alone is client.
+    #[arg(long, value_enum, default_value_t = DryRun::None, num_args = 0..=1,
+          default_missing_value = "client", require_equals = true)]
+    pub dry_run: DryRun,
+}
+
 /// `-o` and `--dry-run`, for the verbs that write objects.
 #[derive(Args, Debug, Clone, Copy)]
 pub struct WriteFlags {
@@ -117,18 +161,11 @@ pub struct WriteFlags {
 
 impl WriteFlags {
     fn params(self) -> PostParams {
-        PostParams {
-            dry_run: self.dry_run == DryRun::Server,
-            ..PostParams::default()
-        }
+        self.dry_run.post_params()
     }
 
     fn suffix(self) -> &'static str {
-        match self.dry_run {
-            DryRun::None => "",
-            DryRun::Client => " (dry run)",
-            DryRun::Server => " (server dry run)",
-        }
+        self.dry_run.suffix()
     }
 
     /// Prints a written object: as asked with `-o`, or `kind.group/name VERB`.

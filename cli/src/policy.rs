@@ -180,19 +180,11 @@ fn members(args: MemberArgs, kind: SubjectKind, add: bool, namespace: Option<&st
                 "{} {verb}: {}{}",
                 role_label(&role),
                 names.join(", "),
-                dry_suffix(args.write.dry_run)
+                args.write.dry_run.suffix()
             );
         }
         Ok(())
     })?
-}
-
-fn dry_suffix(dry_run: DryRun) -> &'static str {
-    match dry_run {
-        DryRun::None => "",
-        DryRun::Client => " (dry run)",
-        DryRun::Server => " (server dry run)",
-    }
 }
 
 /// A missing role is an error; one the user may not read (a project admin cannot read

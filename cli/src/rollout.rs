@@ -10,18 +10,26 @@ use clap::{Args, Subcommand};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec};
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch};
 use serde_json::json;
 use slipway_client::rollout::{RaiseError, raise_after};
 use slipway_crds::DeploymentConfig;
 use slipway_crds::apps::{DeploymentCause, DeploymentDetails, DeploymentPhase, labels};
 
 use crate::cluster;
+use crate::objects::DryRun;
 
 #[derive(Args)]
 pub struct RolloutArgs {
     #[command(subcommand)]
     command: RolloutCommand,
+    /// For the verbs that write (latest, undo, cancel, retry, pause, resume, restart). client:
+    /// check everything the verb checks and say what it would do, write nothing; server: send
+    /// the writes with dryRun=All (validated and admitted by the API server, stored nowhere).
+    /// `--dry-run` alone is client.
+    #[arg(long, global = true, value_enum, default_value_t = DryRun::None, num_args = 0..=1,
+          default_missing_value = "client", require_equals = true)]
+    dry_run: DryRun,
 }
 
 #[derive(Subcommand)]
@@ -77,9 +85,17 @@ async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result
         | RolloutCommand::Resume { target }
         | RolloutCommand::Restart { target } => target,
     };
+    if args.dry_run != DryRun::None
+        && matches!(
+            args.command,
+            RolloutCommand::Status { .. } | RolloutCommand::History { .. }
+        )
+    {
+        bail!("--dry-run goes with the rollout verbs that write; status and history only read");
+    }
     if is_deployment(target) {
         let target = target.clone();
-        return deployment(args.command, client, namespace, &target).await;
+        return deployment(args.command, client, namespace, &target, args.dry_run).await;
     }
     let name = parse_target(target)?;
     let rollout = Rollout {
@@ -88,6 +104,7 @@ async fn run_async(args: RolloutArgs, namespace: Option<&str>) -> anyhow::Result
         pods: Api::namespaced(client, &namespace),
         name,
         namespace,
+        dry_run: args.dry_run,
     };
     match args.command {
         RolloutCommand::Latest { .. } => rollout.latest().await,
@@ -121,6 +138,7 @@ async fn deployment(
     client: kube::Client,
     namespace: String,
     target: &str,
+    dry_run: DryRun,
 ) -> anyhow::Result<()> {
     let (_, name) =
         crate::objects::parse_target(target, &[crate::objects::Kind::Deployment], "slip rollout")?;
@@ -129,6 +147,7 @@ async fn deployment(
         rss: Api::namespaced(client, &namespace),
         name,
         namespace,
+        dry_run,
     };
     match command {
         RolloutCommand::Latest { .. } | RolloutCommand::Restart { .. } => rollout.restart().await,
@@ -167,6 +186,7 @@ struct Rollout {
     pods: Api<Pod>,
     name: String,
     namespace: String,
+    dry_run: DryRun,
 }
 
 /// A version as `history` shows it.
@@ -235,7 +255,10 @@ impl Rollout {
     /// Raises `status.latestVersion` by one with `details`, unless someone raised it since
     /// `seen` (then that version is the rollout asked for).
     async fn raise(&self, seen: i64, details: DeploymentDetails) -> anyhow::Result<i64> {
-        match raise_after(&self.dcs, &self.name, seen, details, &PostParams::default()).await {
+        if !self.dry_run.sends() {
+            return Ok(seen + 1);
+        }
+        match raise_after(&self.dcs, &self.name, seen, details, &self.dry_run.post_params()).await {
             Ok(version) => Ok(version),
             Err(RaiseError::Kube(e)) => Err(api_error(e, "raising the version")),
             Err(e) => Err(e.into()),
@@ -267,7 +290,11 @@ impl Rollout {
             }],
         };
         let version = self.raise(seen, details).await?;
-        println!("{} rolled out (version {version})", self.what());
+        println!(
+            "{} rolled out (version {version}){}",
+            self.what(),
+            self.dry_run.suffix()
+        );
         Ok(())
     }
 
@@ -397,9 +424,12 @@ impl Rollout {
                     disabled.push(p.from.name.clone());
                 }
             }
+            if !self.dry_run.sends() {
+                break (updated, seen, disabled);
+            }
             match self
                 .dcs
-                .replace(&self.name, &PostParams::default(), &updated)
+                .replace(&self.name, &self.dry_run.post_params(), &updated)
                 .await
             {
                 Ok(_) => break (updated, seen, disabled),
@@ -419,7 +449,12 @@ impl Rollout {
             };
             self.raise(seen, details).await?;
         }
-        println!("{} rolled back to revision {}", self.what(), target.version);
+        println!(
+            "{} rolled back to revision {}{}",
+            self.what(),
+            target.version,
+            self.dry_run.suffix()
+        );
         if !disabled.is_empty() {
             eprintln!(
                 "Warning: the following image triggers were disabled: {}\n  You can re-enable them with: \
@@ -440,15 +475,22 @@ impl Rollout {
         else {
             bail!("there is no rollout of dc/{} in progress to cancel", self.name);
         };
-        self.rss
-            .patch(
-                &r.rs.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(json!({"metadata": {"annotations": {labels::CANCELLED: "true"}}})),
-            )
-            .await
-            .map_err(|e| api_error(e, "cancelling"))?;
-        println!("Cancelled {} #{}", self.what(), r.version);
+        if self.dry_run.sends() {
+            self.rss
+                .patch(
+                    &r.rs.name_any(),
+                    &self.dry_run.patch_params(),
+                    &Patch::Merge(json!({"metadata": {"annotations": {labels::CANCELLED: "true"}}})),
+                )
+                .await
+                .map_err(|e| api_error(e, "cancelling"))?;
+        }
+        println!(
+            "Cancelled {} #{}{}",
+            self.what(),
+            r.version,
+            self.dry_run.suffix()
+        );
         Ok(())
     }
 
@@ -465,16 +507,26 @@ impl Rollout {
             );
         }
         let rs_name = r.rs.name_any();
+        if !self.dry_run.sends() {
+            println!(
+                "Retried #{} of {}{}",
+                r.version,
+                self.what(),
+                self.dry_run.suffix()
+            );
+            return Ok(());
+        }
         let hooks = self
             .pods
             .list(&ListParams::default().labels(&format!("{}={rs_name}", labels::HOOK_FOR)))
             .await
             .map_err(|e| api_error(e, "listing hook pods"))?;
+        let delete = DeleteParams {
+            dry_run: self.dry_run == DryRun::Server,
+            ..DeleteParams::background()
+        };
         for pod in hooks {
-            let _ = self
-                .pods
-                .delete(&pod.name_any(), &DeleteParams::background())
-                .await;
+            let _ = self.pods.delete(&pod.name_any(), &delete).await;
         }
         let mut annotations = serde_json::Map::new();
         annotations.insert(labels::DEPLOYMENT_PHASE.into(), json!("New"));
@@ -495,12 +547,17 @@ impl Rollout {
         self.rss
             .patch(
                 &rs_name,
-                &PatchParams::default(),
+                &self.dry_run.patch_params(),
                 &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
             )
             .await
             .map_err(|e| api_error(e, "retrying"))?;
-        println!("Retried #{} of {}", r.version, self.what());
+        println!(
+            "Retried #{} of {}{}",
+            r.version,
+            self.what(),
+            self.dry_run.suffix()
+        );
         Ok(())
     }
 
@@ -514,15 +571,17 @@ impl Rollout {
                 if paused { "paused" } else { "not paused" }
             );
         }
-        self.dcs
-            .patch(
-                &self.name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"paused": paused}})),
-            )
-            .await
-            .map_err(|e| api_error(e, word))?;
-        println!("{} {word}", self.what());
+        if self.dry_run.sends() {
+            self.dcs
+                .patch(
+                    &self.name,
+                    &self.dry_run.patch_params(),
+                    &Patch::Merge(json!({"spec": {"paused": paused}})),
+                )
+                .await
+                .map_err(|e| api_error(e, word))?;
+        }
+        println!("{} {word}{}", self.what(), self.dry_run.suffix());
         Ok(())
     }
 }

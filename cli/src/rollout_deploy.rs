@@ -8,8 +8,10 @@ use anyhow::{Context, bail};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use kube::ResourceExt;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch};
 use serde_json::json;
+
+use crate::objects::DryRun;
 
 /// The revision annotation the Deployment controller puts on its ReplicaSets.
 const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -22,6 +24,7 @@ pub struct DeploymentRollout {
     pub rss: Api<ReplicaSet>,
     pub name: String,
     pub namespace: String,
+    pub dry_run: DryRun,
 }
 
 impl DeploymentRollout {
@@ -168,11 +171,17 @@ impl DeploymentRollout {
         // The whole template is replaced (a merge would keep annotations the old one lacks).
         let mut deployment = self.get().await?;
         deployment.spec.get_or_insert_with(Default::default).template = template;
-        self.deployments
-            .replace(&self.name, &Default::default(), &deployment)
-            .await
-            .map_err(crate::cluster::api_error)?;
-        println!("{} rolled back to revision {revision}", self.what());
+        if self.dry_run.sends() {
+            self.deployments
+                .replace(&self.name, &self.dry_run.post_params(), &deployment)
+                .await
+                .map_err(crate::cluster::api_error)?;
+        }
+        println!(
+            "{} rolled back to revision {revision}{}",
+            self.what(),
+            self.dry_run.suffix()
+        );
         Ok(())
     }
 
@@ -185,15 +194,13 @@ impl DeploymentRollout {
                 if paused { "paused" } else { "not paused" }
             );
         }
-        self.deployments
-            .patch(
-                &self.name,
-                &PatchParams::default(),
-                &Patch::Merge(json!({"spec": {"paused": paused}})),
-            )
-            .await
-            .map_err(crate::cluster::api_error)?;
-        println!("{} {}", self.what(), if paused { "paused" } else { "resumed" });
+        self.patch(&json!({"spec": {"paused": paused}})).await?;
+        println!(
+            "{} {}{}",
+            self.what(),
+            if paused { "paused" } else { "resumed" },
+            self.dry_run.suffix()
+        );
         Ok(())
     }
 
@@ -208,11 +215,19 @@ impl DeploymentRollout {
         }
         let now = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}});
-        self.deployments
-            .patch(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .map_err(crate::cluster::api_error)?;
-        println!("{} restarted", self.what());
+        self.patch(&patch).await?;
+        println!("{} restarted{}", self.what(), self.dry_run.suffix());
+        Ok(())
+    }
+
+    /// A merge patch of the Deployment, as the dry-run mode says (none for a client dry run).
+    async fn patch(&self, patch: &serde_json::Value) -> anyhow::Result<()> {
+        if self.dry_run.sends() {
+            self.deployments
+                .patch(&self.name, &self.dry_run.patch_params(), &Patch::Merge(patch))
+                .await
+                .map_err(crate::cluster::api_error)?;
+        }
         Ok(())
     }
 }

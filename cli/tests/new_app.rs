@@ -404,7 +404,7 @@ async fn an_app_from_a_template_is_a_template_instance() {
         ),
         (
             vec!["new-app", "registry.example.com/a:1", "-p", "A=1"],
-            "-p goes with --template or -f",
+            "-p goes with a template (TEMPLATE, --template or -f)",
         ),
         (vec!["new-app"], "required"),
     ] {
@@ -444,5 +444,124 @@ async fn an_app_from_a_template_is_a_template_instance() {
         .map(|i| i.name_any())
         .collect();
     assert_eq!(names, ["from-stored", "greeter"]);
+    ns.delete().await;
+}
+
+/// `slip new-app TEMPLATE`, as `oc new-app` finds it: a Template of that name in the project
+/// first, then in the catalog namespace (`openshift`; here a namespace of the test's own, named by
+/// `SLIPWAY_CATALOG_NAMESPACE`). The instance refers to the Template where it was found; a name
+/// that is no template anywhere is an image, and refuses `-p`.
+#[tokio::test]
+async fn a_positional_template_is_found_in_the_project_then_in_the_catalog() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "slip-new-app-pos").await;
+    let catalog = TestNamespace::new(&client, "slip-catalog").await;
+    let n = ns.name.as_str();
+    let template = |name: &str, key: &str| {
+        serde_json::from_value(json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "Template",
+            "metadata": {"name": name},
+            "parameters": [{"name": "GREETING", "required": true}],
+            "objects": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": key}, "data": {"t": "${GREETING}"}}]}))
+        .unwrap()
+    };
+    dynamic_api(&client, "Template", &catalog.name)
+        .create(&PostParams::default(), &template("greeter", "from-catalog"))
+        .await
+        .unwrap();
+    dynamic_api(&client, "Template", &catalog.name)
+        .create(&PostParams::default(), &template("shadowed", "from-catalog"))
+        .await
+        .unwrap();
+    dynamic_api(&client, "Template", n)
+        .create(&PostParams::default(), &template("shadowed", "from-project"))
+        .await
+        .unwrap();
+    let slip_with_catalog = |args: Vec<String>| {
+        let catalog = catalog.name.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_slip"))
+                    .args(&args)
+                    .env("SLIPWAY_CATALOG_NAMESPACE", catalog)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |list: &[&str]| -> Vec<String> {
+        let mut all = vec!["-n".to_string(), n.to_string()];
+        all.extend(list.iter().map(|a| a.to_string()));
+        all
+    };
+    let instances = dynamic_api(&client, "TemplateInstance", n);
+
+    let out = slip_with_catalog(args(&["new-app", "greeter", "-p", "GREETING=hello"])).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert!(
+        output_text(&out).contains(&format!(
+            "templateinstance.slipway.dev/greeter created: 1 objects from template {}/greeter",
+            catalog.name
+        )),
+        "{}",
+        output_text(&out)
+    );
+    let instance = serde_json::to_value(instances.get("greeter").await.unwrap()).unwrap();
+    assert_eq!(
+        instance["spec"]["templateRef"],
+        json!({"name": "greeter", "namespace": catalog.name})
+    );
+    assert_eq!(instance["spec"]["parameters"], json!({"GREETING": "hello"}));
+
+    // The project's own Template wins over the catalog's of the same name.
+    let out = slip_with_catalog(args(&["new-app", "shadowed", "-p", "GREETING=hi"])).await;
+    assert!(out.status.success(), "{}", output_text(&out));
+    let instance = serde_json::to_value(instances.get("shadowed").await.unwrap()).unwrap();
+    assert_eq!(instance["spec"]["templateRef"], json!({"name": "shadowed"}));
+
+    // Refused before anything is created: a required parameter left out, -p on a name that
+    // is no template (an image), and a client dry run creates nothing.
+    for (list, needle) in [
+        (vec!["new-app", "greeter", "--name", "bad"], "GREETING"),
+        (
+            vec!["new-app", "nosuch", "-p", "GREETING=x"],
+            "no template \"nosuch\" in the project or in",
+        ),
+    ] {
+        let out = slip_with_catalog(args(&list)).await;
+        assert!(
+            !out.status.success() && output_text(&out).contains(needle),
+            "{list:?}: {}",
+            output_text(&out)
+        );
+    }
+    let out = slip_with_catalog(args(&[
+        "new-app",
+        "greeter",
+        "-p",
+        "GREETING=x",
+        "--name",
+        "dry",
+        "--dry-run",
+    ]))
+    .await;
+    assert!(
+        out.status.success() && output_text(&out).contains("(dry run)"),
+        "{}",
+        output_text(&out)
+    );
+    let mut names: Vec<String> = instances
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.name_any())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["greeter", "shadowed"]);
+    catalog.delete().await;
     ns.delete().await;
 }

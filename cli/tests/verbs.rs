@@ -553,6 +553,178 @@ async fn expose_makes_ingresses_and_services() {
     env.stop().await;
 }
 
+/// The Gateway API's kinds in `ns` (installed by [`ensure_gateway_api`]).
+fn gateway_api(client: &Client, ns: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let gvk = kube::core::GroupVersionKind::gvk("gateway.networking.k8s.io", "v1", kind);
+    Api::namespaced_with(
+        client.clone(),
+        ns,
+        &kube::core::ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+/// `slip expose --gateway`: with the Gateway API's CRDs in the cluster (no controller), an
+/// HTTPRoute attached to the Gateway, read back from the API server; a Gateway of the project
+/// that does not exist, a certificate on a route and an IngressClass beside a Gateway are refused
+/// and write nothing; a shared Gateway the user may not read is attached to as named.
+#[tokio::test]
+async fn expose_through_a_gateway_makes_an_http_route() {
+    ensure_gateway_api();
+    let env = Env::start("slip-expose-gw").await;
+    let (n, alice, bob) = (env.n().to_string(), env.alice.clone(), env.bob.clone());
+    // What the chart aggregates into admin and edit when the cluster has the Gateway API.
+    env.create(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "gateway-routes"},
+        "rules": [{"apiGroups": ["gateway.networking.k8s.io"], "resources": ["httproutes"], "verbs": ["*"]},
+                  {"apiGroups": ["gateway.networking.k8s.io"], "resources": ["gateways"], "verbs": ["get", "list", "watch"]}]}))
+        .await;
+    env.create(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "alice-gateway-routes"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "gateway-routes"},
+        "subjects": [{"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": "alice"}]}),
+    )
+    .await;
+    env.create(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "front", "labels": {"app": "front"}},
+        "spec": {"selector": {"app": "front"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}, {"name": "admin", "port": 9000}]}})).await;
+    let routes = gateway_api(&env.client, &n, "HTTPRoute", "httproutes");
+
+    env.refused(
+        &alice,
+        &["expose", "svc/front", "--gateway", "gw"],
+        &format!("gateway gw not found in namespace {n}"),
+    )
+    .await;
+    let gateway = json!({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+        "metadata": {"name": "gw"},
+        "spec": {"gatewayClassName": "example", "listeners": [{"name": "http", "protocol": "HTTP", "port": 80}]}});
+    gateway_api(&env.client, &n, "Gateway", "gateways")
+        .create(&PostParams::default(), &serde_json::from_value(gateway).unwrap())
+        .await
+        .unwrap();
+
+    let out = env
+        .ok(&[
+            "expose",
+            "svc/front",
+            "--gateway",
+            "gw",
+            "--hostname",
+            "front.example.com",
+            "--path",
+            "/app",
+        ])
+        .await;
+    assert_eq!(out, "httproute.gateway.networking.k8s.io/front exposed\n");
+    let route = serde_json::to_value(routes.get("front").await.unwrap()).unwrap();
+    assert_eq!(route["spec"]["parentRefs"][0]["name"], "gw");
+    assert_eq!(route["spec"]["hostnames"], json!(["front.example.com"]));
+    assert_eq!(
+        route["spec"]["rules"][0]["matches"][0]["path"],
+        json!({"type": "PathPrefix", "value": "/app"})
+    );
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["name"], "front");
+    assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["port"], 80);
+    assert_eq!(route["metadata"]["labels"]["app"], "front");
+
+    // A Deployment: the Service first, then the route to it.
+    env.create(web_deployment()).await;
+    let out = env
+        .ok(&["expose", "deployment/web", "--gateway", "gw", "-o", "name"])
+        .await;
+    assert_eq!(out, "service/web\nhttproute.gateway.networking.k8s.io/web\n");
+    let web = serde_json::to_value(routes.get("web").await.unwrap()).unwrap();
+    assert_eq!(web["spec"]["rules"][0]["backendRefs"][0]["port"], 8080);
+
+    // A shared Gateway in a namespace alice may not read: attached as named, left to its
+    // controller (the route's status) to accept or not.
+    env.ok(&[
+        "expose",
+        "svc/front",
+        "--name",
+        "shared",
+        "--gateway",
+        "infra/edge",
+    ])
+    .await;
+    let shared = serde_json::to_value(routes.get("shared").await.unwrap()).unwrap();
+    assert_eq!(
+        shared["spec"]["parentRefs"][0],
+        json!({"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "edge", "namespace": "infra"})
+    );
+
+    // Dry runs and refusals write nothing.
+    let out = env
+        .ok(&[
+            "expose",
+            "svc/front",
+            "--name",
+            "dry",
+            "--gateway",
+            "gw",
+            "--dry-run=server",
+            "-o",
+            "yaml",
+        ])
+        .await;
+    assert!(
+        out.contains("kind: HTTPRoute") && out.contains("name: dry"),
+        "{out}"
+    );
+    env.refused(
+        &alice,
+        &[
+            "expose",
+            "svc/front",
+            "--name",
+            "x",
+            "--gateway",
+            "gw",
+            "--tls-secret",
+            "t",
+        ],
+        "Gateway's HTTPS listener",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &[
+            "expose",
+            "svc/front",
+            "--name",
+            "x",
+            "--gateway",
+            "gw",
+            "--ingress-class",
+            "nginx",
+        ],
+        "cannot be used with",
+    )
+    .await;
+    env.refused(
+        &alice,
+        &["expose", "svc/front", "--name", "x", "--gateway", "a/b/c"],
+        "--gateway \"a/b/c\"",
+    )
+    .await;
+    env.refused(
+        &bob,
+        &["expose", "svc/front", "--name", "bobs", "--gateway", "gw"],
+        "forbidden",
+    )
+    .await;
+    let names: Vec<String> = routes
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|r| r.name_any())
+        .collect();
+    assert_eq!(names, ["front", "shared", "web"]);
+    env.stop().await;
+}
+
 /// A project with a Deployment, a DC, a BC, an ImageStream and a ServiceAccount to set things on.
 async fn set_project(prefix: &str) -> Env {
     let env = Env::start(prefix).await;

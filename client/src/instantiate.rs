@@ -47,18 +47,63 @@ pub async fn instantiate(
     name: &str,
     request: &BuildRequest,
 ) -> Result<Build, InstantiateError> {
-    let binary = request.binary.is_some();
-    let raised = take_number(client, namespace, name, None, |config| {
-        if needs_binary_input(config) && !binary {
-            return Err(
-                "its source is binary (uploaded): start it with slip start-build --from-dir, --from-file, --from-archive or --from-repo"
-                    .into(),
-            );
-        }
-        Ok(())
-    })
-    .await?;
+    let raised = take_number(client, namespace, name, None, |config| admit(config, request)).await?;
     create_numbered(client, &raised, request).await
+}
+
+/// Whether `request` may start a build of `config` (pure): binary source needs an upload.
+fn admit(config: &BuildConfig, request: &BuildRequest) -> Result<(), String> {
+    if needs_binary_input(config) && request.binary.is_none() {
+        return Err(
+            "its source is binary (uploaded): start it with slip start-build --from-dir, --from-file, --from-archive or --from-repo"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The Build [`instantiate`] would create now, checked as it checks (the BuildConfig exists, is
+/// not paused, gets an upload when its source is binary), without taking a number. With
+/// `server`, the Build is also sent with dryRun=All: the API server validates it and its
+/// admission runs, and nothing is stored.
+pub async fn dry_run(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    request: &BuildRequest,
+    server: bool,
+) -> Result<Build, InstantiateError> {
+    let configs: Api<BuildConfig> = Api::namespaced(client.clone(), namespace);
+    let Some(config) = configs.get_opt(name).await? else {
+        return Err(InstantiateError::NotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    };
+    if is_paused(&config) {
+        return Err(InstantiateError::Paused {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    }
+    if let Err(reason) = admit(&config, request) {
+        return Err(InstantiateError::Refused {
+            namespace: namespace.into(),
+            name: name.into(),
+            reason,
+        });
+    }
+    let version = config.status.as_ref().map_or(0, |s| s.last_version) + 1;
+    let build = new_build(&config, version, request);
+    if !server {
+        return Ok(build);
+    }
+    let builds: Api<Build> = Api::namespaced(client.clone(), namespace);
+    let params = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    Ok(builds.create(&params, &build).await?)
 }
 
 /// The first half of [`instantiate`]: raises `status.lastVersion` of `namespace/name` by one and

@@ -302,6 +302,83 @@ async fn a_stored_template_with_parameters_from_a_secret() {
     ns.delete().await;
 }
 
+/// `slip new-app TEMPLATE` refers to a Template in the catalog namespace (`openshift`): the
+/// operator reads it with the requester's rights, never its own. Refused while the requester may
+/// not read it there (the catalog's Templates stay out of reach and nothing is made); once the
+/// catalog grants read, the same reference brings the app up.
+#[tokio::test]
+async fn a_template_in_another_namespace_is_read_as_the_requester() {
+    let Fixture { client, ns } = Fixture::start("ti-catalog").await;
+    let catalog = TestNamespace::new(&client, "ti-catalog-shared").await;
+    admin_in(&client, &ns.name).await;
+    let mut template = inline_template();
+    template["apiVersion"] = "slipway.dev/v1alpha1".into();
+    template["kind"] = "Template".into();
+    template["metadata"] = json!({"name": "web-app"});
+    dynamic_api(&client, "Template", &catalog.name)
+        .create(&PostParams::default(), &serde_json::from_value(template).unwrap())
+        .await
+        .unwrap();
+    let mut running = controller(&ns.name).await;
+    let (user, groups) = ADMIN;
+    let reference = json!({"name": "web-app", "namespace": catalog.name});
+    let refused = create_instance(
+        &client,
+        &ns.name,
+        "refused",
+        json!({"templateRef": reference, "parameters": {"NAME": "refused"}, "requester": requester(user, groups)}),
+    )
+    .await;
+    let message = condition(&refused, "refused", INSTANTIATE_FAILURE, "True").await;
+    assert!(
+        message.contains("reading template web-app") && message.contains("forbidden"),
+        "{message}"
+    );
+    assert_eq!(made_by(&client, &ns.name, "refused").await, 0);
+
+    // The catalog lets every authenticated user read its Templates, as OpenShift's does.
+    let role: k8s_openapi::api::rbac::v1::Role = serde_json::from_value(json!({
+        "metadata": {"name": "template-reader"},
+        "rules": [{"apiGroups": ["slipway.dev"], "resources": ["templates"], "verbs": ["get", "list"]}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::Role>::namespaced(client.clone(), &catalog.name)
+        .create(&PostParams::default(), &role)
+        .await
+        .unwrap();
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "authenticated-read"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "template-reader"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), &catalog.name)
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+    let granted = create_instance(
+        &client,
+        &ns.name,
+        "granted",
+        json!({"templateRef": reference, "parameters": {"NAME": "granted"}, "requester": requester(user, groups)}),
+    )
+    .await;
+    condition(&granted, "granted", READY, "True").await;
+    assert!(
+        Api::<Deployment>::namespaced(client.clone(), &ns.name)
+            .get_opt("granted")
+            .await
+            .unwrap()
+            .is_some(),
+        "the catalog template's Deployment was made in the project"
+    );
+    // Nothing was made in the catalog.
+    assert_eq!(made_by(&client, &catalog.name, "granted").await, 0);
+    running.stop().await;
+    catalog.delete().await;
+    ns.delete().await;
+}
+
 #[tokio::test]
 async fn what_cannot_be_instantiated_says_why() {
     let Fixture { client, ns } = Fixture::start("ti-broken").await;

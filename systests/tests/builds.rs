@@ -228,6 +228,39 @@ async fn new_build_start_follow_wait_cancel_and_triggers() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("sha256:abcd"), "{}", text(&out));
 
+    // Dry runs: the next build's name, checked (the server's validation and admission for
+    // =server), and nothing written: no Build, no number taken.
+    for (args, says) in [
+        (
+            vec!["start-build", "my-app", "--dry-run"],
+            "build.slipway.dev/my-app-4 started (dry run)",
+        ),
+        (
+            vec!["start-build", "my-app", "-e", "B=2", "--dry-run=server"],
+            "build.slipway.dev/my-app-4 started (server dry run)",
+        ),
+    ] {
+        let mut full = vec!["-n", ns];
+        full.extend(&args);
+        let out = slip(&f.alice, &full).await;
+        assert!(
+            out.status.success() && text(&out).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    fails_with(
+        &slip(
+            &f.alice,
+            &["-n", ns, "start-build", "my-app", "--dry-run", "--wait"],
+        )
+        .await,
+        "nothing to --follow or --wait for",
+    );
+    assert!(builds.get_opt("my-app-4").await.unwrap().is_none());
+    let config = configs.get("my-app").await.unwrap();
+    assert_eq!(config.status.map(|s| s.last_version), Some(3));
+
     // cancel-build
     let out = slip(&f.alice, &["-n", ns, "start-build", "my-app"]).await;
     assert!(out.status.success(), "{}", text(&out));
@@ -399,6 +432,7 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
     // bob has no rights here: every command is refused by the API server.
     for args in [
         vec!["start-build", "app"],
+        vec!["start-build", "app", "--dry-run=server"],
         vec!["cancel-build", "app-1"],
         vec!["logs", "build/app-1"],
         vec!["new-build", "https://x/bob.git", "--image", "b:1"],

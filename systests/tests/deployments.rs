@@ -263,6 +263,39 @@ async fn rollout_verbs_work_on_deployments() {
         .await;
     assert!(revision_one.contains(IMAGE_1), "{revision_one}");
 
+    // Dry runs: each verb checks and reports, the Deployment is not changed (its generation,
+    // which counts spec changes, stays).
+    let generation = || async { env.deployments().get("plain").await.unwrap().metadata.generation };
+    let before = generation().await;
+    for (args, says) in [
+        (
+            vec!["rollout", "undo", "deployment/plain", "--dry-run"],
+            "deployment.apps/plain rolled back to revision 1 (dry run)\n",
+        ),
+        (
+            vec!["rollout", "undo", "deployment/plain", "--dry-run=server"],
+            "deployment.apps/plain rolled back to revision 1 (server dry run)\n",
+        ),
+        (
+            vec!["rollout", "restart", "deployment/plain", "--dry-run=server"],
+            "deployment.apps/plain restarted (server dry run)\n",
+        ),
+        (
+            vec!["rollout", "pause", "deployment/plain", "--dry-run=server"],
+            "deployment.apps/plain paused (server dry run)\n",
+        ),
+    ] {
+        assert_eq!(env.ok(&args).await, says, "{args:?}");
+    }
+    assert_eq!(generation().await, before, "a dry run changed the Deployment");
+    assert_eq!(env.image_of("plain").await, IMAGE_2);
+    env.refused(
+        &env.bob.clone(),
+        &["rollout", "undo", "deployment/plain", "--dry-run=server"],
+        "forbidden",
+    )
+    .await;
+
     let out = env.ok(&["rollout", "undo", "deployment/plain"]).await;
     assert_eq!(out, "deployment.apps/plain rolled back to revision 1\n");
     assert_eq!(env.image_of("plain").await, IMAGE_1);

@@ -227,6 +227,38 @@ async fn tag_import_and_triggers_reach_a_deployment_and_a_dc() {
     assert!(latest.import_policy.as_ref().unwrap().scheduled);
     let stable = stream.spec.tags.iter().find(|t| t.name == "stable").unwrap();
     assert_eq!(stable.from.as_ref().unwrap().name, "app:latest");
+    // Dry runs: a changed tag, a new tag and a new stream, reported and not written.
+    let generation = stream.metadata.generation;
+    for (args, says) in [
+        (
+            vec!["tag", "app:stable", "app:latest", "--dry-run"],
+            "Tag app:latest set to ImageStreamTag app:stable. (dry run)",
+        ),
+        (
+            vec!["tag", "app:latest", "app:canary", "--dry-run=server"],
+            "Tag app:canary set to ImageStreamTag app:latest. (server dry run)",
+        ),
+        (
+            vec!["tag", "app:latest", "other:v1", "--dry-run=server"],
+            "Tag other:v1 set to ImageStreamTag app:latest. (server dry run)",
+        ),
+    ] {
+        let mut all = vec!["-n", n.as_str()];
+        all.extend(args.iter().copied());
+        let out = slip(&all).await;
+        assert!(
+            out.status.success() && text(&out).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    let stream = streams.get("app").await.unwrap();
+    assert_eq!(
+        stream.metadata.generation, generation,
+        "a dry run changed the stream"
+    );
+    assert!(stream.spec.tags.iter().all(|t| t.name != "canary"));
+    assert!(streams.get_opt("other").await.unwrap().is_none());
 
     // slip import-image waits for the import and prints the digest reference.
     let out = slip(&[

@@ -248,6 +248,104 @@ async fn pause_resume_latest_and_status() {
     env.stop().await;
 }
 
+/// `--dry-run` on the rollout verbs that write: client and server dry runs report what would be
+/// done and change nothing (the DC's generation, its latest version, its ReplicaSets); the
+/// checks still apply (a paused DC cannot be rolled out, even in a dry run); the verbs that
+/// only read refuse the flag.
+#[tokio::test]
+async fn dry_runs_change_nothing() {
+    let env = Env::start("roll-dry").await;
+    env.create_dc(json!({})).await;
+    env.wait_phase("web-1", "Complete").await;
+    let out = env.slip(&["rollout", "latest", "dc/web"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    env.wait_phase("web-2", "Complete").await;
+    let state = || async {
+        let dc = env.dcs().get("web").await.unwrap();
+        let sets = env.rss().list(&Default::default()).await.unwrap().items.len();
+        (
+            dc.metadata.generation,
+            dc.status.map(|s| s.latest_version),
+            dc.spec.paused,
+            sets,
+        )
+    };
+    let before = state().await;
+    assert_eq!(before.1, Some(2));
+    for (args, says) in [
+        (
+            vec!["rollout", "latest", "dc/web", "--dry-run"],
+            "deploymentconfig.slipway.dev/web rolled out (version 3) (dry run)",
+        ),
+        (
+            vec!["rollout", "latest", "dc/web", "--dry-run=server"],
+            "deploymentconfig.slipway.dev/web rolled out (version 3) (server dry run)",
+        ),
+        (
+            vec!["rollout", "restart", "dc/web", "--dry-run=server"],
+            "(server dry run)",
+        ),
+        (
+            vec!["rollout", "undo", "dc/web", "--dry-run=server"],
+            "deploymentconfig.slipway.dev/web rolled back to revision 1 (server dry run)",
+        ),
+        (
+            vec!["rollout", "--dry-run", "undo", "dc/web"],
+            "rolled back to revision 1 (dry run)",
+        ),
+        (
+            vec!["rollout", "pause", "dc/web", "--dry-run=server"],
+            "deploymentconfig.slipway.dev/web paused (server dry run)",
+        ),
+    ] {
+        let out = env.slip(&args).await;
+        assert!(
+            out.status.success() && text(&out).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    assert_eq!(state().await, before, "a dry run changed the DeploymentConfig");
+    assert!(env.rss().get_opt("web-3").await.unwrap().is_none());
+    for (args, says) in [
+        (
+            vec!["rollout", "status", "dc/web", "--dry-run"],
+            "status and history only read",
+        ),
+        (
+            vec!["rollout", "cancel", "dc/web", "--dry-run=server"],
+            "no rollout of dc/web in progress",
+        ),
+        (
+            vec!["rollout", "retry", "dc/web", "--dry-run"],
+            "only a failed rollout",
+        ),
+        (
+            vec!["rollout", "latest", "dc/web", "--dry-run=maybe"],
+            "invalid value",
+        ),
+    ] {
+        let out = env.slip(&args).await;
+        assert!(
+            !out.status.success() && text(&out).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+    // The checks hold in a dry run: paused, a rollout is refused.
+    let out = env.slip(&["rollout", "pause", "dc/web"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    let out = env
+        .slip(&["rollout", "latest", "dc/web", "--dry-run=server"])
+        .await;
+    assert!(
+        !out.status.success() && text(&out).contains("resume it first"),
+        "{}",
+        text(&out)
+    );
+    env.stop().await;
+}
+
 #[tokio::test]
 async fn cancel_restores_the_previous_version_and_retry_runs_it_again() {
     let env = Env::start("roll-cancel").await;

@@ -46,6 +46,67 @@ pub fn ensure_crds() {
     }
 }
 
+/// Installs the Gateway API's CRDs (standard channel, the version `dev/go/gateway-api` pins) once
+/// per test binary, as a cluster with the Gateway API has them; no Gateway controller runs.
+pub fn ensure_gateway_api() {
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let result = INSTALLED.get_or_init(|| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(". dev/lib.sh && dev/build-tools.sh gateway-api >&2 && tool_dir gateway-api")
+            .current_dir(repo_root())
+            .output()
+            .map_err(|e| format!("running dev/build-tools.sh gateway-api: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "dev/build-tools.sh gateway-api failed (it needs go and the Go module proxy):\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let dir = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let mut crds = Vec::new();
+        for kind in ["gatewayclasses", "gateways", "httproutes", "referencegrants"] {
+            let path = dir.join(format!("gateway.networking.k8s.io_{kind}.yaml"));
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let crd: CustomResourceDefinition =
+                serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            crds.push(crd);
+        }
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            rt.block_on(apply_established(crds)).map_err(|e| e.to_string())
+        })
+        .join()
+        .unwrap_or_else(|_| Err("the Gateway API installer panicked".into()))
+    });
+    if let Err(e) = result {
+        panic!("installing the Gateway API's CRDs failed: {e}");
+    }
+}
+
+/// Server-side applies foreign CRDs and waits until each is Established.
+async fn apply_established(defs: Vec<CustomResourceDefinition>) -> Result<(), kube::Error> {
+    let client = client().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    let params = PatchParams::apply("slipway-tests").force();
+    for crd in &defs {
+        let name = crd.metadata.name.clone().unwrap_or_default();
+        crds.patch(&name, &params, &Patch::Apply(crd)).await?;
+        let cond = kube::runtime::wait::conditions::is_crd_established();
+        tokio::time::timeout(
+            Duration::from_secs(30),
+            kube::runtime::wait::await_condition(crds.clone(), &name, cond),
+        )
+        .await
+        .map_err(|_| kube::Error::Service(format!("CRD {name} not Established after 30 s").into()))?
+        .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+    }
+    Ok(())
+}
+
 async fn install_crds() -> Result<(), kube::Error> {
     let client = client().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
