@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use futures::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{EnvVar, Pod, Secret};
-use kube::api::{Api, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, LogParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_client::instantiate::instantiate;
@@ -61,6 +61,8 @@ pub struct NewBuildArgs {
     env: Vec<String>,
     #[command(flatten)]
     source: SourceOptions,
+    #[command(flatten)]
+    write: crate::objects::WriteFlags,
 }
 
 /// The secrets of a git build: to fetch the source, and to read during the build.
@@ -190,6 +192,7 @@ pub struct TriggersArgs {
     pub from_bitbucket: bool,
     pub from_gitea: bool,
     // None of these: a generic webhook.
+    pub dry_run: DryRun,
 }
 
 pub(crate) use slipway_client::names::is_dns_label as valid_name;
@@ -291,25 +294,55 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
             bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
         }
         args.source.check_exist(&client, &ns).await?;
-        if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
-            let is: ImageStream = serde_json::from_value(json!({
+        let stream_object = if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
+            Some(serde_json::from_value::<ImageStream>(json!({
                 "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
                 "metadata": {"name": stream, "labels": {"build": name}}, "spec": {}
-            }))?;
-            streams
-                .create(&PostParams::default(), &is)
+            }))?)
+        } else {
+            None
+        };
+        let write = args.write;
+        // Both are checked by the API server first (a server dry run), so that a refusal of the
+        // BuildConfig leaves no image stream behind.
+        if write.dry_run == DryRun::None {
+            let check = DryRun::Server.post_params();
+            if let Some(is) = &stream_object {
+                streams
+                    .create(&check, is)
+                    .await
+                    .map_err(api_error)
+                    .with_context(|| format!("checking imagestream {stream}"))?;
+            }
+            configs
+                .create(&check, &bc)
                 .await
                 .map_err(api_error)
-                .with_context(|| format!("creating imagestream {stream}"))?;
-            println!("imagestream.slipway.dev/{stream} created");
+                .with_context(|| format!("checking buildconfig {name}"))?;
         }
-        configs
-            .create(&PostParams::default(), &bc)
-            .await
-            .map_err(api_error)
-            .with_context(|| format!("creating buildconfig {name}"))?;
-        println!("buildconfig.slipway.dev/{name} created");
-        Ok(())
+        let params = write.dry_run.post_params();
+        if let Some(is) = &stream_object {
+            let written = if write.dry_run.sends() {
+                streams
+                    .create(&params, is)
+                    .await
+                    .map_err(api_error)
+                    .with_context(|| format!("creating imagestream {stream}"))?
+            } else {
+                is.clone()
+            };
+            write.report(&serde_json::to_value(written)?, "created")?;
+        }
+        let written = if write.dry_run.sends() {
+            configs
+                .create(&params, &bc)
+                .await
+                .map_err(api_error)
+                .with_context(|| format!("creating buildconfig {name}"))?
+        } else {
+            bc.clone()
+        };
+        write.report(&serde_json::to_value(written)?, "created")
     })?
 }
 
@@ -754,22 +787,39 @@ pub fn set_triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Resu
                 "type": "Opaque",
                 "stringData": {"WebHookSecretKey": secret_value},
             }))?;
-            secrets
-                .patch(
-                    &secret_name,
-                    &PatchParams::apply("slip").force(),
-                    &Patch::Apply(&secret),
-                )
-                .await
-                .map_err(api_error)
-                .with_context(|| format!("writing secret {secret_name}"))?;
+            let dry_run = args.dry_run;
+            if dry_run.sends() {
+                let params = PatchParams {
+                    dry_run: dry_run == DryRun::Server,
+                    ..PatchParams::apply("slip").force()
+                };
+                secrets
+                    .patch(&secret_name, &params, &Patch::Apply(&secret))
+                    .await
+                    .map_err(api_error)
+                    .with_context(|| format!("writing secret {secret_name}"))?;
+            }
             let trigger: slipway_crds::build::BuildTriggerPolicy = serde_json::from_value(json!({
                 "type": type_, field: {"secretReference": {"name": secret_name}}
             }))?;
             bc.spec.triggers.retain(|t| format!("{:?}", t.type_) != type_);
             bc.spec.triggers.push(trigger);
             // replace carries the resourceVersion read: a concurrent change conflicts and we retry.
-            match configs.replace(name, &PostParams::default(), &bc).await {
+            let replaced = if dry_run.sends() {
+                configs.replace(name, &dry_run.post_params(), &bc).await
+            } else {
+                Ok(bc)
+            };
+            match replaced {
+                Ok(_) if dry_run != DryRun::None => {
+                    println!(
+                        "buildconfig.slipway.dev/{name} triggers updated{}",
+                        dry_run.suffix()
+                    );
+                    println!("Webhook URL path: /webhooks/{ns}/{name}/{segment}");
+                    println!("(its secret is made in Secret {secret_name} when run without --dry-run)");
+                    return Ok(());
+                }
                 Ok(_) => {
                     println!("buildconfig.slipway.dev/{name} triggers updated");
                     println!("Webhook URL path: /webhooks/{ns}/{name}/{segment}");

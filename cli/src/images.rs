@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Args;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 use slipway_crds::{DeploymentConfig, ImageStream};
@@ -89,6 +89,8 @@ pub struct TriggersArgs {
     /// For bc/NAME: a generic webhook trigger.
     #[arg(long, group = "webhook_provider")]
     from_webhook: bool,
+    #[command(flatten)]
+    dry: crate::objects::DryRunFlag,
 }
 
 /// A workload kind `set triggers` accepts, and where its pod spec is.
@@ -395,6 +397,7 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
                 from_gitlab: args.from_gitlab,
                 from_bitbucket: args.from_bitbucket,
                 from_gitea: args.from_gitea,
+                dry_run: args.dry.dry_run,
             },
             namespace,
         );
@@ -416,6 +419,9 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
     if from.is_none() && (!args.containers.is_empty() || args.manual || args.auto) {
         bail!("-c, --manual and --auto go with --from-image STREAM:TAG");
     }
+    if from.is_none() && args.dry.dry_run != DryRun::None {
+        bail!("--dry-run goes with --from-image STREAM:TAG: without it the triggers are only shown");
+    }
     for c in &args.containers {
         if !slipway_client::names::is_dns_label(c) {
             bail!("{:?} is not a valid container name", short(c));
@@ -425,6 +431,7 @@ pub fn triggers(args: TriggersArgs, namespace: Option<&str>) -> anyhow::Result<(
         from,
         containers: args.containers,
         automatic: !args.manual,
+        dry_run: args.dry.dry_run,
     };
     block_on(async {
         let (client, namespace) = client(namespace).await?;
@@ -463,6 +470,7 @@ struct TriggerChange {
     from: Option<(String, String)>,
     containers: Vec<String>,
     automatic: bool,
+    dry_run: DryRun,
 }
 
 /// Lists or sets the triggers of dc/NAME; false when it changed meanwhile (a conflict).
@@ -493,7 +501,7 @@ async fn set_dc_triggers(
         "metadata": {"resourceVersion": dc.metadata.resource_version},
         "spec": {"triggers": triggers},
     });
-    patch_triggers(api, name, &format!("dc/{name}"), &patch).await
+    patch_triggers(api, name, &format!("dc/{name}"), &patch, change.dry_run).await
 }
 
 /// Lists or sets the trigger annotation of a workload; false when it changed meanwhile.
@@ -540,23 +548,32 @@ async fn set_workload_triggers(
             "annotations": {TRIGGERS_ANNOTATION: serde_json::to_string(&triggers)?},
         },
     });
-    patch_triggers(api, name, &format!("{plural}/{name}"), &patch).await
+    patch_triggers(api, name, &format!("{plural}/{name}"), &patch, change.dry_run).await
 }
 
-/// Writes `patch` (which carries the resourceVersion read); false on a conflict.
-async fn patch_triggers<K>(api: &Api<K>, name: &str, shown: &str, patch: &Value) -> anyhow::Result<bool>
+/// Writes `patch` (which carries the resourceVersion read) as `dry_run` says; false on a
+/// conflict.
+async fn patch_triggers<K>(
+    api: &Api<K>,
+    name: &str,
+    shown: &str,
+    patch: &Value,
+    dry_run: DryRun,
+) -> anyhow::Result<bool>
 where
     K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    match api
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await
-    {
-        Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
-        Err(e) => bail!("updating {shown}: {}", api_message(&e)),
-        Ok(_) => {}
+    if dry_run.sends() {
+        match api
+            .patch(name, &dry_run.patch_params(), &Patch::Merge(patch))
+            .await
+        {
+            Err(kube::Error::Api(e)) if e.code == 409 => return Ok(false),
+            Err(e) => bail!("updating {shown}: {}", api_message(&e)),
+            Ok(_) => {}
+        }
     }
-    println!("{shown} triggers updated");
+    println!("{shown} triggers updated{}", dry_run.suffix());
     Ok(true)
 }
 

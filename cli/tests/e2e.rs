@@ -442,7 +442,7 @@ async fn bench_push_to_serving() {
     slip(&alice, &["-n", &project, "rollout", "status", "dc/web"]).await;
     let addr = service_addr(&client, &project, "web", 8080).await;
     await_answer(addr, "/index.html", "hello from v1", Duration::from_secs(60)).await;
-    install_hook(&client, &project, dir.path(), &repo).await;
+    install_hook(&client, &project, dir.path(), &repo, "web").await;
 
     let floor: Vec<f64> = {
         let mut times = Vec::new();
@@ -692,10 +692,11 @@ async fn sample_repo(dir: &Path) -> Repo {
 }
 
 /// Makes the bare repository's post-receive hook deliver a GitHub-signed push to the webhook of
-/// BuildConfig `web` in `project`, through the Service, trusting the webhook's CA.
-async fn install_hook(client: &kube::Client, project: &str, dir: &Path, repo: &Repo) {
+/// BuildConfig `bc` in `project` (as well as to those added before), through the Service,
+/// trusting the webhook's CA.
+async fn install_hook(client: &kube::Client, project: &str, dir: &Path, repo: &Repo, bc: &str) {
     let secret = Api::<Secret>::namespaced(client.clone(), project)
-        .get("web-webhook")
+        .get(&format!("{bc}-webhook"))
         .await
         .unwrap();
     let secret_value = String::from_utf8(secret.data.unwrap()["WebHookSecretKey"].0.clone()).unwrap();
@@ -711,12 +712,17 @@ async fn install_hook(client: &kube::Client, project: &str, dir: &Path, repo: &R
     let host = format!("slipway-webhook.{SYSTEM_NS}.svc");
     let hook = repo.bare.join("hooks/post-receive");
     std::fs::copy(repo_root().join("dev/git/post-receive"), &hook).unwrap();
+    // One URL and its secret per BuildConfig, in the same order.
     for (key, value) in [
         (
             "slipway.webhook.url",
-            format!("https://{host}/webhooks/{project}/web/github"),
+            format!("https://{host}/webhooks/{project}/{bc}/github"),
         ),
         ("slipway.webhook.secret", secret_value),
+    ] {
+        git(&repo.bare, &["config", "--add", key, &value]);
+    }
+    for (key, value) in [
         ("slipway.webhook.cacert", ca_file.display().to_string()),
         ("slipway.webhook.resolve", format!("{host}:443:{}", webhook.ip())),
         ("slipway.webhook.cloneurl", repo.url.clone()),
@@ -888,7 +894,7 @@ async fn git_push_becomes_a_running_app() {
     await_answer(addr, "/index.html", "hello from v1", Duration::from_secs(60)).await;
 
     // --- The post-receive hook: a GitHub-signed push delivery ----------------------------------
-    install_hook(&client, &project, dir.path(), &repo).await;
+    install_hook(&client, &project, dir.path(), &repo, "web").await;
 
     // --- The push: build 2, a rolling update under load, the new answer ------------------------
     let load = Load::start(addr, "/index.html");
@@ -1004,6 +1010,9 @@ async fn git_push_becomes_a_running_app() {
         assert!(image.ends_with(&digest), "pods run build 2's image: {image}");
     }
 
+    // --- slip new-app's default: a Deployment its image trigger annotation rolls out ----------
+    deployment_follows_pushes(&client, &alice, &project, dir.path(), &repo).await;
+
     // --- An OpenShift template from the corpus -------------------------------------------------
     corpus_template(&client, &alice, &project, dir.path(), &url).await;
 
@@ -1054,6 +1063,121 @@ async fn git_push_becomes_a_running_app() {
     )
     .await;
     assert!(leftovers.is_empty());
+}
+
+/// `slip new-app` without `--as-deployment-config` makes a Deployment (as `oc new-app` does since
+/// OpenShift 4.5): app `site` from the same repository, its build, its first rollout on the real
+/// node; then a git push (the hook now delivers to `web` and `site`) builds both, and the
+/// operator's image trigger moves the Deployment's image to the new build's digest through the
+/// `image.openshift.io/triggers` annotation: the Kubernetes Deployment controller rolls it out and
+/// the Service answers with the pushed text. `web` (the DC) follows the same push.
+async fn deployment_follows_pushes(
+    client: &kube::Client,
+    alice: &Path,
+    project: &str,
+    dir: &Path,
+    repo: &Repo,
+) {
+    let source = format!("{}~{}", builder_image(), repo.url);
+    let created = slip(alice, &["-n", project, "new-app", &source, "--name", "site"]).await;
+    assert!(
+        created.contains("app site created") && created.contains("deployment"),
+        "{created}"
+    );
+    let builds: Api<Build> = Api::namespaced(client.clone(), project);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), project);
+    let site = deployments.get("site").await.unwrap();
+    assert!(
+        site.metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("image.openshift.io/triggers"),
+        "new-app's Deployment carries the trigger annotation"
+    );
+    await_complete(&builds, "site-1").await;
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        slip(alice, &["-n", project, "rollout", "status", "deployment/site"]),
+    )
+    .await
+    .expect("the Deployment's first rollout within 240 s");
+    let addr = service_addr(client, project, "site", 8080).await;
+    await_answer(addr, "/index.html", "hello from v2", Duration::from_secs(60)).await;
+
+    install_hook(client, project, dir, repo, "site").await;
+    let third = commit_app(&repo.work, "hello from v3", "a third answer");
+    let pushed = run(Path::new("git"), &["push", "origin", "main"], Some(&repo.work));
+    let push_text = output_text(&pushed);
+    assert!(pushed.status.success(), "git push failed:\n{push_text}");
+    for bc in ["web", "site"] {
+        assert!(
+            push_text.contains(&format!("/{bc}/github answered 201")),
+            "the hook's delivery to {bc} made a build:\n{push_text}"
+        );
+    }
+    await_complete(&builds, "site-2").await;
+    let build = builds.get("site-2").await.unwrap();
+    assert_eq!(built_commit(&build), third, "site-2 built the pushed commit");
+    let digest = build
+        .status
+        .and_then(|s| s.output)
+        .and_then(|o| o.to)
+        .map(|t| t.image_digest)
+        .unwrap();
+    eventually(
+        "the Deployment's image to move to site-2's",
+        Duration::from_secs(60),
+        || async {
+            let d = deployments.get("site").await.ok()?;
+            let image = d.spec?.template.spec?.containers[0].image.clone()?;
+            image.ends_with(&digest).then_some(())
+        },
+    )
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        slip(alice, &["-n", project, "rollout", "status", "deployment/site"]),
+    )
+    .await
+    .expect("the Deployment's second rollout within 240 s");
+    await_answer(addr, "/index.html", "hello from v3", Duration::from_secs(60)).await;
+    let history = slip(alice, &["-n", project, "rollout", "history", "deployment/site"]).await;
+    assert!(history.contains("\n2 "), "two revisions: {history}");
+    let pods = Api::<Pod>::namespaced(client.clone(), project)
+        .list(&ListParams::default().labels("deployment=site"))
+        .await
+        .unwrap();
+    let serving: Vec<_> = pods
+        .items
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| {
+            p.spec
+                .as_ref()
+                .and_then(|s| s.containers[0].image.as_deref())
+                .is_some_and(|i| i.ends_with(&digest))
+        })
+        .collect();
+    assert!(!serving.is_empty(), "a pod runs site-2's image");
+    for pod in serving {
+        assert_eq!(pod.spec.as_ref().unwrap().node_name.as_deref(), Some("real-node"));
+    }
+    // The DeploymentConfig took the same push; it has rolled out before the next step loads it.
+    await_complete(&builds, "web-3").await;
+    let dcs: Api<DeploymentConfig> = Api::namespaced(client.clone(), project);
+    eventually("web's version 3", Duration::from_secs(60), || async {
+        let version = dcs.get("web").await.ok()?.status?.latest_version;
+        (version >= 3).then_some(())
+    })
+    .await;
+    tokio::time::timeout(
+        Duration::from_secs(240),
+        slip(alice, &["-n", project, "rollout", "status", "dc/web"]),
+    )
+    .await
+    .expect("web's third rollout within 240 s");
+    let web = service_addr(client, project, "web", 8080).await;
+    await_answer(web, "/index.html", "hello from v3", Duration::from_secs(60)).await;
 }
 
 /// The names of the cluster-scoped objects of kind `K` that `matches` picks (listed by `params`).

@@ -394,9 +394,80 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
         full.extend(args);
         fails_with(&slip(a, &full).await, needle);
     }
+    // Dry runs of new-build: the objects printed, checked by the API server for =server, and
+    // nothing stored.
+    let out = slip(
+        a,
+        &[
+            "-n",
+            ns,
+            "new-build",
+            "https://x/dry.git",
+            "--image",
+            "b:1",
+            "--dry-run=server",
+            "-o",
+            "name",
+        ],
+    )
+    .await;
+    assert_eq!(
+        text(&out),
+        "imagestream.slipway.dev/dry\nbuildconfig.slipway.dev/dry\n",
+        "{}",
+        text(&out)
+    );
+    let out = slip(
+        a,
+        &[
+            "-n",
+            ns,
+            "new-build",
+            "https://x/dry.git",
+            "--image",
+            "b:1",
+            "--dry-run",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success() && text(&out).contains("buildconfig.slipway.dev/dry created (dry run)"),
+        "{}",
+        text(&out)
+    );
     // A Source BuildConfig refuses --build-arg.
     let out = slip(a, &["-n", ns, "new-build", "https://x/app.git", "--image", "b:1"]).await;
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out),
+        "imagestream.slipway.dev/app created\nbuildconfig.slipway.dev/app created\n"
+    );
+    // set triggers --dry-run on a BuildConfig: no Secret, no trigger.
+    let out = slip(
+        a,
+        &[
+            "-n",
+            ns,
+            "set",
+            "triggers",
+            "bc/app",
+            "--from-gitlab",
+            "--dry-run=server",
+        ],
+    )
+    .await;
+    assert!(
+        out.status.success() && text(&out).contains("triggers updated (server dry run)"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        Api::<Secret>::namespaced(f.client.clone(), ns)
+            .get_opt("app-gitlab-webhook")
+            .await
+            .unwrap()
+            .is_none()
+    );
     fails_with(
         &slip(a, &["-n", ns, "start-build", "app", "--build-arg", "X=1"]).await,
         "--build-arg applies to Docker builds only",
@@ -428,6 +499,21 @@ async fn bad_inputs_and_missing_rights_fail_clearly_and_change_nothing() {
     );
     let configs: Api<BuildConfig> = Api::namespaced(f.client.clone(), ns);
     assert_eq!(configs.list(&ListParams::default()).await.unwrap().items.len(), 1);
+    let bc = configs.get("app").await.unwrap();
+    assert!(
+        bc.spec
+            .triggers
+            .iter()
+            .all(|t| format!("{:?}", t.type_) != "GitLab"),
+        "a dry run added a trigger"
+    );
+    assert!(
+        Api::<ImageStream>::namespaced(f.client.clone(), ns)
+            .get_opt("dry")
+            .await
+            .unwrap()
+            .is_none()
+    );
 
     // bob has no rights here: every command is refused by the API server.
     for args in [

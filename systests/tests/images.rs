@@ -328,6 +328,37 @@ async fn tag_import_and_triggers_reach_a_deployment_and_a_dc() {
         "has no container \"nope\"",
     )
     .await;
+    // A dry run first: reported, the Deployment unchanged.
+    let out = slip(&[
+        "-n",
+        &n,
+        "set",
+        "triggers",
+        "deployment/web",
+        "--from-image",
+        "app:stable",
+        "-c",
+        "web",
+        "--dry-run=server",
+    ])
+    .await;
+    assert!(
+        out.status.success() && text(&out).contains("deployments/web triggers updated (server dry run)"),
+        "{}",
+        text(&out)
+    );
+    let annotations = deployments.get("web").await.unwrap().metadata.annotations;
+    assert!(
+        !annotations
+            .unwrap_or_default()
+            .contains_key("image.openshift.io/triggers"),
+        "a dry run set the trigger"
+    );
+    fails_with(
+        &["-n", &n, "set", "triggers", "deployment/web", "--dry-run"],
+        "--dry-run goes with --from-image",
+    )
+    .await;
     let out = slip(&[
         "-n",
         &n,
