@@ -1,14 +1,16 @@
 //! Proof that a requester stamp was made by Slipway's admission webhook.
 //!
-//! The operator acts as a TemplateInstance's requester (impersonation), so it must know that the
-//! stamp came from the API server's authenticated user and not from whoever created the object.
+//! The operator acts as a TemplateInstance's requester (impersonation), and makes a
+//! ProjectRequest's requester the admin of the new project, so it must know that the stamp came
+//! from the API server's authenticated user and not from whoever created the object.
 //! The admission webhook signs what it stamps with HMAC-SHA256 under a key that only it and the
 //! operator can read (the Secret `slipway-requester-keys`), and writes the signature to the
 //! annotation [`PROOF_ANNOTATION`]; the operator verifies it itself before acting. A stamp without
 //! a valid proof (admission was off, deleted or bypassed) is never acted on.
 //!
 //! What is signed: the object's namespace and name and the requester's user name, uid and groups,
-//! as one JSON array (no field can bleed into another). Keys are lines of a file: the first signs,
+//! as one JSON array (no field can bleed into another); for a ProjectRequest (cluster-scoped, no
+//! namespace) the name and the user name only. Keys are lines of a file: the first signs,
 //! every line verifies, so a key is rotated by putting the new one first and removing the old one
 //! once no stamp made with it is needed any more.
 
@@ -30,7 +32,19 @@ pub struct Stamp<'a> {
     pub groups: &'a [String],
 }
 
-impl Stamp<'_> {
+impl<'a> Stamp<'a> {
+    /// A ProjectRequest's stamp: its name (it is cluster-scoped) and the requester's user name;
+    /// no uid or groups, since the operator acts on the name alone (the project's admin binding).
+    pub fn project_request(name: &'a str, username: &'a str) -> Self {
+        Stamp {
+            namespace: "",
+            name,
+            username,
+            uid: "",
+            groups: &[],
+        }
+    }
+
     fn message(&self) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!([
             "slipway.dev/requester/v1",

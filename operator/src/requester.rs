@@ -1,8 +1,9 @@
 //! Whom the operator may act as: a requester stamp it verifies itself, and never a privileged
 //! identity.
 //!
-//! A TemplateInstance's objects are created as its `spec.requester` (impersonation). The stamp is
-//! trusted only with a valid proof from Slipway's admission webhook ([`slipway_crds::requester`]);
+//! A TemplateInstance's objects are created as its `spec.requester` (impersonation), and a
+//! ProjectRequest's requester becomes the new project's admin. Either stamp is trusted only with a
+//! valid proof from Slipway's admission webhook ([`slipway_crds::requester`]);
 //! the keys are read from a file (the mounted Secret `slipway-requester-keys`) at each check, so a
 //! rotated key is used without a restart. And whatever the stamp says, the operator does not act
 //! as an identity that holds the cluster: see [`refused_identity`].
@@ -101,19 +102,6 @@ pub fn verify_stamp(
     requester: &TemplateInstanceRequester,
     proof: Option<&str>,
 ) -> Result<(), String> {
-    let Some(proof) = proof else {
-        return Err(format!(
-            "the requester {:?} carries no proof (annotation {PROOF_ANNOTATION}) from Slipway's admission \
-             webhook, so Slipway does not act as them; create the TemplateInstance again through the API \
-             server with Slipway's admission webhook registered",
-            requester.username
-        ));
-    };
-    if keys.is_empty() {
-        return Err(
-            "the operator has no requester keys (--requester-keys), so it can verify no requester".into(),
-        );
-    }
     let stamp = Stamp {
         namespace,
         name,
@@ -121,13 +109,45 @@ pub fn verify_stamp(
         uid: requester.uid.as_deref().unwrap_or_default(),
         groups: &requester.groups,
     };
-    if verify(keys, &stamp, proof) {
+    verify_proof(keys, &stamp, proof, "TemplateInstance")
+}
+
+/// Ok when a ProjectRequest's requester annotation carries a valid proof under one of `keys`;
+/// Err says why not (pure).
+pub fn verify_project_request(
+    keys: &[Vec<u8>],
+    name: &str,
+    username: &str,
+    proof: Option<&str>,
+) -> Result<(), String> {
+    verify_proof(
+        keys,
+        &Stamp::project_request(name, username),
+        proof,
+        "ProjectRequest",
+    )
+}
+
+fn verify_proof(keys: &[Vec<u8>], stamp: &Stamp, proof: Option<&str>, kind: &str) -> Result<(), String> {
+    let username = stamp.username;
+    let Some(proof) = proof else {
+        return Err(format!(
+            "the requester {username:?} carries no proof (annotation {PROOF_ANNOTATION}) from Slipway's admission \
+             webhook, so Slipway does not act for them; create the {kind} again through the API \
+             server with Slipway's admission webhook registered"
+        ));
+    };
+    if keys.is_empty() {
+        return Err(
+            "the operator has no requester keys (--requester-keys), so it can verify no requester".into(),
+        );
+    }
+    if verify(keys, stamp, proof) {
         Ok(())
     } else {
         Err(format!(
-            "the requester {:?} does not match its proof (annotation {PROOF_ANNOTATION}): it was not stamped \
-             by Slipway's admission webhook for this TemplateInstance, or with a key no longer in use",
-            requester.username
+            "the requester {username:?} does not match its proof (annotation {PROOF_ANNOTATION}): it was not stamped \
+             by Slipway's admission webhook for this {kind}, or with a key no longer in use"
         ))
     }
 }
@@ -209,5 +229,17 @@ mod tests {
         assert!(err.contains("does not match"), "{err}");
         let err = verify_stamp(&[], "ns", "web", &requester, Some(&proof)).unwrap_err();
         assert!(err.contains("no requester keys"), "{err}");
+        // A ProjectRequest's proof binds its name to the user name, and nothing else verifies.
+        let project = slipway_crds::requester::sign(&keys[0], &Stamp::project_request("team-a", "alice"));
+        assert!(verify_project_request(&keys, "team-a", "alice", Some(&project)).is_ok());
+        for (name, user, proof) in [
+            ("team-b", "alice", Some(project.as_str())),
+            ("team-a", "mallory", Some(project.as_str())),
+            ("team-a", "alice", Some(proof.as_str())),
+            ("team-a", "alice", None),
+        ] {
+            let why = verify_project_request(&keys, name, user, proof).unwrap_err();
+            assert!(why.contains("ProjectRequest"), "{why}");
+        }
     }
 }

@@ -35,7 +35,11 @@ impl Run {
             label_selector: Some(format!("slipway.dev/test-run={run_id}")),
             ..settings
         };
-        let controller = Controller::start(|ctx| slipway_operator::project::run(ctx, settings)).await;
+        let mut ctx = support::context().await;
+        ctx.requester_keys = std::sync::Arc::new(slipway_operator::requester::RequesterKeys::Fixed(vec![
+            TEST_REQUESTER_KEY.to_vec(),
+        ]));
+        let controller = Controller::start_with(ctx, |ctx| slipway_operator::project::run(ctx, settings));
         Self {
             id: run_id,
             client,
@@ -48,13 +52,19 @@ impl Run {
         format!("{}-{suffix}", self.id)
     }
 
-    /// Creates a request as if the admission webhook had stamped `requester`.
+    /// Creates a request as if the admission webhook had stamped `requester` (with its proof).
     async fn request(&self, name: &str, requester: &str) -> Api<ProjectRequest> {
+        self.request_annotated(name, stamped_project_request(name, requester))
+            .await
+    }
+
+    /// Creates a request with these annotations, as a client would with admission out of the way.
+    async fn request_annotated(&self, name: &str, annotations: serde_json::Value) -> Api<ProjectRequest> {
         let api: Api<ProjectRequest> = Api::all(self.client.clone());
         let request = json!({
             "apiVersion": "slipway.dev/v1alpha1", "kind": "ProjectRequest",
             "metadata": {"name": name, "labels": {"slipway.dev/test-run": self.id},
-                         "annotations": {"slipway.dev/requester": requester}},
+                         "annotations": annotations},
             "displayName": "Team A", "description": "Where team A works"
         });
         api.create(&PostParams::default(), &serde_json::from_value(request).unwrap())
@@ -271,6 +281,74 @@ async fn an_existing_namespace_is_refused_and_left_alone() {
     assert!(!run.project_exists(&name).await);
     run.delete_request(&name).await;
     taken.delete().await;
+}
+
+/// Admission out of the way (deleted, not yet registered, bypassed): a request that names its
+/// requester itself, or carries a proof made for another request or another user, is refused
+/// with the reason, and no namespace, binding or Project is made for the named user.
+#[tokio::test]
+async fn a_requester_without_admissions_proof_gets_no_project() {
+    let run = Run::start(Settings::default()).await;
+    let other = run.name("other");
+    let cases = [
+        (
+            "bare",
+            json!({"slipway.dev/requester": "alice"}),
+            "carries no proof",
+        ),
+        (
+            "moved",
+            // alice's genuine proof for another request.
+            stamped_project_request(&other, "alice"),
+            "does not match its proof",
+        ),
+        (
+            "renamed",
+            // A proof made for mallory, with alice's name put beside it.
+            {
+                let name = run.name("renamed");
+                let mut a = stamped_project_request(&name, "mallory");
+                a["slipway.dev/requester"] = json!("alice");
+                a
+            },
+            "does not match its proof",
+        ),
+        (
+            "forged",
+            json!({"slipway.dev/requester": "alice", slipway_crds::requester::PROOF_ANNOTATION: "v1:00"}),
+            "does not match its proof",
+        ),
+    ];
+    for (suffix, annotations, says) in cases {
+        let name = run.name(suffix);
+        run.request_annotated(&name, annotations).await;
+        let message = run.phase(&name, ProjectRequestPhase::Failed).await;
+        assert!(message.contains(says), "{suffix}: {message}");
+        let status = Api::<ProjectRequest>::all(run.client.clone())
+            .get(&name)
+            .await
+            .unwrap()
+            .status
+            .unwrap();
+        assert!(
+            status
+                .conditions
+                .iter()
+                .any(|c| c.reason == "RequesterUnverified"),
+            "{suffix}: {:?}",
+            status.conditions
+        );
+        assert!(
+            Api::<Namespace>::all(run.client.clone())
+                .get_opt(&name)
+                .await
+                .unwrap()
+                .is_none(),
+            "{suffix}: a namespace was made"
+        );
+        assert!(!run.project_exists(&name).await, "{suffix}");
+        run.delete_request(&name).await;
+    }
 }
 
 #[tokio::test]

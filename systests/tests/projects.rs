@@ -96,10 +96,15 @@ async fn alice_makes_uses_and_deletes_her_project_and_bob_cannot_see_it() {
         serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
     let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));
     let names = ["127.0.0.1".to_string()];
+    // Admission signs requester stamps with the tests' key; the operator verifies them.
+    slipway_webhook::admission::use_requester_keys(requester_key_file());
     let webhook = slipway_webhook::start(client.clone(), addr, &names, &id, endpoint, Some(selector))
         .await
         .unwrap();
-    let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    let mut ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+    ctx.requester_keys = std::sync::Arc::new(slipway_operator::requester::RequesterKeys::Fixed(vec![
+        TEST_REQUESTER_KEY.to_vec(),
+    ]));
     let settings = slipway_operator::project::Settings {
         label_selector: Some(label.clone()),
         ..Default::default()

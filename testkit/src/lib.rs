@@ -46,6 +46,37 @@ pub fn ensure_crds() {
     }
 }
 
+/// The requester key the tests share between an in-process admission webhook and an in-process
+/// operator (what the Secret `slipway-requester-keys` holds in a cluster).
+pub const TEST_REQUESTER_KEY: &[u8] = b"slipway-tests-requester-key-0123456789";
+
+/// A file holding [`TEST_REQUESTER_KEY`], for `slipway_webhook::admission::use_requester_keys`
+/// (written once per test binary, kept until it ends).
+pub fn requester_key_file() -> std::path::PathBuf {
+    static FILE: OnceLock<std::path::PathBuf> = OnceLock::new();
+    FILE.get_or_init(|| {
+        let path = std::env::temp_dir().join(format!("slipway-test-requester-keys-{}", std::process::id()));
+        let mut text = TEST_REQUESTER_KEY.to_vec();
+        text.push(b'\n');
+        std::fs::write(&path, text).expect("writing the test requester key");
+        path
+    })
+    .clone()
+}
+
+/// The annotations admission stamps on ProjectRequest `name` of `username` (the requester and
+/// its proof under [`TEST_REQUESTER_KEY`]).
+pub fn stamped_project_request(name: &str, username: &str) -> serde_json::Value {
+    let proof = slipway_crds::requester::sign(
+        TEST_REQUESTER_KEY,
+        &slipway_crds::requester::Stamp::project_request(name, username),
+    );
+    serde_json::json!({
+        "slipway.dev/requester": username,
+        slipway_crds::requester::PROOF_ANNOTATION: proof,
+    })
+}
+
 /// Installs the Gateway API's CRDs (standard channel, the version `dev/go/gateway-api` pins) once
 /// per test binary, as a cluster with the Gateway API has them; no Gateway controller runs.
 pub fn ensure_gateway_api() {

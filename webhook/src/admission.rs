@@ -153,12 +153,12 @@ fn stamp_operations(
     ));
     if request.kind.kind == "TemplateInstance" {
         operations.push(add("/spec/requester", template_requester(request)));
-        if let Some(proof) = proof(request, keys)? {
-            operations.push(add(
-                &format!("/metadata/annotations/{}", escape(PROOF_ANNOTATION)),
-                json!(proof),
-            ));
-        }
+    }
+    if let Some(proof) = proof(request, keys)? {
+        operations.push(add(
+            &format!("/metadata/annotations/{}", escape(PROOF_ANNOTATION)),
+            json!(proof),
+        ));
     }
     Ok(operations)
 }
@@ -201,23 +201,30 @@ fn annotation(object: Option<&DynamicObject>, key: &str) -> Option<String> {
         .cloned()
 }
 
-/// The proof of a TemplateInstance's stamp under the first key; None without keys.
+/// The proof of the stamp under the first key; None without keys. A TemplateInstance's binds
+/// its namespace and name to the whole user (name, uid, groups: the operator acts as them); a
+/// ProjectRequest's binds its name to the user's name, the one identity the operator acts on for
+/// it (the subject of the project's admin binding).
 fn proof(request: &AdmissionRequest<DynamicObject>, keys: &[Vec<u8>]) -> Result<Option<String>, String> {
     let Some(key) = keys.first() else {
         return Ok(None);
     };
     if request.name.is_empty() {
-        return Err(
-            "a TemplateInstance needs a name (generateName is not supported: the requester's proof is bound to the name)"
-                .into(),
-        );
+        return Err(format!(
+            "a {} needs a name (generateName is not supported: the requester's proof is bound to the name)",
+            request.kind.kind
+        ));
     }
     let user = &request.user_info;
+    let username = user.username.as_deref().unwrap_or_default();
+    if request.kind.kind == "ProjectRequest" {
+        return Ok(Some(sign(key, &Stamp::project_request(&request.name, username))));
+    }
     let groups = user.groups.clone().unwrap_or_default();
     let stamp = Stamp {
         namespace: request.namespace.as_deref().unwrap_or_default(),
         name: &request.name,
-        username: user.username.as_deref().unwrap_or_default(),
+        username,
         uid: user.uid.as_deref().unwrap_or_default(),
         groups: &groups,
     };

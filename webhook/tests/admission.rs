@@ -35,6 +35,8 @@ impl Hooks {
         let endpoint = Endpoint::Url(format!("https://127.0.0.1:{port}"));
         let selector: LabelSelector =
             serde_json::from_value(json!({"matchLabels": {"slipway.dev/test-run": id}})).unwrap();
+        // Admission signs requester stamps with the tests' key; the operator below verifies them.
+        slipway_webhook::admission::use_requester_keys(requester_key_file());
         let handle = if serve {
             let names = ["127.0.0.1".to_string()];
             let running = slipway_webhook::start(client.clone(), addr, &names, &id, endpoint, Some(selector))
@@ -53,7 +55,10 @@ impl Hooks {
             register(&client, &registration).await.unwrap();
             axum_server::Handle::new()
         };
-        let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        let mut ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+        ctx.requester_keys = std::sync::Arc::new(slipway_operator::requester::RequesterKeys::Fixed(vec![
+            TEST_REQUESTER_KEY.to_vec(),
+        ]));
         await_admission_webhook(&client, &id).await;
         Self {
             id,
@@ -97,6 +102,11 @@ async fn the_requester_is_stamped_from_the_user_and_cannot_be_forged() {
         .await
         .unwrap();
     assert_eq!(created.annotations()["slipway.dev/requester"], "alice");
+    // With its proof, which the operator verifies before it acts.
+    assert_eq!(
+        created.annotations()[slipway_crds::requester::PROOF_ANNOTATION],
+        stamped_project_request(&name, "alice")[slipway_crds::requester::PROOF_ANNOTATION]
+    );
 
     // alice cannot stamp bob.
     let forged = hooks.project_request(

@@ -13,6 +13,7 @@ use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
 use slipway_crds::common::{condition_status, new_condition, set_condition};
 use slipway_crds::project::{ProjectRequestPhase, ProjectRequestStatus, annotations};
+use slipway_crds::requester::PROOF_ANNOTATION;
 use slipway_crds::{FIELD_MANAGER, Project, ProjectRequest};
 
 use crate::dynamic::{self, Refused, api_message};
@@ -57,6 +58,13 @@ async fn admit(request: &ProjectRequest, state: &State) -> Result<Result<String,
         let message = "no requester is recorded (annotation slipway.dev/requester); Slipway's admission webhook stamps it";
         return Ok(Err(("NoRequester", message.into())));
     };
+    // The stamp counts only with the admission webhook's proof: without it, anyone who may create
+    // a ProjectRequest could name someone else as its admin (and use up their projects).
+    let keys = state.ctx.requester_keys.load()?;
+    let proof = request.annotations().get(PROOF_ANNOTATION).map(String::as_str);
+    if let Err(message) = crate::requester::verify_project_request(&keys, &name, &requester, proof) {
+        return Ok(Err(("RequesterUnverified", message)));
+    }
     let namespaces: Api<Namespace> = Api::all(state.ctx.client.clone());
     // A namespace made by an earlier attempt of this request is ours: applying again is idempotent.
     if let Some(existing) = namespaces.get_opt(&name).await?
