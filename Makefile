@@ -123,16 +123,17 @@ integration: cluster-up clean-test-namespaces
 # helm upgrade and uninstall (cli/tests/e2e.rs); and a Dockerfile build with the slipway-buildah
 # image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
 e2e: cluster-up images clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node --test private_sources_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture --skip bench_
 
 # The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
 # in the image (operator/tests/build_fields_real_node.rs), corpus BuildConfigs with contextDir,
-# postCommit and incremental (operator/tests/corpus_builds_real_node.rs), and binary builds
+# postCommit and incremental (operator/tests/corpus_builds_real_node.rs), a private repository
+# over http and ssh (operator/tests/private_sources_real_node.rs), and binary builds
 # uploaded by slip (systests/tests/binary_real_node.rs).
 e2e-builds: cluster-up images clean-test-namespaces
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test build_fields_real_node --test corpus_builds_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test build_fields_real_node --test corpus_builds_real_node --test private_sources_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
 
 test: prereqs lint unit integration e2e

@@ -13,6 +13,7 @@ declare -A commands=(
   [openssl]=openssl [curl]=curl [git]=git [docker-registry]=docker-registry
   [pkg-config]=pkg-config [cc]=gcc
   [buildah]=buildah [runc]=runc [busybox]=busybox-static [file]=file [jq]=jq
+  [sshd]=openssh-server
 )
 # Libraries the Rust build links (git2's https support uses OpenSSL).
 libraries=(libssl-dev zlib1g-dev)

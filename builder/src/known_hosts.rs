@@ -74,8 +74,8 @@ pub fn decide(status: HostKeyStatus, host: &str, allow_unknown_hosts: bool) -> R
         HostKeyStatus::Known => Ok(false),
         HostKeyStatus::Unknown if allow_unknown_hosts => Ok(true),
         HostKeyStatus::Unknown => Err(format!(
-            "the host key of {host} is not in known_hosts; add a known_hosts entry to the source secret \
-             (or allow unknown hosts)"
+            "the host key of {host} is not in known_hosts; add the server's key to the source secret as \
+             known_hosts (for example what `ssh-keyscan {host}` prints)"
         )),
         HostKeyStatus::Mismatch => Err(format!(
             "the host key of {host} does not match the one in known_hosts: refusing to connect \

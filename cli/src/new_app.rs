@@ -232,6 +232,16 @@ fn objects(
     if args.drain_seconds > 0 {
         container["lifecycle"] = json!({"preStop": {"sleep": {"seconds": args.drain_seconds}}});
     }
+    if matches!(source, AppSource::Git { .. }) {
+        // What Pod Security's `restricted` level asks, said outright: an image built from source
+        // runs as its builder's non-root user. (An image app may need root; in a restricted
+        // project the admission webhook adds the same defaults, and the kubelet refuses a root
+        // user with a message.)
+        container["securityContext"] = json!({
+            "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+            "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"},
+        });
+    }
     let (workload, selector) = if args.as_deployment_config {
         deployment_config(args, name, &labels, container)
     } else {
@@ -766,6 +776,14 @@ mod tests {
         assert_eq!(container["readinessProbe"]["tcpSocket"]["port"], 8080);
         assert_eq!(container["readinessProbe"]["periodSeconds"], 1);
         assert_eq!(container["lifecycle"]["preStop"]["sleep"]["seconds"], 5);
+        // It passes Pod Security's restricted level as it is.
+        assert_eq!(container["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(container["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(container["securityContext"]["capabilities"]["drop"][0], "ALL");
+        assert_eq!(
+            container["securityContext"]["seccompProfile"]["type"],
+            "RuntimeDefault"
+        );
         assert_eq!(objects[4]["spec"]["selector"]["deploymentconfig"], "web");
         // Every object parses as its type: what the API server gets is well formed.
         let _: BuildConfig = serde_json::from_value(objects[2].clone()).unwrap();

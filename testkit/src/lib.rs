@@ -4,6 +4,7 @@
 
 pub mod git_http;
 pub mod real_node;
+pub mod ssh_git;
 
 use std::sync::OnceLock;
 use std::time::Duration;

@@ -11,6 +11,7 @@ pub mod git;
 pub mod image_lookup;
 pub mod limits;
 pub mod owner;
+pub mod pod_defaults;
 pub mod register;
 pub mod server;
 pub mod tls;

@@ -103,6 +103,36 @@ fn image_lookup_hook(registration: &Registration) -> MutatingWebhook {
     }
 }
 
+/// Pod Security defaults ([`crate::pod_defaults`]) for pods created in projects that enforce
+/// `restricted`; failing open, since Pod Security itself still refuses what it must.
+fn pod_defaults_hook(registration: &Registration) -> MutatingWebhook {
+    let namespaces: LabelSelector = serde_json::from_value(serde_json::json!({"matchExpressions": [
+        {"key": "slipway.dev/project", "operator": "Exists"},
+        {"key": "pod-security.kubernetes.io/enforce", "operator": "In", "values": ["restricted"]},
+    ]}))
+    .unwrap_or_default();
+    MutatingWebhook {
+        name: "pod-security-defaults.slipway.dev".into(),
+        client_config: client_config(registration, "/admission/pod-defaults"),
+        rules: Some(vec![RuleWithOperations {
+            api_groups: Some(vec![String::new()]),
+            api_versions: Some(vec!["v1".into()]),
+            operations: Some(vec!["CREATE".into()]),
+            resources: Some(vec!["pods".into()]),
+            scope: Some("Namespaced".into()),
+        }]),
+        failure_policy: Some("Ignore".into()),
+        side_effects: "None".into(),
+        admission_review_versions: vec!["v1".into()],
+        namespace_selector: Some(namespaces),
+        object_selector: registration.object_selector.clone(),
+        timeout_seconds: Some(5),
+        // After the image lookup and any other mutation, so that what they add is defaulted too.
+        reinvocation_policy: Some("IfNeeded".into()),
+        ..Default::default()
+    }
+}
+
 /// Creates or updates both configurations (server-side apply).
 pub async fn register(client: &Client, registration: &Registration) -> Result<(), kube::Error> {
     let params = PatchParams::apply("slipway-webhook").force();
@@ -128,6 +158,10 @@ pub async fn register(client: &Client, registration: &Registration) -> Result<()
         .webhooks
         .get_or_insert_with(Vec::new)
         .push(image_lookup_hook(registration));
+    mutating
+        .webhooks
+        .get_or_insert_with(Vec::new)
+        .push(pod_defaults_hook(registration));
     Api::<MutatingWebhookConfiguration>::all(client.clone())
         .patch(&registration.name, &params, &Patch::Apply(&mutating))
         .await?;

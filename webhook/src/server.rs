@@ -42,6 +42,7 @@ pub fn admission_router(client: Client) -> Router {
         .route("/admission/mutate", post(mutate))
         .route("/admission/validate", post(validate))
         .route("/admission/image-lookup", post(image_lookup))
+        .route("/admission/pod-defaults", post(pod_defaults))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_REVIEW_BYTES))
         .with_state(Arc::new(AppState { client }))
@@ -153,6 +154,19 @@ async fn mutate(Json(review): Json<AdmissionReview<DynamicObject>>) -> Json<Admi
         Ok(request) => {
             let response = admission::mutate(&request);
             log(&request, &response, "mutate");
+            Json(response.into_review())
+        }
+        Err(message) => invalid(message),
+    }
+}
+
+async fn pod_defaults(
+    Json(review): Json<AdmissionReview<DynamicObject>>,
+) -> Json<AdmissionReview<DynamicObject>> {
+    match request_of(review) {
+        Ok(request) => {
+            let response = crate::pod_defaults::mutate(&request);
+            log(&request, &response, "pod-defaults");
             Json(response.into_review())
         }
         Err(message) => invalid(message),

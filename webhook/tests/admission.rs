@@ -229,3 +229,98 @@ async fn when_the_webhook_is_down_project_requests_are_refused_and_nothing_is_ma
     );
     hooks.stop().await;
 }
+
+/// A project that enforces Pod Security's `restricted` level runs pods that say nothing about
+/// security, as OpenShift's templates write them: the webhook fills in what `restricted` needs
+/// (and Pod Security then admits the pod); a pod that asks for privileges keeps asking and is
+/// refused by Pod Security; a Deployment's pods come up the same way; a `baseline` project's pods
+/// are left as written.
+#[tokio::test]
+async fn pods_of_restricted_projects_get_the_restricted_defaults() {
+    let hooks = Hooks::start(true).await;
+    let project = |level: &str| {
+        let name = unique_name(&format!("hook-psa-{level}"));
+        let labels = json!({"slipway.dev/project": name, "pod-security.kubernetes.io/enforce": level});
+        (name, labels)
+    };
+    let (restricted, labels) = project("restricted");
+    let restricted_ns = TestNamespace::named(&hooks.client, &restricted, labels).await;
+    let (baseline, labels) = project("baseline");
+    let baseline_ns = TestNamespace::named(&hooks.client, &baseline, labels).await;
+    let pod = |name: &str, container: Value| -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"slipway.dev/test-run": hooks.id}},
+            "spec": {"containers": [container]}
+        }))
+        .unwrap()
+    };
+    let plain = json!({"name": "web", "image": "registry.invalid/web:1"});
+    let pods = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(hooks.client.clone(), &restricted);
+    let created = pods
+        .create(&PostParams::default(), &pod("plain", plain.clone()))
+        .await
+        .expect("Pod Security admits the defaulted pod");
+    let spec = serde_json::to_value(created.spec.unwrap()).unwrap();
+    assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        spec["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(
+        spec["containers"][0]["securityContext"],
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}})
+    );
+
+    // Asking for privileges is not overridden: Pod Security refuses it, naming what.
+    let privileged = json!({"name": "web", "image": "registry.invalid/web:1",
+        "securityContext": {"privileged": true}});
+    let err = pods
+        .create(&PostParams::default(), &pod("privileged", privileged))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("violates PodSecurity \"restricted") && err.contains("privileged"),
+        "{err}"
+    );
+
+    // A Deployment as OpenShift's templates write it: its ReplicaSet's pods are admitted.
+    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "quickstart"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "quickstart"}},
+            "template": {"metadata": {"labels": {"app": "quickstart", "slipway.dev/test-run": hooks.id}},
+                "spec": {"containers": [plain.clone()]}}}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(hooks.client.clone(), &restricted)
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let made = eventually("the Deployment's pod", Duration::from_secs(60), || async {
+        let list = pods
+            .list(&kube::api::ListParams::default().labels("app=quickstart"))
+            .await
+            .ok()?;
+        list.items.into_iter().next()
+    })
+    .await;
+    assert_eq!(
+        made.spec.unwrap().security_context.unwrap().run_as_non_root,
+        Some(true)
+    );
+
+    // A baseline project: nothing added.
+    let left = Api::<k8s_openapi::api::core::v1::Pod>::namespaced(hooks.client.clone(), &baseline)
+        .create(&PostParams::default(), &pod("plain", plain))
+        .await
+        .unwrap();
+    let spec = left.spec.unwrap();
+    assert!(
+        spec.security_context.is_none_or(|c| c.run_as_non_root.is_none()),
+        "a baseline project's pod was changed"
+    );
+    assert!(spec.containers[0].security_context.is_none());
+    restricted_ns.delete().await;
+    baseline_ns.delete().await;
+    hooks.stop().await;
+}
