@@ -28,7 +28,7 @@ MDBOOK = $(shell . $(DEV)/lib.sh && mdbook_dir)/bin/mdbook
 SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci/run \
   examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
-.PHONY: help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
+.PHONY: attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
@@ -36,6 +36,7 @@ help:
 	@echo "                   end-to-end run on the real node (make e2e)"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make bench-push    push_to_serving alone: 10 pushes of the sample app on the real node, stage by stage"
+	@echo "make attacks       the adversarial suite alone: every tenant-isolation attack, against the dev cluster"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
 	@echo "                   make cluster-down stops it)"
 	@echo "make crds          regenerate charts/slipway/crds/ and the book's API reference from the API types"
@@ -126,6 +127,16 @@ e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node --test private_sources_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture --skip bench_
+
+# The adversarial suite alone (it is part of `make integration` too): every attack on tenant
+# isolation Slipway has a test for, played against the dev cluster as a tenant would
+# (docs/src/architecture/security.md lists each attack and what it asserts).
+ATTACKS := cannot forged system_masters gigabytes another_namespace without_rights \
+  without_admissions_proof undecodable revoked refused replay two_replicas flood restricted \
+  webhook_is_down never_finishes adversarial pathological
+attacks: cluster-up clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test image_boundaries --test template_instance --test project --test undecodable -- $(ATTACKS)
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-webhook --lib --test endpoint --test admission --test git_webhooks -- $(ATTACKS)
 
 # The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
 # in the image (operator/tests/build_fields_real_node.rs), corpus BuildConfigs with contextDir,
