@@ -90,7 +90,7 @@ docs: docs-tools
 docs-check: docs-tools
 	shellcheck -x $(SHELL_SCRIPTS)
 	@. $(DEV)/lib.sh && . $(DEV)/versions.env && \
-	  for pair in kubernetes:$$KUBERNETES_VERSION etcd:$$ETCD_VERSION kwok:$$KWOK_VERSION helm:$$HELM_VERSION gateway-api:$$GATEWAY_API_VERSION; do \
+	  for pair in kubernetes:$$KUBERNETES_VERSION etcd:$$ETCD_VERSION kwok:$$KWOK_VERSION helm:$$HELM_VERSION gateway-api:$$GATEWAY_API_VERSION local-path:$$LOCAL_PATH_PROVISIONER_VERSION; do \
 	    pinned=$$(module_version "$${pair%%:*}"); [ "$$pinned" = "$${pair#*:}" ] || \
 	      { echo "error: dev/versions.env says $${pair%%:*} $${pair#*:}, dev/go/ pins $$pinned" >&2; exit 1; }; done
 	python3 docs/tools/crd_reference.py --check

@@ -4,8 +4,8 @@
 # into a cache outside the repository, keyed by version and by a hash of the pinning module, so a
 # second run rebuilds nothing. Prints the directory that holds each tool set.
 #
-#   dev/build-tools.sh [control-plane|node|etcd|kwok|helm|gateway-api|all]...
-#   (default and all: etcd, control-plane, kwok, helm)
+#   dev/build-tools.sh [control-plane|node|etcd|kwok|helm|local-path|gateway-api|all]...
+#   (default and all: etcd, control-plane, kwok, helm, local-path)
 #
 # Environment: SLIPWAY_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/slipway).
 set -euo pipefail
@@ -55,6 +55,10 @@ build_set() {
       (cd "$dir" && go build -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$version" \
         -o "$out.tmp/helm" helm.sh/helm/v3/cmd/helm)
       ;;
+    local-path)
+      (cd "$dir" && go build -trimpath -ldflags "-s -w" -o "$out.tmp/local-path-provisioner" \
+        github.com/rancher/local-path-provisioner)
+      ;;
     gateway-api)
       local src
       src=$(cd "$dir" && go mod download -json sigs.k8s.io/gateway-api | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
@@ -62,7 +66,7 @@ build_set() {
       cp "$src"/config/crd/standard/*.yaml "$out.tmp/"
       chmod u+w "$out.tmp"/*.yaml
       ;;
-    *) die "unknown tool set '$set' (control-plane, node, etcd, kwok, helm, gateway-api, all)" ;;
+    *) die "unknown tool set '$set' (control-plane, node, etcd, kwok, helm, local-path, gateway-api, all)" ;;
   esac
   touch "$out.tmp/.complete"
   rm -rf "$out" && mv "$out.tmp" "$out"
@@ -73,7 +77,7 @@ sets=("$@")
 [ ${#sets[@]} -eq 0 ] && sets=(all)
 for s in "${sets[@]}"; do
   if [ "$s" = all ]; then
-    for t in etcd control-plane kwok helm; do build_set "$t"; done
+    for t in etcd control-plane kwok helm local-path; do build_set "$t"; done
   else
     build_set "$s"
   fi

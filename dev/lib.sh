@@ -31,6 +31,7 @@ module_version() {
     kwok) pattern='sigs.k8s.io/kwok' ;;
     helm) pattern='helm.sh/helm/v3' ;;
     gateway-api) pattern='sigs.k8s.io/gateway-api' ;;
+    local-path) pattern='github.com/rancher/local-path-provisioner' ;;
     *) die "unknown tool module '$mod'" ;;
   esac
   awk -v p="$pattern" '$1 == p && $2 ~ /^v/ {print $2; exit} $1 == "require" && $2 == p {print $3; exit}' \

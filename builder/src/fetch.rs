@@ -224,6 +224,9 @@ struct Ctx<'a> {
     userpass: Option<(String, String)>,
     allow_unknown_hosts: bool,
     progress: &'a Progress,
+    /// Why the ssh server's host key was refused, when it was: libgit2 reports only "invalid or
+    /// unknown remote ssh hostkey", so the reason is kept here for the error the user sees.
+    host_key_refusal: std::cell::RefCell<Option<String>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -251,6 +254,7 @@ impl<'a> Ctx<'a> {
             userpass,
             allow_unknown_hosts: args.allow_unknown_hosts,
             progress,
+            host_key_refusal: std::cell::RefCell::new(None),
         })
     }
 }
@@ -328,7 +332,10 @@ struct Advertised {
 fn list_refs(remote: &mut git2::Remote<'_>, ctx: &Ctx<'_>) -> Result<Advertised, FetchError> {
     let conn = remote
         .connect_auth(Direction::Fetch, Some(callbacks(ctx, &ctx.url)), None)
-        .map_err(git_err("cannot reach the repository"))?;
+        .map_err(|e| match ctx.host_key_refusal.borrow().clone() {
+            Some(why) => FetchError::source(format!("cannot reach the repository: {why}")),
+            None => git_err("cannot reach the repository")(e),
+        })?;
     let heads = conn
         .list()
         .map_err(git_err("cannot list the repository's refs"))?;
@@ -662,7 +669,10 @@ fn check_certificate(
             ));
             Ok(CertificateCheckStatus::CertificateOk)
         }
-        Err(msg) => Err(git2::Error::from_str(&msg)),
+        Err(msg) => {
+            *ctx.host_key_refusal.borrow_mut() = Some(msg.clone());
+            Err(git2::Error::from_str(&msg))
+        }
     }
 }
 

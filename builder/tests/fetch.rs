@@ -502,3 +502,79 @@ fn token_secret() {
     assert_success(&run, &fx.c3);
     assert!(!run.all_output().contains(TOKEN));
 }
+
+/// Over ssh with a key, against OpenSSH's sshd (started by the test): the server is known only
+/// through the secret's `known_hosts`; an unknown or changed host key is refused with a message
+/// that says so (libgit2 alone says only "invalid or unknown remote ssh hostkey"), and a key the
+/// server does not accept fails. The private key appears in no output.
+#[test]
+fn ssh_key_and_known_hosts() {
+    let fx = Fixture::new();
+    let server = slipway_testkit::ssh_git::SshGit::start("127.0.0.1".parse().unwrap()).unwrap();
+    let other = slipway_testkit::ssh_git::SshGit::start("127.0.0.1".parse().unwrap()).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let secret = |name: &str, key: &str, known_hosts: Option<&str>| {
+        let dir = work.path().join(name);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("ssh-privatekey"), key).unwrap();
+        if let Some(k) = known_hosts {
+            std::fs::write(dir.join("known_hosts"), k).unwrap();
+        }
+        dir
+    };
+    // `other`'s host key under this server's address: a changed key.
+    let changed = other
+        .known_hosts()
+        .replace(&format!(":{} ", other.port()), &format!(":{} ", server.port()));
+    let url = server.url(&fx.src());
+    let cases = [
+        ("good", server.client_key(), Some(server.known_hosts()), None),
+        ("unknown", server.client_key(), None, Some("not in known_hosts")),
+        (
+            "changed",
+            server.client_key(),
+            Some(changed),
+            Some("does not match"),
+        ),
+        (
+            "stranger",
+            other.client_key(),
+            Some(server.known_hosts()),
+            Some("cannot reach"),
+        ),
+    ];
+    for (name, key, known_hosts, fails_with) in cases {
+        let dir = secret(name, &key, known_hosts.as_deref());
+        let dest = work.path().join(format!("{name}-src"));
+        let run = run_fetch(
+            work.path(),
+            &[
+                "--uri",
+                &url,
+                "--ref",
+                "v1",
+                "--secret-dir",
+                dir.to_str().unwrap(),
+                "--dest",
+                dest.to_str().unwrap(),
+            ],
+        );
+        let private = key.lines().nth(1).unwrap_or_default();
+        assert!(!run.all_output().contains(private), "{name}: the key leaked");
+        match fails_with {
+            None => {
+                assert_success(&run, &fx.c1);
+                assert_eq!(read(&dest.join("app/index.txt")), "v1\n");
+            }
+            Some(says) => {
+                assert_failure(&run, "FetchSourceFailed");
+                let message = run.result["message"].as_str().unwrap_or_default();
+                assert!(
+                    message.contains(says),
+                    "{name}: {message}\nsshd:\n{}",
+                    server.log()
+                );
+            }
+        }
+    }
+}

@@ -36,8 +36,9 @@ async fn create_secret(client: &kube::Client, ns: &str, secret: Value) {
         .unwrap();
 }
 
-/// Every container of the build pod (init containers too) runs as a user other than root, and
-/// is told to (runAsNonRoot), by the pod's security context or its own.
+/// Every container of the build pod (init containers too) is told to run as non-root
+/// (runAsNonRoot, by the pod's security context or its own) and names no root user: the kubelet
+/// started it only after checking that the image's user is not root.
 fn assert_non_root(pod: &Pod) {
     let spec = pod.spec.as_ref().unwrap();
     let pod_context = spec.security_context.clone().unwrap_or_default();
@@ -51,7 +52,7 @@ fn assert_non_root(pod: &Pod) {
         let user = own.run_as_user.or(pod_context.run_as_user);
         let non_root = own.run_as_non_root.or(pod_context.run_as_non_root);
         assert!(
-            user.is_some_and(|u| u != 0) && non_root == Some(true),
+            user != Some(0) && non_root == Some(true),
             "container {} of {} runs as {user:?} (runAsNonRoot {non_root:?})",
             c.name,
             pod.name_any()

@@ -101,6 +101,11 @@ impl SshGit {
         )
     }
 
+    /// The port sshd listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The client's private key (OpenSSH format), for a Secret's `ssh-privatekey`.
     pub fn client_key(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("client_key")).unwrap_or_default()
