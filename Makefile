@@ -125,7 +125,7 @@ integration: cluster-up clean-test-namespaces
 # image on the real node (operator/tests/docker_real_node.rs). Both need the images just built.
 e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node --test private_sources_real_node -- --ignored
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node --test storage_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture --skip bench_
 
 # The adversarial suite alone (it is part of `make integration` too): every attack on tenant

@@ -22,7 +22,7 @@ stopped=()
 # The real node first, while the API server still answers (it deletes its Node object).
 if $quiet; then "$here/node-down.sh" --quiet; else "$here/node-down.sh"; fi
 # Reverse start order: clients before the API server, the API server before etcd.
-for name in node kwok kube-scheduler kube-controller-manager kube-apiserver registry etcd; do
+for name in node local-path kwok kube-scheduler kube-controller-manager kube-apiserver registry etcd; do
   file=$pids/$name.pid
   [ -f "$file" ] || continue
   pid=$(cat "$file")

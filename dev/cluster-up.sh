@@ -42,7 +42,7 @@ require_packages() {
   fi
 }
 
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok registry local-path)
 # What the control plane was started with: bump the revision when its flags change, so a running
 # cluster started by an older script is restarted (its data kept) instead of being taken as healthy.
 CONTROL_PLANE_REV="rev=4 node=$NODE"
@@ -242,6 +242,54 @@ wait_for "kube-controller-manager (default service account)" 60 kubectl --kubeco
 
 echo "$CONTROL_PLANE_REV" >"$SLIPWAY_STATE/control-plane.rev"
 [ "$NODE" = none ] || "$here/node-up.sh"
+
+# Dynamic PersistentVolumes, as a cluster's storage gives them: the local-path provisioner (built
+# from its Go module, run beside the control plane like kwok). A claim of the default StorageClass
+# `local-path` waits for its pod, then gets a directory of that pod's node under
+# $SLIPWAY_STATE/volumes, made (and removed with the claim) by a busybox helper pod in the
+# namespace local-path-storage.
+kubectl --kubeconfig "$kubeconfig" apply --server-side --field-manager slipway-dev -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: local-path-storage}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: local-path
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: local-path-config, namespace: local-path-storage}
+data:
+  config.json: '{"nodePathMap": [{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$SLIPWAY_STATE/volumes"]}]}'
+  setup: |-
+    #!/bin/sh
+    set -eu
+    mkdir -m 0777 -p "\$VOL_DIR"
+  teardown: |-
+    #!/bin/sh
+    set -eu
+    rm -rf "\$VOL_DIR"
+  helperPod.yaml: |-
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: helper-pod}
+    spec:
+      containers:
+      - name: helper-pod
+        image: $BUSYBOX_IMAGE:latest
+        imagePullPolicy: IfNotPresent
+EOF
+wait_for "kube-controller-manager (local-path-storage's service account)" 60 \
+  kubectl --kubeconfig "$kubeconfig" get serviceaccount default -n local-path-storage
+launch local-path local-path-provisioner start --kubeconfig "$kubeconfig" \
+  --namespace local-path-storage --configmap-name local-path-config --service-account-name default \
+  --helper-image "$BUSYBOX_IMAGE:latest" --provisioner-name rancher.io/local-path
 
 cat >"$SLIPWAY_STATE/env" <<EOF
 KUBECONFIG=$kubeconfig

@@ -53,7 +53,7 @@ tool_dir() {
 
 # Puts every built tool set on PATH (building what is missing).
 use_tools() {
-  local sets=(etcd control-plane kwok helm) s
+  local sets=(etcd control-plane kwok helm local-path) s
   "$DEV_DIR/build-tools.sh" "${sets[@]}"
   for s in "${sets[@]}"; do PATH="$(tool_dir "$s"):$PATH"; done
   export PATH
