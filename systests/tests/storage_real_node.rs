@@ -35,12 +35,16 @@ fn pod(name: &str, script: &str) -> Pod {
 }
 
 async fn succeeded(pods: &Api<Pod>, name: &str) -> String {
-    eventually(&format!("pod {name} to succeed"), Duration::from_secs(120), || async {
-        let pod = pods.get(name).await.ok()?;
-        let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
-        assert_ne!(phase, "Failed", "pod {name} failed");
-        (phase == "Succeeded").then_some(())
-    })
+    eventually(
+        &format!("pod {name} to succeed"),
+        Duration::from_secs(120),
+        || async {
+            let pod = pods.get(name).await.ok()?;
+            let phase = pod.status.and_then(|s| s.phase).unwrap_or_default();
+            assert_ne!(phase, "Failed", "pod {name} failed");
+            (phase == "Succeeded").then_some(())
+        },
+    )
     .await;
     pods.logs(name, &LogParams::default()).await.unwrap()
 }
@@ -101,10 +105,7 @@ async fn a_claim_of_the_default_class_binds_on_the_real_node_and_keeps_its_data(
         .unwrap();
     assert_eq!(succeeded(&pods, "reader").await, "kept-across-pods\n");
     let reader = pods.get("reader").await.unwrap();
-    assert_eq!(
-        reader.spec.unwrap().node_name.as_deref(),
-        Some("real-node")
-    );
+    assert_eq!(reader.spec.unwrap().node_name.as_deref(), Some("real-node"));
 
     // The claim goes, and its volume with it (reclaim policy Delete).
     pods.delete("reader", &DeleteParams::default()).await.unwrap();
