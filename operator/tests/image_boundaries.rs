@@ -263,6 +263,62 @@ async fn a_build_cannot_push_into_another_project_until_its_builder_may() {
     run.stop().await;
 }
 
+/// The same attacks through the integrated registry's pull specs instead of ImageStream
+/// references: a DockerImage output `<registry>/<victim>/web:latest` is the victim's stream's
+/// repository, and a DockerImage `from` there is the victim's image; both are checked as the
+/// stream would be. A pull spec of another registry is not Slipway's to check.
+#[tokio::test]
+async fn a_build_cannot_reach_another_project_through_the_registrys_pull_specs() {
+    let run = Builds::start("iso-spec").await;
+    let before = snapshot(&run.client, &run.victim.name, "web").await;
+    let victim_repository = format!("{REGISTRY}/{}/web", run.victim.name);
+    let output = json!({"to": {"kind": "DockerImage", "name": format!("{victim_repository}:latest")}});
+    run.config("evil-push", source_from_docker_image(), output).await;
+    let from_victim = json!({"type": "Source", "sourceStrategy": {"from": {
+        "kind": "DockerImage", "name": format!("{victim_repository}@{DIGEST}")}}});
+    let own_output = json!({"to": {"kind": "ImageStreamTag", "name": "mine:latest"}});
+    run.config("evil-pull", from_victim, own_output.clone()).await;
+    let elsewhere = json!({"to": {"kind": "DockerImage", "name": "registry.example.com/victim/web:latest"}});
+    run.config("elsewhere", source_from_docker_image(), elsewhere)
+        .await;
+
+    for (bc, reason, right) in [
+        (
+            "evil-push",
+            "OutputImageForbidden",
+            "may not update imagestreams/layers",
+        ),
+        (
+            "evil-pull",
+            "BuilderImageForbidden",
+            "may not get imagestreams/layers",
+        ),
+    ] {
+        let refused = run.start_build(bc).await;
+        let status = run
+            .await_phase(&refused, BuildPhase::Failed)
+            .await
+            .status
+            .unwrap();
+        assert_eq!(status.reason.as_deref(), Some(reason), "{bc}");
+        let message = status.message.unwrap();
+        assert!(
+            message.contains(&victim_repository)
+                && message.contains(&format!("{right} in namespace {}", run.victim.name)),
+            "{bc}: {message}"
+        );
+        assert!(
+            run.pod(&refused).await.is_none(),
+            "{bc}: a refused build has no pod"
+        );
+    }
+    assert_eq!(snapshot(&run.client, &run.victim.name, "web").await, before);
+    // Another registry's repository is the pull spec's owner's business: the build goes ahead.
+    let other = run.start_build("elsewhere").await;
+    run.await_phase(&other, BuildPhase::Running).await;
+    run.stop().await;
+}
+
 #[tokio::test]
 async fn a_build_cannot_start_from_another_projects_image_until_its_builder_may() {
     let run = Builds::start("iso-from").await;

@@ -29,7 +29,7 @@ pub(super) async fn finish(
     let client = &state.ctx.client;
     // Checked again before the output tag is written: a right revoked while the build ran.
     if outcome.phase == BuildPhase::Complete
-        && let Some((reason, message)) = forbidden(client, build).await?
+        && let Some((reason, message)) = forbidden(client, build, &state.settings.registry).await?
     {
         outcome.phase = BuildPhase::Failed;
         outcome.reason = Some(reason.into());

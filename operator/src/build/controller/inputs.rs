@@ -32,15 +32,38 @@ pub fn build_account(build: &Build) -> access::ServiceAccount {
     )
 }
 
-/// The namespace an ImageStream reference of a build names, when it names one (not DockerImage).
-pub(super) fn stream_namespace<'a>(reference: &'a ImageReference, own: &'a str) -> Option<&'a str> {
-    (reference.kind != ImageReferenceKind::DockerImage).then(|| {
-        reference
-            .namespace
-            .as_deref()
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or(own)
-    })
+/// The namespace whose ImageStream an image reference of a build reaches (pure): an ImageStream
+/// reference's namespace (the build's own when unset); for a DockerImage pull spec in the
+/// integrated registry `registry` (`<registry>/<namespace>/<stream>[:tag|@digest]`, where Slipway
+/// pushes every stream's images), the namespace its path starts with, so that naming a stream's
+/// repository directly is checked as naming the stream is (when that namespace exists). None for
+/// any other registry.
+pub(super) fn stream_namespace<'a>(
+    reference: &'a ImageReference,
+    own: &'a str,
+    registry: &str,
+) -> Option<&'a str> {
+    if reference.kind != ImageReferenceKind::DockerImage {
+        return Some(
+            reference
+                .namespace
+                .as_deref()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or(own),
+        );
+    }
+    let registry = registry.trim_end_matches('/');
+    if registry.is_empty() {
+        return None;
+    }
+    let spec = reference.name.as_str();
+    let host_len = registry.len();
+    let rest = spec
+        .get(..host_len)
+        .filter(|host| host.eq_ignore_ascii_case(registry))
+        .and_then(|_| spec[host_len..].strip_prefix('/'))?;
+    let (namespace, stream) = rest.split_once('/')?;
+    (!namespace.is_empty() && !stream.is_empty()).then_some(namespace)
 }
 
 /// Keeps the `UnsupportedBuildField` condition of the build's BuildConfig as its newest build
@@ -82,6 +105,7 @@ pub(super) async fn mark_config(client: &Client, build: &Build, refused: Option<
 pub(super) async fn forbidden(
     client: &Client,
     build: &Build,
+    registry: &str,
 ) -> Result<Option<(&'static str, String)>, Error> {
     let namespace = build.namespace().unwrap_or_default();
     let account = build_account(build);
@@ -114,14 +138,31 @@ pub(super) async fn forbidden(
         )
     });
     for (reference, right, reason, what) in checks.into_iter().chain(sources) {
-        let Some(ns) = reference.and_then(|r| stream_namespace(r, &namespace)) else {
+        let Some(ns) = reference.and_then(|r| stream_namespace(r, &namespace, registry)) else {
             continue;
         };
+        // A registry path that starts with no namespace (the platform's own images, say) belongs
+        // to no project's stream. (Who may push to or pull from such paths at all is the
+        // registry's to decide: docs/src/operators-guide/chart.md, the registry.)
+        let pull_spec = reference.is_some_and(|r| r.kind == ImageReferenceKind::DockerImage);
+        if pull_spec
+            && ns != namespace
+            && Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone())
+                .get_opt(ns)
+                .await?
+                .is_none()
+        {
+            continue;
+        }
         if let Err(refusal) = access::check(client, &account, ns, right).await? {
-            let name = reference.map(|r| r.name.as_str()).unwrap_or_default();
+            let shown = match reference {
+                Some(r) if r.kind == ImageReferenceKind::DockerImage => r.name.clone(),
+                Some(r) => format!("{ns}/{}", r.name),
+                None => String::new(),
+            };
             return Ok(Some((
                 reason,
-                format!("The {what} {ns}/{name} is refused: {refusal}."),
+                format!("The {what} {shown} is refused: {refusal}."),
             )));
         }
     }
@@ -164,7 +205,7 @@ pub(super) async fn resolve_inputs(
     build: &Build,
     namespace: &str,
 ) -> Result<Resolved, Error> {
-    if let Some((reason, message)) = forbidden(client, build).await? {
+    if let Some((reason, message)) = forbidden(client, build, &settings.registry).await? {
         return Ok(Resolved::Forbidden(reason, message));
     }
     let strategy = &build.spec.common.strategy;
