@@ -1300,7 +1300,8 @@ async fn corpus_template(client: &kube::Client, user: &Path, project: &str, dir:
     )
     .await;
     let addr = service_addr(client, project, "httpd-example", 8080).await;
-    await_answer(addr, "/index.html", "hello from v2", Duration::from_secs(180)).await;
+    // The repository is at its third commit by now (deployment_follows_pushes pushed it).
+    await_answer(addr, "/index.html", "hello from v3", Duration::from_secs(180)).await;
     let deployment = Api::<Deployment>::namespaced(client.clone(), project)
         .get("httpd-example")
         .await
