@@ -1314,6 +1314,31 @@ async fn corpus_template(client: &kube::Client, user: &Path, project: &str, dir:
         image.contains("@sha256:"),
         "the trigger set the built image: {image}"
     );
+    // The project enforces Pod Security's restricted level (the chart's default), and the
+    // template's pods, which say nothing about security, run with the defaults the admission
+    // webhook gave them.
+    let ns = Api::<Namespace>::all(client.clone()).get(project).await.unwrap();
+    assert_eq!(
+        ns.metadata.labels.unwrap_or_default()["pod-security.kubernetes.io/enforce"],
+        "restricted"
+    );
+    let pods = Api::<Pod>::namespaced(client.clone(), project)
+        .list(&ListParams::default().labels("name=httpd-example"))
+        .await
+        .unwrap();
+    let running = pods
+        .items
+        .iter()
+        .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .expect("a running pod of the template's Deployment");
+    let spec = running.spec.as_ref().unwrap();
+    assert_eq!(
+        spec.security_context.as_ref().and_then(|c| c.run_as_non_root),
+        Some(true),
+        "the template's pod got runAsNonRoot"
+    );
+    let container = spec.containers[0].security_context.clone().unwrap_or_default();
+    assert_eq!(container.allow_privilege_escalation, Some(false));
 }
 
 /// The files under `dir`, recursively.
