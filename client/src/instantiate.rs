@@ -62,6 +62,35 @@ fn admit(config: &BuildConfig, request: &BuildRequest) -> Result<(), String> {
     Ok(())
 }
 
+/// The BuildConfig as read, when a build may start from it (pure): it exists and is not paused.
+fn startable(
+    config: Option<BuildConfig>,
+    namespace: &str,
+    name: &str,
+) -> Result<BuildConfig, InstantiateError> {
+    let Some(config) = config else {
+        return Err(InstantiateError::NotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    };
+    if is_paused(&config) {
+        return Err(InstantiateError::Paused {
+            namespace: namespace.into(),
+            name: name.into(),
+        });
+    }
+    Ok(config)
+}
+
+fn refused(namespace: &str, name: &str, reason: String) -> InstantiateError {
+    InstantiateError::Refused {
+        namespace: namespace.into(),
+        name: name.into(),
+        reason,
+    }
+}
+
 /// The Build [`instantiate`] would create now, checked as it checks (the BuildConfig exists, is
 /// not paused, gets an upload when its source is binary), without taking a number. With
 /// `server`, the Build is also sent with dryRun=All: the API server validates it and its
@@ -74,24 +103,9 @@ pub async fn dry_run(
     server: bool,
 ) -> Result<Build, InstantiateError> {
     let configs: Api<BuildConfig> = Api::namespaced(client.clone(), namespace);
-    let Some(config) = configs.get_opt(name).await? else {
-        return Err(InstantiateError::NotFound {
-            namespace: namespace.into(),
-            name: name.into(),
-        });
-    };
-    if is_paused(&config) {
-        return Err(InstantiateError::Paused {
-            namespace: namespace.into(),
-            name: name.into(),
-        });
-    }
+    let config = startable(configs.get_opt(name).await?, namespace, name)?;
     if let Err(reason) = admit(&config, request) {
-        return Err(InstantiateError::Refused {
-            namespace: namespace.into(),
-            name: name.into(),
-            reason,
-        });
+        return Err(refused(namespace, name, reason));
     }
     let version = config.status.as_ref().map_or(0, |s| s.last_version) + 1;
     let build = new_build(&config, version, request);
@@ -141,24 +155,9 @@ pub async fn take_number(
             Some(config) => Some(config),
             None => configs.get_opt(name).await?,
         };
-        let Some(mut config) = current else {
-            return Err(InstantiateError::NotFound {
-                namespace: namespace.into(),
-                name: name.into(),
-            });
-        };
-        if is_paused(&config) {
-            return Err(InstantiateError::Paused {
-                namespace: namespace.into(),
-                name: name.into(),
-            });
-        }
+        let mut config = startable(current, namespace, name)?;
         if let Err(reason) = admit(&mut config) {
-            return Err(InstantiateError::Refused {
-                namespace: namespace.into(),
-                name: name.into(),
-                reason,
-            });
+            return Err(refused(namespace, name, reason));
         }
         let version = config.status.as_ref().map_or(0, |s| s.last_version) + 1;
         config.status.get_or_insert_with(Default::default).last_version = version;
