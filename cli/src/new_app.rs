@@ -447,11 +447,7 @@ pub fn new_app(args: NewAppArgs, namespace: Option<&str>) -> anyhow::Result<()> 
             let (client, ns) = client(namespace).await?;
             crate::new_app_template::find_template(&client, &ns, text).await
         })??;
-        if let Some(template_ns) = found {
-            let stored = crate::new_app_template::Stored {
-                name: text.to_string(),
-                namespace: template_ns,
-            };
+        if let Some(stored) = found {
             return crate::new_app_template::instantiate(&args, namespace, Some(stored));
         }
         if !args.params.is_empty() {

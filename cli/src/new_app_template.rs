@@ -34,13 +34,19 @@ pub fn could_be_template(text: &str) -> bool {
     slipway_client::names::check_subdomain(text).is_ok()
 }
 
-/// The namespace holding Template `name`: the project's own, else the catalog's. A Template the
-/// user may not read counts as absent.
-pub async fn find_template(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<Option<String>> {
+/// Template `name` of the project, else of the catalog, as read there. A Template the user may
+/// not read counts as absent.
+pub async fn find_template(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<Option<Stored>> {
     for namespace in [ns.to_string(), catalog_namespace()] {
         let api: Api<Template> = Api::namespaced(client.clone(), &namespace);
         match api.get_opt(name).await {
-            Ok(Some(_)) => return Ok(Some(namespace)),
+            Ok(Some(template)) => {
+                return Ok(Some(Stored {
+                    name: name.to_string(),
+                    namespace,
+                    template: Some(template),
+                }));
+            }
             Ok(None) => {}
             Err(kube::Error::Api(e)) if e.code == 403 => {}
             Err(e) => return Err(api_error(e)),
@@ -49,10 +55,11 @@ pub async fn find_template(client: &kube::Client, ns: &str, name: &str) -> anyho
     Ok(None)
 }
 
-/// A stored Template: its name and the namespace it is in.
+/// A stored Template: its name, the namespace it is in, and the Template when already read.
 pub struct Stored {
     pub name: String,
     pub namespace: String,
+    pub template: Option<Template>,
 }
 
 /// Instantiates `stored` (a positional TEMPLATE already found), or else `--template` in the
@@ -65,13 +72,27 @@ pub fn instantiate(args: &NewAppArgs, namespace: Option<&str>, stored: Option<St
             args.template.as_ref().map(|name| Stored {
                 name: name.clone(),
                 namespace: ns.clone(),
+                template: None,
             })
         });
         let (source, template_name, fields, spec) = match (stored, &args.file) {
-            (Some(Stored { name, namespace }), _) => {
-                let api: Api<Template> = Api::namespaced(client.clone(), &namespace);
-                let Some(found) = api.get_opt(&name).await.map_err(api_error)? else {
-                    bail!("template {name} not found in namespace {namespace}");
+            (
+                Some(Stored {
+                    name,
+                    namespace,
+                    template,
+                }),
+                _,
+            ) => {
+                let found = match template {
+                    Some(read) => read,
+                    None => {
+                        let api: Api<Template> = Api::namespaced(client.clone(), &namespace);
+                        match api.get_opt(&name).await.map_err(api_error)? {
+                            Some(read) => read,
+                            None => bail!("template {name} not found in namespace {namespace}"),
+                        }
+                    }
                 };
                 let spec = if namespace == ns {
                     json!({"templateRef": {"name": name}})
