@@ -7,7 +7,7 @@ use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhook, MutatingWebhookConfiguration, RuleWithOperations, ServiceReference, ValidatingWebhook,
     ValidatingWebhookConfiguration, WebhookClientConfig,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::Client;
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams};
 
@@ -106,11 +106,22 @@ fn image_lookup_hook(registration: &Registration) -> MutatingWebhook {
 /// Pod Security defaults ([`crate::pod_defaults`]) for pods created in projects that enforce
 /// `restricted`; failing open, since Pod Security itself still refuses what it must.
 fn pod_defaults_hook(registration: &Registration) -> MutatingWebhook {
-    let namespaces: LabelSelector = serde_json::from_value(serde_json::json!({"matchExpressions": [
-        {"key": "slipway.dev/project", "operator": "Exists"},
-        {"key": "pod-security.kubernetes.io/enforce", "operator": "In", "values": ["restricted"]},
-    ]}))
-    .unwrap_or_default();
+    let requirement = |key: &str, operator: &str, values: Option<Vec<String>>| LabelSelectorRequirement {
+        key: key.into(),
+        operator: operator.into(),
+        values,
+    };
+    let namespaces = LabelSelector {
+        match_expressions: Some(vec![
+            requirement("slipway.dev/project", "Exists", None),
+            requirement(
+                "pod-security.kubernetes.io/enforce",
+                "In",
+                Some(vec!["restricted".into()]),
+            ),
+        ]),
+        match_labels: None,
+    };
     MutatingWebhook {
         name: "pod-security-defaults.slipway.dev".into(),
         client_config: client_config(registration, "/admission/pod-defaults"),
