@@ -119,6 +119,19 @@ pub fn ensure_gateway_api() {
     }
 }
 
+/// Waits until CRD `name` is Established (30 s at most).
+async fn await_established(crds: &Api<CustomResourceDefinition>, name: &str) -> Result<(), kube::Error> {
+    let cond = kube::runtime::wait::conditions::is_crd_established();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        kube::runtime::wait::await_condition(crds.clone(), name, cond),
+    )
+    .await
+    .map_err(|_| kube::Error::Service(format!("CRD {name} not Established after 30 s").into()))?
+    .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+    Ok(())
+}
+
 /// Server-side applies foreign CRDs and waits until each is Established.
 async fn apply_established(defs: Vec<CustomResourceDefinition>) -> Result<(), kube::Error> {
     let client = client().await;
@@ -127,14 +140,7 @@ async fn apply_established(defs: Vec<CustomResourceDefinition>) -> Result<(), ku
     for crd in &defs {
         let name = crd.metadata.name.clone().unwrap_or_default();
         crds.patch(&name, &params, &Patch::Apply(crd)).await?;
-        let cond = kube::runtime::wait::conditions::is_crd_established();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            kube::runtime::wait::await_condition(crds.clone(), &name, cond),
-        )
-        .await
-        .map_err(|_| kube::Error::Service(format!("CRD {name} not Established after 30 s").into()))?
-        .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+        await_established(&crds, &name).await?;
     }
     Ok(())
 }
@@ -161,14 +167,7 @@ async fn install_crds() -> Result<(), kube::Error> {
     }
     for crd in &changed {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        let cond = kube::runtime::wait::conditions::is_crd_established();
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            kube::runtime::wait::await_condition(crds.clone(), &name, cond),
-        )
-        .await
-        .map_err(|_| kube::Error::Service(format!("CRD {name} not Established after 30 s").into()))?
-        .map_err(|e| kube::Error::Service(e.to_string().into()))?;
+        await_established(&crds, &name).await?;
         // An updated CRD is served by a new handler a moment later; wait until its printer columns
         // are the ones just applied, so no test sees the old definition.
         let mut wanted = vec!["Name".to_string()];
