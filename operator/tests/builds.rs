@@ -607,3 +607,60 @@ async fn a_pod_the_api_server_refuses_gives_error_cannot_create_build_pod() {
     assert!(b.message.unwrap().contains("nobody-here"));
     run.stop().await;
 }
+
+/// A template's BuildConfig whose builder ImageStream is missing (as the quickstarts' are without a
+/// catalog): the Build says which image cannot be resolved and makes no pod, rather than a pod
+/// stuck pulling; once the stream has the image, the same Build goes ahead.
+#[tokio::test]
+async fn a_build_whose_builder_stream_is_missing_says_so_and_makes_no_pod() {
+    let run = Run::start("b-nobuilder").await;
+    run.config(
+        "app",
+        "Serial",
+        json!({"strategy": {"type": "Source", "sourceStrategy": {
+            "from": {"kind": "ImageStreamTag", "name": "python:3.9-ubi8"}}}}),
+    )
+    .await;
+    let build = run.start_build("app").await;
+    let told = eventually("the build to say why it waits", WAIT, || async {
+        let status = run.builds().get(&build).await.ok()?.status?;
+        (status.reason.as_deref() == Some("InvalidImageReference")).then_some(status)
+    })
+    .await;
+    assert_eq!(told.phase, BuildPhase::New);
+    let message = told.message.unwrap_or_default();
+    assert!(message.contains("ImageStreamTag python:3.9-ubi8"), "{message}");
+    assert!(
+        run.with_pods().await.is_empty(),
+        "no pod for an unresolved builder"
+    );
+
+    // The stream appears with an image: the waiting Build gets its pod.
+    let streams: Api<ImageStream> = Api::namespaced(run.client.clone(), &run.ns.name);
+    let is: ImageStream = serde_json::from_value(json!({
+        "apiVersion": "slipway.dev/v1alpha1", "kind": "ImageStream", "metadata": {"name": "python"}, "spec": {}
+    }))
+    .unwrap();
+    let mut is = streams.create(&PostParams::default(), &is).await.unwrap();
+    let mut status = is.status.clone().unwrap_or_default();
+    status.record(
+        "3.9-ubi8",
+        slipway_crds::image::TagEvent {
+            created: slipway_crds::common::Time(k8s_openapi::jiff::Timestamp::now()),
+            docker_image_reference: format!("{REGISTRY}/catalog/python@sha256:cccc"),
+            image: "sha256:cccc".into(),
+            generation: 1,
+        },
+    );
+    is.status = Some(status);
+    streams
+        .replace_status("python", &PostParams::default(), &is)
+        .await
+        .unwrap();
+    let running = run.await_phase(&build, BuildPhase::Running).await;
+    assert_eq!(
+        running.status.unwrap().builder_image.as_deref(),
+        Some(format!("{REGISTRY}/catalog/python@sha256:cccc").as_str())
+    );
+    run.stop().await;
+}
