@@ -466,6 +466,18 @@ impl Rollout {
         Ok(())
     }
 
+    /// A merge patch of the version's ReplicaSet `name`, as the dry-run mode says (none for a
+    /// client dry run).
+    async fn patch_rs(&self, name: &str, patch: serde_json::Value, doing: &str) -> anyhow::Result<()> {
+        if self.dry_run.sends() {
+            self.rss
+                .patch(name, &self.dry_run.patch_params(), &Patch::Merge(patch))
+                .await
+                .map_err(|e| api_error(e, doing))?;
+        }
+        Ok(())
+    }
+
     async fn cancel(&self) -> anyhow::Result<()> {
         let dc = self.dc().await?;
         let Some(r) = self
@@ -475,16 +487,8 @@ impl Rollout {
         else {
             bail!("there is no rollout of dc/{} in progress to cancel", self.name);
         };
-        if self.dry_run.sends() {
-            self.rss
-                .patch(
-                    &r.rs.name_any(),
-                    &self.dry_run.patch_params(),
-                    &Patch::Merge(json!({"metadata": {"annotations": {labels::CANCELLED: "true"}}})),
-                )
-                .await
-                .map_err(|e| api_error(e, "cancelling"))?;
-        }
+        let cancelled = json!({"metadata": {"annotations": {labels::CANCELLED: "true"}}});
+        self.patch_rs(&r.rs.name_any(), cancelled, "cancelling").await?;
         println!(
             "Cancelled {} #{}{}",
             self.what(),
@@ -507,51 +511,27 @@ impl Rollout {
             );
         }
         let rs_name = r.rs.name_any();
-        if !self.dry_run.sends() {
-            println!(
-                "Retried #{} of {}{}",
-                r.version,
-                self.what(),
-                self.dry_run.suffix()
-            );
-            return Ok(());
+        if self.dry_run.sends() {
+            let hooks = self
+                .pods
+                .list(&ListParams::default().labels(&format!("{}={rs_name}", labels::HOOK_FOR)))
+                .await
+                .map_err(|e| api_error(e, "listing hook pods"))?;
+            let delete = DeleteParams {
+                dry_run: self.dry_run == DryRun::Server,
+                ..DeleteParams::background()
+            };
+            for pod in hooks {
+                let _ = self.pods.delete(&pod.name_any(), &delete).await;
+            }
         }
-        let hooks = self
-            .pods
-            .list(&ListParams::default().labels(&format!("{}={rs_name}", labels::HOOK_FOR)))
-            .await
-            .map_err(|e| api_error(e, "listing hook pods"))?;
-        let delete = DeleteParams {
-            dry_run: self.dry_run == DryRun::Server,
-            ..DeleteParams::background()
-        };
-        for pod in hooks {
-            let _ = self.pods.delete(&pod.name_any(), &delete).await;
-        }
-        let mut annotations = serde_json::Map::new();
-        annotations.insert(labels::DEPLOYMENT_PHASE.into(), json!("New"));
-        for key in [
-            labels::CANCELLED,
-            labels::STATUS_REASON,
-            labels::STARTED_AT,
-            labels::LAST_STEP,
-        ] {
-            annotations.insert(key.into(), serde_json::Value::Null);
-        }
-        for point in ["pre", "mid", "post"] {
-            annotations.insert(
-                format!("{}{point}", labels::HOOK_OUTCOME_PREFIX),
-                serde_json::Value::Null,
-            );
-        }
-        self.rss
-            .patch(
-                &rs_name,
-                &self.dry_run.patch_params(),
-                &Patch::Merge(json!({"metadata": {"annotations": annotations}})),
-            )
-            .await
-            .map_err(|e| api_error(e, "retrying"))?;
+        let annotations = retry_annotations();
+        self.patch_rs(
+            &rs_name,
+            json!({"metadata": {"annotations": annotations}}),
+            "retrying",
+        )
+        .await?;
         println!(
             "Retried #{} of {}{}",
             r.version,
@@ -586,6 +566,28 @@ impl Rollout {
     }
 }
 
+/// What `retry` writes on a failed version's ReplicaSet (pure): New again, and what the failed
+/// attempt recorded (cancellation, reason, start, last step, hook outcomes) removed.
+fn retry_annotations() -> serde_json::Map<String, serde_json::Value> {
+    let mut annotations = serde_json::Map::new();
+    annotations.insert(labels::DEPLOYMENT_PHASE.into(), json!("New"));
+    for key in [
+        labels::CANCELLED,
+        labels::STATUS_REASON,
+        labels::STARTED_AT,
+        labels::LAST_STEP,
+    ] {
+        annotations.insert(key.into(), serde_json::Value::Null);
+    }
+    for point in ["pre", "mid", "post"] {
+        annotations.insert(
+            format!("{}{point}", labels::HOOK_OUTCOME_PREFIX),
+            serde_json::Value::Null,
+        );
+    }
+    annotations
+}
+
 fn template_of(rs: &ReplicaSet) -> anyhow::Result<PodTemplateSpec> {
     let encoded = rs
         .annotations()
@@ -605,6 +607,17 @@ fn api_error(e: kube::Error, doing: &str) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_makes_the_version_new_and_forgets_the_failed_attempt() {
+        let annotations = retry_annotations();
+        assert_eq!(annotations[labels::DEPLOYMENT_PHASE], "New");
+        for key in [labels::CANCELLED, labels::STATUS_REASON, labels::LAST_STEP] {
+            assert!(annotations[key].is_null(), "{key}");
+        }
+        let hook = format!("{}pre", labels::HOOK_OUTCOME_PREFIX);
+        assert!(annotations[hook.as_str()].is_null());
+    }
 
     #[test]
     fn targets_name_deployment_configs() {
