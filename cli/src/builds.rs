@@ -294,55 +294,27 @@ pub fn new_build(args: NewBuildArgs, namespace: Option<&str>) -> anyhow::Result<
             bail!("buildconfig {name} already exists in {ns}; pass --name to choose another");
         }
         args.source.check_exist(&client, &ns).await?;
-        let stream_object = if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
-            Some(serde_json::from_value::<ImageStream>(json!({
+        let dynamic = |resource: kube::core::ApiResource| {
+            Api::<kube::core::DynamicObject>::namespaced_with(client.clone(), &ns, &resource)
+        };
+        let mut made = Vec::new();
+        if streams.get_opt(&stream).await.map_err(api_error)?.is_none() {
+            let is = json!({
                 "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
                 "metadata": {"name": stream, "labels": {"build": name}}, "spec": {}
-            }))?)
-        } else {
-            None
-        };
-        let write = args.write;
-        // Both are checked by the API server first (a server dry run), so that a refusal of the
-        // BuildConfig leaves no image stream behind.
-        if write.dry_run == DryRun::None {
-            let check = DryRun::Server.post_params();
-            if let Some(is) = &stream_object {
-                streams
-                    .create(&check, is)
-                    .await
-                    .map_err(api_error)
-                    .with_context(|| format!("checking imagestream {stream}"))?;
-            }
-            configs
-                .create(&check, &bc)
-                .await
-                .map_err(api_error)
-                .with_context(|| format!("checking buildconfig {name}"))?;
+            });
+            made.push((
+                dynamic(kube::core::ApiResource::erase::<ImageStream>(&())),
+                crate::objects::from_json(is)?,
+            ));
         }
-        let params = write.dry_run.post_params();
-        if let Some(is) = &stream_object {
-            let written = if write.dry_run.sends() {
-                streams
-                    .create(&params, is)
-                    .await
-                    .map_err(api_error)
-                    .with_context(|| format!("creating imagestream {stream}"))?
-            } else {
-                is.clone()
-            };
-            write.report(&serde_json::to_value(written)?, "created")?;
-        }
-        let written = if write.dry_run.sends() {
-            configs
-                .create(&params, &bc)
-                .await
-                .map_err(api_error)
-                .with_context(|| format!("creating buildconfig {name}"))?
-        } else {
-            bc.clone()
-        };
-        write.report(&serde_json::to_value(written)?, "created")
+        made.push((
+            dynamic(kube::core::ApiResource::erase::<BuildConfig>(&())),
+            crate::objects::from_json(serde_json::to_value(&bc)?)?,
+        ));
+        // Both are checked by the API server first, so that a refusal of the BuildConfig leaves
+        // no image stream behind.
+        args.write.create_all(&made, "created").await
     })?
 }
 

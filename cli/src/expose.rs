@@ -6,14 +6,14 @@
 //! before anything is written: with two objects to make, both are sent as a server dry run
 //! first, so a refusal leaves nothing behind.
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::Args;
 use kube::api::{Api, DynamicObject};
 use kube::core::ApiResource;
 use serde_json::{Value, json};
 
 use crate::cluster::{block_on, client};
-use crate::objects::{self, DryRun, Kind, WriteFlags, check_name, from_json, to_json};
+use crate::objects::{self, Kind, WriteFlags, check_name, from_json, to_json};
 
 #[derive(Args, Debug)]
 #[command(after_help = "Examples:\n  \
@@ -296,45 +296,24 @@ pub fn expose(args: ExposeArgs, namespace: Option<&str>) -> anyhow::Result<()> {
         let (client, ns) = client(namespace).await?;
         let source_api = objects::api(&client, kind, &ns);
         let source = to_json(&objects::get(&source_api, kind, &target, &ns).await?)?;
+        let mut made = Vec::new();
         if kind == Kind::Service {
-            let (fronts, object) = front(&args, &client, &ns, &name, &source).await?;
-            let written = args.write.create(&fronts, &object).await?;
-            return args.write.report(&written, "exposed");
-        }
-        let service = service_for(&args, kind, &name, &source)?;
-        let wants_front = args.hostname.is_some()
-            || args.path.is_some()
-            || args.tls_secret.is_some()
-            || args.gateway.is_some();
-        let services = objects::api(&client, Kind::Service, &ns);
-        let service_object = from_json(service.clone())?;
-        if !wants_front {
-            let written = args.write.create(&services, &service_object).await?;
-            return args.write.report(&written, "exposed");
-        }
-        let (ingresses, ingress_object) = front(&args, &client, &ns, &name, &service).await?;
-        if args.write.dry_run == DryRun::None {
-            let check = WriteFlags {
-                dry_run: DryRun::Server,
-                ..args.write
+            made.push(front(&args, &client, &ns, &name, &source).await?);
+        } else {
+            let service = service_for(&args, kind, &name, &source)?;
+            let wants_front = args.hostname.is_some()
+                || args.path.is_some()
+                || args.tls_secret.is_some()
+                || args.gateway.is_some();
+            let front = if wants_front {
+                Some(front(&args, &client, &ns, &name, &service).await?)
+            } else {
+                None
             };
-            check
-                .create(&services, &service_object)
-                .await
-                .context("checking the Service")?;
-            check
-                .create(&ingresses, &ingress_object)
-                .await
-                .context(if args.gateway.is_some() {
-                    "checking the HTTPRoute"
-                } else {
-                    "checking the Ingress"
-                })?;
+            made.push((objects::api(&client, Kind::Service, &ns), from_json(service)?));
+            made.extend(front);
         }
-        let written = args.write.create(&services, &service_object).await?;
-        args.write.report(&written, "exposed")?;
-        let written = args.write.create(&ingresses, &ingress_object).await?;
-        args.write.report(&written, "exposed")
+        args.write.create_all(&made, "exposed").await
     })?
 }
 

@@ -1,7 +1,7 @@
 //! What the verbs that print or write objects share: `KIND/NAME` arguments, `-o json|yaml|name`,
 //! `--dry-run=client|server`, and writing with the API server's optimistic concurrency.
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -187,6 +187,44 @@ impl WriteFlags {
             .await
             .map_err(crate::cluster::api_error)?;
         Ok(serde_json::to_value(created)?)
+    }
+
+    /// Creates several objects as one: when writing for real and there is more than one, each is
+    /// first sent as a server dry run, so that a refusal of any leaves none of them behind; then
+    /// each is created (or, in a dry run, only reported) and reported with `verb`.
+    pub async fn create_all(
+        self,
+        objects: &[(Api<DynamicObject>, DynamicObject)],
+        verb: &str,
+    ) -> anyhow::Result<()> {
+        let what = |object: &DynamicObject| {
+            let kind = object.types.as_ref().map_or("object", |t| t.kind.as_str());
+            format!(
+                "{} {}",
+                kind.to_lowercase(),
+                object.metadata.name.clone().unwrap_or_default()
+            )
+        };
+        if self.dry_run == DryRun::None && objects.len() > 1 {
+            let check = WriteFlags {
+                dry_run: DryRun::Server,
+                ..self
+            };
+            for (api, object) in objects {
+                check
+                    .create(api, object)
+                    .await
+                    .with_context(|| format!("checking {}", what(object)))?;
+            }
+        }
+        for (api, object) in objects {
+            let written = self
+                .create(api, object)
+                .await
+                .with_context(|| format!("creating {}", what(object)))?;
+            self.report(&written, verb)?;
+        }
+        Ok(())
     }
 
     /// Replaces `object` (it carries the resourceVersion it was read at: a concurrent change
