@@ -231,6 +231,26 @@ fn proof(request: &AdmissionRequest<DynamicObject>, keys: &[Vec<u8>]) -> Result<
     Ok(Some(sign(key, &stamp)))
 }
 
+/// The answer of a hook that fails open: `request` admitted with `operations` applied, or
+/// unchanged when there are none or the patch cannot be encoded (logged under `hook`).
+pub fn patched_or_unchanged(
+    request: &AdmissionRequest<DynamicObject>,
+    operations: Vec<json_patch::PatchOperation>,
+    hook: &str,
+) -> AdmissionResponse {
+    let response = AdmissionResponse::from(request);
+    if operations.is_empty() {
+        return response;
+    }
+    match response.with_patch(json_patch::Patch(operations)) {
+        Ok(patched) => patched,
+        Err(e) => {
+            tracing::warn!(error = %e, hook, "encoding the patch; admitted unchanged");
+            AdmissionResponse::from(request)
+        }
+    }
+}
+
 /// What the validating decision needs besides the request.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Lookups {

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use json_patch::{Patch, PatchOperation, ReplaceOperation};
+use json_patch::{PatchOperation, ReplaceOperation};
 use kube::Client;
 use kube::api::Api;
 use kube::core::DynamicObject;
@@ -120,16 +120,7 @@ pub async fn mutate(client: &Client, request: &AdmissionRequest<DynamicObject>) 
     };
     let tags = local_tags(&streams);
     let operations = lookup_patch(&found, |s, t| tags.get(&(s.to_string(), t.to_string())).cloned());
-    if operations.is_empty() {
-        return response;
-    }
-    match response.with_patch(Patch(operations)) {
-        Ok(patched) => patched,
-        Err(e) => {
-            tracing::warn!(error = %e, "image lookup: encoding the patch; admitted unchanged");
-            AdmissionResponse::from(request)
-        }
-    }
+    crate::admission::patched_or_unchanged(request, operations, "image lookup")
 }
 
 #[cfg(test)]

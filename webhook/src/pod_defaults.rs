@@ -15,7 +15,7 @@
 //! S2I builder images' 1001 is); an image that runs as root fails to start with the kubelet's
 //! "container has runAsNonRoot and image will run as root".
 
-use json_patch::{AddOperation, Patch, PatchOperation};
+use json_patch::{AddOperation, PatchOperation};
 use kube::core::DynamicObject;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation};
 use serde_json::{Map, Value, json};
@@ -93,16 +93,7 @@ pub fn mutate(request: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
         return response;
     };
     let operations = patch_of(spec);
-    if operations.is_empty() {
-        return response;
-    }
-    match response.with_patch(Patch(operations)) {
-        Ok(patched) => patched,
-        Err(e) => {
-            tracing::warn!(error = %e, "pod defaults: encoding the patch; admitted unchanged");
-            AdmissionResponse::from(request)
-        }
-    }
+    crate::admission::patched_or_unchanged(request, operations, "pod defaults")
 }
 
 #[cfg(test)]
