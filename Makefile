@@ -26,9 +26,10 @@ KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 MDBOOK = $(shell . $(DEV)/lib.sh && mdbook_dir)/bin/mdbook
 # Every shell script of the repository, for shellcheck.
 SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci/run \
+  $(shell find dev/catalog -type f \( -perm -u+x -o -name "*.sh" \)) \
   examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
-.PHONY: attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
+.PHONY: conformance attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
@@ -36,6 +37,7 @@ help:
 	@echo "                   end-to-end run on the real node (make e2e)"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make bench-push    push_to_serving alone: 10 pushes of the sample app on the real node, stage by stage"
+	@echo "make conformance   OpenShift's quickstart templates the catalog covers, unchanged, on the real node"
 	@echo "make attacks       the adversarial suite alone: every tenant-isolation attack, against the dev cluster"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
 	@echo "                   make cluster-down stops it)"
@@ -127,6 +129,17 @@ e2e: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test docker_real_node --test build_fields_real_node --test corpus_builds_real_node --test private_sources_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test binary_real_node --test storage_real_node -- --ignored
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e -- --ignored --nocapture --skip bench_
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-systests --test catalog_images -- --ignored
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" SLIPWAY_CONFORMANCE=$(CONFORMANCE_IN_E2E) \
+	  cargo test -q -p slip --test conformance -- --ignored --nocapture
+
+# The quickstarts of the corpus that the catalog covers, instantiated unchanged on the real node
+# (cli/tests/conformance.rs); prints the table the README shows (also in target/conformance.md).
+# `make e2e` runs CONFORMANCE_IN_E2E of them.
+CONFORMANCE_IN_E2E := django-psql-persistent
+conformance: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" SLIPWAY_CONFORMANCE=$${SLIPWAY_CONFORMANCE:-all} \
+	  cargo test -q -p slip --test conformance -- --ignored --nocapture
 
 # The adversarial suite alone (it is part of `make integration` too): every attack on tenant
 # isolation Slipway has a test for, played against the dev cluster as a tenant would
@@ -150,10 +163,12 @@ e2e-builds: cluster-up images clean-test-namespaces
 test: prereqs lint unit integration e2e
 	@echo "make test: all passed"
 
-# The images of the operator, the webhook and the builder (static binaries, no base image), pushed
-# to the dev registry.
+# The images of the operator, the webhook and the builder (static binaries, no base image), and
+# the catalog's stand-in builder and database images (dev/catalog/, from Debian packages; built
+# only when their content changed), pushed to the dev registry.
 images: cluster-up
 	dev/images.sh
+	dev/catalog-images.sh
 
 # Benchmarks; the webhook's and the builder's run against the dev cluster and registry.
 bench: cluster-up images

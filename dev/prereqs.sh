@@ -18,10 +18,10 @@ declare -A commands=(
 # Libraries the Rust build links (git2's https support uses OpenSSL).
 libraries=(libssl-dev zlib1g-dev)
 # The real node (dev/node-up.sh): the container runtime, its network plugins, kube-proxy's tools,
-# and what builds the pause and busybox images.
+# and what builds the pause and busybox images and the catalog's stand-ins (mmdebstrap).
 if [ "${SLIPWAY_NODE:-real}" != none ]; then
   commands+=([containerd]=containerd [runc]=runc [iptables]=iptables [conntrack]=conntrack
-    [buildah]=buildah [ip]=iproute2)
+    [buildah]=buildah [ip]=iproute2 [mmdebstrap]=mmdebstrap)
   libraries+=(containernetworking-plugins busybox-static libc6-dev)
 fi
 missing=()

@@ -1,0 +1,3 @@
+//! One module per stand-in image.
+mod postgresql;
+mod python;
