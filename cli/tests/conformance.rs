@@ -63,6 +63,9 @@ struct Quickstart {
     persistent: bool,
     /// The catalog's ImageStreams it uses.
     streams: &'static [&'static str],
+    /// Parameters given besides the source URL (none but where the template's default names a
+    /// branch of the original repository).
+    parameters: &'static [(&'static str, &'static str)],
 }
 
 /// Every quickstart of the corpus that the catalog covers. See docs/src/quickstarts.md for the
@@ -74,6 +77,7 @@ const QUICKSTARTS: &[Quickstart] = &[
         page: Some(("/", "Database: postgresql")),
         database: Database::Counter,
         streams: &["python", "postgresql"],
+        parameters: &[],
         persistent: true,
     },
     Quickstart {
@@ -82,6 +86,7 @@ const QUICKSTARTS: &[Quickstart] = &[
         page: Some(("/", "Database: postgresql")),
         database: Database::Counter,
         streams: &["python", "postgresql"],
+        parameters: &[],
         persistent: false,
     },
     Quickstart {
@@ -90,6 +95,43 @@ const QUICKSTARTS: &[Quickstart] = &[
         page: Some(("/", "Database: sqlite")),
         database: Database::Counter,
         streams: &["python"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "nodejs--nodejs-postgresql-persistent.json",
+        source: Some("nodejs-psql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["nodejs", "postgresql"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "nodejs--nodejs-postgresql-example.json",
+        source: Some("nodejs-psql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["nodejs", "postgresql"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "nodejs--nodejs-example.json",
+        source: Some("nodejs-psql"),
+        page: Some(("/", "No database is configured")),
+        database: Database::None,
+        streams: &["nodejs"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "nodejs--react-web-app-example.json",
+        source: Some("react-web-app"),
+        page: Some(("/", "React on Slipway")),
+        database: Database::None,
+        streams: &["nodejs"],
+        parameters: &[],
         persistent: false,
     },
     Quickstart {
@@ -98,6 +140,7 @@ const QUICKSTARTS: &[Quickstart] = &[
         page: None,
         database: Database::Client(Engine::PostgreSql),
         streams: &["postgresql"],
+        parameters: &[],
         persistent: true,
     },
     Quickstart {
@@ -106,6 +149,151 @@ const QUICKSTARTS: &[Quickstart] = &[
         page: None,
         database: Database::Client(Engine::PostgreSql),
         streams: &["postgresql"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "dancer--dancer-mysql-persistent.json",
+        source: Some("dancer-mysql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["perl", "mysql"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "dancer--dancer-mysql-example.json",
+        source: Some("dancer-mysql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["perl", "mysql"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "dancer--dancer-example.json",
+        source: Some("dancer-mysql"),
+        page: Some(("/", "No database is configured")),
+        database: Database::None,
+        streams: &["perl"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "cakephp--cakephp-mysql-persistent.json",
+        source: Some("cakephp-mysql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["php", "mysql"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "cakephp--cakephp-mysql-example.json",
+        source: Some("cakephp-mysql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["php", "mysql"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "cakephp--cakephp-example.json",
+        source: Some("cakephp-mysql"),
+        page: Some(("/", "No database is configured")),
+        database: Database::None,
+        streams: &["php"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "rails--rails-pgsql-persistent.json",
+        source: Some("rails-postgresql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["ruby", "postgresql"],
+        parameters: &[("SOURCE_REPOSITORY_REF", "main")],
+        persistent: true,
+    },
+    Quickstart {
+        template: "rails--rails-postgresql-example.json",
+        source: Some("rails-postgresql"),
+        page: Some(("/", "Page views: ")),
+        database: Database::Counter,
+        streams: &["ruby", "postgresql"],
+        parameters: &[("SOURCE_REPOSITORY_REF", "main")],
+        persistent: false,
+    },
+    Quickstart {
+        template: "httpd--httpd-example.json",
+        source: Some("httpd-site"),
+        page: Some(("/", "Welcome to your static httpd site on Slipway")),
+        database: Database::None,
+        streams: &["httpd"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "nginx--nginx-example.json",
+        source: Some("nginx-site"),
+        page: Some(("/", "Welcome to your static nginx site on Slipway")),
+        database: Database::None,
+        streams: &["nginx"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "mysql--mysql-persistent.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::MySql),
+        streams: &["mysql"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "mysql--mysql-ephemeral.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::MySql),
+        streams: &["mysql"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "mariadb--mariadb-persistent.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::MySql),
+        streams: &["mariadb"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "mariadb--mariadb-ephemeral.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::MySql),
+        streams: &["mariadb"],
+        parameters: &[],
+        persistent: false,
+    },
+    Quickstart {
+        template: "redis--redis-persistent.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::Redis),
+        streams: &["redis"],
+        parameters: &[],
+        persistent: true,
+    },
+    Quickstart {
+        template: "redis--redis-ephemeral.json",
+        source: None,
+        page: None,
+        database: Database::Client(Engine::Redis),
+        streams: &["redis"],
+        parameters: &[],
         persistent: false,
     },
 ];
@@ -169,6 +357,9 @@ fn selected() -> Vec<Quickstart> {
 
 /// A bare repository `NAME.git` under `root` holding the sample source at one commit on `main`.
 fn source_repository(root: &Path, work_root: &Path, sample: &str) -> PathBuf {
+    // Quickstarts that share a sample make it once.
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = MAKING.lock().unwrap_or_else(|e| e.into_inner());
     let bare = root.join(format!("{sample}.git"));
     if bare.exists() {
         return bare;
@@ -491,6 +682,9 @@ async fn quickstart(
             format!("{git_url}/{sample}.git"),
         );
     }
+    for (name, value) in q.parameters {
+        parameters.insert((*name).to_owned(), (*value).to_owned());
+    }
     let as_alice = kube::Client::try_from(
         kube::Config::from_custom_kubeconfig(
             kube::config::Kubeconfig::read_from(&alice).unwrap(),
@@ -658,10 +852,14 @@ async fn quickstarts_run_unchanged() {
     needed.sort_unstable();
     needed.dedup();
     for stream in needed {
-        eventually(&format!("openshift/{stream} to import"), Duration::from_secs(120), || async {
-            let s = streams.get_opt(stream).await.ok()??;
-            s.status?.tags.iter().all(|t| !t.items.is_empty()).then_some(())
-        })
+        eventually(
+            &format!("openshift/{stream} to import"),
+            Duration::from_secs(120),
+            || async {
+                let s = streams.get_opt(stream).await.ok()??;
+                s.status?.tags.iter().all(|t| !t.items.is_empty()).then_some(())
+            },
+        )
         .await;
     }
 

@@ -705,3 +705,86 @@ async fn a_push_right_revoked_while_the_build_runs_leaves_the_tag_alone() {
     assert_eq!(snapshot(&run.client, &run.victim.name, "web").await, before);
     run.stop().await;
 }
+
+#[tokio::test]
+async fn a_deployments_trigger_annotation_cannot_follow_another_projects_stream_until_its_pods_may() {
+    let client = client().await;
+    let attacker = TestNamespace::new(&client, "iso-wl-a").await;
+    let victim = TestNamespace::new(&client, "iso-wl-v").await;
+    victim_stream(&client, &victim.name, "web").await;
+    let before = snapshot(&client, &victim.name, "web").await;
+    // The workload trigger controller, for the attacker's namespace only.
+    let controller = {
+        let namespace = attacker.name.clone();
+        tokio::spawn(async move {
+            let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
+            let settings = slipway_operator::image::Settings {
+                namespace: Some(namespace),
+                ..Default::default()
+            };
+            slipway_operator::image::triggers::run(ctx, settings).await;
+        })
+    };
+    let trigger = json!([{"from": {"kind": "ImageStreamTag", "name": "web:latest", "namespace": victim.name},
+        "fieldPath": "spec.template.spec.containers[?(@.name==\"web\")].image"}]);
+    let deployment: k8s_openapi::api::apps::v1::Deployment = serde_json::from_value(json!({
+        "metadata": {"name": "web", "annotations": {"image.openshift.io/triggers": trigger.to_string()}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"}}, "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "placeholder"}]}}}
+    }))
+    .unwrap();
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), &attacker.name);
+    deployments
+        .create(&PostParams::default(), &deployment)
+        .await
+        .unwrap();
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), &attacker.name);
+    let refusal = eventually("the refusal's Warning event", WAIT, || async {
+        let list = events.list(&Default::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("InvalidImageTrigger"))
+            .and_then(|e| e.message)
+    })
+    .await;
+    assert!(
+        refusal.contains("service account")
+            && refusal.contains("/default may not get imagestreams/layers")
+            && refusal.contains(&victim.name),
+        "{refusal}"
+    );
+    let image = |d: k8s_openapi::api::apps::v1::Deployment| {
+        d.spec.unwrap().template.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        image(deployments.get("web").await.unwrap()),
+        "placeholder",
+        "a refused trigger sets nothing"
+    );
+    assert_eq!(snapshot(&client, &victim.name, "web").await, before);
+
+    // Granted to the pods' service account (as the catalog grants every authenticated one), the
+    // trigger follows the stream (asked again within access::REFUSED_RETRY).
+    let account = ServiceAccount::new(&attacker.name, "default");
+    grant(
+        &client,
+        &victim.name,
+        "system:image-puller",
+        &account,
+        ImageAccess::Pull,
+    )
+    .await;
+    let expected = format!("{REGISTRY}/{}/web@sha256:{}", victim.name, "1".repeat(64));
+    eventually("the trigger to set the image", WAIT, || async {
+        (image(deployments.get("web").await.ok()?) == expected).then_some(())
+    })
+    .await;
+    controller.abort();
+    attacker.delete().await;
+    victim.delete().await;
+}

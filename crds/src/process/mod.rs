@@ -37,6 +37,7 @@ mod labels;
 mod legacy;
 mod parameters;
 mod parse;
+mod prune;
 mod substitute;
 mod translate;
 
@@ -49,6 +50,7 @@ use serde_json::Value;
 
 pub use error::ProcessError;
 pub use parse::{MAX_TEMPLATE_BYTES, TEMPLATE_API_VERSIONS, TemplateDocument, parse_template};
+pub use prune::prune_unknown_fields;
 pub use translate::{
     ROUTE_INSECURE_POLICY_ANNOTATION, ROUTE_PORT_ANNOTATION, ROUTE_TLS_INLINE_ANNOTATION,
     ROUTE_TLS_TERMINATION_ANNOTATION, Translation, translate_object,

@@ -4,6 +4,13 @@
 //! they follow whenever the tag moves. Only the named container's `image` is patched (a strategic
 //! merge patch keyed by container name), so the owner's own apply keeps working.
 //!
+//! A trigger may follow a stream of another namespace (the catalog's `openshift/postgresql:12-el8`,
+//! as OpenShift's templates do) when the workload's pods may pull from there: the operator asks,
+//! with a SubjectAccessReview as the pod template's service account (`default` unless it names
+//! one), for `get imagestreams/layers` in that namespace — never with its own rights — and a
+//! refusal is a Warning Event naming the role to bind, asked again every
+//! [`access::REFUSED_RETRY`].
+//!
 //! A malformed annotation never stops the controller: it gives a Warning Event with a message
 //! that says what is wrong, once per distinct problem.
 
@@ -26,6 +33,7 @@ use serde_json::{Value, json};
 use slipway_crds::ImageStream;
 
 use super::Settings;
+use crate::access::{self, ImageAccess};
 use crate::{Context, Error};
 
 /// OpenShift's annotation.
@@ -64,6 +72,8 @@ pub enum ContainerSelector {
 /// One parsed trigger.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trigger {
+    /// The stream's namespace when it is not the workload's own.
+    pub namespace: Option<String>,
     pub stream: String,
     pub tag: String,
     /// `containers` or `initContainers`.
@@ -117,14 +127,16 @@ pub fn parse_triggers(
                     truncate(&t.from.kind)
                 ));
             }
-            if let Some(ns) = t
+            let other = t
                 .from
                 .namespace
                 .as_deref()
-                .filter(|ns| !ns.is_empty() && *ns != namespace)
+                .filter(|ns| !ns.is_empty() && *ns != namespace);
+            if let Some(ns) = other
+                && !is_namespace_name(ns)
             {
                 return Err(format!(
-                    "{at}: from.namespace is {:?}; only image streams of this namespace can be followed",
+                    "{at}: from.namespace {:?} is not a namespace name",
                     truncate(ns)
                 ));
             }
@@ -137,6 +149,7 @@ pub fn parse_triggers(
             let (list, container) =
                 parse_field_path(kind, &t.field_path).map_err(|e| format!("{at}: {e}"))?;
             triggers.push(Trigger {
+                namespace: other.map(str::to_owned),
                 stream: stream.to_string(),
                 tag: tag.to_string(),
                 list,
@@ -204,13 +217,13 @@ pub fn parse_field_path(kind: WorkloadKind, path: &str) -> Result<(&'static str,
 }
 
 /// The strategic merge patch that sets the triggered images of `object` (pure); None when every
-/// image already is what its tag says (or no tag has an image yet). `latest(stream, tag)` gives
-/// the tag's newest digest reference.
+/// image already is what its tag says (or no tag has an image yet, or it may not be pulled).
+/// `latest(trigger)` gives the newest digest reference of the tag it follows.
 pub fn image_patch(
     kind: WorkloadKind,
     object: &Value,
     triggers: &[Trigger],
-    latest: impl Fn(&str, &str) -> Option<String>,
+    latest: impl Fn(&Trigger) -> Option<String>,
 ) -> Result<Option<Value>, String> {
     let mut pod_spec = object;
     for key in kind.pod_spec_path() {
@@ -219,7 +232,7 @@ pub fn image_patch(
     // list -> (container name -> image), in trigger order.
     let mut changes: Vec<(&'static str, String, String)> = Vec::new();
     for trigger in triggers.iter().filter(|t| !t.paused) {
-        let Some(image) = latest(&trigger.stream, &trigger.tag) else {
+        let Some(image) = latest(trigger) else {
             continue;
         };
         let containers = pod_spec[trigger.list]
@@ -378,14 +391,30 @@ where
     }
 
     // Observe.
+    let value = serde_json::to_value(object.as_ref()).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
+    let mut refused = Vec::new();
     let planned = match parse_triggers(kind, &namespace, &annotations) {
         Ok(triggers) => {
-            let latest = latest_images(ctx, &namespace, &triggers).await?;
+            let account = access::ServiceAccount::new(&namespace, pod_service_account(kind, &value));
+            let mut allowed: HashMap<String, bool> = HashMap::new();
+            for other in triggers
+                .iter()
+                .filter(|t| !t.paused)
+                .filter_map(|t| t.namespace.as_deref())
+            {
+                if allowed.contains_key(other) {
+                    continue;
+                }
+                let answer = access::check(&ctx.client, &account, other, ImageAccess::Pull).await?;
+                if let Err(refusal) = &answer {
+                    refused.push(refusal.clone());
+                }
+                allowed.insert(other.to_owned(), answer.is_ok());
+            }
+            let latest = latest_images(ctx, &namespace, &triggers, &allowed).await?;
             // Decide.
-            let value =
-                serde_json::to_value(object.as_ref()).map_err(|e| Error::Kube(kube::Error::SerdeError(e)))?;
-            image_patch(kind, &value, &triggers, |s, t| {
-                latest.get(&(s.to_string(), t.to_string())).cloned().flatten()
+            image_patch(kind, &value, &triggers, |t| {
+                latest.get(&key(&namespace, t)).cloned().flatten()
             })
         }
         Err(message) => Err(message),
@@ -393,10 +422,20 @@ where
 
     // Act.
     let reference = object.object_ref(&());
+    if !refused.is_empty() {
+        report_invalid(
+            &state,
+            object.as_ref(),
+            &format!("image trigger refused: {}", refused.join("; ")),
+        )
+        .await;
+    }
     match planned {
         Err(message) => report_invalid(&state, object.as_ref(), &message).await,
         Ok(patch) => {
-            if let Ok(mut r) = state.reported.lock() {
+            if refused.is_empty()
+                && let Ok(mut r) = state.reported.lock()
+            {
                 r.remove(&uid);
             }
             if let Some(patch) = patch {
@@ -418,22 +457,68 @@ where
             }
         }
     }
-    Ok(Action::await_change())
+    // RBAC is not watched: a refusal is asked about again.
+    Ok(if refused.is_empty() {
+        Action::await_change()
+    } else {
+        Action::requeue(access::REFUSED_RETRY)
+    })
 }
 
-/// The image each followed `stream:tag` of the triggers points at now (paused triggers left out).
+/// The service account a workload's pods run as: its pod template's, `default` when unnamed.
+fn pod_service_account(kind: WorkloadKind, object: &Value) -> String {
+    let mut pod_spec = object;
+    for key in kind.pod_spec_path() {
+        pod_spec = &pod_spec[*key];
+    }
+    pod_spec["serviceAccountName"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default")
+        .to_owned()
+}
+
+/// A namespace name as the API server accepts it (an RFC 1123 label).
+fn is_namespace_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// `namespace/stream:tag` of what a trigger follows, for the lookup of its image.
+fn key(own: &str, t: &Trigger) -> (String, String, String) {
+    (
+        t.namespace.clone().unwrap_or_else(|| own.to_owned()),
+        t.stream.clone(),
+        t.tag.clone(),
+    )
+}
+
+/// The image each followed `stream:tag` of the triggers points at now; paused triggers, and those
+/// of namespaces `allowed` does not allow, left out.
 async fn latest_images(
     ctx: &Context,
     namespace: &str,
     triggers: &[Trigger],
-) -> Result<HashMap<(String, String), Option<String>>, Error> {
-    let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), namespace);
-    let mut latest: HashMap<(String, String), Option<String>> = HashMap::new();
+    allowed: &HashMap<String, bool>,
+) -> Result<HashMap<(String, String, String), Option<String>>, Error> {
+    let mut latest: HashMap<(String, String, String), Option<String>> = HashMap::new();
     for t in triggers.iter().filter(|t| !t.paused) {
-        let key = (t.stream.clone(), t.tag.clone());
+        if t.namespace
+            .as_ref()
+            .is_some_and(|ns| !allowed.get(ns).copied().unwrap_or(false))
+        {
+            continue;
+        }
+        let key = key(namespace, t);
         if latest.contains_key(&key) {
             continue;
         }
+        let streams: Api<ImageStream> = Api::namespaced(ctx.client.clone(), &key.0);
         let image = streams
             .get_opt(&t.stream)
             .await?
@@ -489,6 +574,7 @@ mod tests {
         assert_eq!(
             t,
             vec![Trigger {
+                namespace: None,
                 stream: "app".into(),
                 tag: "latest".into(),
                 list: "containers",
@@ -538,7 +624,7 @@ mod tests {
             ("{}".into(), "not a JSON list"),
             ("[{}]".into(), "not a JSON list"),
             (r#"[{"from":{"kind":"DockerImage","name":"x"},"fieldPath":"spec.template.spec.containers[0].image"}]"#.into(), "only ImageStreamTag"),
-            (r#"[{"from":{"kind":"ImageStreamTag","name":"a:b","namespace":"other"},"fieldPath":"spec.template.spec.containers[0].image"}]"#.into(), "this namespace"),
+            (r#"[{"from":{"kind":"ImageStreamTag","name":"a:b","namespace":"Other/x"},"fieldPath":"spec.template.spec.containers[0].image"}]"#.into(), "not a namespace name"),
             (r#"[{"from":{"kind":"ImageStreamTag","name":"../a:b"},"fieldPath":"spec.template.spec.containers[0].image"}]"#.into(), "not <imagestream>:<tag>"),
             (r#"[{"from":{"kind":"ImageStreamTag","name":"a:b c"},"fieldPath":"spec.template.spec.containers[0].image"}]"#.into(), "not <imagestream>:<tag>"),
             (r#"[{"from":{"kind":"ImageStreamTag","name":"a:b"},"fieldPath":"metadata.name"}]"#.into(), "not supported"),
@@ -579,7 +665,7 @@ mod tests {
         )
         .unwrap();
         let latest =
-            |s: &str, t: &str| (s == "app" && t == "latest").then(|| "r/ns/app@sha256:2".to_string());
+            |t: &Trigger| (t.stream == "app" && t.tag == "latest").then(|| "r/ns/app@sha256:2".to_string());
         let patch = image_patch(WorkloadKind::Deployment, &deployment("old"), &triggers, latest).unwrap();
         assert_eq!(
             patch,
@@ -600,7 +686,7 @@ mod tests {
         );
         // The tag has no image yet: nothing to do.
         assert_eq!(
-            image_patch(WorkloadKind::Deployment, &deployment("old"), &triggers, |_, _| {
+            image_patch(WorkloadKind::Deployment, &deployment("old"), &triggers, |_| {
                 None
             })
             .unwrap(),
@@ -628,6 +714,7 @@ mod tests {
         // CronJobs nest the pod spec deeper; an index names the container.
         let cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "job", "image": "x"}]}}}}}});
         let t = vec![Trigger {
+            namespace: None,
             stream: "app".into(),
             tag: "latest".into(),
             list: "containers",

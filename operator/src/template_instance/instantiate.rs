@@ -71,7 +71,19 @@ async fn create_all(
     requester: &TemplateInstanceRequester,
 ) -> Result<Result<Vec<Prepared>, Failure>, Error> {
     let mut prepared = Vec::with_capacity(objects.len());
-    for object in objects {
+    for mut object in objects {
+        // What the API server would drop from a create, server-side apply refuses: dropped
+        // here, and said.
+        let dropped = slipway_crds::process::prune_unknown_fields(&mut object);
+        if !dropped.is_empty() {
+            let note = format!(
+                "{}/{}: dropped fields its kind does not have (as the API server does): {}",
+                object["kind"].as_str().unwrap_or_default(),
+                object["metadata"]["name"].as_str().unwrap_or_default(),
+                dropped.join(", ")
+            );
+            publish(ctx, instance, EventType::Warning, "UnknownFieldsDropped", &note).await;
+        }
         match prepare(instance, &ctx.resolver, as_requester, namespace, object).await {
             Ok(p) => prepared.push(p),
             Err(refused) => {

@@ -1,0 +1,4 @@
+# The Rack application Puma serves.
+require_relative 'config/environment'
+
+run Rails.application
