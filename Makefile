@@ -26,7 +26,7 @@ KUBECTL = PATH="$(TOOLS_PATH)$$PATH" KUBECONFIG="$(CLUSTER_KUBECONFIG)" kubectl
 MDBOOK = $(shell . $(DEV)/lib.sh && mdbook_dir)/bin/mdbook
 # Every shell script of the repository, for shellcheck.
 SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci/run \
-  $(shell find dev/catalog -type f \( -perm -u+x -o -name "*.sh" \)) \
+  $(shell find dev/catalog -type f \( -perm -u+x -o -name "*.sh" \)) $(shell find examples/quickstarts -name "*.sh") \
   examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
 .PHONY: conformance attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces

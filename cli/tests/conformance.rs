@@ -652,7 +652,7 @@ async fn workloads_available(client: &kube::Client, ns: &str) -> usize {
 /// One quickstart, start to end; what it showed.
 async fn quickstart(
     q: Quickstart,
-    alice: PathBuf,
+    users: PathBuf,
     git_root: PathBuf,
     work_root: PathBuf,
     git_url: String,
@@ -667,7 +667,22 @@ async fn quickstart(
         "qs-{}",
         name.chars().take(12).collect::<String>().trim_end_matches('-')
     ));
+    // Alice's kubeconfig of her own for this quickstart: `slip new-project` rewrites it.
+    let home = users.join(name);
+    std::fs::create_dir_all(&home).unwrap();
+    let alice = kubeconfig_as(&home, "alice");
     new_project(&alice, &project).await;
+    // What `make clean-test-namespaces` removes if this run is killed before its guard acts.
+    Api::<slipway_crds::Project>::all(client.clone())
+        .patch(
+            &project,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                json!({"metadata": {"labels": {"slipway.dev/test-run": "conformance"}}}),
+            ),
+        )
+        .await
+        .unwrap();
     let _guard = ProjectGuard {
         kubeconfig: alice.clone(),
         name: project.clone(),
@@ -737,7 +752,11 @@ async fn quickstart(
     let ready_at = started.elapsed();
     let build = builds_complete(&client, &project).await;
     let workloads = workloads_available(&client, &project).await;
-    let mut shown = vec![format!("{workloads} workloads available")];
+    let mut shown = vec![if workloads == 1 {
+        "its workload available".to_owned()
+    } else {
+        format!("its {workloads} workloads available")
+    }];
 
     let service = parameter(&template, "NAME")
         .or_else(|| parameter(&template, "DATABASE_SERVICE_NAME"))
@@ -864,7 +883,7 @@ async fn quickstarts_run_unchanged() {
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let alice = kubeconfig_as(dir.path(), "alice");
+    let users = dir.path().join("users");
     let git_root = dir.path().join("git");
     let work_root = dir.path().join("work");
     std::fs::create_dir_all(&git_root).unwrap();
@@ -876,15 +895,15 @@ async fn quickstarts_run_unchanged() {
 
     // Two at a time: the machine has few cores, and builds are most of the time.
     let runs = futures::stream::iter(chosen.into_iter().map(|q| {
-        let (alice, git_root, work_root, git_url) = (
-            alice.clone(),
+        let (users, git_root, work_root, git_url) = (
+            users.clone(),
             git_root.clone(),
             work_root.clone(),
             git_url.clone(),
         );
         async move {
             let started = Instant::now();
-            let handle = tokio::spawn(quickstart(q, alice, git_root, work_root, git_url));
+            let handle = tokio::spawn(quickstart(q, users, git_root, work_root, git_url));
             let outcome = match handle.await {
                 Ok((build, serving, shown)) => Outcome {
                     template: short_name(q.template).into(),

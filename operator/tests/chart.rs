@@ -46,9 +46,16 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     // checks them as rendered.
     let cert_manager_served = kube::discovery::group(&client, CERT_MANAGER).await.is_ok();
     let mut left_out = 0;
+    // The catalog's objects go to the test namespace (the default `openshift` may not exist; its
+    // Namespace object is checked as rendered below).
+    let catalog_here = format!("catalog.namespace={}", ns.name);
     for values in [
-        vec![],
+        vec![catalog_here.as_str(), "catalog.createNamespace=false"],
         vec![
+            catalog_here.as_str(),
+            "catalog.createNamespace=false",
+            "catalog.standIns=10.250.0.1:15000/slipway-catalog",
+            "catalog.insecure=true",
             "registry.enabled=true",
             "ingress.enabled=true",
             "operator.maxProjectsPerUser=3",
@@ -69,6 +76,27 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
                 .unwrap_or_else(|e| panic!("{what} ({values:?}): {e}"));
         }
     }
+    // By default the catalog makes its namespace, kept when the chart is uninstalled, and every
+    // authenticated user may read and pull from it.
+    let objects = render_chart(&ns.name, &[]);
+    let namespace = find(&objects, "Namespace", "openshift");
+    assert_eq!(
+        namespace["metadata"]["annotations"]["helm.sh/resource-policy"],
+        "keep"
+    );
+    let binding = find(&objects, "RoleBinding", "slipway-catalog-readers");
+    assert_eq!(binding["metadata"]["namespace"], "openshift");
+    assert_eq!(binding["subjects"][0]["name"], "system:authenticated");
+    let python = find(&objects, "ImageStream", "python");
+    assert!(
+        python["spec"]["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "3.9-ubi8"
+                && t["from"]["name"] == "registry.access.redhat.com/ubi8/python-39:latest"),
+        "{python}"
+    );
     // The chart's two Issuers and two Certificates.
     assert!(
         cert_manager_served || left_out == 4,

@@ -92,7 +92,7 @@ pub(crate) fn translate_with_services(
         .to_owned();
     let target = match Target::of(&api_version, &kind) {
         Some(target) => target,
-        None => return Ok((Value::Object(map), None)),
+        None => return Ok(plain_selector(map, &api_version, &kind)),
     };
     let object_name = object_label(&map);
     let untranslatable = |message: String| ProcessError::Untranslatable {
@@ -125,6 +125,47 @@ pub(crate) fn translate_with_services(
         notes,
     };
     Ok((Value::Object(translated), Some(translation)))
+}
+
+/// An apps/v1 workload whose `spec.selector` is written as a DeploymentConfig's (a plain map of
+/// labels, as the corpus's `dancer-mysql-example` writes its database Deployment) gets it as
+/// `matchLabels`, noted; the API server would refuse it ("empty selector is invalid"). Any other
+/// object is returned as it is.
+fn plain_selector(
+    mut map: Map<String, Value>,
+    api_version: &str,
+    kind: &str,
+) -> (Value, Option<Translation>) {
+    let workload =
+        api_version == "apps/v1" && matches!(kind, "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet");
+    let labels = map
+        .get("spec")
+        .and_then(|spec| spec.get("selector"))
+        .and_then(Value::as_object)
+        .filter(|selector| {
+            !selector.is_empty()
+                && !selector.contains_key("matchLabels")
+                && !selector.contains_key("matchExpressions")
+                && selector.values().all(Value::is_string)
+        })
+        .cloned();
+    let (true, Some(labels)) = (workload, labels) else {
+        return (Value::Object(map), None);
+    };
+    let note = format!(
+        "spec.selector {} is a DeploymentConfig's form; taken as matchLabels",
+        Value::Object(labels.clone())
+    );
+    if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("selector".to_owned(), serde_json::json!({"matchLabels": labels}));
+    }
+    let translation = Translation {
+        object: object_label(&map),
+        from: format!("{api_version} {kind}"),
+        to: format!("{api_version} {kind}"),
+        notes: vec![note],
+    };
+    (Value::Object(map), Some(translation))
 }
 
 enum Target {
@@ -676,6 +717,35 @@ mod tests {
             assert_eq!(translation.from, format!("{api_version} {kind}"));
             assert_eq!(translation.to, format!("slipway.dev/v1alpha1 {kind}"));
             assert!(translation.notes.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_deployment_with_a_deployment_configs_selector_gets_match_labels() {
+        let (object, translation) = translate(json!({
+            "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "database"},
+            "spec": {"selector": {"name": "database"}, "template": {"metadata": {"labels": {"name": "database"}}}}
+        }));
+        assert_eq!(
+            object["spec"]["selector"],
+            json!({"matchLabels": {"name": "database"}})
+        );
+        let translation = translation.unwrap();
+        assert_eq!(translation.to, "apps/v1 Deployment");
+        assert!(
+            translation.notes[0].contains("DeploymentConfig's form"),
+            "{translation}"
+        );
+        // A proper selector, an empty one and a non-workload are left as they are.
+        for untouched in [
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"matchLabels": {"a": "b"}}}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {}}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"selector": {"a": 1}}}),
+            json!({"apiVersion": "v1", "kind": "Service", "spec": {"selector": {"a": "b"}}}),
+        ] {
+            let (object, translation) = translate(untouched.clone());
+            assert_eq!(object, untouched);
+            assert!(translation.is_none());
         }
     }
 
