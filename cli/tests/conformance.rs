@@ -68,234 +68,108 @@ struct Quickstart {
     parameters: &'static [(&'static str, &'static str)],
 }
 
-/// Every quickstart of the corpus that the catalog covers. See docs/src/quickstarts.md for the
-/// corpus templates left out and why.
+/// An app built from the sample `source`, without a database: its page at `/` must contain `text`.
+/// Ephemeral, no parameters.
+const fn app(
+    template: &'static str,
+    source: &'static str,
+    text: &'static str,
+    streams: &'static [&'static str],
+) -> Quickstart {
+    Quickstart {
+        template,
+        source: Some(source),
+        page: Some(("/", text)),
+        database: Database::None,
+        persistent: false,
+        streams,
+        parameters: &[],
+    }
+}
+
+/// An app like [`app`] whose page counts its visits in its database ([`Database::Counter`]).
+const fn counter(
+    template: &'static str,
+    source: &'static str,
+    text: &'static str,
+    streams: &'static [&'static str],
+) -> Quickstart {
+    Quickstart {
+        database: Database::Counter,
+        ..app(template, source, text, streams)
+    }
+}
+
+/// A database alone, checked by a client pod of `engine` ([`Database::Client`]). Ephemeral, no
+/// parameters.
+const fn database(template: &'static str, engine: Engine, streams: &'static [&'static str]) -> Quickstart {
+    Quickstart {
+        template,
+        source: None,
+        page: None,
+        database: Database::Client(engine),
+        persistent: false,
+        streams,
+        parameters: &[],
+    }
+}
+
+impl Quickstart {
+    /// The same quickstart, `-persistent`: its data must survive the database pod's deletion.
+    const fn persistent(self) -> Self {
+        Self {
+            persistent: true,
+            ..self
+        }
+    }
+
+    /// The same quickstart, given `parameters` besides the source URL.
+    const fn parameters(self, parameters: &'static [(&'static str, &'static str)]) -> Self {
+        Self { parameters, ..self }
+    }
+}
+
+/// Every quickstart of the corpus that the catalog covers. See docs/src/user-guide/quickstarts.md for the
+/// corpus templates left out and why. A row: the template, then for an app its sample source, the
+/// text of its page at `/` and the catalog's ImageStreams it uses; for a database alone its
+/// engine and ImageStream.
+#[rustfmt::skip]
 const QUICKSTARTS: &[Quickstart] = &[
-    Quickstart {
-        template: "django--django-psql-persistent.json",
-        source: Some("django-psql"),
-        page: Some(("/", "Database: postgresql")),
-        database: Database::Counter,
-        streams: &["python", "postgresql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "django--django-psql-example.json",
-        source: Some("django-psql"),
-        page: Some(("/", "Database: postgresql")),
-        database: Database::Counter,
-        streams: &["python", "postgresql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "django--django-example.json",
-        source: Some("django-psql"),
-        page: Some(("/", "Database: sqlite")),
-        database: Database::Counter,
-        streams: &["python"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "nodejs--nodejs-postgresql-persistent.json",
-        source: Some("nodejs-psql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["nodejs", "postgresql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "nodejs--nodejs-postgresql-example.json",
-        source: Some("nodejs-psql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["nodejs", "postgresql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "nodejs--nodejs-example.json",
-        source: Some("nodejs-psql"),
-        page: Some(("/", "No database is configured")),
-        database: Database::None,
-        streams: &["nodejs"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "nodejs--react-web-app-example.json",
-        source: Some("react-web-app"),
-        page: Some(("/", "React on Slipway")),
-        database: Database::None,
-        streams: &["nodejs"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "postgresql--postgresql-persistent.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::PostgreSql),
-        streams: &["postgresql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "postgresql--postgresql-ephemeral.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::PostgreSql),
-        streams: &["postgresql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "dancer--dancer-mysql-persistent.json",
-        source: Some("dancer-mysql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["perl", "mysql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "dancer--dancer-mysql-example.json",
-        source: Some("dancer-mysql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["perl", "mysql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "dancer--dancer-example.json",
-        source: Some("dancer-mysql"),
-        page: Some(("/", "No database is configured")),
-        database: Database::None,
-        streams: &["perl"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "cakephp--cakephp-mysql-persistent.json",
-        source: Some("cakephp-mysql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["php", "mysql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "cakephp--cakephp-mysql-example.json",
-        source: Some("cakephp-mysql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["php", "mysql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "cakephp--cakephp-example.json",
-        source: Some("cakephp-mysql"),
-        page: Some(("/", "No database is configured")),
-        database: Database::None,
-        streams: &["php"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "rails--rails-pgsql-persistent.json",
-        source: Some("rails-postgresql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["ruby", "postgresql"],
-        parameters: &[("SOURCE_REPOSITORY_REF", "main")],
-        persistent: true,
-    },
-    Quickstart {
-        template: "rails--rails-postgresql-example.json",
-        source: Some("rails-postgresql"),
-        page: Some(("/", "Page views: ")),
-        database: Database::Counter,
-        streams: &["ruby", "postgresql"],
-        parameters: &[("SOURCE_REPOSITORY_REF", "main")],
-        persistent: false,
-    },
-    Quickstart {
-        template: "httpd--httpd-example.json",
-        source: Some("httpd-site"),
-        page: Some(("/", "Welcome to your static httpd site on Slipway")),
-        database: Database::None,
-        streams: &["httpd"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "nginx--nginx-example.json",
-        source: Some("nginx-site"),
-        page: Some(("/", "Welcome to your static nginx site on Slipway")),
-        database: Database::None,
-        streams: &["nginx"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "mysql--mysql-persistent.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::MySql),
-        streams: &["mysql"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "mysql--mysql-ephemeral.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::MySql),
-        streams: &["mysql"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "mariadb--mariadb-persistent.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::MySql),
-        streams: &["mariadb"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "mariadb--mariadb-ephemeral.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::MySql),
-        streams: &["mariadb"],
-        parameters: &[],
-        persistent: false,
-    },
-    Quickstart {
-        template: "redis--redis-persistent.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::Redis),
-        streams: &["redis"],
-        parameters: &[],
-        persistent: true,
-    },
-    Quickstart {
-        template: "redis--redis-ephemeral.json",
-        source: None,
-        page: None,
-        database: Database::Client(Engine::Redis),
-        streams: &["redis"],
-        parameters: &[],
-        persistent: false,
-    },
+    counter("django--django-psql-persistent.json", "django-psql", "Database: postgresql",
+        &["python", "postgresql"]).persistent(),
+    counter("django--django-psql-example.json", "django-psql", "Database: postgresql",
+        &["python", "postgresql"]),
+    counter("django--django-example.json", "django-psql", "Database: sqlite", &["python"]),
+    counter("nodejs--nodejs-postgresql-persistent.json", "nodejs-psql", "Page views: ",
+        &["nodejs", "postgresql"]).persistent(),
+    counter("nodejs--nodejs-postgresql-example.json", "nodejs-psql", "Page views: ",
+        &["nodejs", "postgresql"]),
+    app("nodejs--nodejs-example.json", "nodejs-psql", "No database is configured", &["nodejs"]),
+    app("nodejs--react-web-app-example.json", "react-web-app", "React on Slipway", &["nodejs"]),
+    database("postgresql--postgresql-persistent.json", Engine::PostgreSql, &["postgresql"]).persistent(),
+    database("postgresql--postgresql-ephemeral.json", Engine::PostgreSql, &["postgresql"]),
+    counter("dancer--dancer-mysql-persistent.json", "dancer-mysql", "Page views: ",
+        &["perl", "mysql"]).persistent(),
+    counter("dancer--dancer-mysql-example.json", "dancer-mysql", "Page views: ", &["perl", "mysql"]),
+    app("dancer--dancer-example.json", "dancer-mysql", "No database is configured", &["perl"]),
+    counter("cakephp--cakephp-mysql-persistent.json", "cakephp-mysql", "Page views: ",
+        &["php", "mysql"]).persistent(),
+    counter("cakephp--cakephp-mysql-example.json", "cakephp-mysql", "Page views: ", &["php", "mysql"]),
+    app("cakephp--cakephp-example.json", "cakephp-mysql", "No database is configured", &["php"]),
+    counter("rails--rails-pgsql-persistent.json", "rails-postgresql", "Page views: ",
+        &["ruby", "postgresql"]).persistent().parameters(&[("SOURCE_REPOSITORY_REF", "main")]),
+    counter("rails--rails-postgresql-example.json", "rails-postgresql", "Page views: ",
+        &["ruby", "postgresql"]).parameters(&[("SOURCE_REPOSITORY_REF", "main")]),
+    app("httpd--httpd-example.json", "httpd-site", "Welcome to your static httpd site on Slipway",
+        &["httpd"]),
+    app("nginx--nginx-example.json", "nginx-site", "Welcome to your static nginx site on Slipway",
+        &["nginx"]),
+    database("mysql--mysql-persistent.json", Engine::MySql, &["mysql"]).persistent(),
+    database("mysql--mysql-ephemeral.json", Engine::MySql, &["mysql"]),
+    database("mariadb--mariadb-persistent.json", Engine::MySql, &["mariadb"]).persistent(),
+    database("mariadb--mariadb-ephemeral.json", Engine::MySql, &["mariadb"]),
+    database("redis--redis-persistent.json", Engine::Redis, &["redis"]).persistent(),
+    database("redis--redis-ephemeral.json", Engine::Redis, &["redis"]),
 ];
 
 /// The template's name: its file name without the folder prefix and `.json`.

@@ -80,7 +80,21 @@ pub async fn namespace(prefix: &str) -> (kube::Client, TestNamespace, Api<Pod>) 
     (client, ns, pods)
 }
 
-/// Runs `image` in a pod to its end: `script` with `sh -c` (or the image's own command when
+/// A pod of `image` with `env` in a container `c`, run once; `container` adds to the container.
+fn pod(name: &str, image: &str, env: &[(&str, &str)], container: Value) -> Pod {
+    let env: Vec<Value> = env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
+    let mut c = json!({"name": "c", "image": image, "env": env});
+    c.as_object_mut()
+        .unwrap()
+        .extend(container.as_object().cloned().unwrap_or_default());
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "spec": {"restartPolicy": "Never", "containers": [c]}
+    }))
+    .unwrap()
+}
+
+/// Runs `image` in a pod to its end: `script` with `bash -c` (or the image's own command when
 /// None), with `env`, as the image's user. The phase it ended in and its log.
 pub async fn run(
     pods: &Api<Pod>,
@@ -89,17 +103,13 @@ pub async fn run(
     env: &[(&str, &str)],
     script: Option<&str>,
 ) -> (String, String) {
-    let env: Vec<Value> = env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
-    let mut container = json!({"name": "c", "image": image, "env": env});
-    if let Some(script) = script {
-        container["command"] = json!(["/bin/bash", "-c", script]);
-    }
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"restartPolicy": "Never", "containers": [container]}
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let command = script.map_or(
+        json!({}),
+        |script| json!({"command": ["/bin/bash", "-c", script]}),
+    );
+    pods.create(&PostParams::default(), &pod(name, image, env, command))
+        .await
+        .unwrap();
     let phase = eventually(
         &format!("pod {name} to end"),
         Duration::from_secs(300),
@@ -126,6 +136,94 @@ pub async fn succeeds(
     log
 }
 
-/// What every catalog image shows at runtime: its user's uid and gid, and whether group 0 may
-/// write `path`.
+/// Runs `script` in `image` (its own command when None) and asserts that it failed, and that its
+/// log says each of `says` and none of `never`; its log.
+pub async fn fails_saying(
+    pods: &Api<Pod>,
+    name: &str,
+    image: &str,
+    env: &[(&str, &str)],
+    script: Option<&str>,
+    says: &[&str],
+    never: &[&str],
+) -> String {
+    let (phase, log) = run(pods, name, image, env, script).await;
+    assert_eq!(phase, "Failed", "{name} in {image} did not fail:\n{log}");
+    assert_says(&log, says);
+    for text in never {
+        assert!(!log.contains(text), "{name} in {image} says {text:?}:\n{log}");
+    }
+    log
+}
+
+/// Asserts that `log` says each of `texts`.
+pub fn assert_says(log: &str, texts: &[&str]) {
+    for text in texts {
+        assert!(log.contains(text), "no {text:?} in:\n{log}");
+    }
+}
+
+/// Asserts that `log` says each text of `texts`, the other half of each pair telling what that
+/// text shows.
+pub fn assert_shows(log: &str, texts: &[(&str, &str)]) {
+    for (text, what) in texts {
+        assert!(log.contains(text), "{what}: no {text:?} in:\n{log}");
+    }
+}
+
+/// Starts `image` with its own command and `env` in a pod, and waits until `probe` (a readiness
+/// probe run with `/bin/sh -i -c`, as the templates declare theirs) passes. The pod's IP.
+pub async fn serve(pods: &Api<Pod>, name: &str, image: &str, env: &[(&str, &str)], probe: &str) -> String {
+    let probe_spec = json!({"readinessProbe": {
+        "exec": {"command": ["/bin/sh", "-i", "-c", probe]},
+        "initialDelaySeconds": 2, "periodSeconds": 2, "timeoutSeconds": 10
+    }});
+    pods.create(&PostParams::default(), &pod(name, image, env, probe_spec))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let status = pods.get(name).await.ok().and_then(|p| p.status);
+        let ready = status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if ready {
+            return status.and_then(|s| s.pod_ip).unwrap();
+        }
+        let ended = status
+            .and_then(|s| s.phase)
+            .is_some_and(|p| p == "Failed" || p == "Succeeded");
+        if ended || tokio::time::Instant::now() > deadline {
+            let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
+            panic!("pod {name} never became ready (probe: {probe}):\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What every catalog image shows at runtime: its user's uid and gid (`uid=N gid=N`).
 pub const IDENTITY: &str = r#"echo "uid=$(id -u) gid=$(id -g)"; "#;
+
+/// Runs, in a builder, [`IDENTITY`], a listing of `/usr/libexec/s2i` and a write to
+/// `/opt/app-root/src`, then `more`; asserts what every builder of the catalog shows (user 1001
+/// in group 0, each of `scripts` in `/usr/libexec/s2i`, a home it may write). Its log.
+pub async fn builder_identity(pods: &Api<Pod>, image: &str, scripts: &[&str], more: &str) -> String {
+    let script =
+        format!("{IDENTITY} ls /usr/libexec/s2i; touch /opt/app-root/src/w && echo writable; {more}");
+    let log = succeeds(pods, "identity", image, &[], &script).await;
+    assert!(log.contains("uid=1001 gid=0"), "{log}");
+    for script in scripts {
+        assert!(
+            log.lines().any(|l| l == *script),
+            "no {script} in /usr/libexec/s2i:\n{log}"
+        );
+    }
+    assert!(log.contains("writable"), "{log}");
+    log
+}
+
+/// Waits for the application a builder's `run` started on 8080 and fetches `path`.
+pub fn fetch(path: &str) -> String {
+    format!("for i in $(seq 1 150); do curl -fs localhost:8080{path} && break; sleep 0.2; done; echo\n")
+}

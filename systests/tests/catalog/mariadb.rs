@@ -16,49 +16,6 @@ const ENV: [(&str, &str); 4] = [
     ("MYSQL_ROOT_PASSWORD", "r00t"),
 ];
 
-/// Starts `image` with its own command and `env` in a pod, and waits until `probe` (a readiness
-/// probe run with `/bin/sh -i -c`, as the templates declare theirs) passes. The pod's IP.
-pub(super) async fn serve(
-    pods: &Api<Pod>,
-    name: &str,
-    image: &str,
-    env: &[(&str, &str)],
-    probe: &str,
-) -> String {
-    let env: Vec<Value> = env.iter().map(|(k, v)| json!({"name": k, "value": v})).collect();
-    let pod: Pod = serde_json::from_value(json!({
-        "metadata": {"name": name},
-        "spec": {"restartPolicy": "Never", "containers": [{
-            "name": "c", "image": image, "env": env,
-            "readinessProbe": {
-                "exec": {"command": ["/bin/sh", "-i", "-c", probe]},
-                "initialDelaySeconds": 2, "periodSeconds": 2, "timeoutSeconds": 10
-            }
-        }]}
-    }))
-    .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-    loop {
-        let status = pods.get(name).await.ok().and_then(|p| p.status);
-        let ready = status
-            .as_ref()
-            .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
-        if ready {
-            return status.and_then(|s| s.pod_ip).unwrap();
-        }
-        let ended = status
-            .and_then(|s| s.phase)
-            .is_some_and(|p| p == "Failed" || p == "Succeeded");
-        if ended || tokio::time::Instant::now() > deadline {
-            let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
-            panic!("pod {name} never became ready (probe: {probe}):\n{log}");
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 /// Starts the server as the image does (in the background of a script), waits for the
 /// templates' probes, then runs `then`.
 fn with_server(then: &str) -> String {
@@ -78,33 +35,20 @@ async fn mariadb_without_its_variables_exits_with_sclorg_message() {
     assert_eq!(labels(&config)["io.openshift.expose-services"], "3306:mysql");
     assert!(labels(&config)["io.openshift.tags"].contains("mysql"), "{config}");
     let (_client, ns, pods) = namespace("cat-mariadb-usage").await;
-    let (phase, log) = run(&pods, "bare", &image, &[], None).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains(
-            "You must either specify the following environment variables:\n  \
-             MYSQL_USER (regex: '^[a-zA-Z0-9_]+$')\n  MYSQL_PASSWORD (regex: "
-        ) && log.contains("Or the following environment variable:\n  MYSQL_ROOT_PASSWORD (regex: ")
-            && log.contains("Or both.\nOptional Settings:\n  MYSQL_LOWER_CASE_TABLE_NAMES (default: 0)"),
-        "{log}"
-    );
+    let usage = [
+        "You must either specify the following environment variables:\n  \
+         MYSQL_USER (regex: '^[a-zA-Z0-9_]+$')\n  MYSQL_PASSWORD (regex: ",
+        "Or the following environment variable:\n  MYSQL_ROOT_PASSWORD (regex: ",
+        "Or both.\nOptional Settings:\n  MYSQL_LOWER_CASE_TABLE_NAMES (default: 0)",
+    ];
+    fails_saying(&pods, "bare", &image, &[], None, &usage, &[]).await;
     // Half of a set is refused too, saying which; so is a value outside sclorg's regexes.
-    let (phase, log) = run(&pods, "half", &image, &[("MYSQL_USER", "app")], None).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("error: MYSQL_USER, MYSQL_PASSWORD and MYSQL_DATABASE go together"),
-        "{log}"
-    );
-    let (phase, log) = run(
-        &pods,
-        "invalid",
-        &image,
-        &[("MYSQL_ROOT_PASSWORD", "has space")],
-        None,
-    )
-    .await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(log.contains("error: Invalid root password"), "{log}");
+    let half = [("MYSQL_USER", "app")];
+    let says = ["error: MYSQL_USER, MYSQL_PASSWORD and MYSQL_DATABASE go together"];
+    fails_saying(&pods, "half", &image, &half, None, &says, &[]).await;
+    let invalid = [("MYSQL_ROOT_PASSWORD", "has space")];
+    let says = ["error: Invalid root password"];
+    fails_saying(&pods, "invalid", &image, &invalid, None, &says, &[]).await;
     ns.delete().await;
 }
 
@@ -136,27 +80,24 @@ async fn mariadb_creates_the_user_database_and_root_password_and_keeps_them_over
             .as_str(),
     );
     let log = succeeds(&pods, "server", &image, &ENV, &format!("{IDENTITY}{script}")).await;
-    assert!(log.contains("uid=27 gid=0"), "{log}");
-    assert!(log.contains("mysqld is alive"), "the templates' probe:\n{log}");
-    assert!(
-        log.contains("app@%|shop|round trip"),
-        "the user's database round trip:\n{log}"
-    );
-    assert!(log.contains("refused"), "a wrong password is refused:\n{log}");
-    assert!(log.contains("root sees 1"), "the root password works:\n{log}");
-    assert!(log.contains("/var/lib/mysql/data/shop"), "{log}");
-    assert!(
-        log.contains("kept: round trip"),
-        "the data survives a restart:\n{log}"
-    );
-    assert!(
-        log.contains("old-refused"),
-        "the restart set the new password:\n{log}"
-    );
-    assert!(log.contains("new root"), "{log}");
-    assert!(
-        log.contains("/tmp/server.log:1") && log.contains("/tmp/server2.log:0"),
-        "initialised once:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("uid=27 gid=0", "the image's user"),
+            ("mysqld is alive", "the templates' probe"),
+            ("app@%|shop|round trip", "the user's database round trip"),
+            ("refused", "a wrong password is refused"),
+            ("root sees 1", "the root password works"),
+            (
+                "/var/lib/mysql/data/shop",
+                "the database is in the data directory",
+            ),
+            ("kept: round trip", "the data survives a restart"),
+            ("old-refused", "the restart set the new password"),
+            ("new root", "the restart set the new root password"),
+            ("/tmp/server.log:1", "initialised once"),
+            ("/tmp/server2.log:0", "initialised once"),
+        ],
     );
     ns.delete().await;
 }
@@ -185,8 +126,6 @@ async fn mariadb_as_the_templates_run_it_is_ready_and_reachable_from_other_pods(
            'CREATE TABLE t (v int); INSERT INTO t VALUES (7); SELECT CONCAT(\"default db \", v) FROM t'\n"
     );
     let log = succeeds(&pods, "client", &image, &[], &script).await;
-    assert!(log.contains("remote app@%"), "{log}");
-    assert!(log.contains("remote root"), "{log}");
-    assert!(log.contains("default db 7"), "{log}");
+    assert_says(&log, &["remote app@%", "remote root", "default db 7"]);
     ns.delete().await;
 }

@@ -33,33 +33,24 @@ async fn nginx_builder_labels_user_and_environment() {
         "/opt/app-root/etc/nginx.default.d"
     );
     let (_client, ns, pods) = namespace("cat-nginx").await;
-    let log = succeeds(
+    let log = builder_identity(
         &pods,
-        "identity",
         &image,
-        &[],
-        &format!(
-            "{IDENTITY} ls /usr/libexec/s2i; touch /opt/app-root/src/w && echo writable; \
-             nginx -v 2>&1; nginx -t 2>&1"
-        ),
+        &["assemble", "run", "usage"],
+        "nginx -v 2>&1; nginx -t 2>&1",
     )
     .await;
-    assert!(log.contains("uid=1001 gid=0"), "{log}");
-    for script in ["assemble", "run", "usage"] {
-        assert!(
-            log.lines().any(|l| l == script),
-            "no {script} in /usr/libexec/s2i:\n{log}"
-        );
-    }
-    assert!(log.contains("writable"), "{log}");
-    assert!(log.contains("nginx version: nginx/1."), "{log}");
-    assert!(
-        log.contains("test is successful"),
-        "the configuration is valid as user 1001:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("nginx version: nginx/1.", "nginx -v"),
+            ("test is successful", "the configuration is valid as user 1001"),
+        ],
     );
+    // Its own command is the usage, as sclorg's.
     let (phase, log) = run(&pods, "usage", &image, &[], None).await;
     assert_eq!(phase, "Succeeded", "{log}");
-    assert!(log.contains("nginx-default-cfg/*.conf"), "{log}");
+    assert_says(&log, &["nginx-default-cfg/*.conf"]);
     ns.delete().await;
 }
 
@@ -76,33 +67,22 @@ async fn nginx_assemble_installs_cfg_dirs_and_run_serves_the_site_on_8080() {
         sample_source()
     );
     let log = succeeds(&pods, "site", &image, &[], &script).await;
-    assert!(
-        log.contains("Installing the configuration of nginx-cfg/"),
-        "{log}"
+    assert_says(
+        &log,
+        &[
+            "Installing the configuration of nginx-cfg/",
+            "Installing the configuration of nginx-default-cfg/",
+        ],
     );
-    assert!(
-        log.contains("Installing the configuration of nginx-default-cfg/"),
-        "{log}"
-    );
-    assert!(
-        log.contains("Welcome to your static nginx site on Slipway"),
-        "the page:\n{log}"
-    );
-    assert!(
-        log.contains("X-Slipway-Sample: nginx-site"),
-        "nginx-cfg/sample.conf's header:\n{log}"
-    );
-    assert!(
-        log.contains("health: ok"),
-        "nginx-default-cfg/health.conf's location:\n{log}"
-    );
-    assert!(
-        log.contains("cfg: 404"),
-        "the config directories are not served:\n{log}"
-    );
-    assert!(
-        log.contains("\"GET /health HTTP/1.1\" 200"),
-        "the access log is the output:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("Welcome to your static nginx site on Slipway", "the page"),
+            ("X-Slipway-Sample: nginx-site", "nginx-cfg/sample.conf's header"),
+            ("health: ok", "nginx-default-cfg/health.conf's location"),
+            ("cfg: 404", "the config directories are not served"),
+            ("\"GET /health HTTP/1.1\" 200", "the access log is the output"),
+        ],
     );
     ns.delete().await;
 }
@@ -132,11 +112,16 @@ async fn nginx_source_nginx_conf_replaces_the_main_configuration() {
          /usr/libexec/s2i/assemble\n{RUN}curl -fsi localhost:8080/\n"
     );
     let log = succeeds(&pods, "conf", &image, &[], &script).await;
-    assert!(log.contains("Replacing the main configuration"), "{log}");
-    assert!(
-        log.contains("own main configuration"),
-        "the source's nginx.conf is the server's:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("Replacing the main configuration", "assemble's message"),
+            (
+                "own main configuration",
+                "the source's nginx.conf is the server's",
+            ),
+            ("X-From-Cfg: yes", "nginx-cfg/ is included"),
+        ],
     );
-    assert!(log.contains("X-From-Cfg: yes"), "{log}");
     ns.delete().await;
 }

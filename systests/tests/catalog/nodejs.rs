@@ -34,9 +34,6 @@ JS
     )
 }
 
-/// Waits for the application `run` started on 8080 and fetches /x.
-const FETCH: &str = "for i in $(seq 1 100); do curl -fs localhost:8080/x && break; sleep 0.2; done; echo\n";
-
 #[ignore = "needs the catalog images and the real node; run with `make e2e`"]
 #[tokio::test]
 async fn nodejs_builder_labels_user_and_environment() {
@@ -53,29 +50,15 @@ async fn nodejs_builder_labels_user_and_environment() {
         "{env:?}"
     );
     let (_client, ns, pods) = namespace("cat-nodejs").await;
-    let log = succeeds(
+    let log = builder_identity(
         &pods,
-        "identity",
         &image,
-        &[],
-        &format!(
-            "{IDENTITY} ls /usr/libexec/s2i; touch /opt/app-root/src/w && echo writable; \
-             echo node $(node --version); echo npm $(npm --version); command -v node; \
-             ls /opt/app-root/npm-cache"
-        ),
+        &["assemble", "run", "save-artifacts", "usage"],
+        "echo node $(node --version); echo npm $(npm --version); command -v node; \
+         ls /opt/app-root/npm-cache",
     )
     .await;
-    assert!(log.contains("uid=1001 gid=0"), "{log}");
-    for script in ["assemble", "run", "save-artifacts", "usage"] {
-        assert!(
-            log.lines().any(|l| l == script),
-            "no {script} in /usr/libexec/s2i:\n{log}"
-        );
-    }
-    assert!(log.contains("writable"), "{log}");
-    assert!(log.contains("node v18."), "{log}");
-    assert!(log.contains("npm 9."), "{log}");
-    assert!(log.contains("/usr/bin/node"), "{log}");
+    assert_says(&log, &["node v18.", "npm 9.", "/usr/bin/node"]);
     // The carried npm cache (cacache's layout).
     assert!(log.lines().any(|l| l == "_cacache"), "{log}");
     ns.delete().await;
@@ -90,30 +73,30 @@ async fn nodejs_assemble_installs_offline_builds_prunes_and_run_serves_npm_start
     let script = format!(
         "set -e\n{app}\n/usr/libexec/s2i/assemble\ncat built.txt\nnpm ls express\n\
          [ -d node_modules/esbuild ] || echo 'esbuild pruned'\n\
-         /usr/libexec/s2i/run &\n{FETCH}",
-        app = app(true)
+         /usr/libexec/s2i/run &\n{fetch}",
+        app = app(true),
+        fetch = fetch("/x"),
     );
     let log = succeeds(&pods, "assemble", &image, &[("NPM_MIRROR", "")], &script).await;
-    assert!(
-        log.contains("installing offline from the image's npm cache"),
-        "{log}"
-    );
-    assert!(
-        log.contains("built with esbuild 0.28."),
-        "the dev dependency was there for `npm run build`:\n{log}"
-    );
-    assert!(
-        log.contains("express@4."),
-        "package.json's dependency was installed:\n{log}"
-    );
-    assert!(
-        log.contains("esbuild pruned"),
-        "NODE_ENV=production prunes the dev dependencies:\n{log}"
-    );
-    assert!(log.contains("Launching via npm run start"), "{log}");
-    assert!(
-        log.contains("hello from /x on express"),
-        "`npm run start` served on 8080:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            (
+                "installing offline from the image's npm cache",
+                "assemble's message",
+            ),
+            (
+                "built with esbuild 0.28.",
+                "the dev dependency was there for `npm run build`",
+            ),
+            ("express@4.", "package.json's dependency was installed"),
+            (
+                "esbuild pruned",
+                "NODE_ENV=production prunes the dev dependencies",
+            ),
+            ("Launching via npm run start", "run's message"),
+            ("hello from /x on express", "`npm run start` served on 8080"),
+        ],
     );
     ns.delete().await;
 }
@@ -124,7 +107,8 @@ async fn nodejs_assemble_uses_npm_mirror_when_given() {
     let (image, _) = stand_in("nodejs");
     let (_client, ns, pods) = namespace("cat-nodejs-mirror").await;
     let script = format!("{}\n/usr/libexec/s2i/assemble", app(false));
-    let (phase, log) = run(
+    // The mirror is where npm looked (and, unreachable, why the install failed).
+    fails_saying(
         &pods,
         "mirror",
         &image,
@@ -133,19 +117,13 @@ async fn nodejs_assemble_uses_npm_mirror_when_given() {
             ("NPM_CONFIG_FETCH_RETRIES", "0"),
         ],
         Some(&script),
+        &[
+            "Setting the npm package mirror to http://127.0.0.1:9",
+            "request to http://127.0.0.1:9/express failed",
+        ],
+        &["image's npm cache"],
     )
     .await;
-    // The mirror is where npm looked (and, unreachable, why the install failed).
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("Setting the npm package mirror to http://127.0.0.1:9"),
-        "{log}"
-    );
-    assert!(
-        log.contains("request to http://127.0.0.1:9/express failed"),
-        "{log}"
-    );
-    assert!(!log.contains("image's npm cache"), "{log}");
     ns.delete().await;
 }
 
@@ -165,21 +143,24 @@ async fn nodejs_incremental_build_restores_saved_node_modules() {
          mkdir -p /tmp/artifacts && tar -xf /tmp/artifacts.tar -C /tmp/artifacts\n\
          {app}\n\
          NPM_MIRROR=http://127.0.0.1:9 NPM_CONFIG_FETCH_RETRIES=0 /usr/libexec/s2i/assemble\n\
-         /usr/libexec/s2i/run &\n{FETCH}",
-        app = app(false)
+         /usr/libexec/s2i/run &\n{fetch}",
+        app = app(false),
+        fetch = fetch("/x"),
     );
     let log = succeeds(&pods, "incremental", &image, &[], &script).await;
-    assert!(
-        log.contains("node_modules/express/package.json"),
-        "save-artifacts wrote node_modules:\n{log}"
-    );
-    assert!(
-        log.contains("Restoring previous build artifacts (node_modules)"),
-        "{log}"
-    );
-    assert!(
-        log.contains("hello from /x on express"),
-        "the restored build serves:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            (
+                "node_modules/express/package.json",
+                "save-artifacts wrote node_modules",
+            ),
+            (
+                "Restoring previous build artifacts (node_modules)",
+                "assemble's message",
+            ),
+            ("hello from /x on express", "the restored build serves"),
+        ],
     );
     ns.delete().await;
 }

@@ -27,11 +27,6 @@ use_ok('Hello');
 PERL
 "#;
 
-/// Waits for the application `run` started on 8080 and fetches `path`.
-fn fetch(path: &str) -> String {
-    format!("for i in $(seq 1 100); do curl -fs localhost:8080{path} && break; sleep 0.2; done; echo\n")
-}
-
 #[ignore = "needs the catalog images and the real node; run with `make e2e`"]
 #[tokio::test]
 async fn perl_builder_labels_user_and_environment() {
@@ -42,30 +37,23 @@ async fn perl_builder_labels_user_and_environment() {
     let env = environment(&config);
     assert!(env["PERL_VERSION"].starts_with("5."), "{env:?}");
     let (_client, ns, pods) = namespace("cat-perl").await;
-    let log = succeeds(
+    let log = builder_identity(
         &pods,
-        "identity",
         &image,
-        &[],
-        &format!(
-            "{IDENTITY} ls /usr/libexec/s2i; touch /opt/app-root/src/w && echo writable; \
-             perl -MDancer2 -MDBD::mysql -MDBD::Pg -MPlack -e 'print qq(modules ok\\n)'; \
-             command -v cpanm starman plackup"
-        ),
+        &["assemble", "run", "save-artifacts", "usage"],
+        "perl -MDancer2 -MDBD::mysql -MDBD::Pg -MPlack -e 'print qq(modules ok\\n)'; \
+         command -v cpanm starman plackup",
     )
     .await;
-    assert!(log.contains("uid=1001 gid=0"), "{log}");
-    for script in ["assemble", "run", "save-artifacts", "usage"] {
-        assert!(
-            log.lines().any(|l| l == script),
-            "no {script} in /usr/libexec/s2i:\n{log}"
-        );
-    }
-    assert!(log.contains("writable"), "{log}");
-    assert!(log.contains("modules ok"), "{log}");
-    for tool in ["cpanm", "starman", "plackup"] {
-        assert!(log.contains(&format!("/usr/bin/{tool}")), "{log}");
-    }
+    assert_says(
+        &log,
+        &[
+            "modules ok",
+            "/usr/bin/cpanm",
+            "/usr/bin/starman",
+            "/usr/bin/plackup",
+        ],
+    );
     ns.delete().await;
 }
 
@@ -85,20 +73,19 @@ async fn perl_assemble_resolves_cpanfile_offline_and_run_serves_the_psgi_file() 
         fetch("/app/y"),
     );
     let log = succeeds(&pods, "assemble", &image, &[("CPAN_MIRROR", "")], &script).await;
-    assert!(log.contains("No CPAN_MIRROR"), "{log}");
-    assert!(
-        log.contains("Installed dependencies for ."),
-        "the cpanfile was satisfied:\n{log}"
-    );
-    assert!(log.contains("ok 1 - use Hello;"), "{log}");
-    assert!(log.contains("Serving ./app.psgi at / on port 8080"), "{log}");
-    assert!(
-        log.contains("hello from /x on Dancer2"),
-        "Starman served app.psgi on 8080:\n{log}"
-    );
-    assert!(
-        log.contains("hello from /y on Dancer2"),
-        "PSGI_URI_PATH mounted the application at /app:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("No CPAN_MIRROR", "assemble's message"),
+            ("Installed dependencies for .", "the cpanfile was satisfied"),
+            ("ok 1 - use Hello;", "the post-commit hook's tests"),
+            ("Serving ./app.psgi at / on port 8080", "run's message"),
+            ("hello from /x on Dancer2", "Starman served app.psgi on 8080"),
+            (
+                "hello from /y on Dancer2",
+                "PSGI_URI_PATH mounted the application at /app",
+            ),
+        ],
     );
     ns.delete().await;
 }
@@ -113,28 +100,15 @@ async fn perl_assemble_fails_offline_on_a_missing_module_and_uses_cpan_mirror_wh
          /usr/libexec/s2i/assemble"
     );
     // Offline: the module is not in the image, and nothing is fetched.
-    let (phase, log) = run(&pods, "offline", &image, &[], Some(&missing)).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(log.contains("Acme::Slipway::Missing"), "{log}");
-    assert!(log.contains("no CPAN_MIRROR to install it from"), "{log}");
+    let says = ["Acme::Slipway::Missing", "no CPAN_MIRROR to install it from"];
+    fails_saying(&pods, "offline", &image, &[], Some(&missing), &says, &[]).await;
     // With CPAN_MIRROR: that mirror is where cpanminus looked (and, unreachable, why it failed).
-    let (phase, log) = run(
-        &pods,
-        "mirror",
-        &image,
-        &[("CPAN_MIRROR", "http://127.0.0.1:9/cpan")],
-        Some(&missing),
-    )
-    .await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("Using the CPAN mirror http://127.0.0.1:9/cpan"),
-        "{log}"
-    );
-    assert!(
-        log.contains("Downloading index file http://127.0.0.1:9/cpan/modules/"),
-        "{log}"
-    );
-    assert!(!log.contains("file:///opt/app-root/cpan"), "{log}");
+    let mirror = [("CPAN_MIRROR", "http://127.0.0.1:9/cpan")];
+    let says = [
+        "Using the CPAN mirror http://127.0.0.1:9/cpan",
+        "Downloading index file http://127.0.0.1:9/cpan/modules/",
+    ];
+    let never = ["file:///opt/app-root/cpan"];
+    fails_saying(&pods, "mirror", &image, &mirror, Some(&missing), &says, &never).await;
     ns.delete().await;
 }

@@ -20,20 +20,15 @@ async fn postgresql_without_its_variables_exits_with_sclorg_message() {
     assert_eq!(config.pointer("/config/User").and_then(Value::as_str), Some("26"));
     assert_eq!(labels(&config)["io.openshift.expose-services"], "5432:postgresql");
     let (_client, ns, pods) = namespace("cat-pg-usage").await;
-    let (phase, log) = run(&pods, "bare", &image, &[], None).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("You must either specify the following environment variables:\n  POSTGRESQL_USER")
-            && log.contains("Or the following environment variable:\n  POSTGRESQL_ADMIN_PASSWORD"),
-        "{log}"
-    );
+    let usage = [
+        "You must either specify the following environment variables:\n  POSTGRESQL_USER",
+        "Or the following environment variable:\n  POSTGRESQL_ADMIN_PASSWORD",
+    ];
+    fails_saying(&pods, "bare", &image, &[], None, &usage, &[]).await;
     // Half of a set is refused too, saying which.
-    let (phase, log) = run(&pods, "half", &image, &[("POSTGRESQL_USER", "app")], None).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("error: POSTGRESQL_USER, POSTGRESQL_PASSWORD and POSTGRESQL_DATABASE go together"),
-        "{log}"
-    );
+    let half = [("POSTGRESQL_USER", "app")];
+    let says = ["error: POSTGRESQL_USER, POSTGRESQL_PASSWORD and POSTGRESQL_DATABASE go together"];
+    fails_saying(&pods, "half", &image, &half, None, &says, &[]).await;
     ns.delete().await;
 }
 
@@ -57,14 +52,19 @@ async fn postgresql_creates_the_user_database_and_admin_password_it_is_given() {
         ("POSTGRESQL_ADMIN_PASSWORD", "adm1n"),
     ];
     let log = succeeds(&pods, "server", &image, &env, &format!("{IDENTITY}{script}")).await;
-    assert!(log.contains("uid=26 gid=0"), "{log}");
-    assert!(log.contains("live"), "{log}");
-    assert!(
-        log.contains("app|shop|round trip"),
-        "the user's database round trip:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("uid=26 gid=0", "the image's user"),
+            ("live", "the liveness check"),
+            ("app|shop|round trip", "the user's database round trip"),
+            ("refused", "a wrong password is refused"),
+            (
+                "/var/lib/pgsql/data/userdata/PG_VERSION",
+                "the data directory the templates mount",
+            ),
+        ],
     );
-    assert!(log.contains("refused"), "a wrong password is refused:\n{log}");
     assert!(log.lines().any(|l| l == "1"), "the admin password works:\n{log}");
-    assert!(log.contains("/var/lib/pgsql/data/userdata/PG_VERSION"), "{log}");
     ns.delete().await;
 }

@@ -1,6 +1,5 @@
 //! The Redis image (sclorg's redis-container contract).
 
-use super::mariadb::serve;
 use crate::*;
 
 /// The readiness probe of the redis-ephemeral / redis-persistent templates.
@@ -25,12 +24,17 @@ async fn redis_without_a_password_serves_anyone_as_sclorg_does() {
          echo \"appendonly: $(redis-cli -h 127.0.0.1 config get appendonly | tail -n 1)\"\n\
          echo \"dir: $(redis-cli -h 127.0.0.1 config get dir | tail -n 1)\"\n";
     let log = succeeds(&pods, "open", &image, &[], &format!("{IDENTITY}{script}")).await;
-    assert!(log.contains("uid=1001 gid=0"), "{log}");
-    assert!(log.contains("no password"), "{log}");
-    assert!(log.contains("ping: PONG"), "{log}");
-    assert!(log.contains("protected-mode: no"), "{log}");
-    assert!(log.contains("appendonly: yes"), "{log}");
-    assert!(log.contains("dir: /var/lib/redis/data"), "{log}");
+    assert_says(
+        &log,
+        &[
+            "uid=1001 gid=0",
+            "no password",
+            "ping: PONG",
+            "protected-mode: no",
+            "appendonly: yes",
+            "dir: /var/lib/redis/data",
+        ],
+    );
     ns.delete().await;
 }
 
@@ -55,16 +59,15 @@ async fn redis_requires_redis_password_and_keeps_its_data_over_a_restart() {
          echo \"kept: $(redis-cli -h 127.0.0.1 get greeting)\"\n"
     );
     let log = succeeds(&pods, "server", &image, &[("REDIS_PASSWORD", "s3cret")], &script).await;
-    assert!(log.contains("probe-ok"), "the templates' readiness probe:\n{log}");
-    assert!(log.contains("WRONGPASS"), "a wrong password is refused:\n{log}");
-    assert!(log.contains("NOAUTH"), "no password is refused:\n{log}");
-    assert!(
-        log.contains("appendonly.aof"),
-        "the append-only file is in the data directory:\n{log}"
-    );
-    assert!(
-        log.contains("kept: round trip"),
-        "the data survives a restart:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("probe-ok", "the templates' readiness probe"),
+            ("WRONGPASS", "a wrong password is refused"),
+            ("NOAUTH", "no password is refused"),
+            ("appendonly.aof", "the append-only file is in the data directory"),
+            ("kept: round trip", "the data survives a restart"),
+        ],
     );
     ns.delete().await;
 }
@@ -81,10 +84,12 @@ async fn redis_as_the_templates_run_it_is_ready_and_reachable_from_other_pods() 
          redis-cli -h {ip} get k\n"
     );
     let log = succeeds(&pods, "client", &image, &[], &script).await;
-    assert!(log.contains("remote: remote"), "{log}");
-    assert!(
-        log.contains("NOAUTH"),
-        "the password is required from other pods:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("remote: remote", "the password is accepted from other pods"),
+            ("NOAUTH", "the password is required from other pods"),
+        ],
     );
     ns.delete().await;
 }

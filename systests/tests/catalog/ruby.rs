@@ -16,11 +16,6 @@ run ->(env) { [200, {'content-type' => 'text/plain'}, ["hello from #{env['PATH_I
 RUBY
 "##;
 
-/// Waits for the application `run` started on 8080 and fetches `path`.
-fn fetch(path: &str) -> String {
-    format!("for i in $(seq 1 150); do curl -fs localhost:8080{path} && break; sleep 0.2; done; echo\n")
-}
-
 #[ignore = "needs the catalog images and the real node; run with `make e2e`"]
 #[tokio::test]
 async fn ruby_builder_labels_user_and_environment() {
@@ -35,30 +30,24 @@ async fn ruby_builder_labels_user_and_environment() {
     assert_eq!(env["PUMA_MIN_THREADS"], "0");
     assert_eq!(env["PUMA_MAX_THREADS"], "16");
     let (_client, ns, pods) = namespace("cat-ruby").await;
-    let log = succeeds(
+    let log = builder_identity(
         &pods,
-        "identity",
         &image,
-        &[],
-        &format!(
-            "{IDENTITY} ls /usr/libexec/s2i; touch /opt/app-root/src/w && echo writable; \
-             ruby -e 'require \"rails\"; require \"pg\"; require \"puma\"; puts \"gems ok\"'; \
-             command -v ruby bundle rake puma"
-        ),
+        &["assemble", "run", "save-artifacts", "usage"],
+        "ruby -e 'require \"rails\"; require \"pg\"; require \"puma\"; puts \"gems ok\"'; \
+         command -v ruby bundle rake puma",
     )
     .await;
-    assert!(log.contains("uid=1001 gid=0"), "{log}");
-    for script in ["assemble", "run", "save-artifacts", "usage"] {
-        assert!(
-            log.lines().any(|l| l == script),
-            "no {script} in /usr/libexec/s2i:\n{log}"
-        );
-    }
-    assert!(log.contains("writable"), "{log}");
-    assert!(log.contains("gems ok"), "{log}");
-    for tool in ["ruby", "bundle", "rake", "puma"] {
-        assert!(log.contains(&format!("/usr/bin/{tool}")), "{log}");
-    }
+    assert_says(
+        &log,
+        &[
+            "gems ok",
+            "/usr/bin/ruby",
+            "/usr/bin/bundle",
+            "/usr/bin/rake",
+            "/usr/bin/puma",
+        ],
+    );
     ns.delete().await;
 }
 
@@ -73,15 +62,17 @@ async fn ruby_assemble_bundles_offline_and_run_serves_puma() {
         fetch("/x"),
     );
     let log = succeeds(&pods, "assemble", &image, &[("RUBYGEM_MIRROR", "")], &script).await;
-    assert!(log.contains("No RUBYGEM_MIRROR"), "{log}");
-    assert!(
-        log.contains("Bundle complete!"),
-        "the Gemfile was satisfied:\n{log}"
-    );
-    assert!(log.contains("Starting Puma on port 8080 (1 workers"), "{log}");
-    assert!(
-        log.contains("hello from /x on Ruby in production"),
-        "Puma served config.ru on 8080:\n{log}"
+    assert_shows(
+        &log,
+        &[
+            ("No RUBYGEM_MIRROR", "assemble's message"),
+            ("Bundle complete!", "the Gemfile was satisfied"),
+            ("Starting Puma on port 8080 (1 workers", "run's message"),
+            (
+                "hello from /x on Ruby in production",
+                "Puma served config.ru on 8080",
+            ),
+        ],
     );
     ns.delete().await;
 }
@@ -94,29 +85,16 @@ async fn ruby_assemble_fails_offline_on_a_missing_gem_and_uses_rubygem_mirror_wh
     let missing =
         format!("{APP}\necho \"gem 'slipway-missing'\" >> /tmp/src/Gemfile\n/usr/libexec/s2i/assemble");
     // Offline: the gem is not in the image, and nothing is fetched.
-    let (phase, log) = run(&pods, "offline", &image, &[], Some(&missing)).await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(log.contains("slipway-missing"), "{log}");
-    assert!(log.contains("no RUBYGEM_MIRROR to install it from"), "{log}");
+    let says = ["slipway-missing", "no RUBYGEM_MIRROR to install it from"];
+    fails_saying(&pods, "offline", &image, &[], Some(&missing), &says, &[]).await;
     // With RUBYGEM_MIRROR: that mirror is where Bundler looked (and, unreachable, why the
     // install failed).
-    let (phase, log) = run(
-        &pods,
-        "mirror",
-        &image,
-        &[("RUBYGEM_MIRROR", "http://127.0.0.1:9/rubygems")],
-        Some(&missing),
-    )
-    .await;
-    assert_eq!(phase, "Failed", "{log}");
-    assert!(
-        log.contains("Using the RubyGems mirror http://127.0.0.1:9/rubygems"),
-        "{log}"
-    );
-    assert!(
-        log.contains("Fetching source index from http://127.0.0.1:9/rubygems/"),
-        "{log}"
-    );
-    assert!(!log.contains("No RUBYGEM_MIRROR"), "{log}");
+    let mirror = [("RUBYGEM_MIRROR", "http://127.0.0.1:9/rubygems")];
+    let says = [
+        "Using the RubyGems mirror http://127.0.0.1:9/rubygems",
+        "Fetching source index from http://127.0.0.1:9/rubygems/",
+    ];
+    let never = ["No RUBYGEM_MIRROR"];
+    fails_saying(&pods, "mirror", &image, &mirror, Some(&missing), &says, &never).await;
     ns.delete().await;
 }
