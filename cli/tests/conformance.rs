@@ -756,6 +756,25 @@ async fn quickstarts_run_unchanged() {
         .await;
     }
 
+    // The chart installed every covered quickstart as a Template of the catalog's namespace too
+    // (what `slip new-app django-psql-persistent` finds there).
+    let templates = Api::<slipway_crds::Template>::namespaced(client.clone(), "openshift")
+        .list(&ListParams::default().labels("slipway.dev/catalog=true"))
+        .await
+        .unwrap();
+    let installed: Vec<String> = templates
+        .items
+        .iter()
+        .filter_map(|t| t.metadata.name.clone())
+        .collect();
+    for q in QUICKSTARTS {
+        assert!(
+            installed.iter().any(|n| n == short_name(q.template)),
+            "the catalog has no Template {} (it has {installed:?})",
+            short_name(q.template)
+        );
+    }
+
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
     let git_root = dir.path().join("git");

@@ -87,6 +87,21 @@ async fn every_rendered_object_is_accepted_by_the_api_server() {
     let binding = find(&objects, "RoleBinding", "slipway-catalog-readers");
     assert_eq!(binding["metadata"]["namespace"], "openshift");
     assert_eq!(binding["subjects"][0]["name"], "system:authenticated");
+    // The covered quickstarts, as Templates there, unchanged but for their kind's group.
+    let templates = objects
+        .iter()
+        .filter(|o| o["kind"] == "Template" && o["metadata"]["labels"]["slipway.dev/catalog"] == "true")
+        .count();
+    assert_eq!(templates, 25);
+    let django = find(&objects, "Template", "django-psql-persistent");
+    assert_eq!(django["apiVersion"], "slipway.dev/v1alpha1");
+    assert_eq!(django["metadata"]["namespace"], "openshift");
+    let corpus: serde_json::Value = serde_json::from_str(&shared_file(
+        "openshift-templates/django--django-psql-persistent.json",
+    ))
+    .unwrap();
+    assert_eq!(django["objects"], corpus["objects"]);
+    assert_eq!(django["parameters"], corpus["parameters"]);
     let python = find(&objects, "ImageStream", "python");
     assert!(
         python["spec"]["tags"]
