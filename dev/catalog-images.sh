@@ -21,6 +21,7 @@ catalog=$here/catalog
 prefix=$registry/slipway-catalog
 command -v buildah >/dev/null || die "buildah is missing: make prereqs installs it (Debian: apt-get install buildah)"
 command -v mmdebstrap >/dev/null || die "mmdebstrap is missing: make prereqs installs it (Debian: apt-get install mmdebstrap)"
+[ -f /etc/ssl/certs/ca-certificates.crt ] || die "no CA bundle at /etc/ssl/certs/ca-certificates.crt (Debian: apt-get install ca-certificates)"
 export BUILDAH_ISOLATION=chroot
 
 in_registry() {
@@ -51,6 +52,18 @@ content_tag() {
 suite=bookworm
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
+# Runs a build step with its output in $logs/NAME.log; on failure, says which step failed and
+# shows the end of that log (where apt's, pip's or npm's own error is).
+logs=$SLIPWAY_STATE/logs/catalog
+mkdir -p "$logs"
+logged() {
+  local name=$1; shift
+  if ! "$@" >"$logs/$name.log" 2>&1; then
+    tail -n 25 "$logs/$name.log" >&2
+    die "building slipway-catalog/$name failed (above: the end of $logs/$name.log; the Debian mirror, PyPI and npm must be reachable while the images are built)"
+  fi
+}
+
 build_base() {
   local tag=$1 context
   context=$(mktemp -d)
@@ -59,14 +72,13 @@ build_base() {
   log "catalog: making the Debian $suite root filesystem of slipway-catalog/base"
   # minbase plus what the sclorg base image carries for S2I scripts (tar, gzip, find, ps);
   # documentation and translations are left out.
-  mmdebstrap --quiet --variant=minbase --aptopt='APT::Install-Recommends "false"' \
+  logged base mmdebstrap --variant=minbase --aptopt='APT::Install-Recommends "false"' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --include=ca-certificates,procps,findutils,tar,gzip,curl \
-    "$suite" "$context/rootfs.tar" "$mirror" ||
-    die "mmdebstrap could not make the Debian root filesystem (is $mirror reachable?)"
+    "$suite" "$context/rootfs.tar" "$mirror"
   cp -a "$catalog/base/." "$context/"
-  buildah bud -q --layers=false -f "$context/Containerfile" -t "$prefix/base:$tag" "$context" >/dev/null
+  logged base buildah bud --layers=false -f "$context/Containerfile" -t "$prefix/base:$tag" "$context"
 }
 
 # Images that fetch their dependencies when built (pip, npm) do so with this machine's CA bundle
@@ -80,8 +92,8 @@ build_image() {
   trap "rm -rf '$context'" RETURN
   cp -a "$catalog/$name/." "$context/"
   cp /etc/ssl/certs/ca-certificates.crt "$context/build-ca.crt"
-  buildah bud -q --layers=false --build-arg "BASE=$prefix/base:$base_tag" \
-    -f "$context/Containerfile" -t "$prefix/$name:$tag" "$context" >/dev/null
+  logged "$name" buildah bud --layers=false --build-arg "BASE=$prefix/base:$base_tag" \
+    -f "$context/Containerfile" -t "$prefix/$name:$tag" "$context"
 }
 
 push() {
