@@ -25,11 +25,12 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 use slipway_crds::build::BuildPhase;
 use slipway_crds::template::TemplateInstance;
 use slipway_crds::{Build, DeploymentConfig};
+use slipway_testkit::real_node::run_pod;
 use slipway_testkit::*;
 use support::*;
 
@@ -401,17 +402,7 @@ async fn client_pod(
             "name": "client", "image": image, "env": env, "command": ["/bin/bash", "-c", script]}]}
     }))
     .unwrap();
-    pods.create(&PostParams::default(), &pod).await.unwrap();
-    let phase = eventually(
-        &format!("client pod {name} to end"),
-        Duration::from_secs(180),
-        || async {
-            let phase = pods.get(name).await.ok()?.status?.phase?;
-            matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-        },
-    )
-    .await;
-    let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
+    let (phase, log) = run_pod(&pods, &pod, Duration::from_secs(180)).await;
     assert_eq!(phase, "Succeeded", "client pod {name}:\n{log}");
     log
 }

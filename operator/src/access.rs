@@ -96,6 +96,15 @@ impl ServiceAccount {
         Self::new(namespace, name)
     }
 
+    /// The account pods of `namespace` run as: their template's `serviceAccountName`, else
+    /// `default` (whose rights an image reference of theirs is checked with).
+    pub fn of_pods(namespace: &str, service_account_name: Option<&str>) -> Self {
+        let name = service_account_name
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default");
+        Self::new(namespace, name)
+    }
+
     /// `system:serviceaccount:NS:NAME`, the user name the API server gives its tokens.
     pub fn user(&self) -> String {
         format!("system:serviceaccount:{}:{}", self.namespace, self.name)

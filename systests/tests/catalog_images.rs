@@ -18,7 +18,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams, PostParams};
 use serde_json::{Value, json};
-use slipway_testkit::real_node::{NODE_REGISTRY, pin_to_real_node, registry_image};
+use slipway_testkit::real_node::{NODE_REGISTRY, pin_to_real_node, registry_image, run_pod};
 use slipway_testkit::*;
 
 /// The pull spec of a stand-in as pods reach it, and its image config from the registry.
@@ -107,20 +107,7 @@ pub async fn run(
         json!({}),
         |script| json!({"command": ["/bin/bash", "-c", script]}),
     );
-    pods.create(&PostParams::default(), &pod(name, image, env, command))
-        .await
-        .unwrap();
-    let phase = eventually(
-        &format!("pod {name} to end"),
-        Duration::from_secs(300),
-        || async {
-            let phase = pods.get(name).await.ok()?.status?.phase?;
-            matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-        },
-    )
-    .await;
-    let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
-    (phase, log)
+    run_pod(pods, &pod(name, image, env, command), Duration::from_secs(300)).await
 }
 
 /// Runs `script` in `image` and asserts that it succeeded; its log.

@@ -145,17 +145,20 @@ pub async fn run_in_image(pods: &Api<Pod>, name: &str, image: &str, command: &[&
         "spec": {"restartPolicy": "Never", "containers": [container]}
     }))
     .expect("a pod");
-    pods.create(&PostParams::default(), &pod)
+    run_pod(pods, &pod, Duration::from_secs(180)).await
+}
+
+/// Creates `pod` (restartPolicy Never) and waits up to `timeout` for it to end: the phase it
+/// ended in (Succeeded or Failed) and its log.
+pub async fn run_pod(pods: &Api<Pod>, pod: &Pod, timeout: Duration) -> (String, String) {
+    let name = pod.metadata.name.as_deref().expect("a named pod");
+    pods.create(&PostParams::default(), pod)
         .await
         .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
-    let phase = crate::eventually(
-        &format!("pod {name} to end"),
-        Duration::from_secs(180),
-        || async {
-            let phase = pods.get(name).await.ok()?.status?.phase?;
-            matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-        },
-    )
+    let phase = crate::eventually(&format!("pod {name} to end"), timeout, || async {
+        let phase = pods.get(name).await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
     .await;
     let log = pods.logs(name, &LogParams::default()).await.unwrap_or_default();
     (phase, log)

@@ -358,10 +358,8 @@ pub fn account_of(dc: &DeploymentConfig) -> access::ServiceAccount {
         .template
         .as_ref()
         .and_then(|t| t.spec.as_ref())
-        .and_then(|s| s.service_account_name.clone())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "default".into());
-    access::ServiceAccount::new(dc.namespace().unwrap_or_default(), name)
+        .and_then(|s| s.service_account_name.as_deref());
+    access::ServiceAccount::of_pods(&dc.namespace().unwrap_or_default(), name)
 }
 
 /// [`objects::status`], with the condition [`access::IMAGE_ACCESS`] while an image trigger is

@@ -133,7 +133,7 @@ pub fn parse_triggers(
                 .as_deref()
                 .filter(|ns| !ns.is_empty() && *ns != namespace);
             if let Some(ns) = other
-                && !is_namespace_name(ns)
+                && !slipway_client::names::is_dns_label(ns)
             {
                 return Err(format!(
                     "{at}: from.namespace {:?} is not a namespace name",
@@ -225,10 +225,7 @@ pub fn image_patch(
     triggers: &[Trigger],
     latest: impl Fn(&Trigger) -> Option<String>,
 ) -> Result<Option<Value>, String> {
-    let mut pod_spec = object;
-    for key in kind.pod_spec_path() {
-        pod_spec = &pod_spec[*key];
-    }
+    let pod_spec = pod_spec(kind, object);
     // list -> (container name -> image), in trigger order.
     let mut changes: Vec<(&'static str, String, String)> = Vec::new();
     for trigger in triggers.iter().filter(|t| !t.paused) {
@@ -395,7 +392,10 @@ where
     let mut refused = Vec::new();
     let planned = match parse_triggers(kind, &namespace, &annotations) {
         Ok(triggers) => {
-            let account = access::ServiceAccount::new(&namespace, pod_service_account(kind, &value));
+            let account = access::ServiceAccount::of_pods(
+                &namespace,
+                pod_spec(kind, &value)["serviceAccountName"].as_str(),
+            );
             let mut allowed: HashMap<String, bool> = HashMap::new();
             for other in triggers
                 .iter()
@@ -465,28 +465,9 @@ where
     })
 }
 
-/// The service account a workload's pods run as: its pod template's, `default` when unnamed.
-fn pod_service_account(kind: WorkloadKind, object: &Value) -> String {
-    let mut pod_spec = object;
-    for key in kind.pod_spec_path() {
-        pod_spec = &pod_spec[*key];
-    }
-    pod_spec["serviceAccountName"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .unwrap_or("default")
-        .to_owned()
-}
-
-/// A namespace name as the API server accepts it (an RFC 1123 label).
-fn is_namespace_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
+/// The pod spec of a workload of `kind` (Null when the object has none).
+fn pod_spec(kind: WorkloadKind, object: &Value) -> &Value {
+    kind.pod_spec_path().iter().fold(object, |v, key| &v[*key])
 }
 
 /// `namespace/stream:tag` of what a trigger follows, for the lookup of its image.
@@ -615,6 +596,41 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_trigger_may_name_another_namespace_checked_as_the_pods_account() {
+        let catalog = r#"[{"from":{"kind":"ImageStreamTag","name":"postgresql:12-el8","namespace":"openshift"},"fieldPath":"spec.template.spec.containers[0].image"}]"#;
+        let t = parse_triggers(
+            WorkloadKind::Deployment,
+            "ns",
+            &annotations(OPENSHIFT_TRIGGERS, catalog),
+        )
+        .unwrap();
+        assert_eq!(t[0].namespace.as_deref(), Some("openshift"));
+        assert_eq!(
+            key("ns", &t[0]),
+            ("openshift".into(), "postgresql".into(), "12-el8".into())
+        );
+        // Its own namespace, named, is no other namespace.
+        let own = catalog.replace("openshift", "ns");
+        let t = parse_triggers(
+            WorkloadKind::Deployment,
+            "ns",
+            &annotations(OPENSHIFT_TRIGGERS, &own),
+        )
+        .unwrap();
+        assert_eq!(t[0].namespace, None);
+        // The pods' account: the template's, `default` when it names none.
+        let with = json!({"spec": {"template": {"spec": {"serviceAccountName": "db"}}}});
+        let account = |o: &Value| {
+            access::ServiceAccount::of_pods(
+                "ns",
+                pod_spec(WorkloadKind::Deployment, o)["serviceAccountName"].as_str(),
+            )
+        };
+        assert_eq!(account(&with).user(), "system:serviceaccount:ns:db");
+        assert_eq!(account(&json!({})).user(), "system:serviceaccount:ns:default");
     }
 
     #[test]
