@@ -504,7 +504,20 @@ pub fn shared_file(path: &str) -> String {
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    match within(timeout, check).await {
+        Some(value) => value,
+        None => panic!("timed out after {timeout:?} waiting for {what}"),
+    }
+}
+
+/// Polls `check` until it returns Some, or gives None after `timeout` (for a caller that reports
+/// what it saw before failing).
+pub async fn within<T, F, Fut>(timeout: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -512,13 +525,60 @@ where
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if let Some(value) = check().await {
-            return value;
+            return Some(value);
         }
         if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
+            return None;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// What a namespace's pods and events say, for a test's failure message: each pod's phase, node
+/// and container states, and the last events, oldest first.
+pub async fn namespace_report(client: &Client, namespace: &str) -> String {
+    use k8s_openapi::api::core::v1::{Event, Pod};
+    let mut out = String::new();
+    let pods = Api::<Pod>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    for pod in pods {
+        let spec = pod.spec.unwrap_or_default();
+        let status = pod.status.unwrap_or_default();
+        out += &format!(
+            "pod {} {} on {}\n",
+            pod.metadata.name.unwrap_or_default(),
+            status.phase.unwrap_or_default(),
+            spec.node_name.unwrap_or_else(|| "(unscheduled)".into())
+        );
+        let containers = status
+            .init_container_statuses
+            .unwrap_or_default()
+            .into_iter()
+            .chain(status.container_statuses.unwrap_or_default());
+        for c in containers {
+            out += &format!("  {}: {:?}\n", c.name, c.state.unwrap_or_default());
+        }
+    }
+    let mut events = Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&Default::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    events.sort_by_key(|e| e.last_timestamp.clone().or_else(|| e.first_timestamp.clone()));
+    for e in events.iter().rev().take(40).rev() {
+        out += &format!(
+            "event {} {}/{}: {} {}\n",
+            e.type_.as_deref().unwrap_or(""),
+            e.involved_object.kind.as_deref().unwrap_or(""),
+            e.involved_object.name.as_deref().unwrap_or(""),
+            e.reason.as_deref().unwrap_or(""),
+            e.message.as_deref().unwrap_or("")
+        );
+    }
+    out
 }
 
 /// Waits until the API server sends objects labelled `slipway.dev/test-run=<run>` through the

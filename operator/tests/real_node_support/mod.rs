@@ -53,11 +53,20 @@ impl Builds {
     /// The status of `build` once it has ended.
     pub async fn finished(&self, build: &str) -> BuildStatus {
         let builds: Api<Build> = Api::namespaced(self.client.clone(), &self.ns);
-        slipway_testkit::eventually(&format!("{build} to end"), Duration::from_secs(900), || async {
+        let timeout = Duration::from_secs(900);
+        let ended = slipway_testkit::within(timeout, || async {
             let status = builds.get(build).await.ok()?.status?;
             status.phase.is_terminal().then_some(status)
         })
-        .await
+        .await;
+        match ended {
+            Some(status) => status,
+            None => panic!(
+                "timed out after {timeout:?} waiting for {build} to end: {:?}\n{}",
+                builds.get(build).await.ok().and_then(|b| b.status),
+                slipway_testkit::namespace_report(&self.client, &self.ns).await
+            ),
+        }
     }
 
     /// The log of the build container of `build`.
