@@ -149,7 +149,7 @@ ATTACKS := cannot forged system_masters gigabytes another_namespace without_righ
   webhook_is_down never_finishes adversarial pathological
 attacks: cluster-up clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-operator --test image_boundaries --test template_instance --test project --test undecodable -- $(ATTACKS)
-	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-webhook --lib --test endpoint --test admission --test git_webhooks -- $(ATTACKS)
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slipway-webhook --lib --test endpoint --test admission --test git_webhooks --test registry_token -- $(ATTACKS)
 
 # The build rows of `make e2e` alone: every BuildConfig field built on the real node and observed
 # in the image (operator/tests/build_fields_real_node.rs), corpus BuildConfigs with contextDir,

@@ -2,7 +2,6 @@
 //! manifest and config, pushing blobs (mounting them from another repository of the same
 //! registry when possible) and the manifest.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use base64::Engine;
@@ -26,123 +25,19 @@ pub const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.ta
 /// The largest manifest or config accepted from a registry.
 const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 
-/// Credentials per registry host, from a docker config JSON (`auths`).
-#[derive(Default, Clone)]
-pub struct Credentials {
-    by_registry: BTreeMap<String, (String, String)>,
-}
+pub use slipway_crds::dockercfg::Credentials;
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("registries", &self.by_registry.keys().collect::<Vec<_>>())
-            .finish()
-    }
-}
-
-impl Credentials {
-    /// Reads `config.json` / `.dockerconfigjson` (or a directory holding one of them).
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let file = if path.is_dir() {
-            [".dockerconfigjson", "config.json", ".dockercfg"]
-                .iter()
-                .map(|n| path.join(n))
-                .find(|p| p.is_file())
-                .ok_or_else(|| format!("no docker config JSON in {}", path.display()))?
-        } else {
-            path.to_path_buf()
-        };
-        let meta = std::fs::metadata(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        if meta.len() > 1 << 20 {
-            return Err(format!("{}: larger than 1 MiB", file.display()));
-        }
-        let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-        Self::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
-    }
-
-    /// [`Credentials::load`] of a path, or none without one.
-    pub fn load_optional(path: Option<&Path>) -> Result<Self, String> {
-        path.map_or_else(|| Ok(Self::default()), Self::load)
-    }
-
-    /// Parses a docker config JSON: `{"auths": {"host": {"auth": base64(user:pass)}}}` or with
-    /// `username`/`password`; the old `.dockercfg` shape (hosts at the top level) too.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("not a docker config JSON: {e}"))?;
-        let auths = match v.get("auths") {
-            Some(a) => a,
-            None => &v,
-        };
-        let map = auths
-            .as_object()
-            .ok_or_else(|| "`auths` is not an object".to_owned())?;
-        let mut by_registry = BTreeMap::new();
-        for (host, entry) in map {
-            let user = entry.get("username").and_then(Value::as_str);
-            let pass = entry.get("password").and_then(Value::as_str);
-            let pair = if let (Some(u), Some(p)) = (user, pass) {
-                (u.to_owned(), p.to_owned())
-            } else if let Some(auth) = entry.get("auth").and_then(Value::as_str) {
-                let raw = base64::engine::general_purpose::STANDARD
-                    .decode(auth.trim())
-                    .map_err(|_| format!("the auth of {host} is not base64"))?;
-                let raw = String::from_utf8(raw).map_err(|_| format!("the auth of {host} is not UTF-8"))?;
-                let (u, p) = raw
-                    .split_once(':')
-                    .ok_or_else(|| format!("the auth of {host} is not user:password"))?;
-                (u.to_owned(), p.to_owned())
-            } else {
-                continue;
-            };
-            by_registry.insert(normalize_host(host), pair);
-        }
-        Ok(Self { by_registry })
-    }
-
-    /// The credentials for a registry host, if any.
-    pub fn for_registry(&self, registry: &str) -> RegistryAuth {
-        match self.by_registry.get(&normalize_host(registry)) {
-            Some((u, p)) => RegistryAuth::Basic(u.clone(), p.clone()),
-            None => RegistryAuth::Anonymous,
-        }
-    }
-
-    /// These credentials, plus `other`'s for the registries these have none for.
-    pub fn merge(mut self, other: Self) -> Self {
-        for (host, pair) in other.by_registry {
-            self.by_registry.entry(host).or_insert(pair);
-        }
-        self
-    }
-
-    /// A docker config JSON with these credentials (for tools that read one file).
-    pub fn to_docker_config(&self) -> String {
-        let auths: serde_json::Map<String, Value> = self
-            .by_registry
-            .iter()
-            .map(|(host, (u, p))| (host.clone(), serde_json::json!({"username": u, "password": p})))
-            .collect();
-        serde_json::json!({ "auths": auths }).to_string()
-    }
-
-    /// Every secret, to be masked in logs.
-    pub fn secrets(&self) -> Vec<String> {
-        self.by_registry.values().map(|(_, p)| p.clone()).collect()
+/// The credentials `credentials` hold for `registry`, as the registry client takes them.
+pub fn auth_for(credentials: &Credentials, registry: &str) -> RegistryAuth {
+    match credentials.for_registry(registry) {
+        Some((u, p)) => RegistryAuth::Basic(u.to_owned(), p.to_owned()),
+        None => RegistryAuth::Anonymous,
     }
 }
 
 /// Whether a client error is a failed connection (no answer from the registry at all).
 fn is_connection_error(message: &str) -> bool {
     message.contains("error sending request") || message.contains("connection refused")
-}
-
-/// `https://host:5000/v1/` → `host:5000`.
-fn normalize_host(h: &str) -> String {
-    let h = h
-        .trim()
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    h.split('/').next().unwrap_or(h).to_owned()
 }
 
 /// A client for the registries of one build.
@@ -223,7 +118,7 @@ impl Registry {
     }
 
     fn auth_for(&self, r: &Reference) -> RegistryAuth {
-        self.credentials.for_registry(r.resolve_registry())
+        auth_for(&self.credentials, r.resolve_registry())
     }
 
     /// Authenticates for `op` on `r` (a registry without auth answers at once). The first
@@ -410,21 +305,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn docker_config_shapes() {
-        let auth = base64::engine::general_purpose::STANDARD.encode("bob:s3cret:with:colons");
-        let c = Credentials::parse(&format!(
-            r#"{{"auths":{{"https://reg.example:5000/v1/":{{"auth":"{auth}"}},"other":{{"username":"u","password":"p"}},"empty":{{}}}}}}"#
-        ))
+    fn credentials_become_basic_auth_for_their_registry_only() {
+        let c = Credentials::parse(
+            r#"{"auths":{"https://reg.example:5000/v1/":{"username":"u","password":"p"}}}"#,
+        )
         .unwrap();
-        match c.for_registry("reg.example:5000") {
-            RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("bob", "s3cret:with:colons")),
+        match auth_for(&c, "reg.example:5000") {
+            RegistryAuth::Basic(u, p) => assert_eq!((u.as_str(), p.as_str()), ("u", "p")),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(c.for_registry("other"), RegistryAuth::Basic(..)));
-        assert!(matches!(c.for_registry("empty"), RegistryAuth::Anonymous));
-        assert!(!format!("{c:?}").contains("s3cret"));
-        assert!(Credentials::parse("[]").is_err());
-        assert!(Credentials::parse("{").is_err());
-        assert!(Credentials::parse(r#"{"auths":{"h":{"auth":"!!"}}}"#).is_err());
+        assert!(matches!(auth_for(&c, "other"), RegistryAuth::Anonymous));
     }
 }

@@ -6,6 +6,7 @@
 //! - [`rollout`]: raising a DeploymentConfig's `status.latestVersion` exactly once.
 //! - [`names`]: what Kubernetes accepts as a name.
 //! - [`locks`]: one async lock per key, forgotten when nobody holds or waits for it.
+//! - [`tags`]: recording a pushed image as the newest of an ImageStream tag.
 //! - `logging` (feature `logging`): how the operator and the webhook log.
 
 pub mod instantiate;
@@ -14,6 +15,7 @@ pub mod locks;
 pub mod logging;
 pub mod names;
 pub mod rollout;
+pub mod tags;
 
 /// The build pod of build `build` (the operator makes it; `slip` attaches to it).
 pub fn build_pod_name(build: &str) -> String {

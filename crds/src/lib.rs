@@ -12,6 +12,7 @@ pub mod build;
 pub mod common;
 pub mod contract;
 pub mod crdgen;
+pub mod dockercfg;
 pub mod image;
 pub mod platform;
 pub mod process;

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
@@ -31,29 +31,10 @@ const WAIT: Duration = Duration::from_secs(120);
 const REGISTRY: &str = "127.0.0.1:15000";
 const DIGEST: &str = "sha256:5555555555555555555555555555555555555555555555555555555555555555";
 
-/// The rules of the chart's ClusterRole `role` (`system:image-puller` or `system:image-pusher`),
-/// as a Role of `namespace` (a ClusterRole would outlive the test and clash with the chart's).
-async fn chart_role_in(client: &Client, namespace: &str, role: &str) -> String {
-    let rendered = render_chart("slipway-system", &[])
-        .into_iter()
-        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == role)
-        .unwrap_or_else(|| panic!("the chart has no ClusterRole {role}"));
-    let name = role.replace(':', "-");
-    let local: Role = serde_json::from_value(json!({
-        "metadata": {"name": name}, "rules": rendered["rules"],
-    }))
-    .unwrap();
-    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
-    if roles.get_opt(&name).await.unwrap().is_none() {
-        roles.create(&PostParams::default(), &local).await.unwrap();
-    }
-    name
-}
-
 /// Binds the chart's ClusterRole `role`'s rules in `namespace` to `account`, and waits until the
 /// API server's authorizer says so (it reads RBAC from a cache).
 async fn grant(client: &Client, namespace: &str, role: &str, account: &ServiceAccount, access: ImageAccess) {
-    let local = chart_role_in(client, namespace, role).await;
+    let local = slipway_testkit::chart_role_in(client, namespace, role).await;
     let binding: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": format!("{}-{}", account.namespace, access.verb())},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": local},

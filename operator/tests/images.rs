@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
@@ -20,7 +21,7 @@ use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use slipway_crds::ImageStream;
 use slipway_crds::common::Time;
-use slipway_crds::image::TagEvent;
+use slipway_crds::image::{ImportMode, TagEvent, TagEventCondition};
 use slipway_operator::image::{Settings, registry};
 use slipway_testkit::*;
 use support::{Controller, Fixture};
@@ -29,12 +30,18 @@ const REGISTRY: &str = "127.0.0.1:15000";
 
 /// Pushes a tiny image with random content to `REGISTRY/<repository>:<tag>`; returns its digest.
 async fn push_image(repository: &str, tag: &str) -> String {
+    push_image_to(REGISTRY, repository, tag, &RegistryAuth::Anonymous).await
+}
+
+/// Pushes a tiny image with random content to `<registry>/<repository>:<tag>` (plain HTTP) as
+/// `auth`; returns its digest.
+async fn push_image_to(registry: &str, repository: &str, tag: &str, auth: &RegistryAuth) -> String {
     registry::ensure_crypto_provider();
     let client = oci_client::Client::new(ClientConfig {
         protocol: ClientProtocol::Http,
         ..Default::default()
     });
-    let reference: oci_client::Reference = format!("{REGISTRY}/{repository}:{tag}").parse().unwrap();
+    let reference: oci_client::Reference = format!("{registry}/{repository}:{tag}").parse().unwrap();
     let nonce = unique_name("layer");
     let layer = ImageLayer::oci_v1(nonce.clone().into_bytes(), None);
     let config = Config::oci_v1(
@@ -45,13 +52,18 @@ async fn push_image(repository: &str, tag: &str) -> String {
         None,
     );
     client
-        .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+        .push(&reference, &[layer], config, auth, None)
         .await
         .unwrap();
-    registry::resolve(&format!("{REGISTRY}/{repository}:{tag}"), true)
-        .await
-        .unwrap()
-        .digest
+    registry::resolve_with(
+        &format!("{registry}/{repository}:{tag}"),
+        true,
+        ImportMode::Legacy,
+        auth,
+    )
+    .await
+    .unwrap()
+    .digest
 }
 
 /// The image controller of one namespace, importing scheduled tags every second.
@@ -537,6 +549,126 @@ async fn failed_imports_say_what_the_registry_answered() {
         .unwrap();
     assert_eq!(tag.conditions.len(), 1, "{:?}", tag.conditions);
     assert_eq!(tag.conditions[0].status, "True", "{:?}", tag.conditions);
+    run.stop().await;
+}
+
+/// The ImportSuccess condition of `stream`'s `tag` once it is False with a message containing
+/// `expected`.
+async fn refused(run: &Run, stream: &str, tag: &str, expected: &str) -> TagEventCondition {
+    let api = run.streams();
+    eventually(
+        &format!("{stream}:{tag} to fail saying {expected:?}"),
+        Duration::from_secs(60),
+        || async {
+            let status = api.get(stream).await.ok()?.status?;
+            let condition = status
+                .tags
+                .iter()
+                .find(|t| t.tag == tag)?
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "ImportSuccess")?
+                .clone();
+            (condition.status == "False" && condition.message.as_deref()?.contains(expected))
+                .then_some(condition)
+        },
+    )
+    .await
+}
+
+/// Sets `stream`'s tag `name` to generation `generation` (as `slip import-image` does): a fresh
+/// import.
+async fn import_again(run: &Run, stream: &str, name: &str, from: &str, generation: i64) {
+    let patch = json!({"spec": {"tags": [{
+        "name": name, "generation": generation,
+        "from": {"kind": "DockerImage", "name": from}, "importPolicy": {"insecure": true}
+    }]}});
+    run.streams()
+        .patch(stream, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_private_registry_import_uses_the_projects_secret_and_says_why_without_it() {
+    let run = Run::start("img-private").await;
+    let private = slipway_testkit::registry::AuthRegistry::start();
+    let owner = RegistryAuth::Basic(private.user.clone(), private.password.clone());
+    let digest = push_image_to(&private.addr, "team/app", "v1", &owner).await;
+    let from = format!("{}/team/app:v1", private.addr);
+    run.create_stream(
+        "private",
+        json!([{"name": "v1", "from": {"kind": "DockerImage", "name": from}, "importPolicy": {"insecure": true}}]),
+    )
+    .await;
+
+    // No Secret: refused, and the message says what to create.
+    let condition = refused(&run, "private", "v1", "no docker-config Secret").await;
+    assert_eq!(condition.reason.as_deref(), Some("Unauthorized"), "{condition:?}");
+    let message = condition.message.unwrap();
+    assert!(
+        message.contains(&format!("--docker-server={}", private.addr)),
+        "{message}"
+    );
+
+    // A Secret for another registry is not sent here; a wrong password is refused by name.
+    let secrets: Api<Secret> = Api::namespaced(run.client.clone(), &run.ns.name);
+    let secret = |name: &str, config: String| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": name}, "type": "kubernetes.io/dockerconfigjson",
+            "stringData": {".dockerconfigjson": config}
+        }))
+        .unwrap()
+    };
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret(
+                "elsewhere",
+                slipway_testkit::registry::docker_config("registry.example:5000", "u", &private.password),
+            ),
+        )
+        .await
+        .unwrap();
+    secrets
+        .create(
+            &PostParams::default(),
+            &secret("pull", private.docker_config(Some("wrong"))),
+        )
+        .await
+        .unwrap();
+    import_again(&run, "private", "v1", &from, 2).await;
+    let condition = refused(&run, "private", "v1", "in Secret pull").await;
+    assert_eq!(condition.reason.as_deref(), Some("Unauthorized"), "{condition:?}");
+    assert!(!condition.message.unwrap().contains("wrong"));
+
+    // The right password: imported by digest, the condition True again.
+    secrets
+        .replace(
+            "pull",
+            &PostParams::default(),
+            &secret("pull", private.docker_config(None)),
+        )
+        .await
+        .unwrap();
+    import_again(&run, "private", "v1", &from, 3).await;
+    let imported = run.tag_is("private", "v1", &digest).await;
+    let tag = imported
+        .status
+        .unwrap()
+        .tags
+        .into_iter()
+        .find(|t| t.tag == "v1")
+        .unwrap();
+    assert_eq!(
+        tag.items[0].docker_image_reference,
+        format!("{}/team/app@{digest}", private.addr)
+    );
+    assert!(
+        tag.conditions.iter().all(|c| c.status == "True"),
+        "{:?}",
+        tag.conditions
+    );
     run.stop().await;
 }
 

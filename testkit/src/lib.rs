@@ -4,6 +4,7 @@
 
 pub mod git_http;
 pub mod real_node;
+pub mod registry;
 pub mod ssh_git;
 
 use std::sync::OnceLock;
@@ -501,6 +502,29 @@ pub fn shared_file(path: &str) -> String {
     let path = shared_testdata().join(path);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the shared test data {} is missing: {e}", path.display()))
+}
+
+/// The rules of the chart's ClusterRole `role` (`system:image-puller`, say) as a Role of
+/// `namespace` (a ClusterRole would outlive the test and clash with the chart's); its name.
+pub async fn chart_role_in(client: &Client, namespace: &str, role: &str) -> String {
+    use k8s_openapi::api::rbac::v1::Role;
+    let rendered = render_chart("slipway-system", &[])
+        .into_iter()
+        .find(|d| d["kind"] == "ClusterRole" && d["metadata"]["name"] == role)
+        .unwrap_or_else(|| panic!("the chart has no ClusterRole {role}"));
+    let name = role.replace(':', "-");
+    let local: Role = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}, "rules": rendered["rules"],
+    }))
+    .expect("a Role");
+    let roles: Api<Role> = Api::namespaced(client.clone(), namespace);
+    if roles.get_opt(&name).await.expect("reading Roles").is_none() {
+        roles
+            .create(&PostParams::default(), &local)
+            .await
+            .expect("creating a Role");
+    }
+    name
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod owner;
 pub mod pod_defaults;
 pub mod register;
+pub mod registry;
 pub mod server;
 pub mod tls;
 
@@ -135,20 +136,23 @@ where
 
 /// Serves the git webhooks on `listen` (their own listener, apart from admission) with the
 /// certificates of `tls`, their caches fed by watches (of the webhook Secrets too with
-/// `cache_secrets`); returns once the port accepts connections.
+/// `cache_secrets`), and `extra`'s routes (the registry's token service and notifications)
+/// beside them; returns once the port accepts connections.
 pub async fn start_git(
     client: kube::Client,
     listen: SocketAddr,
     tls: &tls::Tls,
     cache_secrets: bool,
+    extra: axum::Router,
 ) -> anyhow::Result<Running> {
     let handle = axum_server::Handle::new();
     let caches = git::cache::Caches::start_with(&client, cache_secrets);
-    let server = tokio::spawn(server::serve_git_tls(
+    let router = server::git_router(client, caches).merge(extra);
+    let server = tokio::spawn(server::serve_router(
         listen,
         tls.resolver.clone(),
-        client,
-        caches,
+        router,
+        limits::Limits::GIT,
         handle.clone(),
     ));
     let local = SocketAddr::from(([127, 0, 0, 1], listen.port()));

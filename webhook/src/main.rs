@@ -71,6 +71,30 @@ struct Args {
     /// without it, each git delivery reads the Secret its trigger names (get only).
     #[arg(long)]
     cache_secrets: bool,
+    /// The integrated registry's token service (GET /registry/token on the --listen listener):
+    /// the ECDSA P-256 key (PKCS#8 PEM) that signs registry tokens ...
+    #[arg(long, value_name = "FILE", requires = "registry_token_cert")]
+    registry_token_key: Option<std::path::PathBuf>,
+    /// ... and its certificate (PEM), which the registry's `auth.token.rootcertbundle` holds.
+    #[arg(long, value_name = "FILE", requires = "registry_token_key")]
+    registry_token_cert: Option<std::path::PathBuf>,
+    /// The registry's `auth.token.service`: the audience of its tokens.
+    #[arg(long, default_value = "slipway-registry")]
+    registry_service: String,
+    /// The registry's `auth.token.issuer`.
+    #[arg(long, default_value = "slipway")]
+    registry_issuer: String,
+    /// How long a registry token is good for (ms, s, m, h, d).
+    #[arg(long, default_value = "5m", value_parser = slipway_webhook::certs::parse_duration)]
+    registry_token_lifetime: Duration,
+    /// The registry's notifications (POST /registry/notifications on the --listen listener):
+    /// the file holding the secret the registry sends as a bearer token ...
+    #[arg(long, value_name = "FILE", requires = "registry_host")]
+    registry_notify_secret: Option<std::path::PathBuf>,
+    /// ... and the registry as pods pull from it, HOST[:PORT] (pushed tags record
+    /// HOST[:PORT]/PROJECT/STREAM@DIGEST).
+    #[arg(long)]
+    registry_host: Option<String>,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -106,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         args.listen.port() != args.admission_listen.port(),
         "--listen and --admission-listen must be different ports"
     );
+    let registry = registry_router(&args)?;
     if args.check_flags {
         return Ok(());
     }
@@ -126,7 +151,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     tracing::info!(listen = %args.admission_listen, "serving admission");
-    let git = slipway_webhook::start_git(client.clone(), args.listen, &certs.tls, args.cache_secrets).await?;
+    let git = slipway_webhook::start_git(
+        client.clone(),
+        args.listen,
+        &certs.tls,
+        args.cache_secrets,
+        registry.map_or_else(axum::Router::new, |make| make(client.clone())),
+    )
+    .await?;
     tracing::info!(listen = %args.listen, "serving git webhooks");
     // The access API waits until the API server reports it available, which needs this pod
     // Ready, which needs the admission server above listening (the readiness probe's port).
@@ -172,6 +204,57 @@ async fn main() -> anyhow::Result<()> {
         access.handle.graceful_shutdown(Some(Duration::from_secs(5)));
     }
     Ok(())
+}
+
+/// A maker of the registry's routes (token service, notifications) as the flags ask, the files
+/// read and checked now (so --check-flags fails on a bad key).
+type RegistryRoutes = Box<dyn FnOnce(kube::Client) -> axum::Router>;
+
+fn registry_router(args: &Args) -> anyhow::Result<Option<RegistryRoutes>> {
+    use slipway_webhook::registry::{notify, token::Issuer};
+    let read = |path: &std::path::Path| {
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    };
+    let issuer = match (&args.registry_token_key, &args.registry_token_cert) {
+        (Some(key), Some(cert)) => Some(
+            Issuer::from_pem(
+                &read(key)?,
+                &read(cert)?,
+                &args.registry_issuer,
+                &args.registry_service,
+                args.registry_token_lifetime,
+            )
+            .map_err(anyhow::Error::msg)?,
+        ),
+        _ => None,
+    };
+    let notifications = match (&args.registry_notify_secret, &args.registry_host) {
+        (Some(secret), Some(host)) => {
+            let secret = read(secret)?.trim().to_string();
+            anyhow::ensure!(
+                secret.len() >= 16,
+                "the registry notification secret must have at least 16 characters"
+            );
+            Some(notify::Notifications {
+                registry: host.clone(),
+                secret,
+            })
+        }
+        _ => None,
+    };
+    if issuer.is_none() && notifications.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Box::new(move |client: kube::Client| {
+        let mut router = axum::Router::new();
+        if let Some(issuer) = issuer {
+            router = router.merge(slipway_webhook::registry::router(client.clone(), issuer));
+        }
+        if let Some(settings) = notifications {
+            router = router.merge(notify::router(client, settings));
+        }
+        router
+    })))
 }
 
 /// How long certificates live and how often they are checked; only the check interval applies to

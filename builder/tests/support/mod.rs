@@ -461,65 +461,8 @@ pub fn http_get(port: u16, path: &str) -> String {
     }
 }
 
-/// A second docker-registry on a free loopback port that wants user `builder` with a password.
-pub struct AuthRegistry {
-    pub addr: String,
-    pub password: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl AuthRegistry {
-    pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let password = format!("pw-{:016x}", rand::random::<u64>());
-        let hash = bcrypt::hash(&password, 4).unwrap();
-        std::fs::write(dir.path().join("htpasswd"), format!("builder:{hash}\n")).unwrap();
-        let port = free_port();
-        let addr = format!("127.0.0.1:{port}");
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}\nhttp:\n  addr: {addr}\nauth:\n  htpasswd:\n    realm: slipway-test\n    path: {htpasswd}\n",
-            root = dir.path().join("data").display(),
-            htpasswd = dir.path().join("htpasswd").display(),
-        );
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(&addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not start on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            addr,
-            password,
-            child,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for AuthRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A docker config JSON for one registry.
-pub fn docker_config(registry: &str, user: &str, password: &str) -> String {
-    use base64::Engine;
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    json!({"auths": {registry: {"auth": auth}}}).to_string()
-}
+#[allow(unused_imports)] // not every test binary uses them
+pub use slipway_testkit::registry::{AuthRegistry, docker_config};
 
 /// Makes `path` and everything under it readable by anyone (tempdirs are 0700).
 pub fn open_up(path: &Path) {

@@ -1,6 +1,7 @@
 //! Images: the ImageStream controller (imports, followed tags, scheduled polling) and the image
 //! triggers of plain Kubernetes workloads (Deployments, StatefulSets, DaemonSets, CronJobs).
 
+pub mod credentials;
 pub mod registry;
 pub mod stream;
 pub mod triggers;

@@ -51,9 +51,10 @@ pub fn by_digest(reference: &Reference, digest: &str) -> String {
     format!("{}/{}@{digest}", reference.registry(), reference.repository())
 }
 
-/// Resolves `spec` to its manifest digest in the default (Legacy) mode; see [`resolve_with`].
+/// Resolves `spec` to its manifest digest in the default (Legacy) mode, anonymously; see
+/// [`resolve_with`].
 pub async fn resolve(spec: &str, insecure: bool) -> Result<Resolved, ImportError> {
-    resolve_with(spec, insecure, ImportMode::Legacy).await
+    resolve_with(spec, insecure, ImportMode::Legacy, &RegistryAuth::Anonymous).await
 }
 
 /// The media types an import accepts: images and image indexes.
@@ -70,10 +71,16 @@ const MAX_MANIFEST_BYTES: usize = 4 << 20;
 /// Resolves `spec` to a manifest digest; `insecure` allows plain http (and unverified TLS).
 /// When the registry serves an image index, `PreserveOriginal` keeps the index's digest and
 /// `Legacy` takes the digest of the index's image for the operator's platform (the cluster's),
-/// as OpenShift's Legacy import keeps a single manifest. Anonymous: registries that need
-/// credentials answer Unauthorized, which is reported as such.
-pub async fn resolve_with(spec: &str, insecure: bool, mode: ImportMode) -> Result<Resolved, ImportError> {
-    resolve_for(spec, insecure, mode, &Platform::current()).await
+/// as OpenShift's Legacy import keeps a single manifest. `auth` is sent to the registry (the
+/// project's credentials for it, or Anonymous); a registry that wants others answers
+/// Unauthorized, which is reported as such.
+pub async fn resolve_with(
+    spec: &str,
+    insecure: bool,
+    mode: ImportMode,
+    auth: &RegistryAuth,
+) -> Result<Resolved, ImportError> {
+    resolve_for(spec, insecure, mode, &Platform::current(), auth).await
 }
 
 /// [`resolve_with`] for the given platform.
@@ -82,6 +89,7 @@ pub async fn resolve_for(
     insecure: bool,
     mode: ImportMode,
     platform: &Platform,
+    auth: &RegistryAuth,
 ) -> Result<Resolved, ImportError> {
     ensure_crypto_provider();
     let reference = parse_pull_spec(spec)?;
@@ -98,7 +106,7 @@ pub async fn resolve_for(
     };
     let client = Client::new(config);
     let (bytes, digest) = client
-        .pull_manifest_raw(&reference, &RegistryAuth::Anonymous, &ACCEPTED)
+        .pull_manifest_raw(&reference, auth, &ACCEPTED)
         .await
         .map_err(|e| import_error(&reference, &e))?;
     if mode == ImportMode::PreserveOriginal {
@@ -133,7 +141,7 @@ pub async fn resolve_for(
     // The entry must be there, or pods would fail to pull what the tag records.
     let entry = reference.clone_with_digest(chosen.clone());
     client
-        .fetch_manifest_digest(&entry, &RegistryAuth::Anonymous)
+        .fetch_manifest_digest(&entry, auth)
         .await
         .map_err(|e| import_error(&entry, &e))?;
     Ok(Resolved {

@@ -6,7 +6,9 @@
 //! another tag (`stream:tag`, in the same namespace) follows that tag's newest image; with
 //! `reference: true` the pull spec is recorded as it is. A failed import sets the tag's
 //! ImportSuccess condition to False with the registry's answer (and an Event); a later success
-//! removes it. `status.dockerImageRepository` is `<registry>/<namespace>/<name>`.
+//! removes it. An import sends the registry the credentials the project's docker-config Secrets
+//! hold for it (see [`super::credentials`]); a refusal names the Secret used, or how to add one.
+//! `status.dockerImageRepository` is `<registry>/<namespace>/<name>`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,8 +30,11 @@ use slipway_crds::image::{
     split_stream_tag,
 };
 
+use oci_client::secrets::RegistryAuth;
+
 use super::Settings;
-use super::registry::{self, ImportError};
+use super::credentials::ProjectCredentials;
+use super::registry::{self, ImportError, Resolved};
 use crate::{Context, Error};
 
 /// The condition a failed import sets on its tag (OpenShift's name).
@@ -375,6 +380,7 @@ async fn reconcile(stream: Arc<ImageStream>, state: Arc<State>) -> Result<Action
         current: &current,
         attempted: Vec::new(),
         followed: HashMap::new(),
+        credentials: None,
     };
     let mut outcomes = Vec::new();
     for tag in &stream.spec.tags {
@@ -426,6 +432,8 @@ struct Observation<'a> {
     attempted: Vec<(String, Imported)>,
     /// The statuses of the streams followed, read once.
     followed: HashMap<String, Option<ImageStreamStatus>>,
+    /// The project's docker-config Secrets, read once at the first import.
+    credentials: Option<ProjectCredentials>,
 }
 
 impl Observation<'_> {
@@ -499,7 +507,7 @@ impl Observation<'_> {
         if !import_due(tag, &spec, insecure, last.as_ref(), Instant::now(), interval) {
             return Outcome::Unchanged;
         }
-        let result = registry::resolve_with(&spec, insecure, mode).await;
+        let result = self.resolve(&spec, insecure, mode).await;
         let imported = Imported {
             spec,
             insecure,
@@ -518,6 +526,41 @@ impl Observation<'_> {
             }),
             Err(e) => Outcome::Failed(e),
         }
+    }
+
+    /// Resolves `spec` with the project's credentials for its registry (anonymously without
+    /// any); a refusal says which Secret was used, or how to add one.
+    async fn resolve(
+        &mut self,
+        spec: &str,
+        insecure: bool,
+        mode: ImportMode,
+    ) -> Result<Resolved, ImportError> {
+        let registry_host = registry::parse_pull_spec(spec)?.resolve_registry().to_string();
+        let credentials = match &self.credentials {
+            Some(c) => c,
+            None => {
+                let namespace = self.stream.namespace().unwrap_or_default();
+                let loaded = ProjectCredentials::load(&self.state.ctx.client, &namespace)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(%namespace, error = %e, "the project's docker-config Secrets were not read; importing anonymously");
+                        ProjectCredentials::default()
+                    });
+                self.credentials.insert(loaded)
+            }
+        };
+        let chosen = credentials.for_registry(&registry_host);
+        let auth = chosen.as_ref().map_or(&RegistryAuth::Anonymous, |c| &c.auth);
+        registry::resolve_with(spec, insecure, mode, auth)
+            .await
+            .map_err(|mut e| {
+                if e.reason == "Unauthorized" {
+                    let hint = credentials.hint(&registry_host, chosen.as_ref().map(|c| c.secret.as_str()));
+                    e.message = format!("{}: {hint}", e.message);
+                }
+                e
+            })
     }
 
     async fn source_status(&mut self, source: &str) -> Result<Option<ImageStreamStatus>, Error> {

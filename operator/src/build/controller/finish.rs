@@ -2,13 +2,14 @@
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::{Value, json};
+use slipway_client::tags::Recorded;
 use slipway_crds::build::{BuildPhase, BuildStatus, BuildStatusOutput, BuildStatusOutputTo, StageInfo};
 use slipway_crds::common::{ImageReferenceKind, Time, condition_status, new_condition, set_condition};
-use slipway_crds::image::{TagEvent, split_stream_tag};
+use slipway_crds::image::split_stream_tag;
 use slipway_crds::{Build, BuildConfig, ImageStream};
 
 use super::pod::{self, PodOutcome};
@@ -166,36 +167,23 @@ pub(super) async fn record_output(
     let ns = to.namespace.as_deref().unwrap_or(&namespace);
     let (stream, tag) = split_stream_tag(&to.name);
     let streams: Api<ImageStream> = Api::namespaced(client.clone(), ns);
-    for _ in 0..10 {
-        let Some(mut is) = streams.get_opt(stream).await? else {
-            tracing::warn!(build = %build.name_any(), stream, "output imagestream is gone; nothing recorded");
-            return Ok(());
-        };
-        let repo = status
+    let repository_of = |is: &ImageStream| {
+        status
             .output_docker_image_reference
             .as_deref()
             .map(strip_tag)
-            .unwrap_or_else(|| repository(&state.settings, &is, ns, stream));
-        let event = TagEvent {
-            created: now(),
-            docker_image_reference: format!("{repo}@{digest}"),
-            image: digest.to_string(),
-            generation: is.metadata.generation.unwrap_or(0),
-        };
-        let mut is_status = is.status.clone().unwrap_or_default();
-        if !is_status.record(tag, event) {
-            return Ok(());
+            .unwrap_or_else(|| repository(&state.settings, is, ns, stream))
+    };
+    match slipway_client::tags::record(&streams, stream, tag, digest, repository_of).await? {
+        Recorded::Moved | Recorded::Unchanged => Ok(()),
+        Recorded::NoStream => {
+            tracing::warn!(build = %build.name_any(), stream, "output imagestream is gone; nothing recorded");
+            Ok(())
         }
-        is.status = Some(is_status);
-        match streams.replace_status(stream, &PostParams::default(), &is).await {
-            Ok(_) => return Ok(()),
-            Err(kube::Error::Api(e)) if e.code == 409 => continue,
-            Err(e) => return Err(e.into()),
-        }
+        Recorded::Conflicted => Err(Error::Conflict(format!(
+            "imagestream {ns}/{stream} kept changing; will retry"
+        ))),
     }
-    Err(Error::Conflict(format!(
-        "imagestream {ns}/{stream} kept changing; will retry"
-    )))
 }
 
 /// `registry/ns/app:tag` → `registry/ns/app` (a port's colon is kept).
