@@ -772,6 +772,9 @@ async fn git_push_becomes_a_running_app() {
     // --- An OpenShift template from the corpus -------------------------------------------------
     corpus_template(&client, &alice, &project, dir.path(), &url).await;
 
+    // --- An import from a registry that wants a password, by the chart's operator ----------------
+    private_import(&client, &alice, &project).await;
+
     // --- helm upgrade keeps the app serving -----------------------------------------------------
     let load = Load::start(addr, "/index.html");
     let upgrade_start = Instant::now();
@@ -827,6 +830,64 @@ async fn git_push_becomes_a_running_app() {
 /// operator's image trigger moves the Deployment's image to the new build's digest through the
 /// `image.openshift.io/triggers` annotation: the Kubernetes Deployment controller rolls it out and
 /// the Service answers with the pushed text. `web` (the DC) follows the same push.
+/// `slip import-image` from a registry that wants a password (a docker-registry with htpasswd on
+/// this machine, where the operator's pod on the real node reaches it): refused with what to do
+/// while the project has no Secret for it, imported by digest once alice adds one.
+async fn private_import(client: &kube::Client, alice: &Path, project: &str) {
+    let private = slipway_testkit::registry::AuthRegistry::start_on("0.0.0.0", real_node::NODE_IP);
+    let credentials = Some((private.user.as_str(), private.password.as_str()));
+    let digest = slipway_testkit::registry::push_random_image(&private.addr, "team/app", "v1", credentials)
+        .await
+        .unwrap();
+    let from = format!("{}/team/app:v1", private.addr);
+    let args = [
+        "-n",
+        project,
+        "import-image",
+        "private:v1",
+        "--from",
+        from.as_str(),
+        "--insecure",
+    ];
+    let refused = run_program(env!("CARGO_BIN_EXE_slip"), Some(alice), &args).await;
+    let text = output_text(&refused);
+    assert!(!refused.status.success(), "imported without credentials: {text}");
+    assert!(
+        text.contains("Unauthorized")
+            && text.contains(&format!("no docker-config Secret for {}", private.addr)),
+        "{text}"
+    );
+    let secret: Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "private-pull"}, "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": private.docker_config(None)}
+    }))
+    .unwrap();
+    let as_alice = Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(alice).unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap(),
+    )
+    .unwrap();
+    Api::<Secret>::namespaced(as_alice, project)
+        .create(&Default::default(), &secret)
+        .await
+        .unwrap();
+    slip(alice, &args).await;
+    let stream = Api::<ImageStream>::namespaced(client.clone(), project)
+        .get("private")
+        .await
+        .unwrap();
+    let latest = stream.status.unwrap().latest("v1").cloned().unwrap();
+    assert_eq!(latest.image, digest);
+    assert_eq!(
+        latest.docker_image_reference,
+        format!("{}/team/app@{digest}", private.addr)
+    );
+}
+
 async fn deployment_follows_pushes(
     client: &kube::Client,
     alice: &Path,

@@ -144,3 +144,37 @@ pub fn docker_config(registry: &str, user: &str, password: &str) -> String {
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     serde_json::json!({"auths": {registry: {"auth": auth}}}).to_string()
 }
+
+/// Pushes a tiny image with random content to `<registry>/<repository>:<tag>` over plain HTTP,
+/// with `credentials` (user, password) or anonymously; returns its manifest digest as the
+/// registry reports it, or the client's error (a refusal reads `Not authorized: ...`).
+pub async fn push_random_image(
+    registry: &str,
+    repository: &str,
+    tag: &str,
+    credentials: Option<(&str, &str)>,
+) -> Result<String, String> {
+    use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+    use oci_client::secrets::RegistryAuth;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..Default::default()
+    });
+    let auth = credentials.map_or(RegistryAuth::Anonymous, |(u, p)| {
+        RegistryAuth::Basic(u.into(), p.into())
+    });
+    let reference: oci_client::Reference = format!("{registry}/{repository}:{tag}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let layer = ImageLayer::oci_v1(crate::unique_name("layer").into_bytes(), None);
+    let config = Config::oci_v1(br#"{"architecture":"amd64","os":"linux"}"#.to_vec(), None);
+    client
+        .push(&reference, &[layer], config, &auth, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .fetch_manifest_digest(&reference, &auth)
+        .await
+        .map_err(|e| e.to_string())
+}

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use serde_json::{Value, json};
 use slipway_testkit::registry::TokenRegistry;
@@ -109,20 +109,7 @@ fn registry_client() -> oci_client::Client {
 
 /// Pushes a tiny image to `<registry>/<repository>:<tag>` with `token` as the password.
 async fn push(registry: &str, repository: &str, tag: &str, token: &str) -> Result<String, String> {
-    let reference: oci_client::Reference = format!("{registry}/{repository}:{tag}").parse().unwrap();
-    let layer = ImageLayer::oci_v1(unique_name("layer").into_bytes(), None);
-    let config = Config::oci_v1(br#"{"architecture":"amd64","os":"linux"}"#.to_vec(), None);
-    registry_client()
-        .push(
-            &reference,
-            &[layer],
-            config,
-            &RegistryAuth::Basic("anyone".into(), token.into()),
-            None,
-        )
-        .await
-        .map(|r| r.manifest_url)
-        .map_err(|e| e.to_string())
+    slipway_testkit::registry::push_random_image(registry, repository, tag, Some(("anyone", token))).await
 }
 
 /// Pulls the manifest of `<registry>/<repository>:<tag>` with `token` as the password; its digest.
