@@ -21,13 +21,17 @@ pub enum Recorded {
 }
 
 /// Records `digest` as the newest image of `stream:tag`, its pull spec
-/// `<repository(stream)>@<digest>`. The status is replaced with the resourceVersion read, so
-/// concurrent writers retry instead of losing each other's items.
+/// `<repository(stream)>@<digest>`, created at `pushed_at` (now without it). A push made at
+/// `pushed_at` that is older than the tag's newest image (a notification delivered again, or
+/// late) changes nothing. The status is
+/// replaced with the resourceVersion read, so concurrent writers retry instead of losing each
+/// other's items.
 pub async fn record(
     streams: &Api<ImageStream>,
     stream: &str,
     tag: &str,
     digest: &str,
+    pushed_at: Option<Timestamp>,
     repository: impl Fn(&ImageStream) -> String,
 ) -> Result<Recorded, kube::Error> {
     for _ in 0..10 {
@@ -35,12 +39,16 @@ pub async fn record(
             return Ok(Recorded::NoStream);
         };
         let event = TagEvent {
-            created: Time(Timestamp::now()),
+            created: Time(pushed_at.unwrap_or_else(Timestamp::now)),
             docker_image_reference: format!("{}@{digest}", repository(&is)),
             image: digest.to_string(),
             generation: is.metadata.generation.unwrap_or(0),
         };
         let mut status = is.status.clone().unwrap_or_default();
+        let newer = status.latest(tag).map(|latest| latest.created.0);
+        if pushed_at.zip(newer).is_some_and(|(at, newer)| at < newer) {
+            return Ok(Recorded::Unchanged);
+        }
         if !status.record(tag, event) {
             return Ok(Recorded::Unchanged);
         }

@@ -112,10 +112,18 @@ fn parse_query(query: &str, service: &str) -> Result<Vec<Requested>, String> {
     if scopes.len() > MAX_SCOPES {
         return Err(format!("{} scopes are more than {MAX_SCOPES}", scopes.len()));
     }
-    let mut requested = Vec::new();
+    // One entry per repository, its actions merged: each is asked about once.
+    let mut requested: Vec<Requested> = Vec::new();
     for scope in &scopes {
         if let Some(r) = token::parse_scope(scope)? {
-            requested.push(r);
+            match requested.iter_mut().find(|q| q.repository() == r.repository()) {
+                Some(q) => {
+                    q.actions.extend(r.actions);
+                    q.actions.sort();
+                    q.actions.dedup();
+                }
+                None => requested.push(r),
+            }
         }
     }
     Ok(requested)
@@ -168,8 +176,13 @@ async fn review_token(client: &Client, token: &str) -> Result<Option<UserInfo>, 
         .and_then(|s| s.user))
 }
 
-/// Whether `user` may do `action` with `namespace`'s image streams.
-async fn may(client: &Client, user: &UserInfo, namespace: &str, action: Action) -> Result<bool, kube::Error> {
+/// Whether `user` may do `action` with the stream `wanted` names.
+async fn may(
+    client: &Client,
+    user: &UserInfo,
+    wanted: &Requested,
+    action: Action,
+) -> Result<bool, kube::Error> {
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: user.username.clone(),
@@ -181,7 +194,9 @@ async fn may(client: &Client, user: &UserInfo, namespace: &str, action: Action) 
                 resource: Some(LAYERS.into()),
                 subresource: Some(LAYERS_SUBRESOURCE.into()),
                 verb: Some(action.verb().into()),
-                namespace: Some(namespace.into()),
+                namespace: Some(wanted.namespace.clone()),
+                // The stream: a grant limited to some streams (resourceNames) counts.
+                name: Some(wanted.stream.clone()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -216,9 +231,10 @@ async fn token_endpoint(
             );
         }
         Err(e) => {
+            tracing::warn!(error = %e, "reviewing a registry login's token");
             return refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
-                format!("reviewing the token: {e}"),
+                "the token could not be checked now; try again".into(),
             );
         }
     };
@@ -228,7 +244,7 @@ async fn token_endpoint(
         let checks = wanted
             .actions
             .iter()
-            .map(|action| may(&state.client, &user, &wanted.namespace, *action));
+            .map(|action| may(&state.client, &user, wanted, *action));
         let answers = futures::future::join_all(checks).await;
         let mut granted = Vec::new();
         for (action, answer) in wanted.actions.iter().zip(answers) {
@@ -236,9 +252,14 @@ async fn token_endpoint(
                 Ok(true) => granted.push(*action),
                 Ok(false) => {}
                 Err(e) => {
+                    tracing::warn!(error = %e, repository = %wanted.repository(), "checking a registry action");
                     return refuse(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        format!("checking {} of {}: {e}", action.as_str(), wanted.repository()),
+                        format!(
+                            "{} of {} could not be checked now; try again",
+                            action.as_str(),
+                            wanted.repository()
+                        ),
                     );
                 }
             }
@@ -256,13 +277,16 @@ async fn token_endpoint(
     }
     let claims = state.issuer.claims(&subject, access);
     match state.issuer.sign(&claims) {
-        Ok(signed) => Json(json!({
-            "token": signed,
-            "access_token": signed,
-            "expires_in": state.issuer.lifetime.as_secs(),
-            "issued_at": k8s_openapi::jiff::Timestamp::now().to_string(),
-        }))
-        .into_response(),
+        Ok(signed) => (
+            [(header::CACHE_CONTROL, "no-store")],
+            Json(json!({
+                "token": signed,
+                "access_token": signed,
+                "expires_in": state.issuer.lifetime.as_secs(),
+                "issued_at": k8s_openapi::jiff::Timestamp::now().to_string(),
+            })),
+        )
+            .into_response(),
         Err(message) => refuse(StatusCode::SERVICE_UNAVAILABLE, message),
     }
 }
@@ -286,6 +310,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spaced.len(), 2);
+        let repeated = parse_query(
+            "service=reg&scope=repository:a/web:pull&scope=repository:a/web:push&scope=repository:a/web:pull",
+            "reg",
+        )
+        .unwrap();
+        assert_eq!(repeated.len(), 1, "{repeated:?}");
+        assert_eq!(repeated[0].actions, [Action::Pull, Action::Push]);
         assert!(
             parse_query("scope=repository:a/web:pull", "reg")
                 .unwrap_err()

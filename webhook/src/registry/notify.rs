@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -67,7 +66,6 @@ struct NotifyState {
 pub fn router(client: Client, settings: Notifications) -> Router {
     Router::new()
         .route(NOTIFY_PATH, post(notified))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(Arc::new(NotifyState { client, settings }))
 }
 
@@ -80,6 +78,7 @@ struct Envelope {
 #[serde(default)]
 struct Event {
     action: String,
+    timestamp: String,
     target: Target,
     actor: Actor,
 }
@@ -108,6 +107,8 @@ pub struct Pushed {
     pub digest: String,
     /// Who pushed (the token's subject), if the registry said.
     pub actor: String,
+    /// When the registry took the push, if it said.
+    pub at: Option<k8s_openapi::jiff::Timestamp>,
 }
 
 /// The tagged manifest pushes of an envelope (pure); an envelope that is not one is an error.
@@ -153,6 +154,7 @@ pub fn pushes(body: &[u8]) -> Result<Vec<Pushed>, String> {
             tag: target.tag,
             digest: target.digest,
             actor: event.actor.name,
+            at: event.timestamp.parse().ok(),
         });
     }
     Ok(found)
@@ -176,29 +178,63 @@ fn answer(status: StatusCode, message: String) -> Response {
     (status, Json(json!({"message": message}))).into_response()
 }
 
-async fn notified(State(state): State<Arc<NotifyState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authorized(&headers, &state.settings.secret) {
+/// How long the registry may take to send an envelope.
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn notified(State(state): State<Arc<NotifyState>>, request: Request) -> Response {
+    // The secret first: nothing of an unauthenticated request's body is read.
+    if !authorized(request.headers(), &state.settings.secret) {
         return answer(
             StatusCode::UNAUTHORIZED,
             "only the registry notifies, with the secret it was given".into(),
         );
     }
+    let read = axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES);
+    let body = match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            return answer(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("an envelope is at most {MAX_BODY_BYTES} bytes"),
+            );
+        }
+        Err(_) => {
+            return answer(
+                StatusCode::REQUEST_TIMEOUT,
+                "the envelope took too long to send".into(),
+            );
+        }
+    };
     let pushes = match pushes(&body) {
         Ok(p) => p,
         Err(message) => return answer(StatusCode::BAD_REQUEST, message),
     };
     let mut moved = 0;
     for push in &pushes {
+        let what = || format!("{}/{}:{}", push.namespace, push.stream, push.tag);
         match record(&state.client, &state.settings.registry, push).await {
-            Ok(true) => moved += 1,
-            Ok(false) => {}
-            // The registry sends the envelope again later.
-            Err(e) => {
+            Ok(Recorded::Moved) => moved += 1,
+            Ok(Recorded::Unchanged | Recorded::NoStream) => {}
+            Ok(Recorded::Conflicted) => {
                 return answer(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    format!("recording {}/{}:{}: {e}", push.namespace, push.stream, push.tag),
+                    format!("recording {}: the stream kept changing", what()),
                 );
             }
+            // A transient failure: the registry sends the envelope again later (each push is
+            // recorded once, and a replayed one older than the tag's newest image is skipped).
+            Err(e) if transient(&e) => {
+                return answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("recording {}: {e}", what()),
+                );
+            }
+            // One that lasts (the project's quota is full, it is being deleted): answering with
+            // an error would stall every later notification behind this one, so it is logged.
+            Err(e) => tracing::warn!(
+                namespace = %push.namespace, stream = %push.stream, tag = %push.tag, error = %e,
+                "a pushed tag could not be recorded"
+            ),
         }
     }
     answer(
@@ -207,8 +243,18 @@ async fn notified(State(state): State<Arc<NotifyState>>, headers: HeaderMap, bod
     )
 }
 
-/// Moves the tag of `push` (creating its stream when the pusher may); true when it moved.
-async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<bool, kube::Error> {
+/// Whether recording may succeed when tried again: the API server unreachable, overloaded or
+/// failing, or the stream changing under every attempt; not a refusal.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(e) => e.code >= 500 || e.code == 429 || e.code == 409,
+        kube::Error::SerdeError(_) => false,
+        _ => true,
+    }
+}
+
+/// Moves the tag of `push` (creating its stream when the pusher may).
+async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<Recorded, kube::Error> {
     let streams: Api<ImageStream> = Api::namespaced(client.clone(), &push.namespace);
     let default_repository = format!("{registry}/{}/{}", push.namespace, push.stream);
     let repository = |is: &ImageStream| {
@@ -218,14 +264,22 @@ async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<bool, 
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| default_repository.clone())
     };
-    let mut outcome = tags::record(&streams, &push.stream, &push.tag, &push.digest, &repository).await?;
+    let mut outcome = tags::record(
+        &streams,
+        &push.stream,
+        &push.tag,
+        &push.digest,
+        push.at,
+        &repository,
+    )
+    .await?;
     if outcome == Recorded::NoStream {
         if !may_create_stream(client, &push.actor, &push.namespace).await? {
             tracing::warn!(
                 actor = %push.actor, namespace = %push.namespace, stream = %push.stream,
                 "a push to an image stream that does not exist, by someone who may not create one; not recorded"
             );
-            return Ok(false);
+            return Ok(Recorded::NoStream);
         }
         let stream: ImageStream = serde_json::from_value(json!({
             "apiVersion": slipway_crds::API_VERSION, "kind": "ImageStream",
@@ -238,13 +292,21 @@ async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<bool, 
             Err(kube::Error::Api(e)) if e.code == 409 => {}
             Err(e) => return Err(e),
         }
-        outcome = tags::record(&streams, &push.stream, &push.tag, &push.digest, &repository).await?;
+        outcome = tags::record(
+            &streams,
+            &push.stream,
+            &push.tag,
+            &push.digest,
+            push.at,
+            &repository,
+        )
+        .await?;
     }
     tracing::info!(
         namespace = %push.namespace, stream = %push.stream, tag = %push.tag, digest = %push.digest,
         actor = %push.actor, outcome = ?outcome, "registry push"
     );
-    Ok(outcome == Recorded::Moved)
+    Ok(outcome)
 }
 
 /// Whether `actor` (a token's subject) may create ImageStreams in `namespace`. A service
@@ -320,6 +382,7 @@ mod tests {
                 tag: "latest".into(),
                 digest: DIGEST.into(),
                 actor: "system:serviceaccount:team:builder".into(),
+                at: Some("2026-12-06T00:00:00Z".parse().unwrap()),
             }]
         );
         assert!(pushes(b"{").unwrap_err().contains("not a registry notification"));

@@ -18,6 +18,9 @@ use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 use slipway_client::names;
 
+/// The shortest and longest a token may be good for.
+pub const MIN_LIFETIME: Duration = Duration::from_secs(30);
+pub const MAX_LIFETIME: Duration = Duration::from_secs(3600);
 /// The most scopes one token request may ask for (docker asks for one or two).
 pub const MAX_SCOPES: usize = 16;
 /// The longest scope read.
@@ -187,9 +190,22 @@ impl Issuer {
             .map_err(|e| format!("the token signing key is not a PKCS#8 PEM key: {e}"))?;
         let certificate = CertificateDer::from_pem_slice(certificate_pem.as_bytes())
             .map_err(|e| format!("the token signing certificate is not a PEM certificate: {e}"))?;
+        if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&lifetime) {
+            return Err(format!(
+                "a registry token lifetime of {lifetime:?} is outside {MIN_LIFETIME:?} to {MAX_LIFETIME:?}"
+            ));
+        }
         let rng = SystemRandom::new();
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, key.secret_pkcs8_der(), &rng)
             .map_err(|e| format!("the token signing key is not an ECDSA P-256 key: {e}"))?;
+        // The registry verifies with the certificate's key: a mismatch would refuse every token.
+        let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref())
+            .map_err(|e| format!("the token signing certificate does not parse: {e}"))?;
+        if parsed.public_key().subject_public_key.data.as_ref()
+            != ring::signature::KeyPair::public_key(&key).as_ref()
+        {
+            return Err("the token signing certificate is not the signing key's".into());
+        }
         Ok(Self {
             key,
             certificate: STANDARD.encode(certificate.as_ref()),
@@ -312,6 +328,18 @@ mod tests {
         public
             .verify(signed.as_bytes(), &URL_SAFE_NO_PAD.decode(parts[2]).unwrap())
             .unwrap();
-        assert!(Issuer::from_pem("junk", &cert.pem(), "i", "s", Duration::from_secs(1)).is_err());
+        assert!(Issuer::from_pem("junk", &cert.pem(), "i", "s", Duration::from_secs(60)).is_err());
+        let lifetime = |d| Issuer::from_pem(&key.serialize_pem(), &cert.pem(), "i", "s", d).unwrap_err();
+        assert!(lifetime(Duration::ZERO).contains("outside"));
+        assert!(lifetime(Duration::from_secs(u64::MAX)).contains("outside"));
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mismatched = Issuer::from_pem(
+            &other.serialize_pem(),
+            &cert.pem(),
+            "i",
+            "s",
+            Duration::from_secs(60),
+        );
+        assert!(mismatched.unwrap_err().contains("not the signing key's"));
     }
 }

@@ -174,7 +174,7 @@ pub(super) async fn record_output(
             .map(strip_tag)
             .unwrap_or_else(|| repository(&state.settings, is, ns, stream))
     };
-    match slipway_client::tags::record(&streams, stream, tag, digest, repository_of).await? {
+    match slipway_client::tags::record(&streams, stream, tag, digest, None, repository_of).await? {
         Recorded::Moved | Recorded::Unchanged => Ok(()),
         Recorded::NoStream => {
             tracing::warn!(build = %build.name_any(), stream, "output imagestream is gone; nothing recorded");
