@@ -557,6 +557,44 @@ async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll
     assert_eq!(sent(huge, Some(format!("Bearer {secret}"))).await, 413);
     assert_eq!(streams.get("web").await.unwrap().status, before);
 
+    // From the registry itself: a push delivered again an hour late (an older image) does not move
+    // the tag back; a push to a project that does not exist is skipped, answered 200 so that the
+    // registry's queue goes on, and the next push in the same envelope is recorded.
+    let envelope = |events: Vec<Value>| json!({"events": events}).to_string();
+    let event = |repository: String, tag: &str, digest: String, at: String| {
+        json!({"action": "push", "timestamp": at, "actor": {"name": format!("system:serviceaccount:{}:pusher", a.name)},
+               "target": {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                          "repository": repository, "tag": tag}})
+    };
+    let an_hour_ago =
+        (k8s_openapi::jiff::Timestamp::now() - k8s_openapi::jiff::SignedDuration::from_hours(1)).to_string();
+    let late = envelope(vec![event(
+        format!("{}/web", a.name),
+        "v1",
+        format!("sha256:{}", "7".repeat(64)),
+        an_hour_ago,
+    )]);
+    assert_eq!(sent(late, Some(format!("Bearer {secret}"))).await, 200);
+    assert_eq!(
+        streams.get("web").await.unwrap().status,
+        before,
+        "a late push moved the tag back"
+    );
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let fresh = format!("sha256:{}", "8".repeat(64));
+    let mixed = envelope(vec![
+        event(
+            "t-no-such-project-zz/web".into(),
+            "v1",
+            fresh.clone(),
+            now.clone(),
+        ),
+        event(format!("{}/web", a.name), "v3", fresh.clone(), now),
+    ]);
+    assert_eq!(sent(mixed, Some(format!("Bearer {secret}"))).await, 200);
+    let moved = streams.get("web").await.unwrap().status.unwrap();
+    assert_eq!(moved.latest("v3").unwrap().image, fresh);
+
     controller.abort();
     service.abort();
     a.delete().await;
