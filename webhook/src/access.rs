@@ -141,20 +141,26 @@ pub fn router(client: Client) -> Router {
 
 /// Whether `user` may get the namespace `name`, according to the API server.
 async fn can_access(client: &Client, user: &User, name: &str) -> Result<bool, kube::Error> {
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(user.name.clone()),
-            groups: Some(user.groups.clone()),
-            extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
-            resource_attributes: Some(ResourceAttributes {
-                verb: Some("get".into()),
-                resource: Some("namespaces".into()),
-                name: Some(name.into()),
-                namespace: Some(name.into()),
-                ..Default::default()
-            }),
+    let spec = SubjectAccessReviewSpec {
+        user: Some(user.name.clone()),
+        groups: Some(user.groups.clone()),
+        extra: (!user.extra.is_empty()).then(|| user.extra.clone()),
+        resource_attributes: Some(ResourceAttributes {
+            verb: Some("get".into()),
+            resource: Some("namespaces".into()),
+            name: Some(name.into()),
+            namespace: Some(name.into()),
             ..Default::default()
-        },
+        }),
+        ..Default::default()
+    };
+    allowed(client, spec).await
+}
+
+/// Whether the API server allows what `spec` asks (someone's rights, never this server's).
+pub async fn allowed(client: &Client, spec: SubjectAccessReviewSpec) -> Result<bool, kube::Error> {
+    let review = SubjectAccessReview {
+        spec,
         ..Default::default()
     };
     let answer = Api::<SubjectAccessReview>::all(client.clone())

@@ -39,12 +39,6 @@ fn issuer(key: &str, cert: &str, lifetime: Duration) -> Issuer {
     Issuer::from_pem(key, cert, ISSUER, SERVICE, lifetime).unwrap()
 }
 
-/// The token service on a free loopback port (plain HTTP: the test's clients reach it there).
-async fn token_service(client: Client, issuer: Issuer) -> (String, tokio::task::JoinHandle<()>) {
-    let (base, task) = serve(slipway_webhook::registry::router(client, issuer)).await;
-    (format!("{base}{}", slipway_webhook::registry::TOKEN_PATH), task)
-}
-
 /// `router` on a free loopback port over plain HTTP; its base URL.
 async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -53,6 +47,75 @@ async fn serve(router: axum::Router) -> (String, tokio::task::JoinHandle<()>) {
         axum::serve(listener, router).await.unwrap();
     });
     (format!("http://{addr}"), task)
+}
+
+/// One test's world: a project `a` whose account `pusher` has the rules of
+/// `system:image-pusher` there, the token service (and, given a registry host, the notification
+/// endpoint recording pushes under it), and a registry that trusts the service's tokens (and
+/// notifies it).
+struct World {
+    client: Client,
+    a: TestNamespace,
+    key: String,
+    cert: String,
+    realm: String,
+    notify_url: String,
+    secret: String,
+    server: tokio::task::JoinHandle<()>,
+    registry: TokenRegistry,
+    pusher: String,
+}
+
+impl World {
+    async fn start(prefix: &str, notify_host: Option<&str>) -> Self {
+        let client = client().await;
+        ensure_crds();
+        let a = TestNamespace::new(&client, prefix).await;
+        let (key, cert) = signer();
+        let secret = format!("notify-{}", unique_name("s"));
+        let mut router =
+            slipway_webhook::registry::router(client.clone(), issuer(&key, &cert, Duration::from_secs(300)));
+        if let Some(host) = notify_host {
+            router = router.merge(slipway_webhook::registry::notify::router(
+                client.clone(),
+                slipway_webhook::registry::notify::Notifications {
+                    registry: host.into(),
+                    secret: secret.clone(),
+                },
+            ));
+        }
+        let (base, server) = serve(router).await;
+        let realm = format!("{base}{}", slipway_webhook::registry::TOKEN_PATH);
+        let notify_url = format!("{base}{}", slipway_webhook::registry::notify::NOTIFY_PATH);
+        let notify = notify_host.map(|_| (notify_url.as_str(), secret.as_str()));
+        let registry = TokenRegistry::start(&realm, SERVICE, ISSUER, &cert, notify);
+        let pusher = account_token(&client, &a.name, "pusher").await;
+        grant(
+            &client,
+            &a.name,
+            "system:image-pusher",
+            (&a.name, "pusher"),
+            "update",
+        )
+        .await;
+        Self {
+            client,
+            a,
+            key,
+            cert,
+            realm,
+            notify_url,
+            secret,
+            server,
+            registry,
+            pusher,
+        }
+    }
+
+    async fn stop(self) {
+        self.server.abort();
+        self.a.delete().await;
+    }
 }
 
 /// A token of service account `namespace/name` (made first), from the API server.
@@ -74,9 +137,18 @@ async fn account_token(client: &Client, namespace: &str, name: &str) -> String {
 /// until the API server's authorizer allows `verb` on `imagestreams/layers` for it.
 async fn grant(client: &Client, namespace: &str, role: &str, account: (&str, &str), verb: &str) {
     let local = chart_role_in(client, namespace, role).await;
+    let attributes =
+        json!({"group": "slipway.dev", "resource": "imagestreams", "subresource": "layers", "verb": verb});
+    bind(client, namespace, &local, account, attributes).await;
+}
+
+/// Binds the Role `role` of `namespace` to `account` (`ns/name`) and waits until the API
+/// server's authorizer allows it what `attributes` (a SubjectAccessReview's resourceAttributes,
+/// without the namespace) say.
+async fn bind(client: &Client, namespace: &str, role: &str, account: (&str, &str), mut attributes: Value) {
     let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{}-{}-{verb}", account.0, account.1)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": local},
+        "metadata": {"name": format!("{role}-{}-{}", account.0, account.1)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
         "subjects": [{"kind": "ServiceAccount", "namespace": account.0, "name": account.1}],
     }))
     .unwrap();
@@ -84,12 +156,12 @@ async fn grant(client: &Client, namespace: &str, role: &str, account: (&str, &st
         .create(&PostParams::default(), &binding)
         .await
         .unwrap();
+    attributes["namespace"] = json!(namespace);
     let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
     let review: SubjectAccessReview = serde_json::from_value(json!({"spec": {
         "user": format!("system:serviceaccount:{}:{}", account.0, account.1),
         "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{}", account.0), "system:authenticated"],
-        "resourceAttributes": {"group": "slipway.dev", "resource": "imagestreams", "subresource": "layers",
-                               "verb": verb, "namespace": namespace}
+        "resourceAttributes": attributes,
     }}))
     .unwrap();
     eventually("the binding to take effect", Duration::from_secs(60), || async {
@@ -154,37 +226,24 @@ fn basic(token: &str) -> Option<String> {
 
 #[tokio::test]
 async fn a_project_pushes_its_own_repositories_and_others_only_pull_when_granted() {
-    let client = client().await;
-    ensure_crds();
-    let a = TestNamespace::new(&client, "reg-a").await;
-    let b = TestNamespace::new(&client, "reg-b").await;
-    let (key, cert) = signer();
-    let (realm, service) = token_service(client.clone(), issuer(&key, &cert, Duration::from_secs(300))).await;
-    let registry = TokenRegistry::start(&realm, SERVICE, ISSUER, &cert, None);
-    let reg = registry.addr.as_str();
+    let world = World::start("reg-a", None).await;
+    let (client, a, realm, pusher) = (&world.client, &world.a, &world.realm, &world.pusher);
+    let b = TestNamespace::new(client, "reg-b").await;
+    let reg = world.registry.addr.as_str();
     let web = format!("{}/web", a.name);
 
     // A's pusher (the rules of system:image-pusher in A) pushes to A's repository and pulls it.
-    let pusher = account_token(&client, &a.name, "pusher").await;
-    grant(
-        &client,
-        &a.name,
-        "system:image-pusher",
-        (&a.name, "pusher"),
-        "update",
-    )
-    .await;
-    push(reg, &web, "v1", &pusher).await.unwrap();
-    let digest = pull(reg, &web, "v1", &pusher).await.unwrap();
+    push(reg, &web, "v1", pusher).await.unwrap();
+    let digest = pull(reg, &web, "v1", pusher).await.unwrap();
     assert!(digest.starts_with("sha256:"), "{digest}");
 
     // B's account: neither push nor pull in A, and nothing it was refused changed A's tag.
-    let outsider = account_token(&client, &b.name, "builder").await;
+    let outsider = account_token(client, &b.name, "builder").await;
     let pushed = push(reg, &web, "v1", &outsider).await.unwrap_err();
     assert!(refused(&pushed), "{pushed}");
     let pulled = pull(reg, &web, "v1", &outsider).await.unwrap_err();
     assert!(refused(&pulled), "{pulled}");
-    assert_eq!(pull(reg, &web, "v1", &pusher).await.unwrap(), digest);
+    assert_eq!(pull(reg, &web, "v1", pusher).await.unwrap(), digest);
     // B pushes to its own project only when B grants it too: here it has nothing at all.
     assert!(
         push(reg, &format!("{}/web", b.name), "v1", &outsider)
@@ -194,7 +253,7 @@ async fn a_project_pushes_its_own_repositories_and_others_only_pull_when_granted
 
     // A grants B's account system:image-puller: it pulls, and still cannot push.
     grant(
-        &client,
+        client,
         &a.name,
         "system:image-puller",
         (&b.name, "builder"),
@@ -204,7 +263,7 @@ async fn a_project_pushes_its_own_repositories_and_others_only_pull_when_granted
     assert_eq!(pull(reg, &web, "v1", &outsider).await.unwrap(), digest);
     let pushed = push(reg, &web, "v2", &outsider).await.unwrap_err();
     assert!(refused(&pushed), "{pushed}");
-    assert_eq!(pull(reg, &web, "v1", &pusher).await.unwrap(), digest);
+    assert_eq!(pull(reg, &web, "v1", pusher).await.unwrap(), digest);
 
     // The token service's answers: the granted actions only, for the repository asked.
     let asked = format!("{realm}?service={SERVICE}&scope=repository:{web}:pull,push");
@@ -216,9 +275,8 @@ async fn a_project_pushes_its_own_repositories_and_others_only_pull_when_granted
         json!([{"type": "repository", "name": web, "actions": ["pull"]}])
     );
     assert_eq!(claims["sub"], format!("system:serviceaccount:{}:builder", b.name));
-    service.abort();
-    a.delete().await;
     b.delete().await;
+    world.stop().await;
 }
 
 /// The claims of a JWT (not verified: the registry does that).
@@ -235,24 +293,11 @@ fn claims_of(token: &str) -> Value {
 
 #[tokio::test]
 async fn forged_expired_and_misdirected_tokens_are_refused() {
-    let client = client().await;
-    ensure_crds();
-    let a = TestNamespace::new(&client, "reg-forge").await;
-    let (key, cert) = signer();
-    let (realm, service) = token_service(client.clone(), issuer(&key, &cert, Duration::from_secs(300))).await;
-    let registry = TokenRegistry::start(&realm, SERVICE, ISSUER, &cert, None);
-    let reg = registry.addr.as_str();
+    let world = World::start("reg-forge", None).await;
+    let (a, realm, pusher, key, cert) = (&world.a, &world.realm, &world.pusher, &world.key, &world.cert);
+    let reg = world.registry.addr.as_str();
     let web = format!("{}/web", a.name);
-    let pusher = account_token(&client, &a.name, "pusher").await;
-    grant(
-        &client,
-        &a.name,
-        "system:image-pusher",
-        (&a.name, "pusher"),
-        "update",
-    )
-    .await;
-    push(reg, &web, "v1", &pusher).await.unwrap();
+    push(reg, &web, "v1", pusher).await.unwrap();
     let manifest = format!("http://{reg}/v2/{web}/manifests/v1");
     let bearer = |t: &str| Some(format!("Bearer {t}"));
     let accept_status = |url: &str, token: String| {
@@ -274,7 +319,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     // A token from the service for this repository works.
     let (status, body) = get(
         &format!("{realm}?service={SERVICE}&scope=repository:{web}:pull"),
-        basic(&pusher),
+        basic(pusher),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -282,15 +327,13 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     assert_eq!(accept_status(&manifest, good.clone()).await, 200);
 
     // ... but not for another repository of the same project.
-    push(reg, &format!("{}/api", a.name), "v1", &pusher)
-        .await
-        .unwrap();
+    push(reg, &format!("{}/api", a.name), "v1", pusher).await.unwrap();
     let other = format!("http://{reg}/v2/{}/api/manifests/v1", a.name);
     assert_eq!(accept_status(&other, good.clone()).await, 401);
 
     // Expired (beyond the registry's minute of leeway), signed by another key, for another
     // service: refused.
-    let same_key = issuer(&key, &cert, Duration::from_secs(300));
+    let same_key = issuer(key, cert, Duration::from_secs(300));
     let mut expired = same_key.claims("system:admin", vec![Access::repository(&web, &[Action::Pull])]);
     expired.exp = expired.iat - 120;
     expired.nbf = expired.iat - 600;
@@ -306,7 +349,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     );
     assert_eq!(accept_status(&manifest, forger.sign(&forged).unwrap()).await, 401);
     let elsewhere =
-        Issuer::from_pem(&key, &cert, ISSUER, "another-registry", Duration::from_secs(300)).unwrap();
+        Issuer::from_pem(key, cert, ISSUER, "another-registry", Duration::from_secs(300)).unwrap();
     let misdirected = elsewhere.claims("system:admin", vec![Access::repository(&web, &[Action::Pull])]);
     assert_eq!(
         accept_status(&manifest, elsewhere.sign(&misdirected).unwrap()).await,
@@ -326,19 +369,19 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     assert_eq!(status, 401);
     let (status, body) = get(
         &format!("{realm}?service=other&scope=repository:{web}:pull"),
-        basic(&pusher),
+        basic(pusher),
     )
     .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = get(
         &format!("{realm}?service={SERVICE}&scope=repository:a/b/c:pull"),
-        basic(&pusher),
+        basic(pusher),
     )
     .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = get(
         &format!("{realm}?service={SERVICE}&scope=registry:catalog:*"),
-        basic(&pusher),
+        basic(pusher),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -346,8 +389,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused() {
     assert_eq!(claims_of(&catalog)["access"], json!([]));
     let (status, _) = get(&format!("http://{reg}/v2/_catalog"), bearer(&catalog)).await;
     assert_eq!(status, 401, "the catalog lists every project's repositories");
-    service.abort();
-    a.delete().await;
+    world.stop().await;
 }
 
 /// Grants `account` (`ns/name`) the right to create ImageStreams in `namespace`, and waits for it.
@@ -361,32 +403,8 @@ async fn grant_stream_creation(client: &Client, namespace: &str, account: (&str,
         .create(&PostParams::default(), &role)
         .await
         .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("stream-creator-{}", account.1)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "stream-creator"},
-        "subjects": [{"kind": "ServiceAccount", "namespace": account.0, "name": account.1}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
-    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
-    let review: SubjectAccessReview = serde_json::from_value(json!({"spec": {
-        "user": format!("system:serviceaccount:{}:{}", account.0, account.1),
-        "resourceAttributes": {"group": "slipway.dev", "resource": "imagestreams", "verb": "create", "namespace": namespace}
-    }}))
-    .unwrap();
-    eventually("the stream creation right", Duration::from_secs(60), || async {
-        reviews
-            .create(&PostParams::default(), &review)
-            .await
-            .ok()?
-            .status?
-            .allowed
-            .then_some(())
-    })
-    .await;
+    let attributes = json!({"group": "slipway.dev", "resource": "imagestreams", "verb": "create"});
+    bind(client, namespace, "stream-creator", account, attributes).await;
 }
 
 /// The newest image of `stream:tag` in `namespace` once it is `digest`.
@@ -411,35 +429,11 @@ async fn tag_moves_to(
 
 #[tokio::test]
 async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll() {
-    let client = client().await;
-    ensure_crds();
-    let a = TestNamespace::new(&client, "reg-notify").await;
-    let (key, cert) = signer();
-    let secret = format!("notify-{}", unique_name("s"));
     let registry_host = "registry.slipway.test:5000";
-    let router =
-        slipway_webhook::registry::router(client.clone(), issuer(&key, &cert, Duration::from_secs(300)))
-            .merge(slipway_webhook::registry::notify::router(
-                client.clone(),
-                slipway_webhook::registry::notify::Notifications {
-                    registry: registry_host.into(),
-                    secret: secret.clone(),
-                },
-            ));
-    let (base, service) = serve(router).await;
-    let realm = format!("{base}{}", slipway_webhook::registry::TOKEN_PATH);
-    let notify_url = format!("{base}{}", slipway_webhook::registry::notify::NOTIFY_PATH);
-    let registry = TokenRegistry::start(&realm, SERVICE, ISSUER, &cert, Some((&notify_url, &secret)));
-    let reg = registry.addr.as_str();
-    let pusher = account_token(&client, &a.name, "pusher").await;
-    grant(
-        &client,
-        &a.name,
-        "system:image-pusher",
-        (&a.name, "pusher"),
-        "update",
-    )
-    .await;
+    let world = World::start("reg-notify", Some(registry_host)).await;
+    let (client, a, pusher) = (&world.client, &world.a, &world.pusher);
+    let (notify_url, secret) = (&world.notify_url, &world.secret);
+    let reg = world.registry.addr.as_str();
 
     // The image trigger controller (in-process, this namespace only) and a Deployment following web:v1.
     let ctx = slipway_operator::Context::new(kube::Config::infer().await.unwrap()).unwrap();
@@ -472,13 +466,9 @@ async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll
         .unwrap();
 
     // A push to the existing stream: the tag moves, the Deployment follows.
-    push(reg, &format!("{}/web", a.name), "v1", &pusher)
-        .await
-        .unwrap();
-    let digest = pull(reg, &format!("{}/web", a.name), "v1", &pusher)
-        .await
-        .unwrap();
-    let is = tag_moves_to(&client, &a.name, "web", "v1", &digest).await;
+    push(reg, &format!("{}/web", a.name), "v1", pusher).await.unwrap();
+    let digest = pull(reg, &format!("{}/web", a.name), "v1", pusher).await.unwrap();
+    let is = tag_moves_to(client, &a.name, "web", "v1", &digest).await;
     let expected = format!("{registry_host}/{}/web@{digest}", a.name);
     assert_eq!(
         is.status.unwrap().latest("v1").unwrap().docker_image_reference,
@@ -497,33 +487,21 @@ async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll
 
     // A push to a stream that does not exist: not created for a pusher who may not create
     // streams; created (and tagged) once the pusher may.
-    push(reg, &format!("{}/api", a.name), "v1", &pusher)
-        .await
-        .unwrap();
-    let api_digest = pull(reg, &format!("{}/api", a.name), "v1", &pusher)
-        .await
-        .unwrap();
+    push(reg, &format!("{}/api", a.name), "v1", pusher).await.unwrap();
+    let api_digest = pull(reg, &format!("{}/api", a.name), "v1", pusher).await.unwrap();
     // The same push moves web:v1 again (a tag whose digest is unchanged records nothing), so by
     // the time a second notification about web is through, the first about api was handled.
-    push(reg, &format!("{}/web", a.name), "v2", &pusher)
-        .await
-        .unwrap();
-    let v2 = pull(reg, &format!("{}/web", a.name), "v2", &pusher)
-        .await
-        .unwrap();
-    tag_moves_to(&client, &a.name, "web", "v2", &v2).await;
+    push(reg, &format!("{}/web", a.name), "v2", pusher).await.unwrap();
+    let v2 = pull(reg, &format!("{}/web", a.name), "v2", pusher).await.unwrap();
+    tag_moves_to(client, &a.name, "web", "v2", &v2).await;
     assert!(
         streams.get_opt("api").await.unwrap().is_none(),
         "api was created for a pusher who may not"
     );
-    grant_stream_creation(&client, &a.name, (&a.name, "pusher")).await;
-    push(reg, &format!("{}/api", a.name), "v2", &pusher)
-        .await
-        .unwrap();
-    let api_v2 = pull(reg, &format!("{}/api", a.name), "v2", &pusher)
-        .await
-        .unwrap();
-    let created = tag_moves_to(&client, &a.name, "api", "v2", &api_v2).await;
+    grant_stream_creation(client, &a.name, (&a.name, "pusher")).await;
+    push(reg, &format!("{}/api", a.name), "v2", pusher).await.unwrap();
+    let api_v2 = pull(reg, &format!("{}/api", a.name), "v2", pusher).await.unwrap();
+    let created = tag_moves_to(client, &a.name, "api", "v2", &api_v2).await;
     assert_eq!(
         created.metadata.annotations.unwrap()["slipway.dev/created-by-push"],
         format!("system:serviceaccount:{}:pusher", a.name)
@@ -539,7 +517,7 @@ async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll
     let http = reqwest::Client::new();
     let sent = |body: String, auth: Option<String>| {
         let mut request = http
-            .post(&notify_url)
+            .post(notify_url.as_str())
             .body(body)
             .header("Content-Type", "application/json");
         if let Some(a) = auth {
@@ -596,6 +574,5 @@ async fn a_push_moves_its_image_stream_tag_and_rolls_a_deployment_without_a_poll
     assert_eq!(moved.latest("v3").unwrap().image, fresh);
 
     controller.abort();
-    service.abort();
-    a.delete().await;
+    world.stop().await;
 }

@@ -24,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use base64::Engine;
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec, UserInfo};
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReviewSpec};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use serde_json::json;
@@ -183,30 +183,24 @@ async fn may(
     wanted: &Requested,
     action: Action,
 ) -> Result<bool, kube::Error> {
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: user.username.clone(),
-            groups: user.groups.clone(),
-            uid: user.uid.clone(),
-            extra: user.extra.clone(),
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(slipway_crds::GROUP.into()),
-                resource: Some(LAYERS.into()),
-                subresource: Some(LAYERS_SUBRESOURCE.into()),
-                verb: Some(action.verb().into()),
-                namespace: Some(wanted.namespace.clone()),
-                // The stream: a grant limited to some streams (resourceNames) counts.
-                name: Some(wanted.stream.clone()),
-                ..Default::default()
-            }),
+    let spec = SubjectAccessReviewSpec {
+        user: user.username.clone(),
+        groups: user.groups.clone(),
+        uid: user.uid.clone(),
+        extra: user.extra.clone(),
+        resource_attributes: Some(ResourceAttributes {
+            group: Some(slipway_crds::GROUP.into()),
+            resource: Some(LAYERS.into()),
+            subresource: Some(LAYERS_SUBRESOURCE.into()),
+            verb: Some(action.verb().into()),
+            namespace: Some(wanted.namespace.clone()),
+            // The stream: a grant limited to some streams (resourceNames) counts.
+            name: Some(wanted.stream.clone()),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
-    let answer = Api::<SubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await?;
-    Ok(answer.status.is_some_and(|s| s.allowed))
+    crate::access::allowed(client, spec).await
 }
 
 async fn token_endpoint(

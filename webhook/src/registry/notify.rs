@@ -16,7 +16,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReviewSpec};
 use kube::Client;
 use kube::api::{Api, PostParams};
 use serde::Deserialize;
@@ -264,15 +264,17 @@ async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<Record
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| default_repository.clone())
     };
-    let mut outcome = tags::record(
-        &streams,
-        &push.stream,
-        &push.tag,
-        &push.digest,
-        push.at,
-        &repository,
-    )
-    .await?;
+    let record = || {
+        tags::record(
+            &streams,
+            &push.stream,
+            &push.tag,
+            &push.digest,
+            push.at,
+            &repository,
+        )
+    };
+    let mut outcome = record().await?;
     if outcome == Recorded::NoStream {
         if !may_create_stream(client, &push.actor, &push.namespace).await? {
             tracing::warn!(
@@ -292,15 +294,7 @@ async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<Record
             Err(kube::Error::Api(e)) if e.code == 409 => {}
             Err(e) => return Err(e),
         }
-        outcome = tags::record(
-            &streams,
-            &push.stream,
-            &push.tag,
-            &push.digest,
-            push.at,
-            &repository,
-        )
-        .await?;
+        outcome = record().await?;
     }
     tracing::info!(
         namespace = %push.namespace, stream = %push.stream, tag = %push.tag, digest = %push.digest,
@@ -323,25 +317,19 @@ async fn may_create_stream(client: &Client, actor: &str, namespace: &str) -> Res
         groups.push("system:serviceaccounts".into());
         groups.push(format!("system:serviceaccounts:{account_namespace}"));
     }
-    let review = SubjectAccessReview {
-        spec: SubjectAccessReviewSpec {
-            user: Some(actor.to_string()),
-            groups: Some(groups),
-            resource_attributes: Some(ResourceAttributes {
-                group: Some(slipway_crds::GROUP.into()),
-                resource: Some("imagestreams".into()),
-                verb: Some("create".into()),
-                namespace: Some(namespace.into()),
-                ..Default::default()
-            }),
+    let spec = SubjectAccessReviewSpec {
+        user: Some(actor.to_string()),
+        groups: Some(groups),
+        resource_attributes: Some(ResourceAttributes {
+            group: Some(slipway_crds::GROUP.into()),
+            resource: Some("imagestreams".into()),
+            verb: Some("create".into()),
+            namespace: Some(namespace.into()),
             ..Default::default()
-        },
+        }),
         ..Default::default()
     };
-    let answer = Api::<SubjectAccessReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await?;
-    Ok(answer.status.is_some_and(|s| s.allowed))
+    crate::access::allowed(client, spec).await
 }
 
 #[cfg(test)]
