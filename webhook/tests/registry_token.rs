@@ -4,7 +4,9 @@
 //! in-process). Pushes and pulls go through oci-client, as the builder's do; tokens are service
 //! account tokens from the API server's TokenRequest. Played as an attacker: another project's
 //! account, a token for another repository, an expired one, one signed by another key, a token
-//! that is no Kubernetes token.
+//! that is no Kubernetes token. The registry's notifications reach the same server: a push moves
+//! its ImageStream tag, and a Deployment that follows the tag, at once; forged, malformed,
+//! oversized and late notifications change nothing.
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
 use std::time::Duration;
