@@ -122,9 +122,7 @@ impl DockerArgs {
         args.extras.squash = plan.layers == slipway_crds::contract::Layers::Squash;
         args.extras.layered = plan.layers == slipway_crds::contract::Layers::Keep;
         args.extras.force_pull = plan.force_pull;
-        args.extras.pull_config = plan
-            .pull_secret
-            .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        args.extras.pull_config = crate::registry::pull_config(plan.pull_secret);
         args.extras.images = plan.images.clone();
         args.extras.image_specs = crate::source_images::specs_from_env()?;
         Ok(args)
@@ -209,12 +207,15 @@ impl Buildah<'_> {
         c
     }
 
-    /// A subcommand that talks to registries: with the authfile.
+    /// A subcommand that talks to registries: with the authfile, right after the subcommand's
+    /// name (after the rest, a flag that takes a value would take `--authfile` as its value).
     fn with_auth(&self, sub: &[&str]) -> Command {
-        let mut c = self.cmd(sub);
+        let (name, rest) = sub.split_first().map_or(("", &[][..]), |(n, r)| (*n, r));
+        let mut c = self.cmd(&[name]);
         if let Some(a) = &self.auth {
             c.arg("--authfile").arg(a);
         }
+        c.args(rest);
         c
     }
 
@@ -417,8 +418,9 @@ fn build_command(buildah: &Buildah<'_>, dockerfile: &Path, local: &str) -> Comma
     } else {
         "--pull=missing"
     };
-    let mut cmd = buildah.with_auth(&["build", "--isolation", "chroot", pull, "-t", local, "-f"]);
-    cmd.arg(dockerfile);
+    // The authfile flag follows these: `-f` takes the next argument as its value.
+    let mut cmd = buildah.with_auth(&["build", "--isolation", "chroot", pull, "-t", local]);
+    cmd.arg("-f").arg(dockerfile);
     for kv in &args.build_args {
         cmd.arg("--build-arg").arg(kv);
     }
@@ -490,8 +492,9 @@ fn post_commit(
 fn push(buildah: &Buildah<'_>, local: &str, work: &Path, progress: &Progress) -> Result<String, BuildError> {
     let push_failed = failed(FailureReason::PushImageToRegistryFailed);
     let digest_file = work.join("digest");
-    let mut cmd = buildah.with_auth(&["push", "--digestfile"]);
-    cmd.arg(&digest_file)
+    let mut cmd = buildah.with_auth(&["push"]);
+    cmd.arg("--digestfile")
+        .arg(&digest_file)
         .arg(local)
         .arg(format!("docker://{}", buildah.args.output_image));
     let status = run_logged(cmd, progress).map_err(&push_failed)?;

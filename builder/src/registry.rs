@@ -27,6 +27,22 @@ const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 
 pub use slipway_crds::dockercfg::Credentials;
 
+/// Where the build's credentials for pulling its builder or base image are: the strategy's
+/// `pullSecret` (`has_pull_secret`), or else the docker configs of the build's service account
+/// that the operator mounted at `PULL_DOCKERCFG_PATH` (its linked `imagePullSecrets`, one file
+/// each, optional: none there is none at all).
+pub fn pull_config(has_pull_secret: bool) -> Option<std::path::PathBuf> {
+    use slipway_crds::contract::{env, paths};
+    if has_pull_secret {
+        return Some(paths::PULL_SECRET.into());
+    }
+    let dir = std::path::PathBuf::from(std::env::var_os(env::PULL_DOCKERCFG_PATH)?);
+    // A projected volume holds `..data` and a timestamped directory besides the files.
+    let has_files = std::fs::read_dir(&dir)
+        .is_ok_and(|entries| entries.filter_map(Result::ok).any(|e| e.path().is_file()));
+    has_files.then_some(dir)
+}
+
 /// The credentials `credentials` hold for `registry`, as the registry client takes them.
 pub fn auth_for(credentials: &Credentials, registry: &str) -> RegistryAuth {
     match credentials.for_registry(registry) {

@@ -137,9 +137,7 @@ impl S2iArgs {
         args.extras.labels = loaded.labels();
         args.extras.inputs = plan.inputs.clone();
         args.extras.hook = plan.post_commit.clone();
-        args.extras.pull_config = plan
-            .pull_secret
-            .then(|| PathBuf::from(slipway_crds::contract::paths::PULL_SECRET));
+        args.extras.pull_config = crate::registry::pull_config(plan.pull_secret);
         args.extras.images = plan.images.clone();
         args.extras.image_specs = crate::source_images::specs_from_env()?;
         Ok(args)

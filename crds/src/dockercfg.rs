@@ -31,14 +31,19 @@ impl std::fmt::Debug for Credentials {
 }
 
 impl Credentials {
-    /// Reads `config.json` / `.dockerconfigjson` / `.dockercfg` (or a directory holding one).
+    /// Reads `config.json` / `.dockerconfigjson` / `.dockercfg`, or a directory holding one of
+    /// them, or a directory of several docker configs (a service account's linked Secrets, one
+    /// file each): merged in name order, the first one's entry for a registry winning.
     pub fn load(path: &Path) -> Result<Self, String> {
         let file = if path.is_dir() {
-            [DOCKER_CONFIG_JSON_KEY, "config.json", DOCKER_CFG_KEY]
+            let standard = [DOCKER_CONFIG_JSON_KEY, "config.json", DOCKER_CFG_KEY]
                 .iter()
                 .map(|n| path.join(n))
-                .find(|p| p.is_file())
-                .ok_or_else(|| format!("no docker config JSON in {}", path.display()))?
+                .find(|p| p.is_file());
+            match standard {
+                Some(file) => file,
+                None => return Self::load_all(path),
+            }
         } else {
             path.to_path_buf()
         };
@@ -48,6 +53,28 @@ impl Credentials {
         }
         let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         Self::parse(&text).map_err(|e| format!("{}: {e}", file.display()))
+    }
+
+    /// Every regular file of `dir` (at most 16), merged in name order.
+    fn load_all(dir: &Path) -> Result<Self, String> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        if files.is_empty() {
+            return Err(format!("no docker config JSON in {}", dir.display()));
+        }
+        if files.len() > 16 {
+            return Err(format!("{} holds more than 16 docker configs", dir.display()));
+        }
+        files.sort();
+        let mut merged = Self::default();
+        for file in files {
+            merged = merged.merge(Self::load(&file)?);
+        }
+        Ok(merged)
     }
 
     /// [`Credentials::load`] of a path, or none without one.
@@ -114,12 +141,16 @@ impl Credentials {
         self
     }
 
-    /// A docker config JSON with these credentials (for tools that read one file).
+    /// A docker config JSON with these credentials (for tools that read one file), each as
+    /// `auth`: containers/image (buildah) reads only that, not `username` and `password`.
     pub fn to_docker_config(&self) -> String {
         let auths: serde_json::Map<String, Value> = self
             .by_registry
             .iter()
-            .map(|(host, (u, p))| (host.clone(), serde_json::json!({"username": u, "password": p})))
+            .map(|(host, (u, p))| {
+                let auth = base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"));
+                (host.clone(), serde_json::json!({"auth": auth}))
+            })
             .collect();
         serde_json::json!({ "auths": auths }).to_string()
     }
@@ -179,6 +210,28 @@ mod tests {
     }
 
     #[test]
+    fn a_directory_of_configs_is_merged_in_name_order() {
+        let dir = std::env::temp_dir().join(format!("slipway-dockercfg-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| std::fs::write(dir.join(name), text).unwrap();
+        write(
+            "1-b.json",
+            r#"{"auths":{"a":{"username":"second","password":"2"},"c":{"username":"3","password":"3"}}}"#,
+        );
+        write(
+            "0-a.json",
+            r#"{"auths":{"a":{"username":"first","password":"1"}}}"#,
+        );
+        let merged = Credentials::load(&dir).unwrap();
+        assert_eq!(merged.for_registry("a"), Some(("first", "1")));
+        assert_eq!(merged.for_registry("c"), Some(("3", "3")));
+        write("2-bad.json", "{");
+        assert!(Credentials::load(&dir).unwrap_err().contains("2-bad.json"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(Credentials::load(&dir).is_err());
+    }
+
+    #[test]
     fn the_old_dockercfg_shape_and_docker_hub_names() {
         let c =
             Credentials::parse(r#"{"https://index.docker.io/v1/":{"username":"u","password":"p"}}"#).unwrap();
@@ -192,5 +245,9 @@ mod tests {
         let merged = first.merge(second);
         assert_eq!(merged.for_registry("a"), Some(("1", "1")));
         assert_eq!(merged.for_registry("b"), Some(("3", "3")));
+        // Written back with `auth` only (what buildah reads), and read back the same.
+        let written: Value = serde_json::from_str(&merged.to_docker_config()).unwrap();
+        assert_eq!(written["auths"]["a"], serde_json::json!({"auth": "MTox"}));
+        assert_eq!(Credentials::parse(&merged.to_docker_config()).unwrap(), merged);
     }
 }

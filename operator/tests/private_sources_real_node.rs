@@ -4,7 +4,8 @@
 //! `source.sourceSecret`. The build controller runs in-process for this namespace; the build pods
 //! are the ones a cluster runs, unprivileged: every container as a non-root user. Refused, with
 //! the reason in the Build: a wrong password, and an ssh server whose key the secret does not
-//! know.
+//! know. And a Docker build's base image from a registry that wants a password, pulled with the
+//! Secret the build's service account links.
 //!
 //! Needs the images of `make images` (dev/images.sh) and sshd (Debian's openssh-server, which
 //! `make prereqs` installs); part of `make e2e` (alone: `make e2e-builds`).
@@ -12,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{Pod, Secret};
+use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use kube::ResourceExt;
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
@@ -180,5 +181,99 @@ async fn a_private_repository_is_built_with_basic_credentials_and_with_an_ssh_ke
     controller.abort();
     drop(http);
     drop(ssh);
+    ns.delete().await;
+}
+
+/// A Docker build whose base image is in a registry that wants a password (a docker-registry
+/// with htpasswd this test starts, on the node's address): with no `pullSecret` of its own, the
+/// build pulls it with the Secret its service account (`builder`) links as an image pull secret,
+/// as OpenShift's builds do; a build run as an account that links nothing is refused by the
+/// registry, and says so.
+#[ignore = "needs `make images`; run with `make e2e-builds`"]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_base_image_from_a_private_registry_is_pulled_with_the_service_accounts_pull_secret() {
+    ensure_crds();
+    let client = client().await;
+    let ns = TestNamespace::new(&client, "pullsa").await;
+    let n = ns.name.clone();
+    pin_to_real_node(&client, &n).await;
+    let private = registry::AuthRegistry::start_on("0.0.0.0", NODE_IP);
+    let base = format!("{}/team/busybox:latest", private.addr);
+    registry::copy_image(
+        &format!("{LOCAL_REGISTRY}/slipway/busybox:latest"),
+        &base,
+        Some((&private.user, &private.password)),
+    )
+    .await
+    .unwrap();
+    create_secret(
+        &client,
+        &n,
+        json!({"metadata": {"name": "private-pull"}, "type": "kubernetes.io/dockerconfigjson",
+               "stringData": {".dockerconfigjson": private.docker_config(None)}}),
+    )
+    .await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &n);
+    for (name, pull_secrets) in [
+        ("builder", json!([{"name": "private-pull"}])),
+        ("nolink", json!([])),
+    ] {
+        let account = json!({"metadata": {"name": name}, "imagePullSecrets": pull_secrets});
+        accounts
+            .create(&PostParams::default(), &serde_json::from_value(account).unwrap())
+            .await
+            .unwrap();
+    }
+    let repository = format!("slipway-test/{n}");
+    let configs: Api<BuildConfig> = Api::namespaced(client.clone(), &n);
+    for (name, account) in [("linked", "builder"), ("unlinked", "nolink")] {
+        let bc: BuildConfig = serde_json::from_value(json!({
+            "apiVersion": "slipway.dev/v1alpha1", "kind": "BuildConfig", "metadata": {"name": name},
+            "spec": {
+                "serviceAccount": account,
+                "source": {"type": "Dockerfile", "dockerfile": "FROM busybox\nRUN echo built-on-the-private-base > /built\n"},
+                "strategy": {"type": "Docker", "dockerStrategy": {"from": {"kind": "DockerImage", "name": base}}},
+                "output": {"to": {"kind": "DockerImage", "name": format!("{NODE_REGISTRY}/{repository}/{name}:latest")}},
+                "completionDeadlineSeconds": 600,
+            }
+        }))
+        .unwrap();
+        configs.create(&PostParams::default(), &bc).await.unwrap();
+    }
+    let private_addr = private.addr.clone();
+    let controller = real_node_support::start_build_controller_with(&n, move |images| {
+        images.insecure_registries.push(private_addr);
+    })
+    .await;
+    let builds = real_node_support::Builds {
+        client: client.clone(),
+        ns: n.clone(),
+        repository,
+    };
+    let linked = instantiate(&client, &n, "linked", &BuildRequest::default())
+        .await
+        .unwrap();
+    let unlinked = instantiate(&client, &n, "unlinked", &BuildRequest::default())
+        .await
+        .unwrap();
+
+    let digest = builds.complete(&linked.name_any()).await;
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let status = builds.finished(&unlinked.name_any()).await;
+    assert_eq!(status.phase, BuildPhase::Failed, "{status:?}");
+    let told = format!(
+        "{:?} {} {}",
+        status.reason,
+        status.message.clone().unwrap_or_default(),
+        builds.log(&unlinked.name_any()).await
+    );
+    assert!(
+        told.to_lowercase().contains("unauthorized") || told.contains("authentication required"),
+        "the unlinked build should say the registry refused it: {told}"
+    );
+    assert!(status.output.is_none(), "the unlinked build pushed nothing");
+
+    controller.abort();
+    drop(private);
     ns.delete().await;
 }

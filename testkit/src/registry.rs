@@ -178,3 +178,39 @@ pub async fn push_random_image(
         .await
         .map_err(|e| e.to_string())
 }
+
+/// Copies the image `from` (a pull spec in a plain-HTTP registry that needs no password, such as
+/// the dev registry) to `to` (plain HTTP too), with `credentials` for `to`; returns the digest of
+/// the manifest pushed.
+pub async fn copy_image(from: &str, to: &str, credentials: Option<(&str, &str)>) -> Result<String, String> {
+    use oci_client::manifest;
+    use oci_client::secrets::RegistryAuth;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = oci_client::Client::new(oci_client::client::ClientConfig {
+        protocol: oci_client::client::ClientProtocol::Http,
+        ..Default::default()
+    });
+    let source: oci_client::Reference = from.parse().map_err(|e| format!("{from}: {e}"))?;
+    let target: oci_client::Reference = to.parse().map_err(|e| format!("{to}: {e}"))?;
+    let layers = [
+        manifest::IMAGE_LAYER_MEDIA_TYPE,
+        manifest::IMAGE_LAYER_GZIP_MEDIA_TYPE,
+        manifest::IMAGE_DOCKER_LAYER_GZIP_MEDIA_TYPE,
+        manifest::IMAGE_DOCKER_LAYER_TAR_MEDIA_TYPE,
+    ];
+    let image = client
+        .pull(&source, &RegistryAuth::Anonymous, layers.to_vec())
+        .await
+        .map_err(|e| format!("pulling {from}: {e}"))?;
+    let auth = credentials.map_or(RegistryAuth::Anonymous, |(u, p)| {
+        RegistryAuth::Basic(u.into(), p.into())
+    });
+    client
+        .push(&target, &image.layers, image.config, &auth, None)
+        .await
+        .map_err(|e| format!("pushing {to}: {e}"))?;
+    client
+        .fetch_manifest_digest(&target, &auth)
+        .await
+        .map_err(|e| e.to_string())
+}

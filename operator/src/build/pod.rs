@@ -130,6 +130,9 @@ pub struct PodInputs {
     pub output_image: String,
     /// `source.images`, resolved, in order (`SOURCE_IMAGES`).
     pub source_images: Vec<String>,
+    /// The `imagePullSecrets` of the build's service account: without a strategy `pullSecret`,
+    /// the builder pulls the builder or base image with them.
+    pub account_pull_secrets: Vec<String>,
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -145,6 +148,39 @@ fn mount(name: &str, path: &str, read_only: bool) -> VolumeMount {
         name: name.into(),
         mount_path: path.into(),
         read_only: read_only.then_some(true),
+        ..Default::default()
+    }
+}
+
+/// The docker configs of the service account's pull Secrets in one directory, one file each
+/// (`<n>.json` from a dockerconfigjson Secret, `<n>.cfg` from a dockercfg one), all optional: a
+/// Secret that is missing or of another type adds nothing.
+fn account_pull_secrets(secrets: &[String]) -> Volume {
+    use k8s_openapi::api::core::v1::{KeyToPath, ProjectedVolumeSource, SecretProjection, VolumeProjection};
+    let sources = secrets
+        .iter()
+        .enumerate()
+        .flat_map(|(i, name)| {
+            [(".dockerconfigjson", "json"), (".dockercfg", "cfg")].map(|(key, extension)| VolumeProjection {
+                secret: Some(SecretProjection {
+                    name: name.clone(),
+                    items: Some(vec![KeyToPath {
+                        key: key.into(),
+                        path: format!("{i}.{extension}"),
+                        mode: None,
+                    }]),
+                    optional: Some(true),
+                }),
+                ..Default::default()
+            })
+        })
+        .collect();
+    Volume {
+        name: "pull-secret".into(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(sources),
+            default_mode: Some(0o444),
+        }),
         ..Default::default()
     }
 }
@@ -227,7 +263,7 @@ impl Parts {
 }
 
 /// The strategy's pull secret.
-fn pull_secret(build: &Build) -> Option<&str> {
+pub(crate) fn pull_secret(build: &Build) -> Option<&str> {
     let s = &build.spec.common.strategy;
     s.source_strategy
         .as_ref()
@@ -396,6 +432,16 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
     }
     if let Some(secret) = pull_secret(build) {
         parts.secret("pull-secret", secret, paths::PULL_SECRET, false);
+        parts
+            .build_env
+            .push(env(env::PULL_DOCKERCFG_PATH, paths::PULL_SECRET));
+    } else if !inputs.account_pull_secrets.is_empty() {
+        parts
+            .volumes
+            .push(account_pull_secrets(&inputs.account_pull_secrets));
+        parts
+            .build_mounts
+            .push(mount("pull-secret", paths::PULL_SECRET, true));
         parts
             .build_env
             .push(env(env::PULL_DOCKERCFG_PATH, paths::PULL_SECRET));
@@ -782,6 +828,7 @@ mod tests {
             builder_image: "reg/team/builder@sha256:1".into(),
             output_image: "reg/team/app:latest".into(),
             source_images: Vec::new(),
+            account_pull_secrets: Vec::new(),
         }
     }
 
@@ -896,6 +943,64 @@ mod tests {
         assert!(!env.contains_key("INSECURE_REGISTRIES"));
         assert!(env["SLIPWAY_BUILD_ENV_TOKEN"].value_from.is_some());
         assert!(!env.contains_key("TOKEN"));
+    }
+
+    #[test]
+    fn the_service_accounts_pull_secrets_serve_a_build_without_its_own() {
+        let mut b = build(BuildStrategyType::Source);
+        let inputs = PodInputs {
+            account_pull_secrets: vec!["quay".into(), "ghcr".into()],
+            ..PodInputs::default()
+        };
+        let pod = build_pod(&b, &BuildImages::default(), &inputs);
+        let spec = pod.spec.as_ref().unwrap();
+        let volume = spec
+            .volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .find(|v| v.name == "pull-secret")
+            .unwrap();
+        let sources = volume.projected.as_ref().unwrap().sources.as_ref().unwrap();
+        let paths: Vec<_> = sources
+            .iter()
+            .map(|s| {
+                let s = s.secret.as_ref().unwrap();
+                assert_eq!(s.optional, Some(true));
+                (s.name.as_str(), s.items.as_ref().unwrap()[0].path.as_str())
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("quay", "0.json"),
+                ("quay", "0.cfg"),
+                ("ghcr", "1.json"),
+                ("ghcr", "1.cfg")
+            ]
+        );
+        assert_eq!(
+            env_of(&pod)[env::PULL_DOCKERCFG_PATH].value.as_deref(),
+            Some(paths::PULL_SECRET)
+        );
+        // The strategy's own pullSecret wins: only it is mounted.
+        b.spec
+            .common
+            .strategy
+            .source_strategy
+            .as_mut()
+            .unwrap()
+            .pull_secret = Some(LocalObjectReference::new("own"));
+        let pod = build_pod(&b, &BuildImages::default(), &inputs);
+        let volume = pod
+            .spec
+            .unwrap()
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "pull-secret")
+            .unwrap();
+        assert_eq!(volume.secret.unwrap().secret_name.as_deref(), Some("own"));
     }
 
     #[test]

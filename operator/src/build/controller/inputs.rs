@@ -1,6 +1,7 @@
 //! observe: what a New build's pod is made from (builder, base and source images, output), each
 //! reference across projects checked as the build's service account.
 
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -269,10 +270,27 @@ pub(super) async fn resolve_inputs(
             }
         }
     }
+    // Without a pullSecret of its own, the build pulls with its service account's linked ones.
+    let account_pull_secrets = if super::pod::pull_secret(build).is_some() {
+        Vec::new()
+    } else {
+        let account = build_account(build);
+        Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+            .get_opt(&account.name)
+            .await?
+            .and_then(|sa| sa.image_pull_secrets)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| r.name)
+            .filter(|name| !name.is_empty())
+            .take(8)
+            .collect()
+    };
     Ok(Resolved::Inputs(PodInputs {
         builder_image,
         output_image,
         source_images,
+        account_pull_secrets,
     }))
 }
 
