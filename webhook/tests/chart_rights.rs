@@ -181,6 +181,88 @@ fn the_webhook_takes_the_charts_flags() {
     );
 }
 
+/// The registry flags are read and checked before anything is served: a matching key and
+/// certificate and a long enough notification secret pass `--check-flags`; a key of another
+/// certificate, a short secret, a token lifetime out of bounds and a key without its
+/// certificate are refused, each saying why.
+#[test]
+fn the_registry_flags_are_checked_before_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let signer = |name: &str| {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["signer".into()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (key_path, cert_path) = (
+            dir.path().join(format!("{name}.key")),
+            dir.path().join(format!("{name}.crt")),
+        );
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        (key_path.display().to_string(), cert_path.display().to_string())
+    };
+    let (key, cert) = signer("a");
+    let (other_key, _) = signer("b");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "a-notification-secret-of-32-char\n").unwrap();
+    let short = dir.path().join("short");
+    std::fs::write(&short, "short\n").unwrap();
+    let run = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+            .args(["--service=ns/hook:443", "--check-flags"])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let secret = secret.display().to_string();
+    let (ok, err) = run(&[
+        "--registry-token-key",
+        &key,
+        "--registry-token-cert",
+        &cert,
+        "--registry-notify-secret",
+        &secret,
+        "--registry-host",
+        "registry.example:5000",
+    ]);
+    assert!(ok, "{err}");
+    let refusals = [
+        (
+            vec![
+                "--registry-token-key",
+                &other_key[..],
+                "--registry-token-cert",
+                &cert[..],
+            ],
+            "not the signing key's",
+        ),
+        (
+            vec![
+                "--registry-token-key",
+                &key[..],
+                "--registry-token-cert",
+                &cert[..],
+                "--registry-token-lifetime",
+                "0s",
+            ],
+            "outside",
+        ),
+        (vec!["--registry-token-key", &key[..]], "--registry-token-cert"),
+    ];
+    for (flags, says) in refusals {
+        let (ok, err) = run(&flags);
+        assert!(!ok && err.contains(says), "{flags:?}: {err}");
+    }
+    let short = short.display().to_string();
+    let (ok, err) = run(&["--registry-notify-secret", &short, "--registry-host", "r:5000"]);
+    assert!(!ok && err.contains("at least 16 characters"), "{err}");
+}
+
 /// The rows of the README's rights table: (role, resources, verbs, why).
 fn rights_table() -> Vec<[String; 4]> {
     let readme = std::fs::read_to_string(concat!(
