@@ -94,9 +94,37 @@ fn alphanumeric_ends(name: &str) -> bool {
     name.as_bytes().first().is_some_and(alnum) && name.as_bytes().last().is_some_and(alnum)
 }
 
+/// The namespace and name of a service account from the user name its tokens carry
+/// (`system:serviceaccount:NAMESPACE:NAME`); None for any other user.
+pub fn service_account_of(user: &str) -> Option<(&str, &str)> {
+    let (namespace, name) = user.strip_prefix("system:serviceaccount:")?.split_once(':')?;
+    (is_dns_label(namespace) && !name.is_empty()).then_some((namespace, name))
+}
+
+/// The groups every token of a service account of `namespace` carries.
+pub fn service_account_groups(namespace: &str) -> Vec<String> {
+    vec![
+        "system:serviceaccounts".into(),
+        format!("system:serviceaccounts:{namespace}"),
+        "system:authenticated".into(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn service_account_user_names_give_their_namespace_and_groups() {
+        assert_eq!(
+            service_account_of("system:serviceaccount:team:builder"),
+            Some(("team", "builder"))
+        );
+        assert_eq!(service_account_of("alice"), None);
+        assert_eq!(service_account_of("system:serviceaccount:Team:x"), None);
+        assert_eq!(service_account_of("system:serviceaccount:team:"), None);
+        assert_eq!(service_account_groups("team")[1], "system:serviceaccounts:team");
+    }
 
     #[test]
     fn labels() {

@@ -112,11 +112,7 @@ impl ServiceAccount {
 
     /// The groups every token of the account carries.
     pub fn groups(&self) -> Vec<String> {
-        vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{}", self.namespace),
-            "system:authenticated".into(),
-        ]
+        slipway_client::names::service_account_groups(&self.namespace)
     }
 }
 

@@ -22,6 +22,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
+use oci_client::secrets::RegistryAuth;
 use serde_json::json;
 use slipway_crds::ImageStream;
 use slipway_crds::common::{ImageReferenceKind, Time, condition_status};
@@ -29,8 +30,6 @@ use slipway_crds::image::{
     ImageStreamStatus, ImportMode, TagEvent, TagEventCondition, TagImportPolicy, TagReference,
     split_stream_tag,
 };
-
-use oci_client::secrets::RegistryAuth;
 
 use super::Settings;
 use super::credentials::ProjectCredentials;

@@ -256,14 +256,7 @@ fn transient(error: &kube::Error) -> bool {
 /// Moves the tag of `push` (creating its stream when the pusher may).
 async fn record(client: &Client, registry: &str, push: &Pushed) -> Result<Recorded, kube::Error> {
     let streams: Api<ImageStream> = Api::namespaced(client.clone(), &push.namespace);
-    let default_repository = format!("{registry}/{}/{}", push.namespace, push.stream);
-    let repository = |is: &ImageStream| {
-        is.status
-            .as_ref()
-            .map(|s| s.docker_image_repository.clone())
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| default_repository.clone())
-    };
+    let repository = |is: &ImageStream| tags::repository(is, registry, &push.namespace, &push.stream);
     let record = || {
         tags::record(
             &streams,
@@ -310,13 +303,10 @@ async fn may_create_stream(client: &Client, actor: &str, namespace: &str) -> Res
     if actor.is_empty() {
         return Ok(false);
     }
-    let mut groups = vec!["system:authenticated".to_string()];
-    if let Some(rest) = actor.strip_prefix("system:serviceaccount:")
-        && let Some((account_namespace, _)) = rest.split_once(':')
-    {
-        groups.push("system:serviceaccounts".into());
-        groups.push(format!("system:serviceaccounts:{account_namespace}"));
-    }
+    let groups = match slipway_client::names::service_account_of(actor) {
+        Some((account_namespace, _)) => slipway_client::names::service_account_groups(account_namespace),
+        None => vec!["system:authenticated".to_string()],
+    };
     let spec = SubjectAccessReviewSpec {
         user: Some(actor.to_string()),
         groups: Some(groups),

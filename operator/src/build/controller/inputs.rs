@@ -304,11 +304,7 @@ pub(super) fn kind_str(kind: ImageReferenceKind) -> &'static str {
 
 /// The repository of an ImageStream: its status's, else `<registry>/<namespace>/<stream>`.
 pub(super) fn repository(settings: &Settings, is: &ImageStream, namespace: &str, stream: &str) -> String {
-    is.status
-        .as_ref()
-        .map(|s| s.docker_image_repository.clone())
-        .filter(|r| !r.is_empty())
-        .unwrap_or_else(|| format!("{}/{namespace}/{stream}", settings.registry))
+    slipway_client::tags::repository(is, &settings.registry, namespace, stream)
 }
 
 /// An image reference as a pull spec; an ImageStreamTag resolves to its newest digest reference.
