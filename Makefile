@@ -29,7 +29,7 @@ SHELL_SCRIPTS := $(wildcard dev/*.sh) dev/git/post-receive builder/static.sh .ci
   $(shell find dev/catalog -type f \( -perm -u+x -o -name "*.sh" \)) $(shell find examples/quickstarts -name "*.sh") \
   examples/apps/s2i-busybox/build.sh $(wildcard examples/apps/s2i-busybox/s2i/bin/*)
 
-.PHONY: conformance attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push builder-static clean-test-namespaces
+.PHONY: conformance attacks help demo test e2e e2e-builds lint docs docs-check docs-tools unit integration prereqs cluster-up cluster-down crds crds-install images bench bench-push bench-registry builder-static clean-test-namespaces
 
 help:
 	@echo "make demo          the dev cluster, Slipway on it (Helm), git push -> build -> rolling update -> curl"
@@ -37,6 +37,7 @@ help:
 	@echo "                   end-to-end run on the real node (make e2e)"
 	@echo "make bench         benchmarks (numbers in the README)"
 	@echo "make bench-push    push_to_serving alone: 10 pushes of the sample app on the real node, stage by stage"
+	@echo "make bench-registry registry_push_to_rollout alone: buildah pushes into the integrated registry, push -> tag -> ReplicaSet"
 	@echo "make conformance   OpenShift's quickstart templates the catalog covers, unchanged, on the real node"
 	@echo "make attacks       the adversarial suite alone: every tenant-isolation attack, against the dev cluster"
 	@echo "make cluster-up    start the dev cluster with a real node (NODE=none: fake nodes only;"
@@ -175,11 +176,17 @@ bench: cluster-up images
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo bench -q -p slipway-crds -p slip -p slipway-webhook -p slipway-operator -p slipway-systests
 	cargo bench -q -p slipway-builder --bench s2i_vs_buildah
 	$(MAKE) bench-push
+	$(MAKE) bench-registry
 
 # push_to_serving alone (cli/tests/e2e.rs): the chart installed, the sample app pushed
 # SLIPWAY_BENCH_PUSHES times (10) on the real node, each stage's p50/p90 beside the floor.
 bench-push: cluster-up images clean-test-namespaces
 	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e bench_push_to_serving -- --ignored --exact --nocapture
+
+# registry_push_to_rollout alone (cli/tests/e2e.rs): the chart installed, a project admin's
+# buildah pushes into the integrated registry, push → tag moved → new ReplicaSet, p50/p90.
+bench-registry: cluster-up images clean-test-namespaces
+	KUBECONFIG="$(CLUSTER_KUBECONFIG)" cargo test -q -p slip --test e2e bench_registry_push_to_rollout -- --ignored --exact --nocapture
 
 # slipway-builder as one static executable (runs in containers of any image; used by its tests).
 builder-static:

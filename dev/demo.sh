@@ -29,6 +29,7 @@ step "Slipway, installed by its Helm chart (charts/slipway, values dev/slipway-v
 helm upgrade --install slipway "$repo/charts/slipway" --namespace slipway-system --create-namespace \
   -f "$here/slipway-values.yaml" --set image.tag="$(cat "$SLIPWAY_STATE/images.tag")" --wait --timeout 240s |
   sed -n '1,6p'
+"$here/registry-trust.sh"
 kubectl get pods -n slipway-system -o wide
 
 step "A project, requested by $user (a kubeconfig that acts as $user)"

@@ -190,6 +190,9 @@ struct Buildah<'a> {
     args: &'a DockerArgs,
     conf: PathBuf,
     auth: Option<PathBuf>,
+    /// A directory with `ca.crt`: the CA certificates of `REGISTRY_CA`, trusted besides the
+    /// system's for every registry buildah reaches (`--cert-dir`).
+    cert_dir: Option<PathBuf>,
 }
 
 impl Buildah<'_> {
@@ -214,6 +217,9 @@ impl Buildah<'_> {
         let mut c = self.cmd(&[name]);
         if let Some(a) = &self.auth {
             c.arg("--authfile").arg(a);
+        }
+        if let Some(d) = &self.cert_dir {
+            c.arg("--cert-dir").arg(d);
         }
         c.args(rest);
         c
@@ -290,6 +296,21 @@ fn prepare(
     Ok((conf, auth))
 }
 
+/// The CA certificates of `REGISTRY_CA` as a `--cert-dir` (`ca.crt` in a directory of `work`),
+/// when the operator set it.
+fn registry_ca_dir(work: &Path) -> Result<Option<PathBuf>, String> {
+    let Ok(pem) = std::env::var(slipway_crds::contract::env::REGISTRY_CA) else {
+        return Ok(None);
+    };
+    if pem.trim().is_empty() {
+        return Ok(None);
+    }
+    let dir = work.join("certs");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("the registry CA directory: {e}"))?;
+    std::fs::write(dir.join("ca.crt"), pem).map_err(|e| format!("the registry CA: {e}"))?;
+    Ok(Some(dir))
+}
+
 /// Builds the image: check the flags → prepare the context (Dockerfile, `source.images`, build
 /// inputs) → registries and credentials for buildah → the Dockerfile as the Build rewrites it →
 /// `buildah build` → the post-commit hook → push, checked against the registry.
@@ -305,7 +326,13 @@ fn build(args: &DockerArgs, progress: &Progress, result: &mut StageResult) -> Re
         .map_err(|e| generic(format!("work directory: {e}")))?;
     let (conf, auth) = prepare(args, work.path(), progress)?;
     let dockerfile = rewrite_dockerfile(args, dockerfile, work.path())?;
-    let buildah = Buildah { args, conf, auth };
+    let cert_dir = registry_ca_dir(work.path()).map_err(&generic)?;
+    let buildah = Buildah {
+        args,
+        conf,
+        auth,
+        cert_dir,
+    };
     let local = format!("localhost/slipway-build-{:016x}:latest", rand::random::<u64>());
 
     let t = Instant::now();

@@ -93,7 +93,8 @@ fn err(e: impl std::fmt::Display) -> String {
 
 impl Registry {
     /// `insecure`: registries (`host:port`) reached over plain http. TLS trusts Mozilla's roots
-    /// (builder images often have no CA bundle) plus the PEM files of `SSL_CERT_FILE`.
+    /// (builder images often have no CA bundle), the PEM files of `SSL_CERT_FILE` and the CA
+    /// certificates of `REGISTRY_CA` (the integrated registry's, set by the operator).
     pub fn new(credentials: Credentials, insecure: &[String]) -> Result<Self, String> {
         // The workspace uses ring; install it once as rustls' provider (a second call is a no-op).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -114,6 +115,14 @@ impl Registry {
             roots.push(Certificate {
                 encoding: CertificateEncoding::Pem,
                 data,
+            });
+        }
+        if let Ok(pem) = std::env::var(slipway_crds::contract::env::REGISTRY_CA)
+            && !pem.trim().is_empty()
+        {
+            roots.push(Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: pem.into_bytes(),
             });
         }
         let config = ClientConfig {

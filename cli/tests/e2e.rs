@@ -7,6 +7,7 @@
 //! alone in this test binary (cargo runs test binaries one after another).
 #![allow(clippy::unwrap_used)] // tests may panic on broken fixtures
 
+mod integrated_registry;
 mod support;
 
 use std::net::SocketAddr;
@@ -410,6 +411,49 @@ async fn bench_push_to_serving() {
     );
 }
 
+/// `make bench`'s `registry_push_to_rollout` (issue target: push answered → new ReplicaSet p50
+/// ≤ 1 s): the chart installed, a project admin's `buildah push`es (SLIPWAY_BENCH_PUSHES, 10)
+/// into the integrated registry, each timed from the push's answer until its ImageStream tag
+/// moved (the registry's notification) and until the DeploymentConfig following the tag had
+/// its new ReplicaSet, then until its pod was ready on the real node. Prints p50 and p90.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: run with `make bench`"]
+async fn bench_registry_push_to_rollout() {
+    let pushes: i64 = std::env::var("SLIPWAY_BENCH_PUSHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    ensure_crds();
+    let client = client().await;
+    let _release = ReleaseGuard;
+    install(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let alice = kubeconfig_as(dir.path(), "alice");
+    let project = unique_name("bench-registry");
+    new_project(&alice, &project).await;
+    let _guard = ProjectGuard {
+        kubeconfig: alice.clone(),
+        name: project.clone(),
+    };
+    let certs = integrated_registry::ca_dir(&client, dir.path()).await;
+    let mut timings = integrated_registry::Timings::default();
+    let (token, _) = integrated_registry::follow_pushes(&client, &project, &certs, &mut timings).await;
+    timings = integrated_registry::Timings::default();
+    integrated_registry::pushes(&client, &project, &certs, &token, 2..=pushes + 1, &mut timings).await;
+    println!("registry_push_to_rollout ({pushes} pushes; seconds from the push's answer):");
+    println!("| stage | p50 | p90 |\n|---|---|---|");
+    for (stage, values) in [
+        ("tag moved", &timings.tag_moved),
+        ("new ReplicaSet", &timings.replica_set),
+    ] {
+        println!(
+            "| {stage} | {:.3} | {:.3} |",
+            percentile(values, 0.5),
+            percentile(values, 0.9)
+        );
+    }
+}
+
 /// Seconds from the push to `stage` in `run`.
 fn stage_at(run: &Timeline, stage: &str) -> f64 {
     run.stages
@@ -774,6 +818,21 @@ async fn git_push_becomes_a_running_app() {
 
     // --- An import from a registry that wants a password, by the chart's operator ----------------
     private_import(&client, &alice, &project).await;
+
+    // --- The integrated registry: token pushes, tags moved by notifications, tenants apart ------
+    let bob = kubeconfig_as(dir.path(), "bob");
+    let other = unique_name("e2e-other");
+    new_project(&bob, &other).await;
+    let _other_guard = ProjectGuard {
+        kubeconfig: bob.clone(),
+        name: other.clone(),
+    };
+    let timings =
+        integrated_registry::integrated_registry(&client, &alice, dir.path(), &project, &other).await;
+    println!(
+        "integrated registry: push answered -> tag moved {:?} s; -> new ReplicaSet {:?} s",
+        timings.tag_moved, timings.replica_set
+    );
 
     // --- helm upgrade keeps the app serving -----------------------------------------------------
     let load = Load::start(addr, "/index.html");

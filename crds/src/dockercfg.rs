@@ -128,6 +128,13 @@ impl Credentials {
             .map(|(u, p)| (u.as_str(), p.as_str()))
     }
 
+    /// One registry's credentials.
+    pub fn single(registry: &str, user: &str, password: &str) -> Self {
+        Self {
+            by_registry: BTreeMap::from([(normalize_host(registry), (user.to_owned(), password.to_owned()))]),
+        }
+    }
+
     /// Whether there are no credentials at all.
     pub fn is_empty(&self) -> bool {
         self.by_registry.is_empty()

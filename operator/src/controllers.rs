@@ -18,6 +18,8 @@ pub struct Settings {
     pub image: crate::image::Settings,
     /// The project controllers' settings.
     pub project: crate::project::Settings,
+    /// The integrated registry's credentials controller's settings; it idles without them.
+    pub registry: Option<crate::registry_credentials::Settings>,
 }
 
 /// One controller of the table.
@@ -69,6 +71,17 @@ pub const CONTROLLERS: &[Controller] = &[
             Box::pin(async move { crate::project::run(ctx, settings.project.clone()).await })
         },
     },
+    Controller {
+        name: "registry",
+        watches: "Project: the integrated registry's credentials of each project's builder, deployer and default accounts (--integrated-registry)",
+        start: |ctx, settings| {
+            Box::pin(async move {
+                if let Some(registry) = settings.registry.clone() {
+                    crate::registry_credentials::run(ctx, registry).await;
+                }
+            })
+        },
+    },
 ];
 
 /// The controllers named (all when `names` is empty); an unknown name is refused.
@@ -94,7 +107,10 @@ mod tests {
     #[test]
     fn controllers_are_selected_by_name() {
         let all: Vec<&str> = select(&[]).unwrap().iter().map(|c| c.name).collect();
-        assert_eq!(all, ["build", "image", "deploy", "template", "project"]);
+        assert_eq!(
+            all,
+            ["build", "image", "deploy", "template", "project", "registry"]
+        );
         let some = select(&["deploy".into(), "build".into()]).unwrap();
         assert_eq!(
             some.iter().map(|c| c.name).collect::<Vec<_>>(),

@@ -15,6 +15,7 @@ pub mod image;
 pub mod leader;
 pub mod metrics;
 pub mod project;
+pub mod registry_credentials;
 pub mod requester;
 pub mod template_instance;
 

@@ -55,6 +55,21 @@ struct Args {
     /// repeat or separate by commas.
     #[arg(long = "insecure-registry", value_name = "HOST:PORT", value_delimiter = ',')]
     insecure_registries: Vec<String>,
+    /// The integrated registry (`host:port` as pods pull from it): every project's builder,
+    /// deployer and default accounts get credentials for it (`<account>-dockercfg`, linked as
+    /// image pull Secrets), and builds pushing there without a pushSecret push with them.
+    #[arg(long, value_name = "HOST:PORT")]
+    integrated_registry: Option<String>,
+    /// The integrated registry's `auth.token.service`: the audience of the credentials' tokens.
+    #[arg(long, default_value = "slipway-registry", requires = "integrated_registry")]
+    registry_service: String,
+    /// How long the credentials' tokens live (they are renewed at half of it; at least 10m).
+    #[arg(long, default_value = "24h", value_parser = slipway_operator::image::parse_interval, requires = "integrated_registry")]
+    registry_token_lifetime: std::time::Duration,
+    /// CA certificates (a PEM file) build pods trust for registries besides the public roots:
+    /// the integrated registry's CA.
+    #[arg(long, value_name = "FILE")]
+    registry_ca: Option<std::path::PathBuf>,
     /// The most bytes a binary build's upload (slip start-build --from-*) may have, as sent and
     /// as unpacked.
     #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
@@ -173,12 +188,34 @@ fn leader_settings(args: &Args) -> slipway_operator::leader::Settings {
 /// project controllers run.
 async fn settings(ctx: &Context, args: &Args, runs_projects: bool) -> anyhow::Result<controllers::Settings> {
     let namespace = args.namespace.clone();
+    let registry_ca = match &args.registry_ca {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("reading --registry-ca {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    anyhow::ensure!(
+        args.registry_token_lifetime >= std::time::Duration::from_secs(600),
+        "--registry-token-lifetime must be at least 10m (the TokenRequest API's least)"
+    );
+    let registry =
+        args.integrated_registry
+            .clone()
+            .map(|host| slipway_operator::registry_credentials::Settings {
+                host,
+                audience: args.registry_service.clone(),
+                lifetime: args.registry_token_lifetime,
+            });
     Ok(controllers::Settings {
+        registry,
         build: slipway_operator::build::controller::Settings {
             images: slipway_operator::build::pod::BuildImages {
                 builder_tools: args.builder_image.clone(),
                 buildah: args.buildah_image.clone(),
                 insecure_registries: args.insecure_registries.clone(),
+                integrated_registry: args.integrated_registry.clone(),
+                registry_ca,
                 binary_max_bytes: args.binary_max_bytes,
                 binary_wait: args.binary_wait,
             },

@@ -95,6 +95,23 @@ struct Args {
     /// HOST[:PORT]/PROJECT/STREAM@DIGEST).
     #[arg(long)]
     registry_host: Option<String>,
+    /// Serve the registry's token service and notifications alone, as the integrated registry's
+    /// `auth` container: the token service on --listen with the registry's own serving
+    /// certificate (--registry-tls-cert, --registry-tls-key: clients reach the realm at the
+    /// registry's address and trust the same CA), the notifications over plain HTTP on
+    /// --registry-notify-listen (loopback: only the registry container beside it reaches it). No
+    /// admission, access API or certificate Secret.
+    #[arg(long, requires_all = ["registry_tls_cert", "registry_tls_key", "registry_token_key"])]
+    registry_only: bool,
+    /// The registry's serving certificate (PEM, the leaf first) ...
+    #[arg(long, value_name = "FILE", requires = "registry_only")]
+    registry_tls_cert: Option<std::path::PathBuf>,
+    /// ... and its key (PEM).
+    #[arg(long, value_name = "FILE", requires = "registry_only")]
+    registry_tls_key: Option<std::path::PathBuf>,
+    /// Where the registry delivers its notifications (--registry-only; a loopback address).
+    #[arg(long, default_value = "127.0.0.1:5002", requires = "registry_only")]
+    registry_notify_listen: SocketAddr,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -120,6 +137,9 @@ enum Certificates {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     slipway_client::logging::init(args.log_json);
+    if args.registry_only {
+        return registry_only(&args).await;
+    }
     let (endpoint, names) =
         flags::endpoint(args.url.as_deref(), args.service.as_deref()).map_err(anyhow::Error::msg)?;
     let certificates = certificate_settings(&args)?;
@@ -210,38 +230,48 @@ async fn main() -> anyhow::Result<()> {
 /// read and checked now (so --check-flags fails on a bad key).
 type RegistryRoutes = Box<dyn FnOnce(kube::Client) -> axum::Router>;
 
+fn read(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// The token issuer the flags ask for.
+fn registry_issuer(args: &Args) -> anyhow::Result<Option<slipway_webhook::registry::token::Issuer>> {
+    let (Some(key), Some(cert)) = (&args.registry_token_key, &args.registry_token_cert) else {
+        return Ok(None);
+    };
+    let issuer = slipway_webhook::registry::token::Issuer::from_pem(
+        &read(key)?,
+        &read(cert)?,
+        &args.registry_issuer,
+        &args.registry_service,
+        args.registry_token_lifetime,
+    )
+    .map_err(anyhow::Error::msg)?;
+    Ok(Some(issuer))
+}
+
+/// The notification settings the flags ask for.
+fn registry_notifications(
+    args: &Args,
+) -> anyhow::Result<Option<slipway_webhook::registry::notify::Notifications>> {
+    let (Some(secret), Some(host)) = (&args.registry_notify_secret, &args.registry_host) else {
+        return Ok(None);
+    };
+    let secret = read(secret)?.trim().to_string();
+    anyhow::ensure!(
+        secret.len() >= 16,
+        "the registry notification secret must have at least 16 characters"
+    );
+    Ok(Some(slipway_webhook::registry::notify::Notifications {
+        registry: host.clone(),
+        secret,
+    }))
+}
+
 fn registry_router(args: &Args) -> anyhow::Result<Option<RegistryRoutes>> {
-    use slipway_webhook::registry::{notify, token::Issuer};
-    let read = |path: &std::path::Path| {
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
-    };
-    let issuer = match (&args.registry_token_key, &args.registry_token_cert) {
-        (Some(key), Some(cert)) => Some(
-            Issuer::from_pem(
-                &read(key)?,
-                &read(cert)?,
-                &args.registry_issuer,
-                &args.registry_service,
-                args.registry_token_lifetime,
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        _ => None,
-    };
-    let notifications = match (&args.registry_notify_secret, &args.registry_host) {
-        (Some(secret), Some(host)) => {
-            let secret = read(secret)?.trim().to_string();
-            anyhow::ensure!(
-                secret.len() >= 16,
-                "the registry notification secret must have at least 16 characters"
-            );
-            Some(notify::Notifications {
-                registry: host.clone(),
-                secret,
-            })
-        }
-        _ => None,
-    };
+    use slipway_webhook::registry::notify;
+    let issuer = registry_issuer(args)?;
+    let notifications = registry_notifications(args)?;
     if issuer.is_none() && notifications.is_none() {
         return Ok(None);
     }
@@ -255,6 +285,78 @@ fn registry_router(args: &Args) -> anyhow::Result<Option<RegistryRoutes>> {
         }
         router
     })))
+}
+
+/// --registry-only: the token service over TLS with the registry's certificate, and the
+/// notifications on loopback, until SIGTERM.
+async fn registry_only(args: &Args) -> anyhow::Result<()> {
+    use slipway_webhook::{limits::Limits, registry, server, tls};
+    let (Some(cert), Some(key)) = (&args.registry_tls_cert, &args.registry_tls_key) else {
+        anyhow::bail!("--registry-only needs --registry-tls-cert and --registry-tls-key");
+    };
+    let issuer = registry_issuer(args)?
+        .context("--registry-only needs --registry-token-key and --registry-token-cert")?;
+    let notifications = registry_notifications(args)?;
+    anyhow::ensure!(
+        args.registry_notify_listen.ip().is_loopback(),
+        "--registry-notify-listen {} is not a loopback address: the notifications are plain HTTP",
+        args.registry_notify_listen
+    );
+    let serving = tls::Serving {
+        cert_pem: read(cert)?,
+        key_pem: read(key)?,
+    };
+    let resolver = std::sync::Arc::new(
+        tls::Resolver::new(&serving).context("the registry's serving certificate and key")?,
+    );
+    if args.check_flags {
+        return Ok(());
+    }
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to the cluster")?;
+    let tokens = axum_server::Handle::new();
+    let mut token_server = tokio::spawn(server::serve_router(
+        args.listen,
+        resolver,
+        registry::router(client.clone(), issuer),
+        Limits::GIT,
+        tokens.clone(),
+    ));
+    tracing::info!(listen = %args.listen, "serving registry tokens");
+    let notified = axum_server::Handle::new();
+    let mut notify_server = match notifications {
+        Some(settings) => {
+            let router = registry::notify::router(client, settings);
+            let listen = args.registry_notify_listen;
+            tracing::info!(%listen, "serving registry notifications");
+            tokio::spawn(server::serve_loopback(
+                listen,
+                router,
+                Limits::GIT,
+                notified.clone(),
+            ))
+        }
+        None => tokio::spawn(std::future::pending::<std::io::Result<()>>()),
+    };
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let stop = || {
+        for handle in [&tokens, &notified] {
+            handle.graceful_shutdown(Some(Duration::from_secs(5)));
+        }
+    };
+    tokio::select! {
+        result = &mut token_server => result??,
+        result = &mut notify_server => result??,
+        _ = term.recv() => stop(),
+        _ = tokio::signal::ctrl_c() => stop(),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(6), async {
+        let _ = token_server.await;
+        let _ = notify_server.await;
+    })
+    .await;
+    Ok(())
 }
 
 /// How long certificates live and how often they are checked; only the check interval applies to

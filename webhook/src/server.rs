@@ -137,6 +137,32 @@ pub async fn serve_router(
         .await
 }
 
+/// Serves `router` over plain HTTP on `addr`, which must be a loopback address (what only the
+/// containers of the same pod reach: the registry's notifications), with `limits`, until the handle
+/// shuts it down.
+pub async fn serve_loopback(
+    addr: SocketAddr,
+    router: Router,
+    limits: Limits,
+    handle: axum_server::Handle<SocketAddr>,
+) -> std::io::Result<()> {
+    if !addr.ip().is_loopback() {
+        return Err(std::io::Error::other(format!(
+            "{addr} is not a loopback address: plain HTTP is served on loopback only"
+        )));
+    }
+    let mut server = axum_server::bind(addr).acceptor(Guard::new(limits));
+    server
+        .http_builder()
+        .http1()
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    server
+        .first_request_timeout(HEADER_READ_TIMEOUT)
+        .handle(handle)
+        .serve(router.into_make_service())
+        .await
+}
+
 /// The request of a review, or why the review is malformed.
 fn request_of(review: AdmissionReview<DynamicObject>) -> Result<AdmissionRequest<DynamicObject>, String> {
     review

@@ -378,3 +378,136 @@ fn the_webhook_changes_only_its_own_registrations_and_gets_secrets_by_name() {
         }
     }
 }
+
+/// The files of the chart's registry Secrets (rendered by helm: its CA and certificate, its
+/// ECDSA token signing key as Helm writes it, SEC1, and the notification secret) at the paths the
+/// registry pod mounts them under `root`.
+fn registry_files(objects: &[serde_json::Value], root: &std::path::Path) {
+    use base64::Engine;
+    let secret = |name: &str| {
+        objects
+            .iter()
+            .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no Secret {name}"))
+            .clone()
+    };
+    let decoded = |value: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(value.as_str().unwrap())
+            .unwrap()
+    };
+    for (secret_name, dir) in [
+        ("slipway-registry-tls", "tls"),
+        ("slipway-registry-token", "token"),
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        for (key, value) in secret(secret_name)["data"].as_object().unwrap() {
+            std::fs::write(root.join(dir).join(key), decoded(value)).unwrap();
+        }
+    }
+    let config = secret("slipway-registry-config");
+    std::fs::create_dir_all(root.join("notify")).unwrap();
+    std::fs::write(
+        root.join("notify/notify-secret"),
+        config["stringData"]["notify-secret"].as_str().unwrap(),
+    )
+    .unwrap();
+}
+
+/// The registry pod's `auth` container (slipway-webhook --registry-only) accepts the flags and
+/// the files the chart gives it: the certificate helm made for the registry, the token signing
+/// key helm made (SEC1, which the token service converts), the notification secret. The
+/// registry's configuration sends clients to that container for tokens, trusts its signing
+/// certificate and sends it notifications with the same secret; the certificate names the
+/// registry's address.
+#[test]
+fn the_registry_auth_container_takes_the_charts_flags_and_files() {
+    let objects = render_chart(
+        "slipway-system",
+        &["registry.enabled=true", "registry.service.clusterIP=10.96.0.50"],
+    );
+    let deployment = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "slipway-registry")
+        .unwrap();
+    let containers = deployment["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap();
+    let auth = containers.iter().find(|c| c["name"] == "auth").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    registry_files(&objects, dir.path());
+    let root = format!("{}/", dir.path().display());
+    let flags: Vec<String> = auth["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().replace("/etc/slipway/", &root))
+        .collect();
+    assert!(
+        flags.contains(&"--registry-host=10.96.0.50:5000".to_string()),
+        "{flags:?}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+        .args(&flags)
+        .arg("--check-flags")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{flags:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The registry container has no API token; the auth container has one.
+    let spec = &deployment["spec"]["template"]["spec"];
+    assert_eq!(spec["automountServiceAccountToken"], false);
+    let registry = containers.iter().find(|c| c["name"] == "registry").unwrap();
+    let mounts = |c: &serde_json::Value| -> Vec<String> {
+        c["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(!mounts(registry).contains(&"api-token".to_string()));
+    assert!(mounts(auth).contains(&"api-token".to_string()));
+
+    // The registry's configuration agrees with the auth container.
+    let config_secret = objects
+        .iter()
+        .find(|o| o["kind"] == "Secret" && o["metadata"]["name"] == "slipway-registry-config")
+        .unwrap();
+    let config: serde_json::Value =
+        serde_yaml_ng::from_str(config_secret["stringData"]["config.yml"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        config["auth"]["token"]["realm"],
+        "https://10.96.0.50:5001/registry/token"
+    );
+    assert_eq!(config["auth"]["token"]["service"], "slipway-registry");
+    assert_eq!(
+        config["auth"]["token"]["rootcertbundle"],
+        "/etc/slipway/token/tls.crt"
+    );
+    let endpoint = &config["notifications"]["endpoints"][0];
+    assert_eq!(endpoint["url"], "http://127.0.0.1:5002/registry/notifications");
+    let secret = config_secret["stringData"]["notify-secret"].as_str().unwrap();
+    assert!(secret.len() >= 32);
+    assert_eq!(
+        endpoint["headers"]["Authorization"][0],
+        format!("Bearer {secret}")
+    );
+    // The serving certificate names the registry's address.
+    let pem = std::fs::read(dir.path().join("tls/tls.crt")).unwrap();
+    let (_, der) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let certificate = der.parse_x509().unwrap();
+    let names = format!(
+        "{:?}",
+        certificate.subject_alternative_name().unwrap().unwrap().value
+    );
+    assert!(
+        names.contains("10.96.0.50") || names.contains("[10, 96, 0, 50]"),
+        "{names}"
+    );
+    assert!(names.contains("slipway-registry.slipway-system.svc"), "{names}");
+}

@@ -30,3 +30,19 @@ allowPrivilegeEscalation: false
 readOnlyRootFilesystem: true
 capabilities: {drop: [ALL]}
 {{- end -}}
+
+{{/* The integrated registry as pods push to it and kubelets pull from it: HOST:PORT. */}}
+{{- define "slipway.registryHost" -}}
+{{- if .Values.registry.host -}}
+{{ .Values.registry.host }}
+{{- else if .Values.registry.service.clusterIP -}}
+{{ .Values.registry.service.clusterIP }}:5000
+{{- else -}}
+slipway-registry.{{ .Release.Namespace }}.svc:5000
+{{- end -}}
+{{- end -}}
+
+{{/* The registry's host name or address, without the port. */}}
+{{- define "slipway.registryHostname" -}}
+{{- regexReplaceAll ":[0-9]+$" (include "slipway.registryHost" .) "" -}}
+{{- end -}}

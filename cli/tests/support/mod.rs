@@ -75,6 +75,11 @@ pub fn install(extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     helm(&args);
+    // The real node trusts the integrated registry's CA (made by the chart at its first install).
+    ok(
+        run(&repo_root().join("dev/registry-trust.sh"), &[], None),
+        "dev/registry-trust.sh",
+    );
 }
 
 pub async fn slip(kubeconfig: &Path, args: &[&str]) -> String {

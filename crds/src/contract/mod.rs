@@ -36,6 +36,9 @@ pub mod env {
     pub const BUILDER_IMAGE: &str = "BUILDER_IMAGE";
     /// Registries reached over plain http, comma-separated.
     pub const INSECURE_REGISTRIES: &str = "INSECURE_REGISTRIES";
+    /// CA certificates (PEM) registries may be signed by, besides the public roots: the integrated
+    /// registry's CA.
+    pub const REGISTRY_CA: &str = "REGISTRY_CA";
     /// The mounted push secret (docker config JSON).
     pub const PUSH_DOCKERCFG_PATH: &str = "PUSH_DOCKERCFG_PATH";
     /// The mounted pull secret of the strategy (docker config JSON).
@@ -59,6 +62,7 @@ pub mod env {
         OUTPUT_IMAGE,
         BUILDER_IMAGE,
         INSECURE_REGISTRIES,
+        REGISTRY_CA,
         PUSH_DOCKERCFG_PATH,
         PULL_DOCKERCFG_PATH,
         VALUE_FROM_PREFIX,

@@ -29,6 +29,12 @@ pub struct BuildImages {
     pub buildah: String,
     /// Registries (`host:port`) builds reach over plain http (`INSECURE_REGISTRIES` in the pod).
     pub insecure_registries: Vec<String>,
+    /// The integrated registry (`host:port`), when the chart installs one: builds pushing there
+    /// without a pushSecret use their account's registry credentials.
+    pub integrated_registry: Option<String>,
+    /// CA certificates (PEM) the build trusts for registries besides the public roots
+    /// (`REGISTRY_CA`): the integrated registry's.
+    pub registry_ca: Option<String>,
     /// The most bytes a binary build's upload may have, as sent and as unpacked.
     pub binary_max_bytes: u64,
     /// How long a binary build waits for its upload to start (and for it to go on).
@@ -41,6 +47,8 @@ impl Default for BuildImages {
             builder_tools: "ghcr.io/slipway-dev/slipway-builder:latest".into(),
             buildah: "quay.io/buildah/stable:latest".into(),
             insecure_registries: Vec::new(),
+            integrated_registry: None,
+            registry_ca: None,
             binary_max_bytes: 1 << 30,
             binary_wait: std::time::Duration::from_secs(600),
         }
@@ -133,6 +141,8 @@ pub struct PodInputs {
     /// The `imagePullSecrets` of the build's service account: without a strategy `pullSecret`,
     /// the builder pulls the builder or base image with them.
     pub account_pull_secrets: Vec<String>,
+    /// Without an output pushSecret: the Secret to push to the integrated registry with.
+    pub registry_push_secret: Option<String>,
 }
 
 fn env(name: &str, value: impl Into<String>) -> EnvVar {
@@ -406,6 +416,9 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             images.insecure_registries.join(","),
         ));
     }
+    if let Some(ca) = images.registry_ca.as_ref().filter(|ca| !ca.trim().is_empty()) {
+        parts.build_env.push(env(env::REGISTRY_CA, ca.clone()));
+    }
     parts.value_from_env(&spec.strategy);
     parts.inputs(&plan);
     if !inputs.source_images.is_empty() {
@@ -424,8 +437,14 @@ pub fn build_pod(build: &Build, images: &BuildImages, inputs: &PodInputs) -> Pod
             }
         }
     }
-    if let Some(secret) = &spec.output.push_secret {
-        parts.secret("push-secret", &secret.name, PUSH_SECRET_DIR, false);
+    let push_secret = spec
+        .output
+        .push_secret
+        .as_ref()
+        .map(|s| s.name.clone())
+        .or_else(|| inputs.registry_push_secret.clone());
+    if let Some(secret) = &push_secret {
+        parts.secret("push-secret", secret, PUSH_SECRET_DIR, false);
         parts
             .build_env
             .push(env(env::PUSH_DOCKERCFG_PATH, PUSH_SECRET_DIR));
@@ -829,6 +848,7 @@ mod tests {
             output_image: "reg/team/app:latest".into(),
             source_images: Vec::new(),
             account_pull_secrets: Vec::new(),
+            registry_push_secret: None,
         }
     }
 
@@ -950,6 +970,7 @@ mod tests {
         let mut b = build(BuildStrategyType::Source);
         let inputs = PodInputs {
             account_pull_secrets: vec!["quay".into(), "ghcr".into()],
+            registry_push_secret: None,
             ..PodInputs::default()
         };
         let pod = build_pod(&b, &BuildImages::default(), &inputs);
@@ -1186,6 +1207,49 @@ mod tests {
         let env = pod.spec.unwrap().containers[0].env.clone().unwrap();
         let insecure = env.iter().find(|e| e.name == "INSECURE_REGISTRIES").unwrap();
         assert_eq!(insecure.value.as_deref(), Some("10.0.0.1:5000,reg.local:80"));
+    }
+
+    #[test]
+    fn the_integrated_registrys_ca_and_push_credentials_reach_the_build_container() {
+        let images = BuildImages {
+            registry_ca: Some("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".into()),
+            ..BuildImages::default()
+        };
+        let mut with_credentials = inputs();
+        with_credentials.registry_push_secret = Some("builder-dockercfg".into());
+        let push_secret_of = |build: &Build| {
+            let pod = build_pod(build, &images, &with_credentials);
+            let spec = pod.spec.unwrap();
+            let env = spec.containers[0].env.clone().unwrap();
+            let ca = env
+                .iter()
+                .find(|e| e.name == "REGISTRY_CA")
+                .and_then(|e| e.value.clone());
+            assert!(ca.unwrap().contains("MIIB"));
+            let volume = spec
+                .volumes
+                .unwrap()
+                .into_iter()
+                .find(|v| v.name == "push-secret");
+            let mounted = spec.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == "push-secret" && m.mount_path == PUSH_SECRET_DIR);
+            assert_eq!(volume.is_some(), mounted);
+            assert_eq!(
+                volume.is_some(),
+                env.iter().any(|e| e.name == "PUSH_DOCKERCFG_PATH")
+            );
+            volume.and_then(|v| v.secret).and_then(|s| s.secret_name)
+        };
+        let mut plain = build(BuildStrategyType::Source);
+        plain.spec.common.output.push_secret = None;
+        assert_eq!(push_secret_of(&plain).as_deref(), Some("builder-dockercfg"));
+        // The build's own pushSecret wins over the account's registry credentials.
+        let mut own = plain.clone();
+        own.spec.common.output.push_secret = Some(LocalObjectReference::new("push-creds"));
+        assert_eq!(push_secret_of(&own).as_deref(), Some("push-creds"));
     }
 
     fn pod(phase: &str, main: Option<(i32, &str, Option<&str>)>) -> Pod {

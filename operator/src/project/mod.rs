@@ -45,6 +45,8 @@ pub const REQUEST_UID_ANNOTATION: &str = "slipway.dev/project-request-uid";
 /// The ClusterRoles the chart defines for the service accounts of every project.
 pub const BUILDER_CLUSTER_ROLE: &str = "slipway-builder";
 pub const DEPLOYER_CLUSTER_ROLE: &str = "slipway-deployer";
+/// OpenShift's role of pulling a project's images (the chart's `rbac-users.yaml`).
+pub const IMAGE_PULLER_CLUSTER_ROLE: &str = "system:image-puller";
 
 /// The default project template, replaced by `Settings::template`.
 const DEFAULT_TEMPLATE: &str = include_str!("../../../charts/slipway/files/project-template.yaml");

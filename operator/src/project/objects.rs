@@ -134,6 +134,14 @@ fn project_objects(
             DEPLOYER_CLUSTER_ROLE,
             json!({"kind": "ServiceAccount", "name": "deployer", "namespace": name}),
         ),
+        // As OpenShift's `system:image-pullers`: every account of the project pulls its images
+        // (the kubelet, with the `default` account's registry credentials).
+        role_binding(
+            name,
+            "system:image-pullers",
+            IMAGE_PULLER_CLUSTER_ROLE,
+            json!({"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": format!("system:serviceaccounts:{name}")}),
+        ),
         // The Project and its Namespace are cluster-scoped: the requester may see and delete this
         // one Project, and see this one Namespace, and nothing else at cluster level.
         json!({

@@ -37,6 +37,7 @@ fn a_project_is_its_namespace_bindings_accounts_and_template_objects() {
             "ServiceAccount/deployer",
             "RoleBinding/slipway-builders",
             "RoleBinding/slipway-deployers",
+            "RoleBinding/system:image-pullers",
             "ClusterRole/slipway-project-team-a",
             "ClusterRoleBinding/slipway-project-team-a",
             "ResourceQuota/project-quota",
@@ -77,12 +78,15 @@ fn a_project_is_its_namespace_bindings_accounts_and_template_objects() {
     );
     assert_eq!(objects[2]["subjects"][0]["name"], "alice");
     assert!(
-        objects[9..]
+        objects[10..]
             .iter()
             .all(|o| o["metadata"]["namespace"] == "team-a")
     );
-    assert_eq!(objects[7]["rules"][0]["resourceNames"], json!(["team-a"]));
-    assert_eq!(objects[8]["subjects"][0]["name"], "alice");
+    // Every account of the project pulls its images.
+    assert_eq!(objects[7]["roleRef"]["name"], "system:image-puller");
+    assert_eq!(objects[7]["subjects"][0]["name"], "system:serviceaccounts:team-a");
+    assert_eq!(objects[8]["rules"][0]["resourceNames"], json!(["team-a"]));
+    assert_eq!(objects[9]["subjects"][0]["name"], "alice");
 }
 
 #[test]

@@ -158,22 +158,31 @@ fn basic_password(headers: &HeaderMap) -> Result<String, String> {
     Ok(password.to_string())
 }
 
-/// Who the API server says the token is, or None when it does not accept it.
-async fn review_token(client: &Client, token: &str) -> Result<Option<UserInfo>, kube::Error> {
-    let review = TokenReview {
-        spec: TokenReviewSpec {
-            token: Some(token.to_string()),
-            audiences: None,
-        },
-        ..Default::default()
-    };
-    let answer = Api::<TokenReview>::all(client.clone())
-        .create(&PostParams::default(), &review)
-        .await?;
-    Ok(answer
-        .status
-        .filter(|s| s.authenticated == Some(true))
-        .and_then(|s| s.user))
+/// Who the API server says the token is, or None when it does not accept it: a token for the API
+/// server (a user's, a service account's), or one made for the registry alone (audience
+/// `service`: the per-project pull and push Secrets Slipway writes hold such tokens, which the
+/// API server itself refuses).
+async fn review_token(client: &Client, token: &str, service: &str) -> Result<Option<UserInfo>, kube::Error> {
+    for audiences in [None, Some(vec![service.to_string()])] {
+        let review = TokenReview {
+            spec: TokenReviewSpec {
+                token: Some(token.to_string()),
+                audiences,
+            },
+            ..Default::default()
+        };
+        let answer = Api::<TokenReview>::all(client.clone())
+            .create(&PostParams::default(), &review)
+            .await?;
+        if let Some(user) = answer
+            .status
+            .filter(|s| s.authenticated == Some(true))
+            .and_then(|s| s.user)
+        {
+            return Ok(Some(user));
+        }
+    }
+    Ok(None)
 }
 
 /// Whether `user` may do `action` with the stream `wanted` names.
@@ -216,7 +225,7 @@ async fn token_endpoint(
         Ok(p) => p,
         Err(message) => return refuse(StatusCode::UNAUTHORIZED, message),
     };
-    let user = match review_token(&state.client, &password).await {
+    let user = match review_token(&state.client, &password, &state.issuer.service).await {
         Ok(Some(user)) => user,
         Ok(None) => {
             return refuse(

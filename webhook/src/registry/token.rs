@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivatePkcs8KeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use serde::Serialize;
 use slipway_client::names;
 
@@ -178,7 +178,8 @@ impl std::fmt::Debug for Issuer {
 }
 
 impl Issuer {
-    /// An issuer with a P-256 key (PKCS#8 PEM) and its certificate (PEM).
+    /// An issuer with a P-256 key (PEM: PKCS#8, or SEC1 `EC PRIVATE KEY` as Helm's
+    /// `genPrivateKey "ecdsa"` writes it) and its certificate (PEM).
     pub fn from_pem(
         key_pem: &str,
         certificate_pem: &str,
@@ -186,8 +187,13 @@ impl Issuer {
         service: &str,
         lifetime: Duration,
     ) -> Result<Self, String> {
-        let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
-            .map_err(|e| format!("the token signing key is not a PKCS#8 PEM key: {e}"))?;
+        let key = match PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| format!("the token signing key is not a PEM private key: {e}"))?
+        {
+            PrivateKeyDer::Pkcs8(key) => key,
+            PrivateKeyDer::Sec1(key) => PrivatePkcs8KeyDer::from(sec1_to_pkcs8(key.secret_sec1_der())),
+            _ => return Err("the token signing key is an RSA key: it must be ECDSA P-256".into()),
+        };
         let certificate = CertificateDer::from_pem_slice(certificate_pem.as_bytes())
             .map_err(|e| format!("the token signing certificate is not a PEM certificate: {e}"))?;
         if !(MIN_LIFETIME..=MAX_LIFETIME).contains(&lifetime) {
@@ -249,6 +255,34 @@ impl Issuer {
 /// A JWT part: JSON, base64url without padding.
 fn base64_json<T: Serialize>(value: &T) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// Wraps a SEC1 `ECPrivateKey` of a P-256 key into PKCS#8 (RFC 5208: version 0, algorithm
+/// id-ecPublicKey with the prime256v1 curve, the SEC1 key as the octet string), the only form
+/// ring reads. Written here because it is three DER headers; ring then checks the curve and the
+/// public key inside, so a key of another curve is still refused.
+fn sec1_to_pkcs8(sec1: &[u8]) -> Vec<u8> {
+    fn header(tag: u8, len: usize, out: &mut Vec<u8>) {
+        out.push(tag);
+        match len {
+            0..=0x7f => out.push(len as u8),
+            0x80..=0xff => out.extend([0x81, len as u8]),
+            _ => out.extend([0x82, (len >> 8) as u8, len as u8]),
+        }
+    }
+    // SEQUENCE { OID 1.2.840.10045.2.1, OID 1.2.840.10045.3.1.7 }
+    const ALGORITHM: [u8; 21] = [
+        0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce,
+        0x3d, 0x03, 0x01, 0x07,
+    ];
+    let mut body = vec![0x02, 0x01, 0x00];
+    body.extend(ALGORITHM);
+    header(0x04, sec1.len(), &mut body);
+    body.extend(sec1);
+    let mut out = Vec::with_capacity(body.len() + 4);
+    header(0x30, body.len(), &mut out);
+    out.extend(body);
+    out
 }
 
 #[cfg(test)]
@@ -341,5 +375,25 @@ mod tests {
             Duration::from_secs(60),
         );
         assert!(mismatched.unwrap_err().contains("not the signing key's"));
+    }
+
+    /// A P-256 key as Helm's `genPrivateKey "ecdsa"` (and openssl) write it: SEC1 with the curve
+    /// and the public key; made for this test alone, with a self-signed certificate.
+    const SEC1_KEY: &str = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIPdUxRbnp52WCHELACE5Um5A/obb76RZOfdMeGSZ/83UoAoGCCqGSM49\nAwEHoUQDQgAEHKYtG8izsMIgIFWw7tA3X0XTY+zj1Ih6vVF0EfEY3+lKRAzxmptb\nr2xQaUP0YZgzCOKoxsTuizrHJiuV21A2pQ==\n-----END EC PRIVATE KEY-----\n";
+    const SEC1_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIBjzCCATWgAwIBAgIUNdXQqdhSND0/3G9tFa5zkMZoHVwwCgYIKoZIzj0EAwIw\nHDEaMBgGA1UEAwwRdGVzdC10b2tlbi1zaWduZXIwIBcNMjYxMjA3MDI0ODQxWhgP\nMjEyNjExMTMwMjQ4NDFaMBwxGjAYBgNVBAMMEXRlc3QtdG9rZW4tc2lnbmVyMFkw\nEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEHKYtG8izsMIgIFWw7tA3X0XTY+zj1Ih6\nvVF0EfEY3+lKRAzxmptbr2xQaUP0YZgzCOKoxsTuizrHJiuV21A2paNTMFEwHQYD\nVR0OBBYEFIfR+4932GtJyy///twKQAPv5mh3MB8GA1UdIwQYMBaAFIfR+4932GtJ\nyy///twKQAPv5mh3MA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIg\nRH/OaPW8JmRA7JOiG6SjUJWka2CbhWRTlo0kzLn7QgwCIQCRN7O1l7Q0FAGt1VnF\nvMMMe/cpyp27IgmLyAgxMsr8Ew==\n-----END CERTIFICATE-----\n";
+
+    #[test]
+    fn a_sec1_key_signs_as_its_pkcs8_form_would() {
+        let issuer = Issuer::from_pem(SEC1_KEY, SEC1_CERT, "i", "s", Duration::from_secs(60)).unwrap();
+        assert_eq!(issuer.service, "s");
+        let other = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["signer".into()])
+            .unwrap()
+            .self_signed(&other)
+            .unwrap();
+        let mismatched = Issuer::from_pem(SEC1_KEY, &cert.pem(), "i", "s", Duration::from_secs(60));
+        assert!(mismatched.unwrap_err().contains("not the signing key's"));
+        let truncated = SEC1_KEY.replace("AwEHoUQDQgAE", "");
+        assert!(Issuer::from_pem(&truncated, SEC1_CERT, "i", "s", Duration::from_secs(60)).is_err());
     }
 }

@@ -270,28 +270,72 @@ pub(super) async fn resolve_inputs(
             }
         }
     }
+    let account = build_account(build);
+    let linked: Vec<String> = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+        .get_opt(&account.name)
+        .await?
+        .and_then(|sa| sa.image_pull_secrets)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .filter(|name| !name.is_empty())
+        .take(8)
+        .collect();
+    // Without a pushSecret of its own, a build whose output is the integrated registry pushes with
+    // its account's registry credentials (`crate::registry_credentials`), once they are linked.
+    let integrated = settings.images.integrated_registry.as_deref();
+    let registry_push_secret = registry_push_secret(build, &output_image, integrated, &account.name, &linked);
+    // The project's accounts get their credentials moments after the project is made; a build
+    // started before waits for them rather than push without.
+    if registry_push_secret.is_none()
+        && pushes_to_integrated(build, &output_image, integrated)
+        && crate::registry_credentials::ACCOUNTS.contains(&account.name.as_str())
+    {
+        return Ok(Resolved::Unresolved(
+            "RegistryCredentialsPending",
+            format!(
+                "Waiting for the service account {}'s registry credentials (Secret {}) to push to the integrated registry.",
+                account.name,
+                crate::registry_credentials::secret_name(&account.name)
+            ),
+        ));
+    }
     // Without a pullSecret of its own, the build pulls with its service account's linked ones.
     let account_pull_secrets = if super::pod::pull_secret(build).is_some() {
         Vec::new()
     } else {
-        let account = build_account(build);
-        Api::<ServiceAccount>::namespaced(client.clone(), namespace)
-            .get_opt(&account.name)
-            .await?
-            .and_then(|sa| sa.image_pull_secrets)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| r.name)
-            .filter(|name| !name.is_empty())
-            .take(8)
-            .collect()
+        linked
     };
     Ok(Resolved::Inputs(PodInputs {
         builder_image,
         output_image,
         source_images,
         account_pull_secrets,
+        registry_push_secret,
     }))
+}
+
+/// The Secret a build pushes to the integrated registry with: its account's registry credentials
+/// (when linked to the account), unless the build names a pushSecret or pushes elsewhere.
+fn registry_push_secret(
+    build: &Build,
+    output_image: &str,
+    integrated: Option<&str>,
+    account: &str,
+    linked: &[String],
+) -> Option<String> {
+    if !pushes_to_integrated(build, output_image, integrated) {
+        return None;
+    }
+    let name = crate::registry_credentials::secret_name(account);
+    linked.contains(&name).then_some(name)
+}
+
+/// Whether the build pushes to the integrated registry without a pushSecret of its own.
+fn pushes_to_integrated(build: &Build, output_image: &str, integrated: Option<&str>) -> bool {
+    integrated.is_some_and(|host| {
+        build.spec.common.output.push_secret.is_none() && output_image.split('/').next() == Some(host)
+    })
 }
 
 pub(super) fn kind_str(kind: ImageReferenceKind) -> &'static str {
@@ -335,4 +379,61 @@ pub async fn resolve_image(
                 .map(|is| format!("{}@{digest}", repository(settings, &is, ns, stream)))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(push_secret: Option<&str>) -> Build {
+        let mut build = Build::new("b-1", Default::default());
+        build.spec.common.output.push_secret =
+            push_secret.map(slipway_crds::common::LocalObjectReference::new);
+        build
+    }
+
+    #[test]
+    fn a_build_pushes_to_the_integrated_registry_with_its_accounts_linked_credentials() {
+        let linked = vec!["builder-dockercfg".to_string()];
+        let integrated = Some("10.96.0.50:5000");
+        let to_integrated = "10.96.0.50:5000/team/web:latest";
+        assert_eq!(
+            registry_push_secret(&build(None), to_integrated, integrated, "builder", &linked).as_deref(),
+            Some("builder-dockercfg")
+        );
+        // Its own pushSecret, another registry, no integrated registry, or credentials not (yet)
+        // linked to its account: none.
+        assert_eq!(
+            registry_push_secret(
+                &build(Some("mine")),
+                to_integrated,
+                integrated,
+                "builder",
+                &linked
+            ),
+            None
+        );
+        assert_eq!(
+            registry_push_secret(
+                &build(None),
+                "quay.io/team/web:latest",
+                integrated,
+                "builder",
+                &linked
+            ),
+            None
+        );
+        assert_eq!(
+            registry_push_secret(&build(None), to_integrated, None, "builder", &linked),
+            None
+        );
+        assert_eq!(
+            registry_push_secret(&build(None), to_integrated, integrated, "custom", &linked),
+            None
+        );
+        assert_eq!(
+            registry_push_secret(&build(None), to_integrated, integrated, "builder", &[]),
+            None
+        );
+    }
 }

@@ -293,7 +293,13 @@ async fn act_on(
             next.reason = Some(reason.into());
             next.message = Some(message);
             write_status(client, build, status, next).await?;
-            return Ok(Action::requeue(UNRESOLVED_RETRY));
+            // Registry credentials come within moments of the project; the rest may take long.
+            let retry = if reason == "RegistryCredentialsPending" {
+                Duration::from_secs(1)
+            } else {
+                UNRESOLVED_RETRY
+            };
+            return Ok(Action::requeue(retry));
         }
         Resolved::Forbidden(reason, message) => {
             finish(state, build, status, failed(reason, message), None).await?;
