@@ -1,6 +1,7 @@
 //! slip: the oc-like command-line client of Slipway. The program is [`main`]; it is built as
 //! `slip` and as `kubectl-slip` (so `kubectl slip ...` runs it as a kubectl plugin).
 
+mod adm;
 pub mod binary;
 mod builds;
 mod cluster;
@@ -82,6 +83,9 @@ enum Command {
     Secrets(secrets::SecretsArgs),
     /// Show the project at a glance: each app's chain from Ingress to build, and warnings.
     Status(status::StatusArgs),
+    /// Cluster administration: `adm prune images` removes the integrated registry's images
+    /// nothing uses.
+    Adm(adm::AdmArgs),
     /// Print a shell completion script: `source <(slip completion bash)`.
     Completion {
         /// The shell.
@@ -113,6 +117,7 @@ pub fn main() -> std::process::ExitCode {
         Command::Policy(a) => policy::run(a, args.namespace.as_deref()),
         Command::Secrets(a) => secrets::run(a, args.namespace.as_deref()),
         Command::Status(a) => status::status(a, args.namespace.as_deref()),
+        Command::Adm(a) => adm::run(a),
         Command::Completion { shell } => {
             clap_complete::generate(shell, &mut Args::command(), "slip", &mut std::io::stdout());
             Ok(())

@@ -4,7 +4,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{CustomR
 use kube::CustomResourceExt;
 
 use crate::{
-    Build, BuildConfig, DeploymentConfig, ImageStream, Project, ProjectRequest, Template, TemplateInstance,
+    Build, BuildConfig, DeploymentConfig, ImagePrune, ImageStream, Project, ProjectRequest, Template,
+    TemplateInstance,
 };
 
 /// Every CRD, in a stable order.
@@ -18,6 +19,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         DeploymentConfig::crd(),
         Template::crd(),
         TemplateInstance::crd(),
+        ImagePrune::crd(),
     ]
 }
 

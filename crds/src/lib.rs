@@ -14,6 +14,7 @@ pub mod contract;
 pub mod crdgen;
 pub mod dockercfg;
 pub mod image;
+pub mod image_prune;
 pub mod platform;
 pub mod process;
 pub mod project;
@@ -23,6 +24,7 @@ pub mod template;
 pub use apps::{DeploymentConfig, DeploymentConfigSpec, DeploymentConfigStatus};
 pub use build::{Build, BuildConfig, BuildConfigSpec, BuildConfigStatus, BuildSpec, BuildStatus};
 pub use image::{ImageStream, ImageStreamSpec, ImageStreamStatus};
+pub use image_prune::{ImagePrune, ImagePruneSpec, ImagePruneStatus};
 pub use project::{Project, ProjectRequest, ProjectRequestFields, ProjectSpec, ProjectStatus};
 pub use template::{Template, TemplateFields, TemplateInstance, TemplateInstanceSpec};
 

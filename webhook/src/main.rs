@@ -112,6 +112,19 @@ struct Args {
     /// Where the registry delivers its notifications (--registry-only; a loopback address).
     #[arg(long, default_value = "127.0.0.1:5002", requires = "registry_only")]
     registry_notify_listen: SocketAddr,
+    /// The registry's storage (its `rootdirectory`, mounted here; --registry-only): carry out
+    /// ImagePrunes on it.
+    #[arg(long, value_name = "DIR", requires = "registry_only")]
+    registry_storage: Option<std::path::PathBuf>,
+    /// Make an ImagePrune this often (with the two flags below); none when absent.
+    #[arg(long, value_parser = slipway_webhook::certs::parse_duration, requires = "registry_storage")]
+    registry_prune_interval: Option<Duration>,
+    /// The scheduled ImagePrunes' keepTagRevisions.
+    #[arg(long, default_value_t = 3)]
+    registry_prune_keep_tag_revisions: u32,
+    /// The scheduled ImagePrunes' keepYoungerThan (60m, 24h, 1h30m).
+    #[arg(long, default_value = "60m")]
+    registry_prune_keep_younger_than: String,
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
@@ -309,6 +322,19 @@ async fn registry_only(args: &Args) -> anyhow::Result<()> {
     let resolver = std::sync::Arc::new(
         tls::Resolver::new(&serving).context("the registry's serving certificate and key")?,
     );
+    slipway_crds::image_prune::parse_duration(&args.registry_prune_keep_younger_than)
+        .map_err(|e| anyhow::anyhow!("--registry-prune-keep-younger-than: {e}"))?;
+    if let Some(storage) = &args.registry_storage {
+        anyhow::ensure!(
+            storage.is_dir(),
+            "--registry-storage {} is not a directory",
+            storage.display()
+        );
+        anyhow::ensure!(
+            args.registry_host.is_some(),
+            "--registry-storage needs --registry-host (the registry as image references name it)"
+        );
+    }
     if args.check_flags {
         return Ok(());
     }
@@ -327,7 +353,7 @@ async fn registry_only(args: &Args) -> anyhow::Result<()> {
     let notified = axum_server::Handle::new();
     let mut notify_server = match notifications {
         Some(settings) => {
-            let router = registry::notify::router(client, settings);
+            let router = registry::notify::router(client.clone(), settings);
             let listen = args.registry_notify_listen;
             tracing::info!(%listen, "serving registry notifications");
             tokio::spawn(server::serve_loopback(
@@ -339,6 +365,23 @@ async fn registry_only(args: &Args) -> anyhow::Result<()> {
         }
         None => tokio::spawn(std::future::pending::<std::io::Result<()>>()),
     };
+    if let (Some(storage), Some(registry)) = (&args.registry_storage, &args.registry_host) {
+        let pruner = registry::prune::Pruner {
+            client: client.clone(),
+            storage: registry::prune::Storage::new(storage),
+            registry: registry.clone(),
+        };
+        let schedule = args.registry_prune_interval.map(|every| {
+            let spec = slipway_crds::ImagePruneSpec {
+                keep_tag_revisions: args.registry_prune_keep_tag_revisions,
+                keep_younger_than: args.registry_prune_keep_younger_than.clone(),
+                dry_run: false,
+            };
+            (every, spec)
+        });
+        tracing::info!(storage = %storage.display(), "carrying out ImagePrunes");
+        tokio::spawn(registry::prune::run(pruner, schedule));
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let stop = || {
         for handle in [&tokens, &notified] {

@@ -441,8 +441,14 @@ fn the_registry_auth_container_takes_the_charts_flags_and_files() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a.as_str().unwrap().replace("/etc/slipway/", &root))
+        .map(|a| {
+            a.as_str()
+                .unwrap()
+                .replace("/etc/slipway/", &root)
+                .replace("/var/lib/registry", &format!("{root}data"))
+        })
         .collect();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
     assert!(
         flags.contains(&"--registry-host=10.96.0.50:5000".to_string()),
         "{flags:?}"

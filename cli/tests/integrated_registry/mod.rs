@@ -88,6 +88,22 @@ fn buildah(args: &[&str]) -> (bool, String) {
 
 /// A local image made from busybox with a label of `version`: each version has its own digest.
 fn local_image(version: &str) -> String {
+    image_from_busybox(version, None)
+}
+
+/// A local image made from busybox with a layer of its own (a file of `content`), so that
+/// removing it frees a layer blob too.
+fn image_with_layer(dir: &Path, version: &str) -> String {
+    let file = dir.join(unique_name("layer"));
+    std::fs::write(
+        &file,
+        format!("{} {version}\n", unique_name("content")).repeat(1024),
+    )
+    .unwrap();
+    image_from_busybox(version, Some(&file))
+}
+
+fn image_from_busybox(version: &str, layer: Option<&Path>) -> String {
     let base = format!(
         "{}/slipway/busybox:latest",
         slipway_testkit::real_node::LOCAL_REGISTRY
@@ -101,6 +117,10 @@ fn local_image(version: &str) -> String {
     let label = format!("slipway.dev/test-version={version}");
     let (configured, text) = buildah(&["config", "--label", &label, &container]);
     assert!(configured, "buildah config: {text}");
+    if let Some(file) = layer {
+        let (copied, text) = buildah(&["copy", &container, file.to_str().unwrap(), "/unique"]);
+        assert!(copied, "buildah copy: {text}");
+    }
     let (committed, text) = buildah(&["commit", "-q", "--rm", &container, &name]);
     assert!(committed, "buildah commit: {text}");
     name
@@ -174,6 +194,179 @@ fn token_actions(certs: &Path, token: &str, scope: &str) -> (u16, Vec<String>) {
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
     (code, actions)
+}
+
+/// The registry's answer (HTTP status) to a HEAD of `repository@digest`, asked with a registry
+/// token for `pull` obtained with the Kubernetes token `token`.
+fn manifest_status(certs: &Path, token: &str, repository: &str, digest: &str) -> u16 {
+    let url = format!("{TOKEN_URL}?service=slipway-registry&scope=repository:{repository}:pull");
+    let out = Command::new("curl")
+        .args(["-sf", "--cacert"])
+        .arg(certs.join("ca.crt"))
+        .args(["-u", &format!("someone:{token}"), &url])
+        .output()
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let bearer = answer["token"].as_str().unwrap();
+    let out = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-I", "--cacert"])
+        .arg(certs.join("ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {bearer}")])
+        .args([
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+        ])
+        .arg(format!("https://{REGISTRY}/v2/{repository}/manifests/{digest}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// A number after `label` in slip's report (`blobs before: 12,` → 12).
+fn reported(report: &str, label: &str) -> u64 {
+    let at = report
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{report}"))
+        + label.len();
+    report[at..]
+        .trim_start()
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in:\n{report}"))
+}
+
+/// `slip adm prune images`, as the cluster's admin (the test's own kubeconfig).
+async fn prune(args: &[&str]) -> String {
+    let mut all = vec![
+        "adm",
+        "prune",
+        "images",
+        "--keep-tag-revisions",
+        "1",
+        "--keep-younger-than",
+        "0s",
+    ];
+    all.extend_from_slice(args);
+    let out = run_program(env!("CARGO_BIN_EXE_slip"), None, &all).await;
+    let text = output_text(&out);
+    assert!(out.status.success(), "slip {}:\n{text}", all.join(" "));
+    text
+}
+
+/// Pruning: three images pushed to a tag nothing else uses; with one revision kept and no grace,
+/// a dry run removes nothing, then the two older images go (manifests and their own blobs, as
+/// the report counts them), and what the stream keeps or a workload names stays pullable.
+pub async fn pruning(client: &kube::Client, dir: &Path, project: &str) {
+    use slipway_crds::ImagePrune;
+    let certs = dir.join("registry-certs");
+    let admin_token = account_token(client, project, "pusher").await;
+    let streams: Api<ImageStream> = Api::namespaced(client.clone(), project);
+    let mut pushed = Vec::new();
+    for n in 1..=3 {
+        let image = image_with_layer(dir, &format!("scratch-{n}"));
+        let (ok, digest) = push(
+            &image,
+            &format!("{project}/scratch:a"),
+            &certs,
+            "pusher",
+            &admin_token,
+        );
+        assert!(ok, "push scratch {n}: {digest}");
+        tag_moves(&streams, "scratch", "a", &digest, Instant::now()).await;
+        pushed.push(digest);
+    }
+    let repository = format!("{project}/scratch");
+    // An image the DeploymentConfig's first version (its ReplicaSet) names: it stays, although
+    // the stream's history keeps only the newest.
+    let first_live = Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(client.clone(), project)
+        .get("pulled-1")
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .unwrap()
+        .spec
+        .unwrap()
+        .containers[0]
+        .image
+        .clone()
+        .unwrap();
+    let first_live_digest = first_live.rsplit_once('@').unwrap().1.to_string();
+    for digest in &pushed {
+        assert_eq!(manifest_status(&certs, &admin_token, &repository, digest), 200);
+    }
+
+    let dry = prune(&[]).await;
+    assert!(dry.contains("dry run") && dry.contains("Complete"), "{dry}");
+    assert!(reported(&dry, "manifests kept:") > 0, "{dry}");
+    assert!(reported(&dry, ", would remove:") >= 2, "{dry}");
+    for digest in &pushed {
+        assert_eq!(
+            manifest_status(&certs, &admin_token, &repository, digest),
+            200,
+            "a dry run removed {digest}"
+        );
+    }
+
+    let done = prune(&["--confirm"]).await;
+    assert!(done.contains("Complete") && !done.contains("dry run"), "{done}");
+    let before = reported(&done, "blobs before:");
+    let bytes_freed = reported(&done, "(");
+    let blobs_removed = {
+        let at = done.find("blobs before:").unwrap();
+        reported(&done[at..], ", removed:")
+    };
+    let after = reported(&done, "after:");
+    println!("pruning: {done}");
+    // Each removed image frees its manifest, its config and its own layer.
+    assert!(blobs_removed >= 6, "{done}");
+    assert_eq!(after, before - blobs_removed, "{done}");
+    assert!(bytes_freed > 3 * 1024, "the layers' bytes are counted: {done}");
+    for digest in &pushed[..2] {
+        assert_eq!(
+            manifest_status(&certs, &admin_token, &repository, digest),
+            404,
+            "{digest} still served"
+        );
+    }
+    assert_eq!(
+        manifest_status(&certs, &admin_token, &repository, &pushed[2]),
+        200,
+        "the newest stays"
+    );
+    assert_eq!(
+        manifest_status(
+            &certs,
+            &admin_token,
+            &format!("{project}/pushed"),
+            &first_live_digest
+        ),
+        200,
+        "an image a ReplicaSet names stays"
+    );
+    let history = streams.get("scratch").await.unwrap().status.unwrap();
+    assert_eq!(history.tags.iter().find(|t| t.tag == "a").unwrap().items.len(), 1);
+    // The running version still runs; the prunes made here go.
+    let dc = Api::<DeploymentConfig>::namespaced(client.clone(), project)
+        .get("pulled")
+        .await
+        .unwrap();
+    assert!(dc.status.unwrap().ready_replicas >= 1);
+    let prunes: Api<ImagePrune> = Api::all(client.clone());
+    for p in prunes.list(&ListParams::default()).await.unwrap() {
+        if p.metadata
+            .labels
+            .unwrap_or_default()
+            .contains_key("slipway.dev/scheduled")
+        {
+            continue;
+        }
+        let _ = prunes
+            .delete(&p.metadata.name.unwrap(), &Default::default())
+            .await;
+    }
 }
 
 /// The HTTP status the API server answers `token` with.

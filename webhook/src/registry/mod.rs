@@ -12,6 +12,7 @@
 //! action refused is left out, and the registry then refuses the request it was for.
 
 pub mod notify;
+pub mod prune;
 pub mod token;
 
 use std::sync::Arc;
