@@ -833,7 +833,7 @@ async fn git_push_becomes_a_running_app() {
         "integrated registry: push answered -> tag moved {:?} s; -> new ReplicaSet {:?} s",
         timings.tag_moved, timings.replica_set
     );
-    integrated_registry::pruning(&client, dir.path(), &project).await;
+    integrated_registry::pruning(&client, &alice, dir.path(), &project).await;
 
     // --- helm upgrade keeps the app serving -----------------------------------------------------
     let load = Load::start(addr, "/index.html");

@@ -257,8 +257,17 @@ async fn prune(args: &[&str]) -> String {
 /// Pruning: three images pushed to a tag nothing else uses; with one revision kept and no grace,
 /// a dry run removes nothing, then the two older images go (manifests and their own blobs, as
 /// the report counts them), and what the stream keeps or a workload names stays pullable.
-pub async fn pruning(client: &kube::Client, dir: &Path, project: &str) {
+pub async fn pruning(client: &kube::Client, alice: &Path, dir: &Path, project: &str) {
     use slipway_crds::ImagePrune;
+    // A project's admin is no cluster admin: refused by RBAC, nothing made.
+    let refused = run_program(
+        env!("CARGO_BIN_EXE_slip"),
+        Some(alice),
+        &["adm", "prune", "images", "--confirm"],
+    )
+    .await;
+    let text = output_text(&refused);
+    assert!(!refused.status.success() && text.contains("forbidden"), "{text}");
     let certs = dir.join("registry-certs");
     let admin_token = account_token(client, project, "pusher").await;
     let streams: Api<ImageStream> = Api::namespaced(client.clone(), project);
