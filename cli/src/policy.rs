@@ -143,8 +143,23 @@ fn role_label(role: &RoleRef) -> String {
     format!("{}.{RBAC_GROUP}/{}", role.kind.to_lowercase(), role.name)
 }
 
+/// A role's name as RBAC takes it: a path segment name (OpenShift's `system:image-puller` has a
+/// colon), which the binding named after it takes too (pure).
+pub fn check_role_name(name: &str) -> anyhow::Result<()> {
+    if name.is_empty()
+        || name.len() > 253
+        || name == "."
+        || name == ".."
+        || name.contains(['/', '%'])
+        || name.chars().any(char::is_control)
+    {
+        bail!("{name:?} is not a valid role name: at most 253 characters, without '/' or '%', not '.' or '..'");
+    }
+    Ok(())
+}
+
 fn members(args: MemberArgs, kind: SubjectKind, add: bool, namespace: Option<&str>) -> anyhow::Result<()> {
-    crate::objects::check_name(&args.role)?;
+    check_role_name(&args.role)?;
     let subjects = args
         .names
         .iter()
@@ -490,6 +505,16 @@ fn print_access(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn role_names_are_path_segments_as_rbac_has_them() {
+        for good in ["edit", "system:image-puller", "system:image-pusher", "my.role_1"] {
+            assert!(check_role_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a%2f", &"x".repeat(254), "a\nb"] {
+            assert!(check_role_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

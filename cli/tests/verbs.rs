@@ -285,8 +285,8 @@ async fn policy_grants_and_takes_roles_and_who_can_reads_rbac() {
     .await;
     env.refused(
         &alice,
-        &["policy", "add-role-to-user", "Bad_Role", "bob"],
-        "is not a valid name",
+        &["policy", "add-role-to-user", "bad/role", "bob"],
+        "is not a valid role name",
     )
     .await;
     env.refused(&alice, &["policy", "add-role-to-user", "edit"], "NAMES")
