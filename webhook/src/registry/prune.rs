@@ -512,7 +512,8 @@ impl Pruner {
             if trimmed || spec.dry_run {
                 report.tag_items_removed += trim.removed as u64;
             }
-            if !trimmed {
+            // A dry run reports as if the history were trimmed.
+            if !trimmed && !spec.dry_run {
                 for tag in stream
                     .status
                     .iter()
