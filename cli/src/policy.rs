@@ -153,7 +153,9 @@ pub fn check_role_name(name: &str) -> anyhow::Result<()> {
         || name.contains(['/', '%'])
         || name.chars().any(char::is_control)
     {
-        bail!("{name:?} is not a valid role name: at most 253 characters, without '/' or '%', not '.' or '..'");
+        bail!(
+            "{name:?} is not a valid role name: at most 253 characters, without '/' or '%', not '.' or '..'"
+        );
     }
     Ok(())
 }
