@@ -282,6 +282,48 @@ async fn follow_push(
     }
 }
 
+/// What a benchmark runs in: the chart installed and a project of alice's, both removed when it
+/// ends (the project first), and how many pushes to time (`SLIPWAY_BENCH_PUSHES`, 10).
+struct BenchProject {
+    pushes: i64,
+    client: Client,
+    dir: tempfile::TempDir,
+    alice: PathBuf,
+    project: String,
+    _guard: ProjectGuard,
+    _release: ReleaseGuard,
+}
+
+impl BenchProject {
+    async fn start(prefix: &str) -> Self {
+        let pushes: i64 = std::env::var("SLIPWAY_BENCH_PUSHES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(10);
+        ensure_crds();
+        let client = client().await;
+        let release = ReleaseGuard;
+        install(&[]);
+        let dir = tempfile::tempdir().unwrap();
+        let alice = kubeconfig_as(dir.path(), "alice");
+        let project = unique_name(prefix);
+        new_project(&alice, &project).await;
+        let guard = ProjectGuard {
+            kubeconfig: alice.clone(),
+            name: project.clone(),
+        };
+        Self {
+            pushes,
+            client,
+            dir,
+            alice,
+            project,
+            _guard: guard,
+            _release: release,
+        }
+    }
+}
+
 /// `make bench`'s `push_to_serving`: the sample app (S2I, 2 replicas, Rolling, the real node)
 /// pushed `SLIPWAY_BENCH_PUSHES` times (10 unless set), each push's stages timed from the push as
 /// the e2e test times them, under a request loop that must lose nothing; beside it, the floor (a
@@ -290,22 +332,14 @@ async fn follow_push(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a benchmark: run with `make bench`"]
 async fn bench_push_to_serving() {
-    let pushes: i64 = std::env::var("SLIPWAY_BENCH_PUSHES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    ensure_crds();
-    let client = client().await;
-    let _release = ReleaseGuard;
-    install(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let alice = kubeconfig_as(dir.path(), "alice");
-    let project = unique_name("bench");
-    new_project(&alice, &project).await;
-    let _guard = ProjectGuard {
-        kubeconfig: alice.clone(),
-        name: project.clone(),
-    };
+    let bench = BenchProject::start("bench").await;
+    let (pushes, client, dir, alice, project) = (
+        bench.pushes,
+        bench.client.clone(),
+        &bench.dir,
+        &bench.alice,
+        &bench.project,
+    );
     let repo = sample_repo(dir.path()).await;
     new_app_web(&alice, &project, &repo.url).await;
     let builds: Api<Build> = Api::namespaced(client.clone(), &project);
@@ -419,22 +453,8 @@ async fn bench_push_to_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a benchmark: run with `make bench`"]
 async fn bench_registry_push_to_rollout() {
-    let pushes: i64 = std::env::var("SLIPWAY_BENCH_PUSHES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    ensure_crds();
-    let client = client().await;
-    let _release = ReleaseGuard;
-    install(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let alice = kubeconfig_as(dir.path(), "alice");
-    let project = unique_name("bench-registry");
-    new_project(&alice, &project).await;
-    let _guard = ProjectGuard {
-        kubeconfig: alice.clone(),
-        name: project.clone(),
-    };
+    let bench = BenchProject::start("bench-registry").await;
+    let (pushes, client, dir, project) = (bench.pushes, bench.client.clone(), &bench.dir, &bench.project);
     let certs = integrated_registry::ca_dir(&client, dir.path()).await;
     let mut timings = integrated_registry::Timings::default();
     let (token, _) = integrated_registry::follow_pushes(&client, &project, &certs, &mut timings).await;

@@ -33,6 +33,7 @@ async fn crds_are_served_with_short_names_and_category() {
             "Build",
             "BuildConfig",
             "DeploymentConfig",
+            "ImagePrune",
             "ImageStream",
             "Project",
             "ProjectRequest",
@@ -273,10 +274,34 @@ fn project_request(name: &str, extra: Value) -> Value {
     p
 }
 
+fn image_prune(spec: Value) -> Value {
+    json!({"apiVersion": "slipway.dev/v1alpha1", "kind": "ImagePrune", "metadata": {"name": "bad-prune"}, "spec": spec})
+}
+
 fn invalid_objects() -> Vec<Invalid> {
     let hook = json!({"failurePolicy": "Abort", "execNewPod": {"containerName": "web", "command": ["true"]}});
     vec![
         // BuildConfig
+        Invalid {
+            what: "ImagePrune keeping a negative number of revisions",
+            object: image_prune(json!({"keepTagRevisions": -1})),
+            expect: &["spec.keepTagRevisions", "greater than or equal to 0"],
+        },
+        Invalid {
+            what: "ImagePrune with a duration in days",
+            object: image_prune(json!({"keepYoungerThan": "1d"})),
+            expect: &["spec.keepYoungerThan", "should match"],
+        },
+        Invalid {
+            what: "ImagePrune whose dryRun is a word",
+            object: image_prune(json!({"dryRun": "yes"})),
+            expect: &["spec.dryRun", "boolean"],
+        },
+        Invalid {
+            what: "ImagePrune keeping over 1000 revisions",
+            object: image_prune(json!({"keepTagRevisions": 5000})),
+            expect: &["spec.keepTagRevisions", "less than or equal to 1000"],
+        },
         Invalid {
             what: "BuildConfig without a strategy",
             object: bc(json!({})),

@@ -780,3 +780,32 @@ pub fn render_chart(namespace: &str, values: &[&str]) -> Vec<serde_json::Value> 
         .filter(|d| !d.is_null())
         .collect()
 }
+
+/// A token of the service account `namespace/name` (made when it is missing), from the API
+/// server's TokenRequest, good for `seconds` (at least 600).
+pub async fn service_account_token(client: &Client, namespace: &str, name: &str, seconds: i64) -> String {
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
+    if accounts
+        .get_opt(name)
+        .await
+        .expect("reading the service account")
+        .is_none()
+    {
+        let account: ServiceAccount = serde_json::from_value(serde_json::json!({"metadata": {"name": name}}))
+            .expect("a ServiceAccount");
+        accounts
+            .create(&PostParams::default(), &account)
+            .await
+            .expect("creating the service account");
+    }
+    let request: k8s_openapi::api::authentication::v1::TokenRequest =
+        serde_json::from_value(serde_json::json!({"spec": {"expirationSeconds": seconds}}))
+            .expect("a TokenRequest");
+    accounts
+        .create_token_request(name, &PostParams::default(), &request)
+        .await
+        .expect("a token of the service account")
+        .status
+        .expect("the TokenRequest's status")
+        .token
+}

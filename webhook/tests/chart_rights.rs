@@ -133,6 +133,19 @@ async fn the_charts_rights_suffice_for_git_deliveries() {
     ns.delete().await;
 }
 
+/// Whether the webhook binary accepts `flags` (`--check-flags`), and what it said.
+fn check_flags(flags: &[String]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
+        .args(flags)
+        .arg("--check-flags")
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The webhook binary accepts exactly the flags the chart gives it (`--check-flags` exits after
 /// checking them), with its own certificates and with cert-manager's; and refuses a wrong one.
 #[test]
@@ -154,16 +167,8 @@ fn the_webhook_takes_the_charts_flags() {
             !values.is_empty(),
             "{flags:?}"
         );
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
-            .args(&flags)
-            .arg("--check-flags")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{values:?} {flags:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ok, err) = check_flags(&flags);
+        assert!(ok, "{values:?} {flags:?}: {err}");
     }
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
         .args([
@@ -453,16 +458,8 @@ fn the_registry_auth_container_takes_the_charts_flags_and_files() {
         flags.contains(&"--registry-host=10.96.0.50:5000".to_string()),
         "{flags:?}"
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_slipway-webhook"))
-        .args(&flags)
-        .arg("--check-flags")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{flags:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, err) = check_flags(&flags);
+    assert!(ok, "{flags:?}: {err}");
 
     // The registry container has no API token; the auth container has one.
     let spec = &deployment["spec"]["template"]["spec"];

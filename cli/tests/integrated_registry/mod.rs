@@ -9,7 +9,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, ListParams, PostParams};
@@ -47,19 +46,7 @@ pub async fn ca_dir(client: &kube::Client, dir: &Path) -> std::path::PathBuf {
 
 /// A token of the service account `name` (made when missing) for the API server's audience.
 pub async fn account_token(client: &kube::Client, namespace: &str, name: &str) -> String {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), namespace);
-    if accounts.get_opt(name).await.unwrap().is_none() {
-        let account: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-        accounts.create(&PostParams::default(), &account).await.unwrap();
-    }
-    let request: TokenRequest = serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
-    accounts
-        .create_token_request(name, &PostParams::default(), &request)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .token
+    service_account_token(client, namespace, name, 3600).await
 }
 
 /// Binds `cluster_role` in `namespace` to the account `account_namespace/account`.
