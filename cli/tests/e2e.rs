@@ -333,13 +333,8 @@ impl BenchProject {
 #[ignore = "a benchmark: run with `make bench`"]
 async fn bench_push_to_serving() {
     let bench = BenchProject::start("bench").await;
-    let (pushes, client, dir, alice, project) = (
-        bench.pushes,
-        bench.client.clone(),
-        &bench.dir,
-        &bench.alice,
-        &bench.project,
-    );
+    let (pushes, client, dir) = (bench.pushes, bench.client.clone(), &bench.dir);
+    let (alice, project) = (bench.alice.clone(), bench.project.clone());
     let repo = sample_repo(dir.path()).await;
     new_app_web(&alice, &project, &repo.url).await;
     let builds: Api<Build> = Api::namespaced(client.clone(), &project);
@@ -454,7 +449,8 @@ async fn bench_push_to_serving() {
 #[ignore = "a benchmark: run with `make bench`"]
 async fn bench_registry_push_to_rollout() {
     let bench = BenchProject::start("bench-registry").await;
-    let (pushes, client, dir, project) = (bench.pushes, bench.client.clone(), &bench.dir, &bench.project);
+    let (pushes, client, dir) = (bench.pushes, bench.client.clone(), &bench.dir);
+    let project = bench.project.clone();
     let certs = integrated_registry::ca_dir(&client, dir.path()).await;
     let mut timings = integrated_registry::Timings::default();
     let (token, _) = integrated_registry::follow_pushes(&client, &project, &certs, &mut timings).await;
