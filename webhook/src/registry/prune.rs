@@ -273,16 +273,16 @@ pub fn references(manifest: &[u8]) -> Vec<String> {
     found
 }
 
-/// Images of the registry named somewhere, per repository: by digest, or by tag.
+/// Images of the registry named somewhere by digest, per repository. A name by tag needs no
+/// record: every manifest a registry tag points at is kept ([`manifests_to_delete`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Referenced {
     pub digests: BTreeMap<String, BTreeSet<String>>,
-    pub tags: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Referenced {
-    /// Adds every string in `object` (anywhere) that names an image of `registry`
-    /// (`registry/repo@sha256:…` or `registry/repo:tag`).
+    /// Adds every string in `object` (anywhere) that names an image of `registry` by digest
+    /// (`registry/repo@sha256:…`).
     pub fn add_object(&mut self, object: &Value, registry: &str) {
         match object {
             Value::String(text) => self.add(text, registry),
@@ -296,15 +296,10 @@ impl Referenced {
         let Some(rest) = text.strip_prefix(registry).and_then(|r| r.strip_prefix('/')) else {
             return;
         };
-        if let Some((repository, d)) = rest.split_once('@') {
-            if let Some(d) = digest(d) {
-                self.digests.entry(repository.to_string()).or_default().insert(d);
-            }
-        } else if let Some((repository, tag)) = rest.rsplit_once(':') {
-            self.tags
-                .entry(repository.to_string())
-                .or_default()
-                .insert(tag.to_string());
+        if let Some((repository, d)) = rest.split_once('@')
+            && let Some(d) = digest(d)
+        {
+            self.digests.entry(repository.to_string()).or_default().insert(d);
         }
     }
 
@@ -882,7 +877,10 @@ mod tests {
         referenced.add_object(&object, "reg:5000");
         assert!(referenced.has("a/web", &d(1)) && referenced.has("b/base", &d(3)));
         assert!(!referenced.has("a/web", &d(2)));
-        assert_eq!(referenced.tags["a/db"], BTreeSet::from(["10".to_string()]));
+        assert!(
+            !referenced.digests.contains_key("a/db"),
+            "a tag is kept as a registry tag"
+        );
         assert_eq!(references(b"not json"), Vec::<String>::new());
     }
 
