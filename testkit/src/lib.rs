@@ -809,3 +809,25 @@ pub async fn service_account_token(client: &Client, namespace: &str, name: &str,
         .expect("the TokenRequest's status")
         .token
 }
+
+/// Binds `role_kind`/`role` (`Role` or `ClusterRole`) in `namespace` to the service account
+/// `account` (its namespace, its name) with a RoleBinding named `name`.
+pub async fn bind_service_account(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    role_kind: &str,
+    role: &str,
+    account: (&str, &str),
+) {
+    let binding: k8s_openapi::api::rbac::v1::RoleBinding = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": [{"kind": "ServiceAccount", "namespace": account.0, "name": account.1}],
+    }))
+    .expect("a RoleBinding");
+    Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), namespace)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("creating the RoleBinding");
+}

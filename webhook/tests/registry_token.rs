@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
-use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::Client;
 use kube::api::{Api, PostParams};
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -136,16 +135,8 @@ async fn grant(client: &Client, namespace: &str, role: &str, account: (&str, &st
 /// server's authorizer allows it what `attributes` (a SubjectAccessReview's resourceAttributes,
 /// without the namespace) say.
 async fn bind(client: &Client, namespace: &str, role: &str, account: (&str, &str), mut attributes: Value) {
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{role}-{}-{}", account.0, account.1)},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
-        "subjects": [{"kind": "ServiceAccount", "namespace": account.0, "name": account.1}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    let name = format!("{role}-{}-{}", account.0, account.1);
+    bind_service_account(client, namespace, &name, "Role", role, account).await;
     attributes["namespace"] = json!(namespace);
     let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
     let review: SubjectAccessReview = serde_json::from_value(json!({"spec": {

@@ -10,7 +10,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 use slipway_crds::{DeploymentConfig, ImageStream};
@@ -51,16 +50,8 @@ pub async fn account_token(client: &kube::Client, namespace: &str, name: &str) -
 
 /// Binds `cluster_role` in `namespace` to the account `account_namespace/account`.
 async fn bind(client: &kube::Client, namespace: &str, cluster_role: &str, account: (&str, &str)) {
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "metadata": {"name": format!("{}-{}", account.1, cluster_role.replace(':', "-"))},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_role},
-        "subjects": [{"kind": "ServiceAccount", "namespace": account.0, "name": account.1}],
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(client.clone(), namespace)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    let name = format!("{}-{}", account.1, cluster_role.replace(':', "-"));
+    bind_service_account(client, namespace, &name, "ClusterRole", cluster_role, account).await;
 }
 
 /// Runs buildah; its status and what it printed.
