@@ -78,8 +78,14 @@ pub fn due(secret: Option<&Secret>, host: &str, lifetime: Duration, now: u64) ->
     else {
         return Ok(());
     };
-    let renew_at = expires.saturating_sub(lifetime.as_secs() / 2);
+    let renew_at = renew_at(expires, lifetime);
     if now >= renew_at { Ok(()) } else { Err(renew_at) }
+}
+
+/// When a token expiring at `expires` is replaced: half of its lifetime before (seconds since
+/// the epoch).
+pub fn renew_at(expires: u64, lifetime: Duration) -> u64 {
+    expires.saturating_sub(lifetime.as_secs() / 2)
 }
 
 /// The Secret holding `token` for `host`, owned by the account.
@@ -160,17 +166,18 @@ async fn reconcile(project: Arc<Project>, state: Arc<State>) -> Result<Action, E
     let settings = &state.settings;
     let accounts = Api::<ServiceAccount>::namespaced(client.clone(), &namespace);
     let secrets = Api::<Secret>::namespaced(client.clone(), &namespace);
-    let mut next = Duration::from_secs(now() + RECHECK.as_secs());
+    // When to look again, in seconds since the epoch.
     let started = now();
+    let mut next = started + RECHECK.as_secs();
     for name in ACCOUNTS {
         let Some(account) = accounts.get_opt(name).await? else {
-            next = next.min(Duration::from_secs(started) + MISSING_ACCOUNT_RETRY);
+            next = next.min(started + MISSING_ACCOUNT_RETRY.as_secs());
             continue;
         };
         let secret_name = secret_name(name);
         let existing = secrets.get_opt(&secret_name).await?;
         match due(existing.as_ref(), &settings.host, settings.lifetime, now()) {
-            Err(renew_at) => next = next.min(Duration::from_secs(renew_at)),
+            Err(renew_at) => next = next.min(renew_at),
             Ok(()) => {
                 let (token, expires) = request_token(&accounts, &account, settings).await?;
                 let secret = credentials_secret(&account, &settings.host, &token, expires);
@@ -182,10 +189,8 @@ async fn reconcile(project: Arc<Project>, state: Arc<State>) -> Result<Action, E
                     )
                     .await?;
                 tracing::info!(namespace, account = name, expires, "registry credentials written");
-                let renew_at = expires
-                    .saturating_sub(settings.lifetime.as_secs() / 2)
-                    .max(now() + 60);
-                next = next.min(Duration::from_secs(renew_at));
+                // A token the API server made shorter than asked is still not renewed at once.
+                next = next.min(renew_at(expires, settings.lifetime).max(now() + 60));
             }
         }
         let linked = account
@@ -201,10 +206,9 @@ async fn reconcile(project: Arc<Project>, state: Arc<State>) -> Result<Action, E
                 .await?;
         }
     }
-    let wait = next
-        .saturating_sub(Duration::from_secs(now()))
-        .max(Duration::from_secs(1));
-    Ok(Action::requeue(wait))
+    Ok(Action::requeue(Duration::from_secs(
+        next.saturating_sub(now()).max(1),
+    )))
 }
 
 /// A token of `account` for the registry's audience, and when it expires.

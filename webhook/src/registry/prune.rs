@@ -313,6 +313,8 @@ impl Referenced {
 /// How many items of one tag's history stay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trim {
+    /// The stream's place in the streams given to [`stream_keep`].
+    pub index: usize,
     pub namespace: String,
     pub stream: String,
     pub tag: String,
@@ -331,7 +333,7 @@ pub fn stream_keep(
     referenced: &mut Referenced,
 ) -> Vec<Trim> {
     let mut trims = Vec::new();
-    for stream in streams {
+    for (index, stream) in streams.iter().enumerate() {
         let namespace = stream.metadata.namespace.clone().unwrap_or_default();
         let name = stream.metadata.name.clone().unwrap_or_default();
         let Some(status) = &stream.status else { continue };
@@ -350,6 +352,7 @@ pub fn stream_keep(
             }
             if keep < tag.items.len() {
                 trims.push(Trim {
+                    index,
                     namespace: namespace.clone(),
                     stream: name.clone(),
                     tag: tag.tag.clone(),
@@ -478,11 +481,7 @@ impl Pruner {
         let revisions_kept = usize::try_from(spec.keep_tag_revisions).unwrap_or(usize::MAX);
         let trims = stream_keep(&streams, &self.registry, revisions_kept, cutoff, &mut referenced);
         for trim in &trims {
-            let stream = streams.iter().find(|s| {
-                s.metadata.namespace.as_deref() == Some(&trim.namespace)
-                    && s.metadata.name.as_deref() == Some(&trim.stream)
-            });
-            let Some(stream) = stream else { continue };
+            let stream = &streams[trim.index];
             let trimmed = if spec.dry_run {
                 false
             } else {

@@ -271,7 +271,7 @@ pub(super) async fn resolve_inputs(
         }
     }
     let account = build_account(build);
-    let linked: Vec<String> = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
+    let mut linked: Vec<String> = Api::<ServiceAccount>::namespaced(client.clone(), namespace)
         .get_opt(&account.name)
         .await?
         .and_then(|sa| sa.image_pull_secrets)
@@ -279,31 +279,33 @@ pub(super) async fn resolve_inputs(
         .into_iter()
         .map(|r| r.name)
         .filter(|name| !name.is_empty())
-        .take(8)
         .collect();
-    // Without a pushSecret of its own, a build whose output is the integrated registry pushes with
-    // its account's registry credentials (`crate::registry_credentials`), once they are linked.
     let integrated = settings.images.integrated_registry.as_deref();
-    let registry_push_secret = registry_push_secret(build, &output_image, integrated, &account.name, &linked);
-    // The project's accounts get their credentials moments after the project is made; a build
-    // started before waits for them rather than push without.
-    if registry_push_secret.is_none()
-        && pushes_to_integrated(build, &output_image, integrated)
-        && crate::registry_credentials::ACCOUNTS.contains(&account.name.as_str())
-    {
-        return Ok(Resolved::Unresolved(
-            "RegistryCredentialsPending",
-            format!(
-                "Waiting for the service account {}'s registry credentials (Secret {}) to push to the integrated registry.",
-                account.name,
-                crate::registry_credentials::secret_name(&account.name)
-            ),
-        ));
-    }
-    // Without a pullSecret of its own, the build pulls with its service account's linked ones.
+    let registry_push_secret = match push_credentials(
+        build,
+        &output_image,
+        integrated,
+        &account.name,
+        &linked,
+    ) {
+        PushCredentials::Own => None,
+        PushCredentials::Account(secret) => Some(secret),
+        PushCredentials::Pending(secret) => {
+            return Ok(Resolved::Unresolved(
+                "RegistryCredentialsPending",
+                format!(
+                    "Waiting for the service account {}'s registry credentials (Secret {secret}) to push to the integrated registry.",
+                    account.name
+                ),
+            ));
+        }
+    };
+    // Without a pullSecret of its own, the build pulls with (at most 8 of) its service account's
+    // linked ones.
     let account_pull_secrets = if super::pod::pull_secret(build).is_some() {
         Vec::new()
     } else {
+        linked.truncate(8);
         linked
     };
     Ok(Resolved::Inputs(PodInputs {
@@ -315,27 +317,42 @@ pub(super) async fn resolve_inputs(
     }))
 }
 
-/// The Secret a build pushes to the integrated registry with: its account's registry credentials
-/// (when linked to the account), unless the build names a pushSecret or pushes elsewhere.
-fn registry_push_secret(
+/// What a build pushes with.
+#[derive(Debug, PartialEq, Eq)]
+enum PushCredentials {
+    /// Its own pushSecret, or none: it pushes elsewhere than the integrated registry.
+    Own,
+    /// Its account's registry credentials (`crate::registry_credentials`), linked to the account.
+    Account(String),
+    /// Those credentials, not linked yet: the project's accounts get them moments after the
+    /// project is made, and a build started before waits rather than push without.
+    Pending(String),
+}
+
+/// What a build pushes with (pure): a build whose output is the integrated registry and that has
+/// no pushSecret of its own uses its account's registry credentials; an account that never gets
+/// them (not `builder`, `deployer` or `default`) pushes without.
+fn push_credentials(
     build: &Build,
     output_image: &str,
     integrated: Option<&str>,
     account: &str,
     linked: &[String],
-) -> Option<String> {
-    if !pushes_to_integrated(build, output_image, integrated) {
-        return None;
+) -> PushCredentials {
+    let to_integrated = integrated.is_some_and(|host| {
+        build.spec.common.output.push_secret.is_none() && output_image.split('/').next() == Some(host)
+    });
+    if !to_integrated {
+        return PushCredentials::Own;
     }
     let name = crate::registry_credentials::secret_name(account);
-    linked.contains(&name).then_some(name)
-}
-
-/// Whether the build pushes to the integrated registry without a pushSecret of its own.
-fn pushes_to_integrated(build: &Build, output_image: &str, integrated: Option<&str>) -> bool {
-    integrated.is_some_and(|host| {
-        build.spec.common.output.push_secret.is_none() && output_image.split('/').next() == Some(host)
-    })
+    if linked.contains(&name) {
+        PushCredentials::Account(name)
+    } else if crate::registry_credentials::ACCOUNTS.contains(&account) {
+        PushCredentials::Pending(name)
+    } else {
+        PushCredentials::Own
+    }
 }
 
 pub(super) fn kind_str(kind: ImageReferenceKind) -> &'static str {
@@ -394,46 +411,54 @@ mod tests {
 
     #[test]
     fn a_build_pushes_to_the_integrated_registry_with_its_accounts_linked_credentials() {
+        use PushCredentials::*;
         let linked = vec!["builder-dockercfg".to_string()];
         let integrated = Some("10.96.0.50:5000");
         let to_integrated = "10.96.0.50:5000/team/web:latest";
+        let decide = |build: &Build, output: &str, integrated, account: &str, linked: &[String]| {
+            push_credentials(build, output, integrated, account, linked)
+        };
         assert_eq!(
-            registry_push_secret(&build(None), to_integrated, integrated, "builder", &linked).as_deref(),
-            Some("builder-dockercfg")
+            decide(&build(None), to_integrated, integrated, "builder", &linked),
+            Account("builder-dockercfg".into())
         );
-        // Its own pushSecret, another registry, no integrated registry, or credentials not (yet)
-        // linked to its account: none.
+        // The credentials linked after eight other pull secrets still count.
+        let mut many: Vec<String> = (0..9).map(|i| format!("other-{i}")).collect();
+        many.push("builder-dockercfg".into());
         assert_eq!(
-            registry_push_secret(
+            decide(&build(None), to_integrated, integrated, "builder", &many),
+            Account("builder-dockercfg".into())
+        );
+        // Its own pushSecret, another registry, or no integrated registry: its own way.
+        assert_eq!(
+            decide(
                 &build(Some("mine")),
                 to_integrated,
                 integrated,
                 "builder",
                 &linked
             ),
-            None
+            Own
         );
         assert_eq!(
-            registry_push_secret(
+            decide(
                 &build(None),
                 "quay.io/team/web:latest",
                 integrated,
                 "builder",
                 &linked
             ),
-            None
+            Own
+        );
+        assert_eq!(decide(&build(None), to_integrated, None, "builder", &linked), Own);
+        // An account that never gets credentials pushes without; one that will, waits.
+        assert_eq!(
+            decide(&build(None), to_integrated, integrated, "custom", &linked),
+            Own
         );
         assert_eq!(
-            registry_push_secret(&build(None), to_integrated, None, "builder", &linked),
-            None
-        );
-        assert_eq!(
-            registry_push_secret(&build(None), to_integrated, integrated, "custom", &linked),
-            None
-        );
-        assert_eq!(
-            registry_push_secret(&build(None), to_integrated, integrated, "builder", &[]),
-            None
+            decide(&build(None), to_integrated, integrated, "builder", &[]),
+            Pending("builder-dockercfg".into())
         );
     }
 }
